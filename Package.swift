@@ -1,0 +1,47 @@
+// swift-tools-version:6.1
+import PackageDescription
+
+let package = Package(
+    name: "weft",
+    platforms: [.macOS(.v15)],
+    products: [
+        .library(name: "Weft", targets: ["Weft"]),
+        .library(name: "WeftTesting", targets: ["WeftTesting"]),
+        .library(name: "WeftSamples", targets: ["WeftSamples"]),
+        .executable(name: "weft", targets: ["weft"]),
+        .executable(name: "order-pipeline", targets: ["OrderPipeline"]),
+        .executable(name: "document-processing", targets: ["DocumentProcessing"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+    ],
+    targets: [
+        // The core: model, authoring, pure engine, local runtime. No I/O libraries.
+        .target(
+            name: "Weft",
+            dependencies: [.product(name: "Logging", package: "swift-log")],
+            path: "Sources/Weft"
+        ),
+        // Test helpers for users of Weft: a manual clock, event recorders.
+        .target(name: "WeftTesting", dependencies: ["Weft"], path: "Sources/WeftTesting"),
+        // The CLI's logic, kept in a library so tests can drive it.
+        .target(
+            name: "WeftCLI",
+            dependencies: [
+                "Weft", "WeftSamples",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
+            path: "Sources/WeftCLI"
+        ),
+        .executableTarget(name: "weft", dependencies: ["WeftCLI"], path: "Sources/weft"),
+        // Runnable samples: their node code and blueprints, and one executable each.
+        .target(name: "WeftSamples", dependencies: ["Weft"], path: "Samples/WeftSamples"),
+        .executableTarget(name: "OrderPipeline", dependencies: ["WeftSamples"], path: "Samples/OrderPipeline"),
+        .executableTarget(
+            name: "DocumentProcessing", dependencies: ["WeftSamples"], path: "Samples/DocumentProcessing"),
+        .testTarget(name: "WeftTests", dependencies: ["Weft", "WeftTesting", "WeftSamples"], path: "Tests/WeftTests"),
+        .testTarget(name: "WeftCLITests", dependencies: ["WeftCLI"], path: "Tests/WeftCLITests"),
+    ],
+    swiftLanguageModes: [.v6]
+)

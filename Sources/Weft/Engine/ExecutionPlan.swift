@@ -1,0 +1,141 @@
+/// A blueprint compiled against a registry: validated, with node and edge indices, parsed
+/// expressions and resolved code. Immutable and shared by every run of the blueprint.
+///
+/// Compile once and run many times: ``LocalRuntime`` caches plans by blueprint id and version.
+public final class ExecutionPlan: Sendable {
+    /// The blueprint this plan was compiled from.
+    public let blueprint: Blueprint
+    let nodes: [PlannedNode]
+    let edges: [PlannedEdge]
+    let indexByID: [String: Int]
+    let startNodes: [Int]
+
+    /// Validates `blueprint` against `registry` and compiles it.
+    ///
+    /// - Throws: ``WeftError`` with code ``WeftError/Code/invalidBlueprint`` listing every
+    ///   validation issue, or ``WeftError/Code/unknownImplementation`` when the only problems are
+    ///   missing implementations.
+    public init(blueprint: Blueprint, registry: NodeRegistry) throws {
+        let report = blueprint.validate(against: registry)
+        guard report.isValid else {
+            let onlyMissing = report.issues.allSatisfy { $0.code == .missingImplementation }
+            throw WeftError(
+                onlyMissing ? .unknownImplementation : .invalidBlueprint,
+                "Blueprint \"\(blueprint.id)\" v\(blueprint.version) is invalid: "
+                    + report.issues.map(\.message).joined(separator: "; "))
+        }
+        self.blueprint = blueprint
+        var indexByID: [String: Int] = [:]
+        indexByID.reserveCapacity(blueprint.nodes.count)
+        for (position, node) in blueprint.nodes.enumerated() { indexByID[node.id] = position }
+
+        var incoming = Array(repeating: [Int](), count: blueprint.nodes.count)
+        var outgoing = Array(repeating: [Int](), count: blueprint.nodes.count)
+        var edges: [PlannedEdge] = []
+        edges.reserveCapacity(blueprint.edges.count)
+        for (position, edge) in blueprint.edges.enumerated() {
+            let source = indexByID[edge.source]!
+            let target = indexByID[edge.target]!
+            outgoing[source].append(position)
+            incoming[target].append(position)
+            edges.append(PlannedEdge(
+                source: source, target: target, action: edge.action,
+                condition: try edge.condition.map { try PlannedCondition($0, registry: registry) },
+                transform: try edge.transform.map { try PlannedTransform($0, registry: registry) }))
+        }
+
+        self.nodes = try blueprint.nodes.enumerated().map { position, node in
+            let outgoingEdges = outgoing[position]
+            let inputs = try node.inputs.map { try CompiledInput($0) }
+            return PlannedNode(
+                id: node.id, uses: node.uses, params: node.params, config: node.config,
+                implementation: registry.node(node.uses)!,
+                fallback: node.config.fallback.flatMap { registry.node($0) },
+                inputs: inputs, incoming: incoming[position], outgoing: outgoingEdges,
+                routingReadsContext: outgoingEdges.contains { edges[$0].readsContext })
+        }
+        self.edges = edges
+        self.indexByID = indexByID
+        self.startNodes = incoming.indices.filter { incoming[$0].isEmpty }
+    }
+
+    /// The number of nodes.
+    public var nodeCount: Int { nodes.count }
+
+    /// The index of node `id`.
+    func index(of id: String) throws -> Int {
+        guard let index = indexByID[id] else {
+            throw WeftError(.unknownNode, "Blueprint \"\(blueprint.id)\" has no node \"\(id)\"")
+        }
+        return index
+    }
+}
+
+/// A node of an ``ExecutionPlan``.
+struct PlannedNode: Sendable {
+    let id: String
+    let uses: String
+    let params: JSONValue
+    let config: NodeConfiguration
+    let implementation: AnyNode
+    let fallback: AnyNode?
+    let inputs: CompiledInput?
+    let incoming: [Int]
+    let outgoing: [Int]
+    /// Whether resolving this node's edges reads the run's context.
+    let routingReadsContext: Bool
+
+    /// Whether a fallback can run when attempts are exhausted: the node's own hook or a
+    /// configured fallback node.
+    var mayFallBack: Bool { fallback != nil || implementation.hasLifecycle }
+}
+
+/// An edge of an ``ExecutionPlan``.
+struct PlannedEdge: Sendable {
+    let source: Int
+    let target: Int
+    let action: String?
+    let condition: PlannedCondition?
+    let transform: PlannedTransform?
+
+    var readsContext: Bool {
+        switch (condition, transform) {
+        case (.predicate, _), (_, .function): return true
+        default: return (condition?.readsContext ?? false) || (transform?.readsContext ?? false)
+        }
+    }
+}
+
+enum PlannedCondition: Sendable {
+    case expression(Expression)
+    case predicate(EdgePredicate)
+
+    init(_ condition: EdgeCondition, registry: NodeRegistry) throws {
+        switch condition {
+        case .expression(let text): self = .expression(try Expression(text))
+        case .predicate(let name): self = .predicate(registry.predicates[name]!)
+        }
+    }
+
+    var readsContext: Bool {
+        if case .expression(let expression) = self { return expression.readsContext }
+        return true
+    }
+}
+
+enum PlannedTransform: Sendable {
+    case expression(Expression)
+    case function(EdgeTransformFunction)
+
+    init(_ transform: EdgeTransform, registry: NodeRegistry) throws {
+        switch transform {
+        case .expression(let text): self = .expression(try Expression(text))
+        case .function(let name): self = .function(registry.transforms[name]!)
+        }
+    }
+
+    var readsContext: Bool {
+        if case .expression(let expression) = self { return expression.readsContext }
+        return true
+    }
+}

@@ -1,0 +1,393 @@
+/// The rules of a run, with no I/O: given what happened to a node, it records it, resolves edges,
+/// eliminates dead paths, fires joins, schedules retries and fallbacks, and decides when the run
+/// is over. It returns ``Action``s for its owner (a runtime) to perform.
+///
+/// Both runtimes drive the same machine, which is what makes their results identical. Every
+/// input is idempotent: a duplicate or late event (a result for a node that already has one, a
+/// retry for an attempt that is no longer current, anything after the run ended) changes nothing
+/// and produces no action.
+struct RunStateMachine {
+    enum NodeStatus: UInt8 {
+        case pending, running, waitingForRetry, fallingBack, completed, skipped, failed
+    }
+
+    enum EdgeStatus: UInt8 {
+        case unresolved, taken, skipped
+    }
+
+    /// Something the owner must do.
+    enum Action {
+        /// Run `attempt` of `node` with `input`.
+        case execute(node: Int, attempt: Int, input: JSONValue)
+        /// After `delay`, call ``retryDue(node:attempt:context:into:)`` with `attempt`.
+        case scheduleRetry(node: Int, attempt: Int, delay: Duration, failure: NodeFailure)
+        /// Attempts are exhausted: run the node's fallback with its input and the failure.
+        case runFallback(node: Int, input: JSONValue, failure: NodeFailure)
+        /// Cancel every attempt still running.
+        case cancelInFlight
+        /// The run is over.
+        case finish(RunOutcome)
+        /// Trace: an edge was taken.
+        case edgeTaken(edge: Int)
+        /// Trace: an edge was skipped.
+        case edgeSkipped(edge: Int)
+        /// Trace: a node was skipped.
+        case nodeSkipped(node: Int)
+    }
+
+    let plan: ExecutionPlan
+    let input: JSONValue
+    /// Whether to emit the trace actions (edges taken and skipped, nodes skipped).
+    let traces: Bool
+
+    private(set) var status: RunStatus = .running
+    private(set) var nodeStatus: [NodeStatus]
+    private(set) var attempts: [Int]
+    private(set) var edgeStatus: [EdgeStatus]
+    private(set) var outputs: [JSONValue?]
+    private var edgeValues: [JSONValue]
+    private var nodeInputs: [JSONValue]
+    private var resolvedIncoming: [Int32]
+    private var takenIncoming: [Int32]
+    private var finishedNodes = 0
+    private var random: SplitMix64
+    /// Reused work list for dead-path elimination.
+    private var skipStack: [Int] = []
+
+    init(plan: ExecutionPlan, input: JSONValue, seed: UInt64, traces: Bool = false) {
+        self.plan = plan
+        self.input = input
+        self.traces = traces
+        let nodeCount = plan.nodes.count
+        let edgeCount = plan.edges.count
+        nodeStatus = Array(repeating: .pending, count: nodeCount)
+        attempts = Array(repeating: 0, count: nodeCount)
+        outputs = Array(repeating: nil, count: nodeCount)
+        nodeInputs = Array(repeating: .null, count: nodeCount)
+        resolvedIncoming = Array(repeating: 0, count: nodeCount)
+        takenIncoming = Array(repeating: 0, count: nodeCount)
+        edgeStatus = Array(repeating: .unresolved, count: edgeCount)
+        edgeValues = Array(repeating: .null, count: edgeCount)
+        random = SplitMix64(seed: seed)
+    }
+
+    // MARK: Inputs
+
+    /// Starts the run: every start node becomes ready.
+    mutating func start(context: any ContextReader, into actions: inout [Action]) {
+        guard status == .running, finishedNodes == 0, !nodeStatus.contains(where: { $0 != .pending }) else { return }
+        for node in plan.startNodes { dispatch(node, context: context, into: &actions) }
+        completeIfDone(into: &actions)
+    }
+
+    /// `attempt` of `node` succeeded (or its fallback did) with `output`.
+    mutating func succeeded(
+        node: Int, attempt: Int, output: NodeOutput, context: any ContextReader, into actions: inout [Action]
+    ) {
+        guard status == .running, attempts[node] == attempt,
+            nodeStatus[node] == .running || nodeStatus[node] == .fallingBack
+        else { return }
+        let decision = route(node: node, output: output, context: context)
+        apply(node: node, output: output.value, decision: decision, context: context, into: &actions)
+    }
+
+    /// `attempt` of `node` failed with `failure`.
+    mutating func failed(node: Int, attempt: Int, failure: NodeFailure, into actions: inout [Action]) {
+        guard status == .running, attempts[node] == attempt, nodeStatus[node] == .running else { return }
+        let config = plan.nodes[node].config
+        if failure.isRetryable && attempt < config.maxAttempts {
+            nodeStatus[node] = .waitingForRetry
+            let delay = config.backoff.delay(beforeRetry: attempt, random: random.nextUnit())
+            actions.append(.scheduleRetry(node: node, attempt: attempt + 1, delay: delay, failure: failure))
+        } else if plan.nodes[node].mayFallBack {
+            nodeStatus[node] = .fallingBack
+            actions.append(.runFallback(node: node, input: nodeInputs[node], failure: failure))
+        } else {
+            fail(node: node, failure: failure, into: &actions)
+        }
+    }
+
+    /// The backoff before `attempt` of `node` has passed.
+    mutating func retryDue(node: Int, attempt: Int, into actions: inout [Action]) {
+        guard status == .running, nodeStatus[node] == .waitingForRetry, attempts[node] + 1 == attempt else { return }
+        nodeStatus[node] = .running
+        attempts[node] = attempt
+        actions.append(.execute(node: node, attempt: attempt, input: nodeInputs[node]))
+    }
+
+    /// The fallback of `node` failed too (or there was none to run): the node fails for good.
+    mutating func fallbackFailed(node: Int, failure: NodeFailure, into actions: inout [Action]) {
+        guard status == .running, nodeStatus[node] == .fallingBack else { return }
+        fail(node: node, failure: failure, into: &actions)
+    }
+
+    /// The run was cancelled.
+    mutating func cancel(into actions: inout [Action]) {
+        guard status == .running || status == .waiting else { return }
+        status = .cancelled
+        actions.append(.cancelInFlight)
+        actions.append(.finish(RunOutcome(
+            status: .cancelled, output: nil,
+            failure: RunFailure(nodeID: nil, attempt: nil, cause: NodeFailure(
+                message: "the run was cancelled", errorType: "WeftError", code: WeftError.Code.cancelled.rawValue,
+                isRetryable: false)))))
+    }
+
+    /// The run's deadline passed.
+    mutating func deadlineExceeded(_ deadline: Duration, into actions: inout [Action]) {
+        guard status == .running || status == .waiting else { return }
+        status = .failed
+        actions.append(.cancelInFlight)
+        actions.append(.finish(RunOutcome(
+            status: .failed, output: nil,
+            failure: RunFailure(nodeID: nil, attempt: nil, cause: NodeFailure(
+                message: "the run's deadline of \(deadline) passed", errorType: "WeftError",
+                code: WeftError.Code.deadlineExceeded.rawValue, isRetryable: false)))))
+    }
+
+    // MARK: Routing
+
+    /// The edges a node's result takes, with the value each carries. Every other outgoing edge
+    /// is skipped. Pure: the same output and context always give the same decision, so it can be
+    /// recorded with the result and replayed.
+    func route(node: Int, output: NodeOutput, context: any ContextReader) -> RouteDecision {
+        let planned = plan.nodes[node]
+        guard !planned.outgoing.isEmpty else { return RouteDecision(taken: []) }
+        let edges = plan.edges
+        var useLabel: String? = nil
+        if let action = output.action, planned.outgoing.contains(where: { edges[$0].action == action }) {
+            useLabel = action
+        }
+        let scope = EngineScope(
+            output: output.value, action: output.action, input: input, params: planned.params, context: context,
+            plan: plan, outputs: outputs)
+        var taken: [RouteDecision.TakenEdge] = []
+        taken.reserveCapacity(planned.outgoing.count)
+        for edge in planned.outgoing {
+            let candidate = edges[edge]
+            guard candidate.action == useLabel else { continue }
+            if let condition = candidate.condition {
+                let holds: Bool
+                switch condition {
+                case .expression(let expression): holds = expression.holds(in: scope)
+                case .predicate(let predicate): holds = predicate(scope.edgeValues)
+                }
+                guard holds else { continue }
+            }
+            let value: JSONValue
+            switch candidate.transform {
+            case nil: value = output.value
+            case .expression(let expression): value = expression.evaluate(in: scope)
+            case .function(let function): value = function(scope.edgeValues)
+            }
+            taken.append(.init(edge: edge, value: value))
+        }
+        return RouteDecision(taken: taken)
+    }
+
+    /// Records `node`'s completion with a routing decision, takes and skips its edges, and
+    /// dispatches what became ready.
+    mutating func apply(
+        node: Int, output: JSONValue, decision: RouteDecision, context: any ContextReader, into actions: inout [Action]
+    ) {
+        guard status == .running, nodeStatus[node] == .running || nodeStatus[node] == .fallingBack else { return }
+        nodeStatus[node] = .completed
+        outputs[node] = output
+        finishedNodes += 1
+        var next = 0
+        let taken = decision.taken
+        for edge in plan.nodes[node].outgoing {
+            if next < taken.count && taken[next].edge == edge {
+                take(edge, value: taken[next].value, context: context, into: &actions)
+                next += 1
+            } else {
+                skip(edge, context: context, into: &actions)
+            }
+        }
+        completeIfDone(into: &actions)
+    }
+
+    private mutating func take(_ edge: Int, value: JSONValue, context: any ContextReader, into actions: inout [Action]) {
+        guard edgeStatus[edge] == .unresolved else { return }
+        edgeStatus[edge] = .taken
+        edgeValues[edge] = value
+        if traces { actions.append(.edgeTaken(edge: edge)) }
+        let target = plan.edges[edge].target
+        resolvedIncoming[target] += 1
+        takenIncoming[target] += 1
+        guard nodeStatus[target] == .pending else { return }
+        let planned = plan.nodes[target]
+        if planned.config.join == .any || Int(resolvedIncoming[target]) == planned.incoming.count {
+            dispatch(target, context: context, into: &actions)
+        }
+    }
+
+    private mutating func skip(_ edge: Int, context: any ContextReader, into actions: inout [Action]) {
+        skipStack.append(edge)
+        while let edge = skipStack.popLast() {
+            guard edgeStatus[edge] == .unresolved else { continue }
+            edgeStatus[edge] = .skipped
+            if traces { actions.append(.edgeSkipped(edge: edge)) }
+            let target = plan.edges[edge].target
+            resolvedIncoming[target] += 1
+            guard nodeStatus[target] == .pending,
+                Int(resolvedIncoming[target]) == plan.nodes[target].incoming.count
+            else { continue }
+            if takenIncoming[target] == 0 {
+                // Dead-path elimination: every incoming edge was skipped.
+                nodeStatus[target] = .skipped
+                finishedNodes += 1
+                if traces { actions.append(.nodeSkipped(node: target)) }
+                skipStack.append(contentsOf: plan.nodes[target].outgoing.reversed())
+            } else {
+                dispatch(target, context: context, into: &actions)
+            }
+        }
+    }
+
+    private mutating func dispatch(_ node: Int, context: any ContextReader, into actions: inout [Action]) {
+        let input = resolveInput(node: node, context: context)
+        nodeStatus[node] = .running
+        attempts[node] = 1
+        nodeInputs[node] = input
+        actions.append(.execute(node: node, attempt: 1, input: input))
+    }
+
+    /// The input of a node about to run (design rule 5).
+    func resolveInput(node: Int, context: any ContextReader) -> JSONValue {
+        let planned = plan.nodes[node]
+        if let inputs = planned.inputs {
+            let scope = EngineScope(
+                output: .null, action: nil, input: input, params: planned.params, context: context, plan: plan,
+                outputs: outputs)
+            return inputs.evaluate(in: scope)
+        }
+        if planned.incoming.isEmpty { return input }
+        var single: JSONValue? = nil
+        var count = 0
+        for edge in planned.incoming where edgeStatus[edge] == .taken {
+            count += 1
+            if count == 1 { single = edgeValues[edge] } else { break }
+        }
+        if count == 1, let single { return single }
+        var map: [String: JSONValue] = [:]
+        map.reserveCapacity(planned.incoming.count)
+        for edge in planned.incoming where edgeStatus[edge] == .taken {
+            map[plan.nodes[plan.edges[edge].source].id] = edgeValues[edge]
+        }
+        return .object(map)
+    }
+
+    private mutating func fail(node: Int, failure: NodeFailure, into actions: inout [Action]) {
+        nodeStatus[node] = .failed
+        status = .failed
+        actions.append(.cancelInFlight)
+        actions.append(.finish(RunOutcome(
+            status: .failed, output: nil,
+            failure: RunFailure(nodeID: plan.nodes[node].id, attempt: attempts[node], cause: failure))))
+    }
+
+    private mutating func completeIfDone(into actions: inout [Action]) {
+        guard status == .running, finishedNodes == plan.nodes.count else { return }
+        status = .completed
+        actions.append(.finish(RunOutcome(status: .completed, output: result(), failure: nil)))
+    }
+
+    /// The outputs of the terminal nodes that ran: completed nodes none of whose outgoing edges
+    /// was taken. One value when there is one such node, else an object by node id.
+    private func result() -> JSONValue {
+        var terminal: [Int] = []
+        for node in plan.nodes.indices where nodeStatus[node] == .completed {
+            if !plan.nodes[node].outgoing.contains(where: { edgeStatus[$0] == .taken }) { terminal.append(node) }
+        }
+        if terminal.count == 1 { return outputs[terminal[0]] ?? .null }
+        var map: [String: JSONValue] = [:]
+        for node in terminal { map[plan.nodes[node].id] = outputs[node] ?? .null }
+        return .object(map)
+    }
+}
+
+/// Which outgoing edges a node's result takes, and what each carries.
+struct RouteDecision: Sendable, Hashable {
+    struct TakenEdge: Sendable, Hashable {
+        /// The edge's index in the plan, in the node's outgoing order.
+        var edge: Int
+        /// The value the edge carries (the output, transformed if the edge says so).
+        var value: JSONValue
+    }
+
+    var taken: [TakenEdge]
+}
+
+/// How a run ended.
+struct RunOutcome: Sendable {
+    var status: RunStatus
+    var output: JSONValue?
+    var failure: RunFailure?
+}
+
+/// The scope in which the engine evaluates conditions, transforms and inputs.
+struct EngineScope: ExpressionScope {
+    let output: JSONValue
+    let action: String?
+    let input: JSONValue
+    let params: JSONValue
+    let context: any ContextReader
+    let plan: ExecutionPlan
+    let outputs: [JSONValue?]
+
+    func value(ofRoot root: String, key: String?) -> JSONValue? {
+        switch root {
+        case "output": return output
+        case "action": return action.map { .string($0) } ?? .null
+        case "input": return input
+        case "params": return params
+        case "context":
+            if let key { return context.value(forKey: key) }
+            return .object(context.snapshot())
+        case "nodes":
+            if let key {
+                guard let index = plan.indexByID[key] else { return nil }
+                return outputs[index]
+            }
+            var map: [String: JSONValue] = [:]
+            for (index, value) in outputs.enumerated() { if let value { map[plan.nodes[index].id] = value } }
+            return .object(map)
+        default: return nil
+        }
+    }
+
+    var edgeValues: EdgeValues {
+        EdgeValues(output: output, action: action, input: input, context: context)
+    }
+}
+
+/// A small, fast, seedable random number generator, so that a run's jitter can be replayed.
+struct SplitMix64: RandomNumberGenerator {
+    private var state: UInt64
+
+    init(seed: UInt64) { state = seed }
+
+    mutating func next() -> UInt64 {
+        state &+= 0x9E37_79B9_7F4A_7C15
+        var z = state
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
+    }
+
+    /// A value in `0..<1`.
+    mutating func nextUnit() -> Double {
+        Double(next() >> 11) * 0x1.0p-53
+    }
+
+    /// A stable 64-bit hash of `text` (FNV-1a), for seeding from a run id.
+    static func hash(_ text: String) -> UInt64 {
+        var hash: UInt64 = 0xcbf2_9ce4_8422_2325
+        for byte in text.utf8 {
+            hash ^= UInt64(byte)
+            hash &*= 0x0000_0100_0000_01b3
+        }
+        return hash
+    }
+}

@@ -1,0 +1,162 @@
+import Foundation
+import Logging
+import Synchronization
+
+/// Runs blueprints inside this process, on Swift concurrency.
+///
+/// The embedded default, and what tests use. Runs follow the same rules (the same pure engine)
+/// as on a worker fleet, so a workflow tested here behaves the same there.
+///
+/// ```swift
+/// let runtime = LocalRuntime(registry: workflow.registry)
+/// let result = try await runtime.run(workflow.blueprint, input: ["orderId": "A-17"])
+/// print(result.status, result.output ?? .null)
+/// ```
+public final class LocalRuntime: Sendable {
+    /// How the runtime runs nodes.
+    public struct Configuration: Sendable {
+        /// How many node attempts may run at once across all runs. Defaults to the number of cores.
+        public var maxConcurrentNodes: Int
+        /// The clock for backoff delays, timeouts and deadlines. Inject a manual clock in tests
+        /// (`WeftTesting.ManualClock`) so that they never sleep.
+        public var clock: any Clock<Duration>
+        /// Middleware around every node attempt and fallback, the first outermost.
+        public var middleware: [any NodeMiddleware]
+        /// Shared dependencies handed to node code.
+        public var dependencies: Dependencies
+        /// The logger; node loggers add run and node metadata to it.
+        public var logger: Logger
+
+        /// Creates a configuration; every member has a default.
+        public init(
+            maxConcurrentNodes: Int = ProcessInfo.processInfo.activeProcessorCount,
+            clock: any Clock<Duration> = ContinuousClock(), middleware: [any NodeMiddleware] = [],
+            dependencies: Dependencies = Dependencies(), logger: Logger = Logger(label: "weft")
+        ) {
+            self.maxConcurrentNodes = maxConcurrentNodes
+            self.clock = clock
+            self.middleware = middleware
+            self.dependencies = dependencies
+            self.logger = logger
+        }
+    }
+
+    /// The node code this runtime runs.
+    public let registry: NodeRegistry
+    /// How it runs it.
+    public let configuration: Configuration
+    let limiter: ConcurrencyLimiter
+    let bus = RunEventBus()
+    private let plans = Mutex<[String: ExecutionPlan]>([:])
+    private let runIDs = RunIDGenerator()
+
+    /// Creates a runtime for the code in `registry`.
+    public init(registry: NodeRegistry, configuration: Configuration = Configuration()) {
+        self.registry = registry
+        self.configuration = configuration
+        self.limiter = ConcurrencyLimiter(limit: configuration.maxConcurrentNodes)
+    }
+
+    /// Creates a runtime for a workflow built with ``Workflow``.
+    public convenience init(_ workflow: Workflow, configuration: Configuration = Configuration()) {
+        self.init(registry: workflow.registry, configuration: configuration)
+    }
+
+    deinit {
+        bus.finish()
+    }
+
+    /// Compiles `blueprint` against the registry, or returns the plan compiled earlier for the
+    /// same blueprint.
+    ///
+    /// - Throws: ``WeftError`` when the blueprint is invalid (see ``ExecutionPlan/init(blueprint:registry:)``).
+    public func plan(for blueprint: Blueprint) throws -> ExecutionPlan {
+        let key = blueprint.id + "\u{0}" + blueprint.version
+        if let plan = plans.withLock({ $0[key] }), plan.blueprint == blueprint { return plan }
+        let plan = try ExecutionPlan(blueprint: blueprint, registry: registry)
+        plans.withLock { $0[key] = plan }
+        return plan
+    }
+
+    /// Runs `blueprint` to its end and returns the result. Cancelling the calling task cancels the run.
+    ///
+    /// - Throws: ``WeftError`` only when the blueprint is invalid; a run that fails returns a
+    ///   result with status ``RunStatus/failed``.
+    public func run(_ blueprint: Blueprint, input: JSONValue = .null, options: RunOptions = RunOptions()) async throws
+        -> RunResult
+    {
+        try await run(plan(for: blueprint), input: input, options: options)
+    }
+
+    /// Runs a compiled plan to its end and returns the result.
+    public func run(_ plan: ExecutionPlan, input: JSONValue = .null, options: RunOptions = RunOptions()) async
+        -> RunResult
+    {
+        let driver = RunDriver(runtime: self, plan: plan, input: input, options: options, runID: options.runID ?? runIDs.next())
+        return await driver.run()
+    }
+
+    /// Starts a run in the background and returns a handle to await or cancel it.
+    ///
+    /// - Throws: ``WeftError`` when the blueprint is invalid.
+    public func start(_ blueprint: Blueprint, input: JSONValue = .null, options: RunOptions = RunOptions()) throws
+        -> RunHandle
+    {
+        let plan = try plan(for: blueprint)
+        let runID = options.runID ?? runIDs.next()
+        let driver = RunDriver(runtime: self, plan: plan, input: input, options: options, runID: runID)
+        return RunHandle(runID: runID, task: Task { await driver.run() })
+    }
+
+    /// Every run event from now on, from every run of this runtime. Subscribe before starting
+    /// the runs you want to watch; events are buffered until read.
+    public func events() -> AsyncStream<RunEvent> {
+        bus.subscribe()
+    }
+}
+
+/// Per-run options.
+public struct RunOptions: Sendable {
+    /// The run's id; generated when `nil`.
+    public var runID: String?
+    /// The time the whole run may take before it fails.
+    public var deadline: Duration?
+    /// The run context's initial entries.
+    public var context: [String: JSONValue]
+
+    /// Creates options; every member has a default.
+    public init(runID: String? = nil, deadline: Duration? = nil, context: [String: JSONValue] = [:]) {
+        self.runID = runID
+        self.deadline = deadline
+        self.context = context
+    }
+}
+
+/// A run started with ``LocalRuntime/start(_:input:options:)``.
+public struct RunHandle: Sendable {
+    /// The run's id.
+    public let runID: String
+    let task: Task<RunResult, Never>
+
+    /// Waits for the run to end.
+    public func result() async -> RunResult {
+        await task.value
+    }
+
+    /// Asks the run to stop: nothing new starts, running attempts are cancelled, and the run
+    /// ends with status ``RunStatus/cancelled``.
+    public func cancel() {
+        task.cancel()
+    }
+}
+
+/// Unique run ids for this process: a random prefix and a counter.
+final class RunIDGenerator: Sendable {
+    private let prefix = String(UInt32.random(in: .min ... .max), radix: 16)
+    private let counter = Atomic<UInt64>(0)
+
+    func next() -> String {
+        let value = counter.wrappingAdd(1, ordering: .relaxed).newValue
+        return "run-\(prefix)-\(value)"
+    }
+}

@@ -1,0 +1,176 @@
+/// How a node runs: attempts and backoff, timeout, fallback, join strategy, queue and priority.
+///
+/// In JSON every member is optional and durations are seconds:
+/// `{"maxAttempts": 3, "backoff": {"kind": "exponential", "initial": 0.2}, "timeout": 5}`.
+public struct NodeConfiguration: Sendable, Hashable, Codable {
+    /// How many attempts the node gets in all, counting the first. At least 1.
+    public var maxAttempts: Int
+    /// The delay before each retry.
+    public var backoff: Backoff
+    /// The time one attempt may take before it is cancelled and counted as failed.
+    public var timeout: Duration?
+    /// The registry key of code that runs when attempts are exhausted, with the failed node's
+    /// input and the error; its result flows along the failed node's edges.
+    public var fallback: String?
+    /// When a node with several incoming edges runs.
+    public var join: JoinStrategy
+    /// The queue (capability label) whose workers run this node; `nil` for the default queue.
+    public var queue: String?
+    /// The node's priority on its queue: higher runs first where the transport supports it.
+    public var priority: Int
+
+    /// Creates a configuration; every member has a default.
+    public init(
+        maxAttempts: Int = 1, backoff: Backoff = .default, timeout: Duration? = nil, fallback: String? = nil,
+        join: JoinStrategy = .all, queue: String? = nil, priority: Int = 0
+    ) {
+        self.maxAttempts = maxAttempts
+        self.backoff = backoff
+        self.timeout = timeout
+        self.fallback = fallback
+        self.join = join
+        self.queue = queue
+        self.priority = priority
+    }
+
+    private enum CodingKeys: String, CodingKey { case maxAttempts, backoff, timeout, fallback, join, queue, priority }
+
+    public init(from decoder: any Decoder) throws {
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        let defaults = NodeConfiguration()
+        maxAttempts = try container.decodeIfPresent(Int.self, forKey: .maxAttempts) ?? defaults.maxAttempts
+        backoff = try container.decodeIfPresent(Backoff.self, forKey: .backoff) ?? defaults.backoff
+        timeout = try container.decodeIfPresent(Double.self, forKey: .timeout).map { Duration.seconds($0) }
+        fallback = try container.decodeIfPresent(String.self, forKey: .fallback)
+        join = try container.decodeIfPresent(JoinStrategy.self, forKey: .join) ?? defaults.join
+        queue = try container.decodeIfPresent(String.self, forKey: .queue)
+        priority = try container.decodeIfPresent(Int.self, forKey: .priority) ?? defaults.priority
+    }
+
+    public func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: CodingKeys.self)
+        let defaults = NodeConfiguration()
+        if maxAttempts != defaults.maxAttempts { try container.encode(maxAttempts, forKey: .maxAttempts) }
+        if backoff != defaults.backoff { try container.encode(backoff, forKey: .backoff) }
+        try container.encodeIfPresent(timeout?.seconds, forKey: .timeout)
+        try container.encodeIfPresent(fallback, forKey: .fallback)
+        if join != defaults.join { try container.encode(join, forKey: .join) }
+        try container.encodeIfPresent(queue, forKey: .queue)
+        if priority != defaults.priority { try container.encode(priority, forKey: .priority) }
+    }
+}
+
+/// When a node with several incoming edges runs.
+public enum JoinStrategy: String, Sendable, Hashable, Codable {
+    /// Once every incoming edge is resolved (taken or skipped) and at least one was taken.
+    case all
+    /// Once, on the first taken incoming edge; later arrivals are recorded and ignored.
+    case any
+}
+
+/// The delay before a retry.
+public struct Backoff: Sendable, Hashable, Codable {
+    /// The shape of the delays.
+    public enum Kind: String, Sendable, Hashable, Codable {
+        /// The same delay before every retry.
+        case fixed
+        /// `initial × multiplier^(retry − 1)`, capped at `maximum`.
+        case exponential
+    }
+
+    /// The shape of the delays.
+    public var kind: Kind
+    /// The first delay (and every delay, for ``Kind/fixed``).
+    public var initial: Duration
+    /// The growth factor between retries, for ``Kind/exponential``.
+    public var multiplier: Double
+    /// The cap on any delay.
+    public var maximum: Duration
+    /// The fraction of each delay, from 0 to 1, that is randomly taken off it, so that retries of
+    /// many runs spread out. A delay never exceeds the cap.
+    public var jitter: Double
+
+    /// A fixed delay before every retry.
+    public static func fixed(_ delay: Duration) -> Backoff {
+        Backoff(kind: .fixed, initial: delay, multiplier: 1, maximum: delay, jitter: 0)
+    }
+
+    /// Exponentially growing delays with jitter, capped.
+    public static func exponential(
+        initial: Duration = .milliseconds(100), multiplier: Double = 2, maximum: Duration = .seconds(30),
+        jitter: Double = 0.2
+    ) -> Backoff {
+        Backoff(kind: .exponential, initial: initial, multiplier: multiplier, maximum: maximum, jitter: jitter)
+    }
+
+    /// Exponential from 100 ms, doubling, capped at 30 s, with 20 % jitter.
+    public static let `default` = Backoff.exponential()
+
+    /// No delay at all.
+    public static let none = Backoff.fixed(.zero)
+
+    /// The delay before retry number `retry` (1 for the first retry), with `random` in `0..<1`
+    /// choosing the jitter.
+    public func delay(beforeRetry retry: Int, random: Double) -> Duration {
+        var seconds = initial.seconds
+        if kind == .exponential, retry > 1 {
+            seconds *= pow(multiplier, Double(retry - 1))
+        }
+        seconds = min(seconds, maximum.seconds)
+        if jitter > 0 {
+            seconds *= 1 - min(max(jitter, 0), 1) * random
+        }
+        return .seconds(max(seconds, 0))
+    }
+
+    private enum CodingKeys: String, CodingKey { case kind, initial, multiplier, maximum, jitter, delay }
+
+    private init(kind: Kind, initial: Duration, multiplier: Double, maximum: Duration, jitter: Double) {
+        self.kind = kind
+        self.initial = initial
+        self.multiplier = multiplier
+        self.maximum = maximum
+        self.jitter = jitter
+    }
+
+    public init(from decoder: any Decoder) throws {
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        switch try container.decode(Kind.self, forKey: .kind) {
+        case .fixed:
+            let delay = try container.decodeIfPresent(Double.self, forKey: .delay)
+                ?? container.decodeIfPresent(Double.self, forKey: .initial) ?? 0
+            self = .fixed(.seconds(delay))
+        case .exponential:
+            let defaults = Backoff.exponential()
+            self = .exponential(
+                initial: try container.decodeIfPresent(Double.self, forKey: .initial).map { .seconds($0) } ?? defaults.initial,
+                multiplier: try container.decodeIfPresent(Double.self, forKey: .multiplier) ?? defaults.multiplier,
+                maximum: try container.decodeIfPresent(Double.self, forKey: .maximum).map { .seconds($0) } ?? defaults.maximum,
+                jitter: try container.decodeIfPresent(Double.self, forKey: .jitter) ?? defaults.jitter)
+        }
+    }
+
+    public func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: CodingKeys.self)
+        try container.encode(kind, forKey: .kind)
+        switch kind {
+        case .fixed:
+            try container.encode(initial.seconds, forKey: .delay)
+        case .exponential:
+            try container.encode(initial.seconds, forKey: .initial)
+            try container.encode(multiplier, forKey: .multiplier)
+            try container.encode(maximum.seconds, forKey: .maximum)
+            try container.encode(jitter, forKey: .jitter)
+        }
+    }
+}
+
+import Foundation
+
+extension Duration {
+    /// The duration in seconds, as a `Double`.
+    public var seconds: Double {
+        let (whole, fraction) = components
+        return Double(whole) + Double(fraction) / 1e18
+    }
+}

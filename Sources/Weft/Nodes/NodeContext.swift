@@ -1,0 +1,83 @@
+import Logging
+
+/// Everything node code receives for one attempt: its input and params, the run's context, a
+/// logger with run and node metadata, the attempt number and fencing token, and the worker's
+/// shared dependencies. Cancellation is Swift task cancellation: check `Task.isCancelled` or
+/// call `try Task.checkCancellation()` in long-running code.
+public struct NodeContext: Sendable {
+    /// The run's id.
+    public let runID: String
+    /// The node's id in the blueprint.
+    public let nodeID: String
+    /// The attempt number, from 1.
+    public let attempt: Int
+    /// A token that grows with every attempt of this node in this run. Pass it to external
+    /// systems with side effects so that a stale attempt cannot overwrite a newer one.
+    public let fencingToken: UInt64
+    /// The node's input, as resolved by the engine.
+    public let input: JSONValue
+    /// The node's params from the blueprint.
+    public let params: JSONValue
+    /// The run's key/value state.
+    public let context: RunContext
+    /// Shared dependencies of this process or worker.
+    public let dependencies: Dependencies
+    /// In a fallback, the failure that exhausted the node's attempts; otherwise `nil`.
+    public let failure: NodeFailure?
+    private let baseLogger: Logger
+
+    /// Creates a context. Runtimes create these; tests of node code may too.
+    public init(
+        runID: String, nodeID: String, attempt: Int = 1, fencingToken: UInt64 = 1, input: JSONValue = .null,
+        params: JSONValue = .null, context: RunContext = RunContext(base: StaticContextReader()),
+        dependencies: Dependencies = Dependencies(), failure: NodeFailure? = nil,
+        logger: Logger = Logger(label: "weft.node")
+    ) {
+        self.runID = runID
+        self.nodeID = nodeID
+        self.attempt = attempt
+        self.fencingToken = fencingToken
+        self.input = input
+        self.params = params
+        self.context = context
+        self.dependencies = dependencies
+        self.failure = failure
+        self.baseLogger = logger
+    }
+
+    /// A logger whose metadata names the run, the node and the attempt.
+    public var logger: Logger {
+        var logger = baseLogger
+        logger[metadataKey: "weft.run"] = "\(runID)"
+        logger[metadataKey: "weft.node"] = "\(nodeID)"
+        logger[metadataKey: "weft.attempt"] = "\(attempt)"
+        return logger
+    }
+
+    /// The input decoded as `T`.
+    ///
+    /// - Throws: ``WeftError`` with code ``WeftError/Code/invalidInput`` naming the node and the
+    ///   mismatch. It is not retryable.
+    public func input<T: Decodable>(as type: T.Type = T.self) throws -> T {
+        do {
+            return try input.decode(as: T.self)
+        } catch let error as WeftError {
+            throw WeftError(.invalidInput, "Node \"\(nodeID)\" got an input it cannot use: \(error.message)")
+        }
+    }
+
+    /// The params decoded as `T`.
+    public func params<T: Decodable>(as type: T.Type = T.self) throws -> T {
+        do {
+            return try params.decode(as: T.self)
+        } catch let error as WeftError {
+            throw WeftError(.invalidInput, "Node \"\(nodeID)\" has params it cannot use: \(error.message)")
+        }
+    }
+
+    func replacing(input: JSONValue, failure: NodeFailure?) -> NodeContext {
+        NodeContext(
+            runID: runID, nodeID: nodeID, attempt: attempt, fencingToken: fencingToken, input: input, params: params,
+            context: context, dependencies: dependencies, failure: failure, logger: baseLogger)
+    }
+}

@@ -1,0 +1,99 @@
+/// The outcome of a run: its status, its output, why it failed, and a record of every node.
+public struct RunResult: Sendable {
+    /// The run's id.
+    public let runID: String
+    /// The blueprint's id.
+    public let blueprintID: String
+    /// The blueprint version the run was pinned to.
+    public let blueprintVersion: String
+    /// How the run ended.
+    public let status: RunStatus
+    /// The outputs of the terminal nodes that ran (see design rule 10), when it completed.
+    public let output: JSONValue?
+    /// Why the run failed or was cancelled.
+    public let failure: RunFailure?
+    /// A record per node, in the blueprint's order.
+    public let nodes: [NodeRecord]
+    /// The run's context when it ended.
+    public let context: [String: JSONValue]
+    /// How long the run took.
+    public let duration: Duration
+
+    /// Creates a result.
+    public init(
+        runID: String, blueprintID: String, blueprintVersion: String, status: RunStatus, output: JSONValue?,
+        failure: RunFailure?, nodes: [NodeRecord], context: [String: JSONValue], duration: Duration
+    ) {
+        self.runID = runID
+        self.blueprintID = blueprintID
+        self.blueprintVersion = blueprintVersion
+        self.status = status
+        self.output = output
+        self.failure = failure
+        self.nodes = nodes
+        self.context = context
+        self.duration = duration
+    }
+
+    /// The record of node `id`, if the blueprint has such a node.
+    public subscript(node id: String) -> NodeRecord? {
+        nodes.first { $0.nodeID == id }
+    }
+
+    /// The output decoded as `T`.
+    ///
+    /// - Throws: the run's ``RunFailure`` when it did not complete, or ``WeftError`` with code
+    ///   ``WeftError/Code/invalidInput`` when the output does not decode.
+    public func output<T: Decodable>(as type: T.Type = T.self) throws -> T {
+        guard status == .completed, let output else {
+            throw failure ?? RunFailure(nodeID: nil, attempt: nil, cause: NodeFailure(message: "the run did not complete", errorType: "WeftError"))
+        }
+        return try output.decode(as: T.self)
+    }
+}
+
+/// What happened to one node in a run.
+public struct NodeRecord: Sendable, Hashable, Codable {
+    /// Where a node ended up.
+    public enum Status: String, Sendable, Hashable, Codable {
+        /// Never started: the run ended first.
+        case notRun
+        /// Started and was still running or waiting to retry when the run ended.
+        case interrupted
+        /// Produced an output (possibly through its fallback).
+        case completed
+        /// Failed for good.
+        case failed
+        /// Skipped: every incoming edge was skipped.
+        case skipped
+    }
+
+    /// The node's id.
+    public var nodeID: String
+    /// Where it ended up.
+    public var status: Status
+    /// How many attempts ran.
+    public var attempts: Int
+    /// The time its attempts and fallback took, added up.
+    public var duration: Duration
+    /// Its output, when it completed.
+    public var output: JSONValue?
+    /// Its last failure, if any attempt failed.
+    public var failure: NodeFailure?
+    /// Whether its output came from a fallback.
+    public var usedFallback: Bool
+
+    /// Creates a record.
+    public init(
+        nodeID: String, status: Status, attempts: Int = 0, duration: Duration = .zero, output: JSONValue? = nil,
+        failure: NodeFailure? = nil, usedFallback: Bool = false
+    ) {
+        self.nodeID = nodeID
+        self.status = status
+        self.attempts = attempts
+        self.duration = duration
+        self.output = output
+        self.failure = failure
+        self.usedFallback = usedFallback
+    }
+}

@@ -1,0 +1,193 @@
+extension Blueprint {
+    /// Checks the blueprint's structure and, with a registry, that every piece of code it names
+    /// is registered.
+    ///
+    /// Reported, each with a stable ``ValidationIssue/Code``: duplicate node ids, missing
+    /// implementations, edges to unknown nodes, unreachable nodes, cycles, joins that can never
+    /// fire, conditions, transforms and inputs that don't parse, unknown named predicates and
+    /// transforms, and impossible configurations.
+    public func validate(against registry: NodeRegistry? = nil) -> ValidationReport {
+        var issues: [ValidationIssue] = []
+        if nodes.isEmpty {
+            issues.append(ValidationIssue(.emptyBlueprint, "Blueprint \"\(id)\" has no nodes"))
+        }
+
+        var index: [String: Int] = [:]
+        for (position, node) in nodes.enumerated() {
+            if index[node.id] != nil {
+                issues.append(ValidationIssue(.duplicateNodeID, "Node id \"\(node.id)\" is used more than once", nodeID: node.id))
+            } else {
+                index[node.id] = position
+            }
+            if let registry {
+                if !registry.contains(node.uses) {
+                    issues.append(ValidationIssue(
+                        .missingImplementation, "Node \"\(node.id)\" uses \"\(node.uses)\", which is not registered",
+                        nodeID: node.id))
+                }
+                if let fallback = node.config.fallback, !registry.contains(fallback) {
+                    issues.append(ValidationIssue(
+                        .missingImplementation, "Node \"\(node.id)\" falls back to \"\(fallback)\", which is not registered",
+                        nodeID: node.id))
+                }
+            }
+            if node.config.maxAttempts < 1 {
+                issues.append(ValidationIssue(
+                    .invalidConfiguration, "Node \"\(node.id)\" has maxAttempts \(node.config.maxAttempts); it needs at least 1",
+                    nodeID: node.id))
+            }
+            if let timeout = node.config.timeout, timeout <= .zero {
+                issues.append(ValidationIssue(
+                    .invalidConfiguration, "Node \"\(node.id)\" has a timeout of \(timeout); it must be positive", nodeID: node.id))
+            }
+            if let inputs = node.inputs {
+                do {
+                    let referenced = try CompiledInput(inputs).referencedNodes
+                    for name in referenced.sorted() where !nodes.contains(where: { $0.id == name }) {
+                        issues.append(ValidationIssue(
+                            .invalidInputs, "Node \"\(node.id)\" reads the output of unknown node \"\(name)\"", nodeID: node.id))
+                    }
+                } catch let error as WeftError {
+                    issues.append(ValidationIssue(.invalidInputs, "Node \"\(node.id)\": \(error.message)", nodeID: node.id))
+                } catch {}
+            }
+        }
+
+        var edgesAreSound = true
+        for (position, edge) in edges.enumerated() {
+            for (role, name) in [("source", edge.source), ("target", edge.target)] where index[name] == nil {
+                edgesAreSound = false
+                issues.append(ValidationIssue(
+                    .unknownEdgeNode, "Edge \(edge.source) → \(edge.target) has unknown \(role) \"\(name)\"", edgeIndex: position))
+            }
+            switch edge.condition {
+            case .expression(let text):
+                do { _ = try Expression(text) } catch let error as WeftError {
+                    issues.append(ValidationIssue(
+                        .invalidCondition, "Edge \(edge.source) → \(edge.target): \(error.message)", edgeIndex: position))
+                } catch {}
+            case .predicate(let name):
+                if let registry, !registry.containsPredicate(name) {
+                    issues.append(ValidationIssue(
+                        .unknownPredicate, "Edge \(edge.source) → \(edge.target) uses predicate \"\(name)\", which is not registered",
+                        edgeIndex: position))
+                }
+            case nil: break
+            }
+            switch edge.transform {
+            case .expression(let text):
+                do { _ = try Expression(text) } catch let error as WeftError {
+                    issues.append(ValidationIssue(
+                        .invalidTransform, "Edge \(edge.source) → \(edge.target): \(error.message)", edgeIndex: position))
+                } catch {}
+            case .function(let name):
+                if let registry, !registry.containsTransform(name) {
+                    issues.append(ValidationIssue(
+                        .unknownTransform, "Edge \(edge.source) → \(edge.target) uses transform \"\(name)\", which is not registered",
+                        edgeIndex: position))
+                }
+            case nil: break
+            }
+        }
+
+        if edgesAreSound && !nodes.isEmpty && issues.allSatisfy({ $0.code != .duplicateNodeID }) {
+            issues.append(contentsOf: GraphAnalysis(blueprint: self, index: index).issues())
+        }
+        return ValidationReport(issues: issues)
+    }
+}
+
+/// Reachability, cycles and joins that can never fire, over a blueprint whose edges all name
+/// known nodes.
+private struct GraphAnalysis {
+    let blueprint: Blueprint
+    let index: [String: Int]
+    var outgoing: [[Int]]
+    var incoming: [[Int]]
+
+    init(blueprint: Blueprint, index: [String: Int]) {
+        self.blueprint = blueprint
+        self.index = index
+        outgoing = Array(repeating: [], count: blueprint.nodes.count)
+        incoming = Array(repeating: [], count: blueprint.nodes.count)
+        for (position, edge) in blueprint.edges.enumerated() {
+            outgoing[index[edge.source]!].append(position)
+            incoming[index[edge.target]!].append(position)
+        }
+    }
+
+    func issues() -> [ValidationIssue] {
+        var issues: [ValidationIssue] = []
+        let nodes = blueprint.nodes
+        let edges = blueprint.edges
+
+        // Cycles: what Kahn's algorithm cannot order.
+        var remaining = incoming.map(\.count)
+        var order: [Int] = []
+        var queue = remaining.indices.filter { remaining[$0] == 0 }
+        while let node = queue.popLast() {
+            order.append(node)
+            for edge in outgoing[node] {
+                let target = index[edges[edge].target]!
+                remaining[target] -= 1
+                if remaining[target] == 0 { queue.append(target) }
+            }
+        }
+        if order.count < nodes.count {
+            let inCycle = nodes.indices.filter { remaining[$0] > 0 }.map { nodes[$0].id }
+            issues.append(ValidationIssue(
+                .cycle, "The edges form a cycle through \(inCycle.joined(separator: ", ")); loops must be declared",
+                nodeID: inCycle.first))
+        }
+
+        // Reachability from the start nodes.
+        var reached = Array(repeating: false, count: nodes.count)
+        var stack = nodes.indices.filter { incoming[$0].isEmpty }
+        for node in stack { reached[node] = true }
+        while let node = stack.popLast() {
+            for edge in outgoing[node] {
+                let target = index[edges[edge].target]!
+                if !reached[target] {
+                    reached[target] = true
+                    stack.append(target)
+                }
+            }
+        }
+        for node in nodes.indices where !reached[node] {
+            issues.append(ValidationIssue(
+                .unreachableNode, "Node \"\(nodes[node].id)\" cannot be reached from any start node", nodeID: nodes[node].id))
+        }
+
+        // Which nodes can ever run, given conditions that are constant false.
+        guard order.count == nodes.count else { return issues }
+        var mayRun = Array(repeating: false, count: nodes.count)
+        for node in order {
+            if incoming[node].isEmpty {
+                mayRun[node] = true
+                continue
+            }
+            mayRun[node] = incoming[node].contains { edge in
+                mayRun[index[edges[edge].source]!] && !Self.isConstantFalse(edges[edge].condition)
+            }
+            if !mayRun[node] {
+                let id = nodes[node].id
+                if incoming[node].count > 1 {
+                    issues.append(ValidationIssue(
+                        .joinNeverFires, "Join \"\(id)\" can never fire: none of its \(incoming[node].count) incoming edges can be taken",
+                        nodeID: id))
+                } else {
+                    issues.append(ValidationIssue(
+                        .nodeNeverRuns, "Node \"\(id)\" can never run: its incoming edge can never be taken", nodeID: id))
+                }
+            }
+        }
+        return issues
+    }
+
+    static func isConstantFalse(_ condition: EdgeCondition?) -> Bool {
+        guard case .expression(let text) = condition, let expression = try? Expression(text),
+            let value = expression.constantValue
+        else { return false }
+        return !value.isTruthy
+    }
+}

@@ -1,0 +1,86 @@
+/// An error raised by Weft itself, with a stable ``Code`` and a human-readable message.
+///
+/// Codes are stable across releases and safe to match on; messages are for people and may
+/// change. New codes may be added, so `switch` over ``Code`` with a `default` clause.
+public struct WeftError: Error, Sendable, Hashable, CustomStringConvertible {
+    /// A stable identifier for a kind of error.
+    public struct Code: RawRepresentable, Sendable, Hashable, CustomStringConvertible {
+        public var rawValue: String
+        public init(rawValue: String) { self.rawValue = rawValue }
+        public var description: String { rawValue }
+
+        /// Text that should be JSON is not.
+        public static let malformedJSON = Code(rawValue: "malformed_json")
+        /// A blueprint does not decode, or is structurally invalid.
+        public static let invalidBlueprint = Code(rawValue: "invalid_blueprint")
+        /// A node's `uses` names no registered implementation.
+        public static let unknownImplementation = Code(rawValue: "unknown_implementation")
+        /// A node id that the blueprint does not contain.
+        public static let unknownNode = Code(rawValue: "unknown_node")
+        /// A node's input does not have the shape its code expects.
+        public static let invalidInput = Code(rawValue: "invalid_input")
+        /// A value could not be encoded as JSON.
+        public static let encodingFailed = Code(rawValue: "encoding_failed")
+        /// An expression (condition, transform, input reference) does not parse.
+        public static let invalidExpression = Code(rawValue: "invalid_expression")
+        /// A node attempt ran past its timeout.
+        public static let timedOut = Code(rawValue: "timed_out")
+        /// The run passed its deadline.
+        public static let deadlineExceeded = Code(rawValue: "deadline_exceeded")
+        /// The run was cancelled.
+        public static let cancelled = Code(rawValue: "cancelled")
+        /// A file could not be read.
+        public static let fileNotFound = Code(rawValue: "file_not_found")
+        /// A run id that the runtime does not know.
+        public static let unknownRun = Code(rawValue: "unknown_run")
+    }
+
+    /// What kind of error this is.
+    public var code: Code
+    /// What went wrong, for people.
+    public var message: String
+
+    /// Creates an error.
+    public init(_ code: Code, _ message: String) {
+        self.code = code
+        self.message = message
+    }
+
+    public var description: String { "\(message) [\(code)]" }
+}
+
+extension WeftError {
+    /// Renders a `DecodingError` as one line naming the path and the mismatch.
+    static func describe(decodingError error: any Error) -> String {
+        guard let error = error as? DecodingError else { return "\(error)" }
+        func path(_ codingPath: [any CodingKey]) -> String {
+            let parts = codingPath.map { $0.intValue.map { "[\($0)]" } ?? $0.stringValue }
+            let joined = parts.joined(separator: ".").replacingOccurrences(of: ".[", with: "[")
+            return joined.isEmpty ? "the top level" : "\"\(joined)\""
+        }
+        switch error {
+        case .typeMismatch(let type, let context):
+            return "expected \(type) at \(path(context.codingPath)): \(context.debugDescription)"
+        case .valueNotFound(let type, let context):
+            return "missing \(type) value at \(path(context.codingPath))"
+        case .keyNotFound(let key, let context):
+            return "missing key \"\(key.stringValue)\" at \(path(context.codingPath))"
+        case .dataCorrupted(let context):
+            let underlying = (context.underlyingError as? NSErrorLike)?.shortDescription
+            return "\(context.debugDescription) at \(path(context.codingPath))\(underlying.map { " (\($0))" } ?? "")"
+        @unknown default:
+            return "\(error)"
+        }
+    }
+}
+
+import Foundation
+
+/// Lets `describe(decodingError:)` show Foundation's reason without its whole user-info dump.
+protocol NSErrorLike { var shortDescription: String { get } }
+
+extension NSError: NSErrorLike {
+    var shortDescription: String {
+        (userInfo[NSDebugDescriptionErrorKey] as? String) ?? localizedDescription
+    }
+}

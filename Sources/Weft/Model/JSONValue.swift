@@ -229,3 +229,14 @@ extension JSONValue {
         }
     }
 }
+
+extension JSONValue {
+    /// An integer value.
+    public init(_ value: Int) { self = .int(Int64(value)) }
+    /// A floating-point value.
+    public init(_ value: Double) { self = .double(value) }
+    /// A string value.
+    public init(_ value: String) { self = .string(value) }
+    /// A boolean value.
+    public init(_ value: Bool) { self = .bool(value) }
+}

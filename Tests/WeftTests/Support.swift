@@ -1,0 +1,62 @@
+import Synchronization
+import Weft
+
+/// Records the order in which things happen across tasks.
+final class Trail: Sendable {
+    private let entries = Mutex<[String]>([])
+    func add(_ entry: String) { entries.withLock { $0.append(entry) } }
+    var all: [String] { entries.withLock { $0 } }
+    func count(_ entry: String) -> Int { all.filter { $0 == entry }.count }
+}
+
+/// Counts calls across tasks.
+final class Counter: Sendable {
+    private let value = Mutex(0)
+    @discardableResult func increment() -> Int { value.withLock { $0 += 1; return $0 } }
+    var current: Int { value.withLock { $0 } }
+}
+
+/// Tracks how many things run at once, and the most there ever were.
+final class Gauge: Sendable {
+    private let state = Mutex((now: 0, peak: 0))
+    func enter() { state.withLock { $0.now += 1; $0.peak = max($0.peak, $0.now) } }
+    func leave() { state.withLock { $0.now -= 1 } }
+    var peak: Int { state.withLock { $0.peak } }
+}
+
+/// A one-shot gate that tasks can wait on until it is opened.
+final class Gate: Sendable {
+    private let state = Mutex<(open: Bool, waiters: [CheckedContinuation<Void, Never>])>((false, []))
+    func open() {
+        let waiters = state.withLock { state -> [CheckedContinuation<Void, Never>] in
+            state.open = true
+            defer { state.waiters = [] }
+            return state.waiters
+        }
+        waiters.forEach { $0.resume() }
+    }
+    func wait() async {
+        await withCheckedContinuation { continuation in
+            let open = state.withLock { state -> Bool in
+                if !state.open { state.waiters.append(continuation) }
+                return state.open
+            }
+            if open { continuation.resume() }
+        }
+    }
+}
+
+extension LocalRuntime {
+    /// Runs a workflow built with the builder.
+    func run(_ workflow: Workflow, input: JSONValue = .null, options: RunOptions = RunOptions()) async throws -> RunResult {
+        try await run(workflow.blueprint, input: input, options: options)
+    }
+}
+
+/// A node that echoes its input.
+let echo: @Sendable (NodeContext) async throws -> JSONValue = { $0.input }
+
+/// A node returning a constant.
+func constant(_ value: JSONValue) -> @Sendable (NodeContext) async throws -> JSONValue {
+    { _ in value }
+}

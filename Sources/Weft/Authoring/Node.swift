@@ -27,6 +27,7 @@ public struct Node: WorkflowComponent {
     }
 
     /// A node run by a closure returning an output and, optionally, an action.
+    @_disfavoredOverload
     public init(
         _ id: String, uses: String? = nil, params: JSONValue = .null,
         routing body: @escaping @Sendable (NodeContext) async throws -> NodeOutput

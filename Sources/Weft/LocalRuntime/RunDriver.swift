@@ -59,8 +59,8 @@ final class RunDriver {
             await perform(group: &group)
             while self.outcome == nil, let completion = await group.next() {
                 inFlight -= 1
-                handle(completion)
                 if Task.isCancelled { machine.cancel(into: &actions) }
+                handle(completion)
                 await perform(group: &group)
             }
             group.cancelAll()
@@ -91,8 +91,8 @@ final class RunDriver {
                         let outcome = await NodeExecution.attempt(
                             node: node, attempt: attempt, planned: plan.nodes[node], context: context,
                             prepared: prepared[node], runtime: runtime)
-                        handle(.attempt(outcome))
                         if Task.isCancelled { machine.cancel(into: &actions) }
+                        handle(.attempt(outcome))
                     } else {
                         let planned = plan.nodes[node]
                         let state = prepared[node]
@@ -146,13 +146,13 @@ final class RunDriver {
             let node = outcome.node
             durations[node] += outcome.duration
             if outcome.prepared != nil { prepared[node] = outcome.prepared }
+            if outcome.cleanedUp { needsCleanup.remove(node) }
             guard machine.status == .running, machine.attempts[node] == outcome.attempt,
                 machine.nodeStatus[node] == .running
             else { return }
             switch outcome.result {
             case .success(let output):
                 storage.apply(outcome.patch)
-                needsCleanup.remove(node)
                 emit(.nodeFinished(nodeID: plan.nodes[node].id, attempt: outcome.attempt, duration: durations[node], usedFallback: false))
                 machine.succeeded(node: node, attempt: outcome.attempt, output: output, context: storage, into: &actions)
             case .failure(let failure):
@@ -238,6 +238,8 @@ struct AttemptOutcome: Sendable {
     var patch: ContextPatch
     var prepared: JSONValue?
     var duration: Duration
+    /// Whether the node's cleanup hook already ran (after a successful attempt).
+    var cleanedUp: Bool
 }
 
 /// Runs node code for the local runtime: attempts and fallbacks, under the concurrency limit,
@@ -281,11 +283,14 @@ enum NodeExecution {
         } catch {
             result = .failure(NodeFailure(error))
         }
+        // A successful attempt is the node's last: its cleanup hook runs now.
+        let cleanedUp = planned.implementation.hasLifecycle && (try? result.get()) != nil
+        if cleanedUp { await planned.implementation.cleanup(context) }
         let duration = clock.now - started
         runtime.limiter.release()
         return AttemptOutcome(
             node: node, attempt: attempt, result: result, patch: context.context.changes, prepared: state,
-            duration: duration)
+            duration: duration, cleanedUp: cleanedUp)
     }
 
     static func fallback(

@@ -80,30 +80,12 @@ final class RunDriver {
         while !actions.isEmpty {
             swap(&actions, &pending)
             let executes = pending.reduce(0) { if case .execute = $1 { $0 + 1 } else { $0 } }
+            // Bookkeeping and events first, so that they are told in the order they happened;
+            // then the attempts, one of which may run inline.
             for action in pending {
                 switch action {
-                case .execute(let node, let attempt, let input):
-                    emit(.nodeStarted(nodeID: plan.nodes[node].id, attempt: attempt))
-                    if plan.nodes[node].implementation.hasLifecycle { needsCleanup.insert(node) }
-                    let context = nodeContext(node: node, attempt: attempt, input: input, failure: nil)
-                    if executes == 1 && inFlight == 0 && plan.nodes[node].config.timeout == nil && outcome == nil {
-                        // The only work there is: run it here rather than in a new task.
-                        let outcome = await NodeExecution.attempt(
-                            node: node, attempt: attempt, planned: plan.nodes[node], context: context,
-                            prepared: prepared[node], runtime: runtime)
-                        if Task.isCancelled { machine.cancel(into: &actions) }
-                        handle(.attempt(outcome))
-                    } else {
-                        let planned = plan.nodes[node]
-                        let state = prepared[node]
-                        let runtime = self.runtime
-                        inFlight += 1
-                        group.addTask {
-                            .attempt(await NodeExecution.attempt(
-                                node: node, attempt: attempt, planned: planned, context: context, prepared: state,
-                                runtime: runtime))
-                        }
-                    }
+                case .execute:
+                    continue
                 case .scheduleRetry(let node, let attempt, let delay, _):
                     emit(.nodeRetrying(nodeID: plan.nodes[node].id, attempt: attempt, delay: delay))
                     let clock = runtime.configuration.clock
@@ -134,6 +116,29 @@ final class RunDriver {
                     emit(.edgeSkipped(source: plan.nodes[planned.source].id, target: plan.nodes[planned.target].id))
                 case .nodeSkipped(let node):
                     emit(.nodeSkipped(nodeID: plan.nodes[node].id))
+                }
+            }
+            for case .execute(let node, let attempt, let input) in pending {
+                emit(.nodeStarted(nodeID: plan.nodes[node].id, attempt: attempt))
+                if plan.nodes[node].implementation.hasLifecycle { needsCleanup.insert(node) }
+                let context = nodeContext(node: node, attempt: attempt, input: input, failure: nil)
+                if executes == 1 && inFlight == 0 && plan.nodes[node].config.timeout == nil && outcome == nil {
+                    // The only work there is: run it here rather than in a new task.
+                    let outcome = await NodeExecution.attempt(
+                        node: node, attempt: attempt, planned: plan.nodes[node], context: context,
+                        prepared: prepared[node], runtime: runtime)
+                    if Task.isCancelled { machine.cancel(into: &actions) }
+                    handle(.attempt(outcome))
+                } else {
+                    let planned = plan.nodes[node]
+                    let state = prepared[node]
+                    let runtime = self.runtime
+                    inFlight += 1
+                    group.addTask {
+                        .attempt(await NodeExecution.attempt(
+                            node: node, attempt: attempt, planned: planned, context: context, prepared: state,
+                            runtime: runtime))
+                    }
                 }
             }
             pending.removeAll(keepingCapacity: true)

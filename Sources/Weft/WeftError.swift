@@ -50,37 +50,26 @@ public struct WeftError: Error, Sendable, Hashable, CustomStringConvertible {
 }
 
 extension WeftError {
-    /// Renders a `DecodingError` as one line naming the path and the mismatch.
-    static func describe(decodingError error: any Error) -> String {
+    /// Renders a `DecodingError` (or any error) as one line naming the path and the mismatch,
+    /// such as `expected Double at "lines[0].price"`.
+    public static func describe(decodingError error: any Error) -> String {
         guard let error = error as? DecodingError else { return "\(error)" }
-        func path(_ codingPath: [any CodingKey]) -> String {
-            let parts = codingPath.map { $0.intValue.map { "[\($0)]" } ?? $0.stringValue }
-            let joined = parts.joined(separator: ".").replacingOccurrences(of: ".[", with: "[")
-            return joined.isEmpty ? "the top level" : "\"\(joined)\""
+        func path(_ codingPath: [any CodingKey]) -> String? {
+            let text = codingPath.map { $0.intValue.map { "[\($0)]" } ?? ".\($0.stringValue)" }.joined()
+            return text.isEmpty ? nil : "\"" + String(text.drop(while: { $0 == "." })) + "\""
         }
+        func at(_ codingPath: [any CodingKey]) -> String { path(codingPath).map { " at \($0)" } ?? "" }
         switch error {
         case .typeMismatch(let type, let context):
-            return "expected \(type) at \(path(context.codingPath)): \(context.debugDescription)"
+            return "expected \(type)\(at(context.codingPath))"
         case .valueNotFound(let type, let context):
-            return "missing \(type) value at \(path(context.codingPath))"
+            return "missing \(type) value\(at(context.codingPath))"
         case .keyNotFound(let key, let context):
-            return "missing key \"\(key.stringValue)\" at \(path(context.codingPath))"
+            return "missing key \"\(key.stringValue)\"\(at(context.codingPath))"
         case .dataCorrupted(let context):
-            let underlying = (context.underlyingError as? NSErrorLike)?.shortDescription
-            return "\(context.debugDescription) at \(path(context.codingPath))\(underlying.map { " (\($0))" } ?? "")"
+            return "\(context.debugDescription)\(at(context.codingPath))"
         @unknown default:
             return "\(error)"
         }
-    }
-}
-
-import Foundation
-
-/// Lets `describe(decodingError:)` show Foundation's reason without its whole user-info dump.
-protocol NSErrorLike { var shortDescription: String { get } }
-
-extension NSError: NSErrorLike {
-    var shortDescription: String {
-        (userInfo[NSDebugDescriptionErrorKey] as? String) ?? localizedDescription
     }
 }

@@ -1,0 +1,198 @@
+import ArgumentParser
+import Foundation
+import Weft
+import WeftSamples
+
+/// The `weft` command-line tool.
+public struct WeftCommand: AsyncParsableCommand {
+    public static let configuration = CommandConfiguration(
+        commandName: "weft",
+        abstract: "Run, check and draw Weft workflows.",
+        subcommands: [RunCommand.self, ValidateCommand.self, GraphCommand.self, SamplesCommand.self])
+
+    public init() {}
+}
+
+/// What a command printed and how it exits; commands return this so that tests can check both.
+public struct CommandOutput: Sendable, Equatable {
+    /// Text for standard output.
+    public var standardOutput: String
+    /// Text for standard error.
+    public var standardError: String
+    /// The exit status.
+    public var status: Int32
+
+    /// Creates an output.
+    public init(standardOutput: String = "", standardError: String = "", status: Int32 = 0) {
+        self.standardOutput = standardOutput
+        self.standardError = standardError
+        self.status = status
+    }
+
+    /// A failure with a one-line message.
+    static func failure(_ message: String, status: Int32 = 1) -> CommandOutput {
+        CommandOutput(standardError: "weft: error: \(message)\n", status: status)
+    }
+
+    func emit() throws {
+        if !standardOutput.isEmpty { FileHandle.standardOutput.write(Data(standardOutput.utf8)) }
+        if !standardError.isEmpty { FileHandle.standardError.write(Data(standardError.utf8)) }
+        if status != 0 { throw ExitCode(status) }
+    }
+}
+
+/// `weft run <blueprint.json> --input '<json>'`
+public struct RunCommand: AsyncParsableCommand {
+    public static let configuration = CommandConfiguration(
+        commandName: "run", abstract: "Run a blueprint in memory against the sample node registry.")
+
+    @Argument(help: "The blueprint's JSON file.") var path: String
+    @Option(help: "The run's input, as JSON.") var input: String = "null"
+    @Flag(help: "Print the run's node records.") var verbose = false
+    @Flag(help: "Print the run as a Mermaid graph.") var graph = false
+
+    public init() {}
+
+    public func run() async throws {
+        try await Self.execute(path: path, input: input, verbose: verbose, graph: graph).emit()
+    }
+
+    /// Runs the blueprint at `path` and describes the result.
+    public static func execute(
+        path: String, input: String, verbose: Bool = false, graph: Bool = false, registry: NodeRegistry = SampleCatalog.registry
+    ) async -> CommandOutput {
+        do {
+            let blueprint = try BlueprintFile.load(path)
+            let value: JSONValue
+            do { value = try JSONValue(parsing: input) } catch let error as WeftError {
+                return .failure("--input is not valid JSON: \(error.message.replacingOccurrences(of: "Malformed JSON: ", with: ""))")
+            }
+            let report = blueprint.validate(against: registry)
+            guard report.isValid else { return .failure(ValidateCommand.describe(report, path: path).trimmingCharacters(in: .newlines)) }
+            let result = try await LocalRuntime(registry: registry).run(blueprint, input: value)
+            var text = "status: \(result.status.rawValue)\n"
+            if let output = result.output { text += "output: \(try output.jsonString(pretty: true))\n" }
+            if verbose {
+                for record in result.nodes {
+                    text += "  \(record.nodeID): \(record.status.rawValue), attempts \(record.attempts)"
+                        + (record.failure.map { ", last error: \($0.message)" } ?? "") + (record.usedFallback ? ", via fallback" : "") + "\n"
+                }
+            }
+            if graph { text += GraphRenderer.mermaid(blueprint, run: result) }
+            guard result.status == .completed else {
+                return CommandOutput(
+                    standardOutput: text, standardError: "weft: run \(result.status.rawValue): \(result.failure?.description ?? "")\n",
+                    status: 1)
+            }
+            return CommandOutput(standardOutput: text)
+        } catch let error as WeftError {
+            return .failure(error.message)
+        } catch {
+            return .failure("\(error)")
+        }
+    }
+}
+
+/// `weft validate <blueprint.json>`
+public struct ValidateCommand: AsyncParsableCommand {
+    public static let configuration = CommandConfiguration(
+        commandName: "validate", abstract: "Check a blueprint against the sample node registry.")
+
+    @Argument(help: "The blueprint's JSON file.") var path: String
+
+    public init() {}
+
+    public func run() async throws {
+        try Self.execute(path: path).emit()
+    }
+
+    /// Validates the blueprint at `path`.
+    public static func execute(path: String, registry: NodeRegistry = SampleCatalog.registry) -> CommandOutput {
+        do {
+            let blueprint = try BlueprintFile.load(path)
+            let report = blueprint.validate(against: registry)
+            guard report.isValid else { return CommandOutput(standardError: describe(report, path: path), status: 1) }
+            return CommandOutput(
+                standardOutput: "\(path): valid (\(blueprint.nodes.count) nodes, \(blueprint.edges.count) edges)\n")
+        } catch let error as WeftError {
+            return .failure(error.message)
+        } catch {
+            return .failure("\(error)")
+        }
+    }
+
+    static func describe(_ report: ValidationReport, path: String) -> String {
+        report.issues.map { "\(path): \($0.code): \($0.message)" }.joined(separator: "\n") + "\n"
+    }
+}
+
+/// `weft graph <blueprint.json> [--format mermaid|dot]`
+public struct GraphCommand: AsyncParsableCommand {
+    /// The drawing formats.
+    public enum Format: String, ExpressibleByArgument, Sendable, CaseIterable {
+        case mermaid, dot
+    }
+
+    public static let configuration = CommandConfiguration(commandName: "graph", abstract: "Draw a blueprint as Mermaid or DOT.")
+
+    @Argument(help: "The blueprint's JSON file.") var path: String
+    @Option(help: "mermaid or dot.") var format: Format = .mermaid
+
+    public init() {}
+
+    public func run() async throws {
+        try Self.execute(path: path, format: format).emit()
+    }
+
+    /// Draws the blueprint at `path`.
+    public static func execute(path: String, format: Format) -> CommandOutput {
+        do {
+            let blueprint = try BlueprintFile.load(path)
+            switch format {
+            case .mermaid: return CommandOutput(standardOutput: GraphRenderer.mermaid(blueprint))
+            case .dot: return CommandOutput(standardOutput: GraphRenderer.dot(blueprint))
+            }
+        } catch let error as WeftError {
+            return .failure(error.message)
+        } catch {
+            return .failure("\(error)")
+        }
+    }
+}
+
+/// `weft samples [--export <dir>]`
+public struct SamplesCommand: AsyncParsableCommand {
+    public static let configuration = CommandConfiguration(
+        commandName: "samples", abstract: "List the samples and the node code `weft run` knows, or export their blueprints.")
+
+    @Option(help: "Write each sample's blueprint as <name>.json into this folder.") var export: String?
+
+    public init() {}
+
+    public func run() async throws {
+        try Self.execute(export: export).emit()
+    }
+
+    /// Lists or exports the samples.
+    public static func execute(export: String?) -> CommandOutput {
+        if let export {
+            do {
+                try FileManager.default.createDirectory(atPath: export, withIntermediateDirectories: true)
+                var text = ""
+                for sample in SampleCatalog.samples {
+                    let path = (export as NSString).appendingPathComponent("\(sample.name).json")
+                    try BlueprintFile.encode(sample.workflow.blueprint).write(toFile: path, atomically: true, encoding: .utf8)
+                    text += "wrote \(path)\n"
+                }
+                return CommandOutput(standardOutput: text)
+            } catch {
+                return .failure("cannot export samples to '\(export)': \(error.localizedDescription)")
+            }
+        }
+        var text = "samples:\n"
+        for sample in SampleCatalog.samples { text += "  \(sample.name)  input: \(sample.input)\n" }
+        text += "node code:\n"
+        for key in SampleCatalog.registry.keys { text += "  \(key)\n" }
+        return CommandOutput(standardOutput: text)
+    }
+}

@@ -1,0 +1,88 @@
+import Foundation
+import Testing
+import Weft
+import WeftCLI
+import WeftSamples
+
+@Suite("The weft command-line tool")
+struct CLITests {
+    /// The committed sample blueprints, next to this package's sources.
+    static let blueprints = URL(fileURLWithPath: #filePath)
+        .deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        .appendingPathComponent("Samples/blueprints")
+
+    static func temporaryFile(_ text: String) throws -> String {
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("weft-\(UUID().uuidString).json").path
+        try text.write(toFile: path, atomically: true, encoding: .utf8)
+        return path
+    }
+
+    @Test("The committed sample blueprints are exactly what the Swift samples build")
+    func committedBlueprintsMatch() throws {
+        for sample in SampleCatalog.samples {
+            let path = Self.blueprints.appendingPathComponent("\(sample.name).json").path
+            #expect(try BlueprintFile.load(path) == sample.workflow.blueprint, "regenerate with `swift run weft samples --export Samples/blueprints`")
+        }
+    }
+
+    @Test("weft run runs a blueprint file against the sample registry")
+    func runSample() async throws {
+        let path = Self.blueprints.appendingPathComponent("order-pipeline.json").path
+        let output = await RunCommand.execute(path: path, input: try OrderPipeline.sampleInput.jsonString(), verbose: true)
+        #expect(output.status == 0)
+        #expect(output.standardOutput.hasPrefix("status: completed\n"))
+        #expect(output.standardOutput.contains("\"shipped\" : true"))
+        #expect(output.standardOutput.contains("review: skipped"))
+    }
+
+    @Test("weft run reports a failed run with exit status 1 and the failing node")
+    func runFails() async throws {
+        let path = Self.blueprints.appendingPathComponent("order-pipeline.json").path
+        let output = await RunCommand.execute(path: path, input: #"{"orderId": "E", "customer": "x@example.com", "lines": []}"#)
+        #expect(output.status == 1)
+        #expect(output.standardError.contains("node \"validate\" failed on attempt 1: order E has no lines"))
+    }
+
+    @Test("A missing file, bad JSON, a non-blueprint and bad --input each give one clear line")
+    func oneLineErrors() async throws {
+        let missing = await RunCommand.execute(path: "/nonexistent/flow.json", input: "{}")
+        #expect(missing == CommandOutput(standardError: "weft: error: cannot read blueprint '/nonexistent/flow.json': no such file\n", status: 1))
+
+        let badJSON = try Self.temporaryFile("{\"id\": ")
+        let bad = ValidateCommand.execute(path: badJSON)
+        #expect(bad.status == 1)
+        #expect(bad.standardError.hasPrefix("weft: error: '\(badJSON)' is not valid JSON"))
+        #expect(bad.standardError.filter { $0 == "\n" }.count == 1)
+
+        let notBlueprint = try Self.temporaryFile(#"{"id": "x", "nodes": [{"id": "a"}]}"#)
+        let wrongShape = ValidateCommand.execute(path: notBlueprint)
+        #expect(wrongShape.standardError == "weft: error: '\(notBlueprint)' is not a blueprint: missing key \"uses\" at \"nodes[0]\"\n")
+
+        let sample = Self.blueprints.appendingPathComponent("order-pipeline.json").path
+        let badInput = await RunCommand.execute(path: sample, input: "{oops")
+        #expect(badInput.status == 1)
+        #expect(badInput.standardError.hasPrefix("weft: error: --input is not valid JSON"))
+    }
+
+    @Test("weft validate names unknown node implementations with their code")
+    func validateUnknownImplementation() async throws {
+        let path = try Self.temporaryFile(#"{"id": "x", "nodes": [{"id": "a", "uses": "no.such.code"}]}"#)
+        let output = ValidateCommand.execute(path: path)
+        #expect(output.status == 1)
+        #expect(output.standardError == "\(path): missing_implementation: Node \"a\" uses \"no.such.code\", which is not registered\n")
+        let run = await RunCommand.execute(path: path, input: "null")
+        #expect(run.status == 1)
+        #expect(run.standardError.contains("no.such.code"))
+        #expect(ValidateCommand.execute(path: Self.blueprints.appendingPathComponent("document-processing.json").path).status == 0)
+    }
+
+    @Test("weft graph draws Mermaid and DOT")
+    func graph() {
+        let path = Self.blueprints.appendingPathComponent("document-processing.json").path
+        let mermaid = GraphCommand.execute(path: path, format: .mermaid)
+        #expect(mermaid.standardOutput.hasPrefix("flowchart TD\n"))
+        #expect(mermaid.standardOutput.contains("-->|\"invoice\"|"))
+        let dot = GraphCommand.execute(path: path, format: .dot)
+        #expect(dot.standardOutput.hasPrefix("digraph \"document-processing\" {"))
+    }
+}

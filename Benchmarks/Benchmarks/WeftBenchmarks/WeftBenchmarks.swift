@@ -1,0 +1,48 @@
+import Benchmark
+import Weft
+
+let benchmarks: @Sendable () -> Void = {
+    Benchmark.defaultConfiguration = .init(
+        metrics: [.wallClock, .throughput, .mallocCountTotal, .peakMemoryResident],
+        warmupIterations: 3,
+        maxDuration: .seconds(4),
+        maxIterations: 100_000
+    )
+    let runtime = LocalRuntime(registry: Workloads.registry)
+
+    // (a) A 100-node chain, runs one after another. Node executions/s = throughput × 100.
+    let chain = try! runtime.plan(for: Workloads.chain(100))
+    Benchmark("a: chain of 100 nodes, sequential runs") { benchmark in
+        for _ in benchmark.scaledIterations {
+            blackHole(await runtime.run(chain, input: 1).status)
+        }
+    }
+
+    // (b) 1 → 1000 → 1 with an `all` join: time per run.
+    let fan1000 = try! runtime.plan(for: Workloads.fanOut(1000))
+    Benchmark("b: fan-out 1 → 1000 → 1, all join") { benchmark in
+        for _ in benchmark.scaledIterations {
+            blackHole(await runtime.run(fan1000, input: 1).status)
+        }
+    }
+
+    // (c) 1000 concurrent runs of a 3-node chain. Runs/s = throughput × 1000.
+    let chain3 = try! runtime.plan(for: Workloads.chain(3))
+    Benchmark("c: 1000 concurrent runs of a 3-node chain") { benchmark in
+        for _ in benchmark.scaledIterations {
+            await withTaskGroup(of: Void.self) { group in
+                for index in 0..<1000 {
+                    group.addTask { blackHole(await runtime.run(chain3, input: .int(Int64(index))).status) }
+                }
+            }
+        }
+    }
+
+    // (d) 1 → 10,000 → 1 with an `all` join: time per run and peak memory.
+    let fan10000 = try! runtime.plan(for: Workloads.fanOut(10_000))
+    Benchmark("d: fan-out 1 → 10000 → 1, all join", configuration: .init(maxDuration: .seconds(6), maxIterations: 200)) { benchmark in
+        for _ in benchmark.scaledIterations {
+            blackHole(await runtime.run(fan10000, input: 1).status)
+        }
+    }
+}

@@ -51,8 +51,7 @@ public final class ExecutionPlan: Sendable {
                 id: node.id, uses: node.uses, params: node.params, config: node.config,
                 implementation: registry.node(node.uses)!,
                 fallback: node.config.fallback.flatMap { registry.node($0) },
-                inputs: inputs, incoming: incoming[position], outgoing: outgoingEdges,
-                routingReadsContext: outgoingEdges.contains { edges[$0].readsContext })
+                inputs: inputs, incoming: incoming[position], outgoing: outgoingEdges, edges: edges)
         }
         self.edges = edges
         self.indexByID = indexByID
@@ -71,8 +70,9 @@ public final class ExecutionPlan: Sendable {
     }
 }
 
-/// A node of an ``ExecutionPlan``.
-struct PlannedNode: Sendable {
+/// A node of an ``ExecutionPlan``. A class, so that the hot path hands it around with one
+/// reference count instead of copying every field.
+final class PlannedNode: Sendable {
     let id: String
     let uses: String
     let params: JSONValue
@@ -84,6 +84,26 @@ struct PlannedNode: Sendable {
     let outgoing: [Int]
     /// Whether resolving this node's edges reads the run's context.
     let routingReadsContext: Bool
+    /// Whether every outgoing edge is unlabelled, unconditional and untransformed, so that a
+    /// result takes them all, carrying the output unchanged.
+    let routingIsPlain: Bool
+
+    init(
+        id: String, uses: String, params: JSONValue, config: NodeConfiguration, implementation: AnyNode,
+        fallback: AnyNode?, inputs: CompiledInput?, incoming: [Int], outgoing: [Int], edges: [PlannedEdge]
+    ) {
+        self.id = id
+        self.uses = uses
+        self.params = params
+        self.config = config
+        self.implementation = implementation
+        self.fallback = fallback
+        self.inputs = inputs
+        self.incoming = incoming
+        self.outgoing = outgoing
+        self.routingReadsContext = outgoing.contains { edges[$0].readsContext }
+        self.routingIsPlain = outgoing.allSatisfy { edges[$0].action == nil && edges[$0].condition == nil && edges[$0].transform == nil }
+    }
 
     /// Whether a fallback can run when attempts are exhausted: the node's own hook or a
     /// configured fallback node.

@@ -35,20 +35,33 @@ struct RunStateMachine {
         case nodeSkipped(node: Int)
     }
 
+    /// What the machine knows of one node.
+    struct NodeState {
+        var status: NodeStatus = .pending
+        /// The current attempt (0 before the first).
+        var attempt = 0
+        var resolvedIncoming: Int32 = 0
+        var takenIncoming: Int32 = 0
+        var output: JSONValue? = nil
+        /// The input the node was dispatched with, kept for retries and fallbacks.
+        var input: JSONValue = .null
+    }
+
+    /// What the machine knows of one edge.
+    struct EdgeState {
+        var status: EdgeStatus = .unresolved
+        /// The value the edge carries, once taken.
+        var value: JSONValue = .null
+    }
+
     let plan: ExecutionPlan
     let input: JSONValue
     /// Whether to emit the trace actions (edges taken and skipped, nodes skipped).
     let traces: Bool
 
     private(set) var status: RunStatus = .running
-    private(set) var nodeStatus: [NodeStatus]
-    private(set) var attempts: [Int]
-    private(set) var edgeStatus: [EdgeStatus]
-    private(set) var outputs: [JSONValue?]
-    private var edgeValues: [JSONValue]
-    private var nodeInputs: [JSONValue]
-    private var resolvedIncoming: [Int32]
-    private var takenIncoming: [Int32]
+    private(set) var nodes: [NodeState]
+    private(set) var edges: [EdgeState]
     private var finishedNodes = 0
     private var random: SplitMix64
     /// Reused work list for dead-path elimination.
@@ -58,24 +71,23 @@ struct RunStateMachine {
         self.plan = plan
         self.input = input
         self.traces = traces
-        let nodeCount = plan.nodes.count
-        let edgeCount = plan.edges.count
-        nodeStatus = Array(repeating: .pending, count: nodeCount)
-        attempts = Array(repeating: 0, count: nodeCount)
-        outputs = Array(repeating: nil, count: nodeCount)
-        nodeInputs = Array(repeating: .null, count: nodeCount)
-        resolvedIncoming = Array(repeating: 0, count: nodeCount)
-        takenIncoming = Array(repeating: 0, count: nodeCount)
-        edgeStatus = Array(repeating: .unresolved, count: edgeCount)
-        edgeValues = Array(repeating: .null, count: edgeCount)
+        nodes = Array(repeating: NodeState(), count: plan.nodes.count)
+        edges = Array(repeating: EdgeState(), count: plan.edges.count)
         random = SplitMix64(seed: seed)
     }
+
+    /// Where node `node` stands.
+    func nodeStatus(_ node: Int) -> NodeStatus { nodes[node].status }
+    /// Node `node`'s current attempt.
+    func attempt(_ node: Int) -> Int { nodes[node].attempt }
+    /// Node `node`'s output, once it completed.
+    func output(_ node: Int) -> JSONValue? { nodes[node].output }
 
     // MARK: Inputs
 
     /// Starts the run: every start node becomes ready.
     mutating func start(context: any ContextReader, into actions: inout [Action]) {
-        guard status == .running, finishedNodes == 0, !nodeStatus.contains(where: { $0 != .pending }) else { return }
+        guard status == .running, finishedNodes == 0, !nodes.contains(where: { $0.status != .pending }) else { return }
         for node in plan.startNodes { dispatch(node, context: context, into: &actions) }
         completeIfDone(into: &actions)
     }
@@ -84,24 +96,31 @@ struct RunStateMachine {
     mutating func succeeded(
         node: Int, attempt: Int, output: NodeOutput, context: any ContextReader, into actions: inout [Action]
     ) {
-        guard status == .running, attempts[node] == attempt,
-            nodeStatus[node] == .running || nodeStatus[node] == .fallingBack
+        guard status == .running, nodes[node].attempt == attempt,
+            nodes[node].status == .running || nodes[node].status == .fallingBack
         else { return }
+        if plan.nodes[node].routingIsPlain {
+            // Every outgoing edge is taken with the output: no decision to compute.
+            complete(node, output: output.value)
+            for edge in plan.nodes[node].outgoing { take(edge, value: output.value, context: context, into: &actions) }
+            completeIfDone(into: &actions)
+            return
+        }
         let decision = route(node: node, output: output, context: context)
         apply(node: node, output: output.value, decision: decision, context: context, into: &actions)
     }
 
     /// `attempt` of `node` failed with `failure`.
     mutating func failed(node: Int, attempt: Int, failure: NodeFailure, into actions: inout [Action]) {
-        guard status == .running, attempts[node] == attempt, nodeStatus[node] == .running else { return }
+        guard status == .running, nodes[node].attempt == attempt, nodes[node].status == .running else { return }
         let config = plan.nodes[node].config
         if failure.isRetryable && attempt < config.maxAttempts {
-            nodeStatus[node] = .waitingForRetry
+            nodes[node].status = .waitingForRetry
             let delay = config.backoff.delay(beforeRetry: attempt, random: random.nextUnit())
             actions.append(.scheduleRetry(node: node, attempt: attempt + 1, delay: delay, failure: failure))
         } else if plan.nodes[node].mayFallBack {
-            nodeStatus[node] = .fallingBack
-            actions.append(.runFallback(node: node, input: nodeInputs[node], failure: failure))
+            nodes[node].status = .fallingBack
+            actions.append(.runFallback(node: node, input: nodes[node].input, failure: failure))
         } else {
             fail(node: node, failure: failure, into: &actions)
         }
@@ -109,15 +128,15 @@ struct RunStateMachine {
 
     /// The backoff before `attempt` of `node` has passed.
     mutating func retryDue(node: Int, attempt: Int, into actions: inout [Action]) {
-        guard status == .running, nodeStatus[node] == .waitingForRetry, attempts[node] + 1 == attempt else { return }
-        nodeStatus[node] = .running
-        attempts[node] = attempt
-        actions.append(.execute(node: node, attempt: attempt, input: nodeInputs[node]))
+        guard status == .running, nodes[node].status == .waitingForRetry, nodes[node].attempt + 1 == attempt else { return }
+        nodes[node].status = .running
+        nodes[node].attempt = attempt
+        actions.append(.execute(node: node, attempt: attempt, input: nodes[node].input))
     }
 
     /// The fallback of `node` failed too (or there was none to run): the node fails for good.
     mutating func fallbackFailed(node: Int, failure: NodeFailure, into actions: inout [Action]) {
-        guard status == .running, nodeStatus[node] == .fallingBack else { return }
+        guard status == .running, nodes[node].status == .fallingBack else { return }
         fail(node: node, failure: failure, into: &actions)
     }
 
@@ -160,7 +179,7 @@ struct RunStateMachine {
         }
         let scope = EngineScope(
             output: output.value, action: output.action, input: input, params: planned.params, context: context,
-            plan: plan, outputs: outputs)
+            plan: plan, nodes: nodes)
         var taken: [RouteDecision.TakenEdge] = []
         taken.reserveCapacity(planned.outgoing.count)
         for edge in planned.outgoing {
@@ -190,10 +209,8 @@ struct RunStateMachine {
     mutating func apply(
         node: Int, output: JSONValue, decision: RouteDecision, context: any ContextReader, into actions: inout [Action]
     ) {
-        guard status == .running, nodeStatus[node] == .running || nodeStatus[node] == .fallingBack else { return }
-        nodeStatus[node] = .completed
-        outputs[node] = output
-        finishedNodes += 1
+        guard status == .running, nodes[node].status == .running || nodes[node].status == .fallingBack else { return }
+        complete(node, output: output)
         var next = 0
         let taken = decision.taken
         for edge in plan.nodes[node].outgoing {
@@ -208,16 +225,16 @@ struct RunStateMachine {
     }
 
     private mutating func take(_ edge: Int, value: JSONValue, context: any ContextReader, into actions: inout [Action]) {
-        guard edgeStatus[edge] == .unresolved else { return }
-        edgeStatus[edge] = .taken
-        edgeValues[edge] = value
+        guard edges[edge].status == .unresolved else { return }
+        edges[edge].status = .taken
+        edges[edge].value = value
         if traces { actions.append(.edgeTaken(edge: edge)) }
         let target = plan.edges[edge].target
-        resolvedIncoming[target] += 1
-        takenIncoming[target] += 1
-        guard nodeStatus[target] == .pending else { return }
+        nodes[target].resolvedIncoming += 1
+        nodes[target].takenIncoming += 1
+        guard nodes[target].status == .pending else { return }
         let planned = plan.nodes[target]
-        if planned.config.join == .any || Int(resolvedIncoming[target]) == planned.incoming.count {
+        if planned.config.join == .any || Int(nodes[target].resolvedIncoming) == planned.incoming.count {
             dispatch(target, context: context, into: &actions)
         }
     }
@@ -225,17 +242,17 @@ struct RunStateMachine {
     private mutating func skip(_ edge: Int, context: any ContextReader, into actions: inout [Action]) {
         skipStack.append(edge)
         while let edge = skipStack.popLast() {
-            guard edgeStatus[edge] == .unresolved else { continue }
-            edgeStatus[edge] = .skipped
+            guard edges[edge].status == .unresolved else { continue }
+            edges[edge].status = .skipped
             if traces { actions.append(.edgeSkipped(edge: edge)) }
             let target = plan.edges[edge].target
-            resolvedIncoming[target] += 1
-            guard nodeStatus[target] == .pending,
-                Int(resolvedIncoming[target]) == plan.nodes[target].incoming.count
+            nodes[target].resolvedIncoming += 1
+            guard nodes[target].status == .pending,
+                Int(nodes[target].resolvedIncoming) == plan.nodes[target].incoming.count
             else { continue }
-            if takenIncoming[target] == 0 {
+            if nodes[target].takenIncoming == 0 {
                 // Dead-path elimination: every incoming edge was skipped.
-                nodeStatus[target] = .skipped
+                nodes[target].status = .skipped
                 finishedNodes += 1
                 if traces { actions.append(.nodeSkipped(node: target)) }
                 skipStack.append(contentsOf: plan.nodes[target].outgoing.reversed())
@@ -247,9 +264,9 @@ struct RunStateMachine {
 
     private mutating func dispatch(_ node: Int, context: any ContextReader, into actions: inout [Action]) {
         let input = resolveInput(node: node, context: context)
-        nodeStatus[node] = .running
-        attempts[node] = 1
-        nodeInputs[node] = input
+        nodes[node].status = .running
+        nodes[node].attempt = 1
+        nodes[node].input = input
         actions.append(.execute(node: node, attempt: 1, input: input))
     }
 
@@ -259,32 +276,38 @@ struct RunStateMachine {
         if let inputs = planned.inputs {
             let scope = EngineScope(
                 output: .null, action: nil, input: input, params: planned.params, context: context, plan: plan,
-                outputs: outputs)
+                nodes: nodes)
             return inputs.evaluate(in: scope)
         }
         if planned.incoming.isEmpty { return input }
         var single: JSONValue? = nil
         var count = 0
-        for edge in planned.incoming where edgeStatus[edge] == .taken {
+        for edge in planned.incoming where edges[edge].status == .taken {
             count += 1
-            if count == 1 { single = edgeValues[edge] } else { break }
+            if count == 1 { single = edges[edge].value } else { break }
         }
         if count == 1, let single { return single }
         var map: [String: JSONValue] = [:]
         map.reserveCapacity(planned.incoming.count)
-        for edge in planned.incoming where edgeStatus[edge] == .taken {
-            map[plan.nodes[plan.edges[edge].source].id] = edgeValues[edge]
+        for edge in planned.incoming where edges[edge].status == .taken {
+            map[plan.nodes[plan.edges[edge].source].id] = edges[edge].value
         }
         return .object(map)
     }
 
+    private mutating func complete(_ node: Int, output: JSONValue) {
+        nodes[node].status = .completed
+        nodes[node].output = output
+        finishedNodes += 1
+    }
+
     private mutating func fail(node: Int, failure: NodeFailure, into actions: inout [Action]) {
-        nodeStatus[node] = .failed
+        nodes[node].status = .failed
         status = .failed
         actions.append(.cancelInFlight)
         actions.append(.finish(RunOutcome(
             status: .failed, output: nil,
-            failure: RunFailure(nodeID: plan.nodes[node].id, attempt: attempts[node], cause: failure))))
+            failure: RunFailure(nodeID: plan.nodes[node].id, attempt: nodes[node].attempt, cause: failure))))
     }
 
     private mutating func completeIfDone(into actions: inout [Action]) {
@@ -297,12 +320,12 @@ struct RunStateMachine {
     /// was taken. One value when there is one such node, else an object by node id.
     private func result() -> JSONValue {
         var terminal: [Int] = []
-        for node in plan.nodes.indices where nodeStatus[node] == .completed {
-            if !plan.nodes[node].outgoing.contains(where: { edgeStatus[$0] == .taken }) { terminal.append(node) }
+        for node in plan.nodes.indices where nodes[node].status == .completed {
+            if !plan.nodes[node].outgoing.contains(where: { edges[$0].status == .taken }) { terminal.append(node) }
         }
-        if terminal.count == 1 { return outputs[terminal[0]] ?? .null }
+        if terminal.count == 1 { return nodes[terminal[0]].output ?? .null }
         var map: [String: JSONValue] = [:]
-        for node in terminal { map[plan.nodes[node].id] = outputs[node] ?? .null }
+        for node in terminal { map[plan.nodes[node].id] = nodes[node].output ?? .null }
         return .object(map)
     }
 }
@@ -334,7 +357,7 @@ struct EngineScope: ExpressionScope {
     let params: JSONValue
     let context: any ContextReader
     let plan: ExecutionPlan
-    let outputs: [JSONValue?]
+    let nodes: [RunStateMachine.NodeState]
 
     func value(ofRoot root: String, key: String?) -> JSONValue? {
         switch root {
@@ -348,10 +371,10 @@ struct EngineScope: ExpressionScope {
         case "nodes":
             if let key {
                 guard let index = plan.indexByID[key] else { return nil }
-                return outputs[index]
+                return nodes[index].output
             }
             var map: [String: JSONValue] = [:]
-            for (index, value) in outputs.enumerated() { if let value { map[plan.nodes[index].id] = value } }
+            for (index, state) in nodes.enumerated() { if let value = state.output { map[plan.nodes[index].id] = value } }
             return .object(map)
         default: return nil
         }

@@ -92,7 +92,7 @@ public final class LocalRuntime: Sendable {
     public func run(_ plan: ExecutionPlan, input: JSONValue = .null, options: RunOptions = RunOptions()) async
         -> RunResult
     {
-        let driver = RunDriver(runtime: self, plan: plan, input: input, options: options, runID: options.runID ?? runIDs.next())
+        var driver = RunDriver(runtime: self, plan: plan, input: input, options: options, runID: options.runID ?? runIDs.next())
         return await driver.run()
     }
 
@@ -104,8 +104,12 @@ public final class LocalRuntime: Sendable {
     {
         let plan = try plan(for: blueprint)
         let runID = options.runID ?? runIDs.next()
-        let driver = RunDriver(runtime: self, plan: plan, input: input, options: options, runID: runID)
-        return RunHandle(runID: runID, task: Task { await driver.run() })
+        return RunHandle(
+            runID: runID,
+            task: Task {
+                var driver = RunDriver(runtime: self, plan: plan, input: input, options: options, runID: runID)
+                return await driver.run()
+            })
     }
 
     /// Every run event from now on, from every run of this runtime. Subscribe before starting

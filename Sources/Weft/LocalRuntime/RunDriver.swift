@@ -2,9 +2,10 @@ import Logging
 import Synchronization
 
 /// Drives one run of the local runtime: performs the state machine's actions on Swift
-/// concurrency and feeds back what happened. Lives in one task; node attempts run inline when
-/// they are the only work (no task is spawned for a chain) and in child tasks otherwise.
-final class RunDriver {
+/// concurrency and feeds back what happened. Lives in one task, as a value on its stack; node
+/// attempts run inline when they are the only work (no task is spawned for a chain) and in
+/// child tasks otherwise.
+struct RunDriver {
     private typealias Action = RunStateMachine.Action
 
 
@@ -13,6 +14,7 @@ final class RunDriver {
     private let options: RunOptions
     private let runID: String
     private let storage: RunContextStorage
+    private let environment: RunEnvironment
     private var machine: RunStateMachine
     private let traces: Bool
     private var actions: [Action] = []
@@ -20,12 +22,18 @@ final class RunDriver {
     private var inFlight = 0
     private var outcome: RunOutcome?
 
-    // Per-node records kept beside the machine.
-    private var durations: [Duration]
-    private var failures: [NodeFailure?]
-    private var usedFallback: [Bool]
-    private var prepared: [JSONValue?]
-    private var needsCleanup: Set<Int> = []
+    /// What the driver records of a node beside the machine.
+    private struct NodeTrack {
+        var duration: Duration = .zero
+        var failure: NodeFailure? = nil
+        var usedFallback = false
+        /// A lifecycle node's prepared state, kept between attempts.
+        var prepared: JSONValue? = nil
+        /// Whether its cleanup hook is still owed.
+        var needsCleanup = false
+    }
+
+    private var tracks: [NodeTrack]
 
     init(runtime: LocalRuntime, plan: ExecutionPlan, input: JSONValue, options: RunOptions, runID: String) {
         self.runtime = runtime
@@ -33,16 +41,14 @@ final class RunDriver {
         self.options = options
         self.runID = runID
         self.storage = RunContextStorage(options.context)
+        self.environment = RunEnvironment(
+            runID: runID, dependencies: runtime.configuration.dependencies, logger: runtime.configuration.logger)
         self.traces = runtime.bus.hasSubscribers
         self.machine = RunStateMachine(plan: plan, input: input, seed: SplitMix64.hash(runID), traces: traces)
-        let count = plan.nodes.count
-        durations = Array(repeating: .zero, count: count)
-        failures = Array(repeating: nil, count: count)
-        usedFallback = Array(repeating: false, count: count)
-        prepared = Array(repeating: nil, count: count)
+        self.tracks = Array(repeating: NodeTrack(), count: plan.nodes.count)
     }
 
-    func run() async -> RunResult {
+    mutating func run() async -> RunResult {
         let clock = ContinuousClock()
         let started = clock.now
         emit(.runStarted(blueprintID: plan.blueprint.id, version: plan.blueprint.version))
@@ -76,7 +82,7 @@ final class RunDriver {
 
     // MARK: Performing actions
 
-    private func perform(group: inout TaskGroup<Completion>) async {
+    private mutating func perform(group: inout TaskGroup<Completion>) async {
         while !actions.isEmpty {
             swap(&actions, &pending)
             let executes = pending.reduce(0) { if case .execute = $1 { $0 + 1 } else { $0 } }
@@ -96,10 +102,10 @@ final class RunDriver {
                     }
                 case .runFallback(let node, let input, let failure):
                     let planned = plan.nodes[node]
-                    let context = nodeContext(node: node, attempt: machine.attempts[node], input: input, failure: failure)
-                    let state = prepared[node]
+                    let context = nodeContext(node: node, attempt: machine.attempt(node), input: input, failure: failure)
+                    let state = tracks[node].prepared
                     let runtime = self.runtime
-                    needsCleanup.remove(node)
+                    tracks[node].needsCleanup = false
                     inFlight += 1
                     group.addTask {
                         await NodeExecution.fallback(planned: planned, node: node, context: context, prepared: state, failure: failure, runtime: runtime)
@@ -120,18 +126,18 @@ final class RunDriver {
             }
             for case .execute(let node, let attempt, let input) in pending {
                 emit(.nodeStarted(nodeID: plan.nodes[node].id, attempt: attempt))
-                if plan.nodes[node].implementation.hasLifecycle { needsCleanup.insert(node) }
+                if plan.nodes[node].implementation.hasLifecycle { tracks[node].needsCleanup = true }
                 let context = nodeContext(node: node, attempt: attempt, input: input, failure: nil)
                 if executes == 1 && inFlight == 0 && plan.nodes[node].config.timeout == nil && outcome == nil {
                     // The only work there is: run it here rather than in a new task.
                     let outcome = await NodeExecution.attempt(
                         node: node, attempt: attempt, planned: plan.nodes[node], context: context,
-                        prepared: prepared[node], runtime: runtime)
+                        prepared: tracks[node].prepared, runtime: runtime)
                     if Task.isCancelled { machine.cancel(into: &actions) }
                     handle(.attempt(outcome))
                 } else {
                     let planned = plan.nodes[node]
-                    let state = prepared[node]
+                    let state = tracks[node].prepared
                     let runtime = self.runtime
                     inFlight += 1
                     group.addTask {
@@ -145,37 +151,37 @@ final class RunDriver {
         }
     }
 
-    private func handle(_ completion: Completion) {
+    private mutating func handle(_ completion: Completion) {
         switch completion {
         case .attempt(let outcome):
             let node = outcome.node
-            durations[node] += outcome.duration
-            if outcome.prepared != nil { prepared[node] = outcome.prepared }
-            if outcome.cleanedUp { needsCleanup.remove(node) }
-            guard machine.status == .running, machine.attempts[node] == outcome.attempt,
-                machine.nodeStatus[node] == .running
+            tracks[node].duration += outcome.duration
+            if outcome.prepared != nil { tracks[node].prepared = outcome.prepared }
+            if outcome.cleanedUp { tracks[node].needsCleanup = false }
+            guard machine.status == .running, machine.attempt(node) == outcome.attempt,
+                machine.nodeStatus(node) == .running
             else { return }
             switch outcome.result {
             case .success(let output):
                 storage.apply(outcome.patch)
-                emit(.nodeFinished(nodeID: plan.nodes[node].id, attempt: outcome.attempt, duration: durations[node], usedFallback: false))
+                emit(.nodeFinished(nodeID: plan.nodes[node].id, attempt: outcome.attempt, duration: tracks[node].duration, usedFallback: false))
                 machine.succeeded(node: node, attempt: outcome.attempt, output: output, context: storage, into: &actions)
             case .failure(let failure):
-                failures[node] = failure
+                tracks[node].failure = failure
                 let willRetry = failure.isRetryable && outcome.attempt < plan.nodes[node].config.maxAttempts
                 emit(.nodeFailed(nodeID: plan.nodes[node].id, attempt: outcome.attempt, failure: failure, willRetry: willRetry))
                 machine.failed(node: node, attempt: outcome.attempt, failure: failure, into: &actions)
             }
         case .fallback(let node, let result, let patch, let duration):
-            durations[node] += duration
+            tracks[node].duration += duration
             switch result {
             case .success(let output):
                 storage.apply(patch)
-                usedFallback[node] = true
-                emit(.nodeFinished(nodeID: plan.nodes[node].id, attempt: machine.attempts[node], duration: durations[node], usedFallback: true))
-                machine.succeeded(node: node, attempt: machine.attempts[node], output: output, context: storage, into: &actions)
+                tracks[node].usedFallback = true
+                emit(.nodeFinished(nodeID: plan.nodes[node].id, attempt: machine.attempt(node), duration: tracks[node].duration, usedFallback: true))
+                machine.succeeded(node: node, attempt: machine.attempt(node), output: output, context: storage, into: &actions)
             case .failure(let failure):
-                failures[node] = failure
+                tracks[node].failure = failure
                 machine.fallbackFailed(node: node, failure: failure, into: &actions)
             }
         case .retryDue(let node, let attempt):
@@ -190,17 +196,16 @@ final class RunDriver {
     private func nodeContext(node: Int, attempt: Int, input: JSONValue, failure: NodeFailure?) -> NodeContext {
         let planned = plan.nodes[node]
         return NodeContext(
-            runID: runID, nodeID: planned.id, attempt: attempt, fencingToken: UInt64(attempt), input: input,
-            params: planned.params, context: RunContext(base: storage), dependencies: runtime.configuration.dependencies,
-            failure: failure, logger: runtime.configuration.logger)
+            environment: environment, nodeID: planned.id, attempt: attempt, fencingToken: UInt64(attempt), input: input,
+            params: planned.params, context: RunContext(base: storage), failure: failure)
     }
 
-    private func runPendingCleanups() async {
-        for node in needsCleanup.sorted() {
-            let context = nodeContext(node: node, attempt: machine.attempts[node], input: .null, failure: failures[node])
+    private mutating func runPendingCleanups() async {
+        for node in tracks.indices where tracks[node].needsCleanup {
+            let context = nodeContext(node: node, attempt: machine.attempt(node), input: .null, failure: tracks[node].failure)
             await plan.nodes[node].implementation.cleanup(context)
+            tracks[node].needsCleanup = false
         }
-        needsCleanup.removeAll()
     }
 
     // MARK: Records and events
@@ -208,7 +213,7 @@ final class RunDriver {
     private func records() -> [NodeRecord] {
         plan.nodes.indices.map { node in
             let status: NodeRecord.Status
-            switch machine.nodeStatus[node] {
+            switch machine.nodeStatus(node) {
             case .pending: status = .notRun
             case .running, .waitingForRetry, .fallingBack: status = .interrupted
             case .completed: status = .completed
@@ -216,8 +221,8 @@ final class RunDriver {
             case .failed: status = .failed
             }
             return NodeRecord(
-                nodeID: plan.nodes[node].id, status: status, attempts: machine.attempts[node], duration: durations[node],
-                output: machine.outputs[node], failure: failures[node], usedFallback: usedFallback[node])
+                nodeID: plan.nodes[node].id, status: status, attempts: machine.attempt(node), duration: tracks[node].duration,
+                output: machine.output(node), failure: tracks[node].failure, usedFallback: tracks[node].usedFallback)
         }
     }
 

@@ -5,8 +5,8 @@ import Logging
 /// shared dependencies. Cancellation is Swift task cancellation: check `Task.isCancelled` or
 /// call `try Task.checkCancellation()` in long-running code.
 public struct NodeContext: Sendable {
-    /// The run's id.
-    public let runID: String
+    /// What every attempt of a run shares, held once.
+    let environment: RunEnvironment
     /// The node's id in the blueprint.
     public let nodeID: String
     /// The attempt number, from 1.
@@ -20,11 +20,13 @@ public struct NodeContext: Sendable {
     public let params: JSONValue
     /// The run's key/value state.
     public let context: RunContext
-    /// Shared dependencies of this process or worker.
-    public let dependencies: Dependencies
     /// In a fallback, the failure that exhausted the node's attempts; otherwise `nil`.
     public let failure: NodeFailure?
-    private let baseLogger: Logger
+
+    /// The run's id.
+    public var runID: String { environment.runID }
+    /// Shared dependencies of this process or worker.
+    public var dependencies: Dependencies { environment.dependencies }
 
     /// Creates a context. Runtimes create these; tests of node code may too.
     public init(
@@ -33,21 +35,28 @@ public struct NodeContext: Sendable {
         dependencies: Dependencies = Dependencies(), failure: NodeFailure? = nil,
         logger: Logger = Logger(label: "weft.node")
     ) {
-        self.runID = runID
+        self.init(
+            environment: RunEnvironment(runID: runID, dependencies: dependencies, logger: logger), nodeID: nodeID,
+            attempt: attempt, fencingToken: fencingToken, input: input, params: params, context: context, failure: failure)
+    }
+
+    init(
+        environment: RunEnvironment, nodeID: String, attempt: Int, fencingToken: UInt64, input: JSONValue,
+        params: JSONValue, context: RunContext, failure: NodeFailure?
+    ) {
+        self.environment = environment
         self.nodeID = nodeID
         self.attempt = attempt
         self.fencingToken = fencingToken
         self.input = input
         self.params = params
         self.context = context
-        self.dependencies = dependencies
         self.failure = failure
-        self.baseLogger = logger
     }
 
     /// A logger whose metadata names the run, the node and the attempt.
     public var logger: Logger {
-        var logger = baseLogger
+        var logger = environment.logger
         logger[metadataKey: "weft.run"] = "\(runID)"
         logger[metadataKey: "weft.node"] = "\(nodeID)"
         logger[metadataKey: "weft.attempt"] = "\(attempt)"
@@ -75,9 +84,17 @@ public struct NodeContext: Sendable {
         }
     }
 
-    func replacing(input: JSONValue, failure: NodeFailure?) -> NodeContext {
-        NodeContext(
-            runID: runID, nodeID: nodeID, attempt: attempt, fencingToken: fencingToken, input: input, params: params,
-            context: context, dependencies: dependencies, failure: failure, logger: baseLogger)
+}
+
+/// What every node attempt of one run shares: created once per run.
+final class RunEnvironment: Sendable {
+    let runID: String
+    let dependencies: Dependencies
+    let logger: Logger
+
+    init(runID: String, dependencies: Dependencies, logger: Logger) {
+        self.runID = runID
+        self.dependencies = dependencies
+        self.logger = logger
     }
 }

@@ -2,12 +2,16 @@ import Logging
 import Synchronization
 
 /// Drives one run of the local runtime: performs the state machine's actions on Swift
-/// concurrency and feeds back what happened. Lives in one task, as a value on its stack; node
-/// attempts run inline when they are the only work (no task is spawned for a chain) and in
-/// child tasks otherwise.
+/// concurrency and feeds back what happened.
+///
+/// The driver lives in one task, as a value on its stack. When a single node is ready and
+/// nothing else runs, it runs that node inline (a chain spawns no task at all). Otherwise it
+/// queues the ready nodes in a ``RunMailbox`` and keeps up to `maxConcurrentNodes` worker tasks
+/// pulling from it; workers deliver completions back, and the driver handles all that arrived
+/// at each wake-up. Timers (retry backoffs, the run deadline) are child tasks too, so cancelling
+/// the run cancels everything.
 struct RunDriver {
     private typealias Action = RunStateMachine.Action
-
 
     private let runtime: LocalRuntime
     private let plan: ExecutionPlan
@@ -15,11 +19,18 @@ struct RunDriver {
     private let runID: String
     private let storage: RunContextStorage
     private let environment: RunEnvironment
+    private let mailbox = RunMailbox()
+    private let workerLimit: Int
     private var machine: RunStateMachine
     private let traces: Bool
     private var actions: [Action] = []
     private var pending: [Action] = []
-    private var inFlight = 0
+    private var completions: [Completion] = []
+    /// Worker tasks alive, jobs queued or running, and timers (retry backoffs, the deadline)
+    /// still to fire.
+    private var workers = 0
+    private var jobsOutstanding = 0
+    private var timersOutstanding = 0
     private var outcome: RunOutcome?
 
     /// What the driver records of a node beside the machine.
@@ -43,6 +54,7 @@ struct RunDriver {
         self.storage = RunContextStorage(options.context)
         self.environment = RunEnvironment(
             runID: runID, dependencies: runtime.configuration.dependencies, logger: runtime.configuration.logger)
+        self.workerLimit = max(1, runtime.configuration.maxConcurrentNodes)
         self.traces = runtime.bus.hasSubscribers
         self.machine = RunStateMachine(plan: plan, input: input, seed: SplitMix64.hash(runID), traces: traces)
         self.tracks = Array(repeating: NodeTrack(), count: plan.nodes.count)
@@ -52,27 +64,31 @@ struct RunDriver {
         let clock = ContinuousClock()
         let started = clock.now
         emit(.runStarted(blueprintID: plan.blueprint.id, version: plan.blueprint.version))
-        await withTaskGroup(of: Completion.self) { group in
+        await withDiscardingTaskGroup { group in
             if let deadline = options.deadline {
                 let runtimeClock = runtime.configuration.clock
-                inFlight += 1
+                let mailbox = self.mailbox
+                timersOutstanding += 1
                 group.addTask {
-                    try? await runtimeClock.sleep(for: deadline)
-                    return .deadline(deadline)
+                    do {
+                        try await runtimeClock.sleep(for: deadline)
+                        mailbox.deliver(.deadline(deadline))
+                    } catch {}
                 }
             }
             machine.start(context: storage, into: &actions)
             await perform(group: &group)
-            while self.outcome == nil, let completion = await group.next() {
-                inFlight -= 1
+            while outcome == nil {
+                await mailbox.collect(into: &completions)
                 if Task.isCancelled { machine.cancel(into: &actions) }
-                handle(completion)
+                for completion in completions { handle(completion) }
+                completions.removeAll(keepingCapacity: true)
                 await perform(group: &group)
             }
             group.cancelAll()
         }
         await runPendingCleanups()
-        let ending = self.outcome ?? RunOutcome(status: .cancelled, output: nil, failure: nil)
+        let ending = outcome ?? RunOutcome(status: .cancelled, output: nil, failure: nil)
         emit(.runFinished(status: ending.status))
         return RunResult(
             runID: runID, blueprintID: plan.blueprint.id, blueprintVersion: plan.blueprint.version,
@@ -82,34 +98,31 @@ struct RunDriver {
 
     // MARK: Performing actions
 
-    private mutating func perform(group: inout TaskGroup<Completion>) async {
+    private mutating func perform(group: inout DiscardingTaskGroup) async {
         while !actions.isEmpty {
             swap(&actions, &pending)
-            let executes = pending.reduce(0) { if case .execute = $1 { $0 + 1 } else { $0 } }
             // Bookkeeping and events first, so that they are told in the order they happened;
-            // then the attempts, one of which may run inline.
+            // then the attempts.
+            var executes = 0
             for action in pending {
                 switch action {
                 case .execute:
-                    continue
+                    executes += 1
                 case .scheduleRetry(let node, let attempt, let delay, _):
                     emit(.nodeRetrying(nodeID: plan.nodes[node].id, attempt: attempt, delay: delay))
                     let clock = runtime.configuration.clock
-                    inFlight += 1
+                    let mailbox = self.mailbox
+                    timersOutstanding += 1
                     group.addTask {
-                        if delay > .zero { try? await clock.sleep(for: delay) }
-                        return .retryDue(node: node, attempt: attempt)
+                        if delay > .zero {
+                            do { try await clock.sleep(for: delay) } catch { return }
+                        }
+                        mailbox.deliver(.retryDue(node: node, attempt: attempt))
                     }
                 case .runFallback(let node, let input, let failure):
-                    let planned = plan.nodes[node]
                     let context = nodeContext(node: node, attempt: machine.attempt(node), input: input, failure: failure)
-                    let state = tracks[node].prepared
-                    let runtime = self.runtime
                     tracks[node].needsCleanup = false
-                    inFlight += 1
-                    group.addTask {
-                        await NodeExecution.fallback(planned: planned, node: node, context: context, prepared: state, failure: failure, runtime: runtime)
-                    }
+                    submit(.fallback(node: node, planned: plan.nodes[node], context: context, prepared: tracks[node].prepared, failure: failure))
                 case .cancelInFlight:
                     group.cancelAll()
                 case .finish(let outcome):
@@ -124,36 +137,69 @@ struct RunDriver {
                     emit(.nodeSkipped(nodeID: plan.nodes[node].id))
                 }
             }
-            for case .execute(let node, let attempt, let input) in pending {
-                emit(.nodeStarted(nodeID: plan.nodes[node].id, attempt: attempt))
-                if plan.nodes[node].implementation.hasLifecycle { tracks[node].needsCleanup = true }
-                let context = nodeContext(node: node, attempt: attempt, input: input, failure: nil)
-                if executes == 1 && inFlight == 0 && plan.nodes[node].config.timeout == nil && outcome == nil {
-                    // The only work there is: run it here rather than in a new task.
-                    let outcome = await NodeExecution.attempt(
-                        node: node, attempt: attempt, planned: plan.nodes[node], context: context,
-                        prepared: tracks[node].prepared, runtime: runtime)
-                    if Task.isCancelled { machine.cancel(into: &actions) }
-                    handle(.attempt(outcome))
-                } else {
+            if executes > 0 {
+                // Inline only when nothing else may need the driver meanwhile.
+                let runInline = executes == 1 && jobsOutstanding == 0 && timersOutstanding == 0 && outcome == nil
+                for case .execute(let node, let attempt, let input) in pending {
+                    emit(.nodeStarted(nodeID: plan.nodes[node].id, attempt: attempt))
                     let planned = plan.nodes[node]
-                    let state = tracks[node].prepared
-                    let runtime = self.runtime
-                    inFlight += 1
-                    group.addTask {
-                        .attempt(await NodeExecution.attempt(
-                            node: node, attempt: attempt, planned: planned, context: context, prepared: state,
-                            runtime: runtime))
+                    if planned.implementation.hasLifecycle { tracks[node].needsCleanup = true }
+                    let context = nodeContext(node: node, attempt: attempt, input: input, failure: nil)
+                    if runInline && planned.config.timeout == nil {
+                        // The only work there is: run it here rather than in another task.
+                        var result = await NodeExecution.attempt(
+                            node: node, attempt: attempt, planned: planned, context: context,
+                            prepared: tracks[node].prepared, runtime: runtime)
+                        result.fromJob = false
+                        if Task.isCancelled { machine.cancel(into: &actions) }
+                        handle(.attempt(result))
+                    } else {
+                        submit(.attempt(node: node, attempt: attempt, planned: planned, context: context, prepared: tracks[node].prepared))
                     }
                 }
             }
             pending.removeAll(keepingCapacity: true)
+            startWorkers(group: &group)
+        }
+    }
+
+    private mutating func submit(_ job: NodeJob) {
+        jobsOutstanding += 1
+        mailbox.submit(job)
+    }
+
+    /// Starts workers until every queued job has one or the limit is reached.
+    private mutating func startWorkers(group: inout DiscardingTaskGroup) {
+        guard outcome == nil else { return }
+        let wanted = min(workerLimit, jobsOutstanding)
+        while workers < wanted {
+            workers += 1
+            let mailbox = self.mailbox
+            let runtime = self.runtime
+            group.addTask {
+                while !Task.isCancelled, let job = mailbox.takeJob() {
+                    switch job {
+                    case .attempt(let node, let attempt, let planned, let context, let prepared):
+                        mailbox.deliver(.attempt(await NodeExecution.attempt(
+                            node: node, attempt: attempt, planned: planned, context: context, prepared: prepared,
+                            runtime: runtime)))
+                    case .fallback(let node, let planned, let context, let prepared, let failure):
+                        mailbox.deliver(await NodeExecution.fallback(
+                            planned: planned, node: node, context: context, prepared: prepared, failure: failure,
+                            runtime: runtime))
+                    }
+                }
+                mailbox.deliver(.workerExited)
+            }
         }
     }
 
     private mutating func handle(_ completion: Completion) {
         switch completion {
+        case .workerExited:
+            workers -= 1
         case .attempt(let outcome):
+            if outcome.fromJob { jobsOutstanding -= 1 }
             let node = outcome.node
             tracks[node].duration += outcome.duration
             if outcome.prepared != nil { tracks[node].prepared = outcome.prepared }
@@ -173,6 +219,7 @@ struct RunDriver {
                 machine.failed(node: node, attempt: outcome.attempt, failure: failure, into: &actions)
             }
         case .fallback(let node, let result, let patch, let duration):
+            jobsOutstanding -= 1
             tracks[node].duration += duration
             switch result {
             case .success(let output):
@@ -185,8 +232,10 @@ struct RunDriver {
                 machine.fallbackFailed(node: node, failure: failure, into: &actions)
             }
         case .retryDue(let node, let attempt):
+            timersOutstanding -= 1
             machine.retryDue(node: node, attempt: attempt, into: &actions)
         case .deadline(let deadline):
+            timersOutstanding -= 1
             machine.deadlineExceeded(deadline, into: &actions)
         }
     }
@@ -229,119 +278,5 @@ struct RunDriver {
     private func emit(_ kind: @autoclosure () -> RunEvent.Kind) {
         guard traces else { return }
         runtime.bus.emit(RunEvent(runID: runID, kind: kind()))
-    }
-}
-
-/// What a child task of a run reports back to its driver.
-enum Completion: Sendable {
-    case attempt(AttemptOutcome)
-    case fallback(node: Int, result: Result<NodeOutput, NodeFailure>, patch: ContextPatch, duration: Duration)
-    case retryDue(node: Int, attempt: Int)
-    case deadline(Duration)
-}
-
-/// The end of one node attempt.
-struct AttemptOutcome: Sendable {
-    var node: Int
-    var attempt: Int
-    var result: Result<NodeOutput, NodeFailure>
-    var patch: ContextPatch
-    var prepared: JSONValue?
-    var duration: Duration
-    /// Whether the node's cleanup hook already ran (after a successful attempt).
-    var cleanedUp: Bool
-}
-
-/// Runs node code for the local runtime: attempts and fallbacks, under the concurrency limit,
-/// inside the middleware chain, with the attempt's timeout.
-enum NodeExecution {
-    static func attempt(
-        node: Int, attempt: Int, planned: PlannedNode, context: NodeContext, prepared: JSONValue?, runtime: LocalRuntime
-    ) async -> AttemptOutcome {
-        let clock = ContinuousClock()
-        await runtime.limiter.acquire()
-        let started = clock.now
-        var state = prepared
-        let result: Result<NodeOutput, NodeFailure>
-        do {
-            try Task.checkCancellation()
-            let implementation = planned.implementation
-            let middleware = runtime.configuration.middleware
-            if let timeout = planned.config.timeout {
-                let box = PreparedBox(state)
-                let output = try await withTimeout(timeout, clock: runtime.configuration.clock) {
-                    try await middleware.run(context) { context in
-                        var inner = box.value
-                        defer { box.value = inner }
-                        return try await implementation.runAttempt(context, prepared: &inner)
-                    }
-                }
-                state = box.value
-                result = .success(output)
-            } else if middleware.isEmpty {
-                result = .success(try await implementation.runAttempt(context, prepared: &state))
-            } else {
-                let box = PreparedBox(state)
-                let output = try await middleware.run(context) { context in
-                    var inner = box.value
-                    defer { box.value = inner }
-                    return try await implementation.runAttempt(context, prepared: &inner)
-                }
-                state = box.value
-                result = .success(output)
-            }
-        } catch {
-            result = .failure(NodeFailure(error))
-        }
-        // A successful attempt is the node's last: its cleanup hook runs now.
-        let cleanedUp = planned.implementation.hasLifecycle && (try? result.get()) != nil
-        if cleanedUp { await planned.implementation.cleanup(context) }
-        let duration = clock.now - started
-        runtime.limiter.release()
-        return AttemptOutcome(
-            node: node, attempt: attempt, result: result, patch: context.context.changes, prepared: state,
-            duration: duration, cleanedUp: cleanedUp)
-    }
-
-    static func fallback(
-        planned: PlannedNode, node: Int, context: NodeContext, prepared: JSONValue?, failure: NodeFailure,
-        runtime: LocalRuntime
-    ) async -> Completion {
-        let clock = ContinuousClock()
-        await runtime.limiter.acquire()
-        let started = clock.now
-        let middleware = runtime.configuration.middleware
-        var result: Result<NodeOutput, NodeFailure> = .failure(failure)
-        do {
-            try Task.checkCancellation()
-            let output = try await middleware.run(context) { context in
-                if let output = try await planned.implementation.runFallback(context, prepared: prepared, failure: failure) {
-                    return output
-                }
-                guard let fallback = planned.fallback else { throw failure }
-                var fallbackState: JSONValue? = nil
-                return try await fallback.runAttempt(context, prepared: &fallbackState)
-            }
-            result = .success(output)
-        } catch let error as NodeFailure where error == failure {
-            result = .failure(failure)
-        } catch {
-            result = .failure(NodeFailure(error))
-        }
-        await planned.implementation.cleanup(context)
-        let duration = clock.now - started
-        runtime.limiter.release()
-        return .fallback(node: node, result: result, patch: context.context.changes, duration: duration)
-    }
-
-}
-
-/// Carries a lifecycle node's prepared state out of a `@Sendable` closure.
-private final class PreparedBox: Sendable {
-    private let state: Mutex<JSONValue?>
-    init(_ value: JSONValue?) { state = Mutex(value) }
-    var value: JSONValue? {
-        get { state.withLock { $0 } }
-        set { state.withLock { $0 = newValue } }
     }
 }

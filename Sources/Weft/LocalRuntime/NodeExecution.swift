@@ -1,0 +1,119 @@
+import Synchronization
+
+/// What a child task of a run reports back to its driver.
+enum Completion: Sendable {
+    case attempt(AttemptOutcome)
+    case fallback(node: Int, result: Result<NodeOutput, NodeFailure>, patch: ContextPatch, duration: Duration)
+    case retryDue(node: Int, attempt: Int)
+    case deadline(Duration)
+    /// A worker found no more jobs and ended.
+    case workerExited
+}
+
+/// The end of one node attempt.
+struct AttemptOutcome: Sendable {
+    var node: Int
+    var attempt: Int
+    var result: Result<NodeOutput, NodeFailure>
+    var patch: ContextPatch
+    var prepared: JSONValue?
+    var duration: Duration
+    /// Whether the node's cleanup hook already ran (after a successful attempt).
+    var cleanedUp: Bool
+    /// Whether a worker ran it (rather than the driver, inline).
+    var fromJob = true
+}
+
+/// Runs node code for the local runtime: attempts and fallbacks, under the concurrency limit,
+/// inside the middleware chain, with the attempt's timeout.
+enum NodeExecution {
+    static func attempt(
+        node: Int, attempt: Int, planned: PlannedNode, context: NodeContext, prepared: JSONValue?, runtime: LocalRuntime
+    ) async -> AttemptOutcome {
+        let clock = ContinuousClock()
+        await runtime.limiter.acquire()
+        let started = clock.now
+        var state = prepared
+        let result: Result<NodeOutput, NodeFailure>
+        do {
+            try Task.checkCancellation()
+            let implementation = planned.implementation
+            let middleware = runtime.configuration.middleware
+            if let timeout = planned.config.timeout {
+                let box = PreparedBox(state)
+                let output = try await withTimeout(timeout, clock: runtime.configuration.clock) {
+                    try await middleware.run(context) { context in
+                        var inner = box.value
+                        defer { box.value = inner }
+                        return try await implementation.runAttempt(context, prepared: &inner)
+                    }
+                }
+                state = box.value
+                result = .success(output)
+            } else if middleware.isEmpty {
+                result = .success(try await implementation.runAttempt(context, prepared: &state))
+            } else {
+                let box = PreparedBox(state)
+                let output = try await middleware.run(context) { context in
+                    var inner = box.value
+                    defer { box.value = inner }
+                    return try await implementation.runAttempt(context, prepared: &inner)
+                }
+                state = box.value
+                result = .success(output)
+            }
+        } catch {
+            result = .failure(NodeFailure(error))
+        }
+        // A successful attempt is the node's last: its cleanup hook runs now.
+        let cleanedUp = planned.implementation.hasLifecycle && (try? result.get()) != nil
+        if cleanedUp { await planned.implementation.cleanup(context) }
+        let duration = clock.now - started
+        runtime.limiter.release()
+        return AttemptOutcome(
+            node: node, attempt: attempt, result: result, patch: context.context.changes, prepared: state,
+            duration: duration, cleanedUp: cleanedUp)
+    }
+
+    static func fallback(
+        planned: PlannedNode, node: Int, context: NodeContext, prepared: JSONValue?, failure: NodeFailure,
+        runtime: LocalRuntime
+    ) async -> Completion {
+        let clock = ContinuousClock()
+        await runtime.limiter.acquire()
+        let started = clock.now
+        let middleware = runtime.configuration.middleware
+        var result: Result<NodeOutput, NodeFailure> = .failure(failure)
+        do {
+            try Task.checkCancellation()
+            let output = try await middleware.run(context) { context in
+                if let output = try await planned.implementation.runFallback(context, prepared: prepared, failure: failure) {
+                    return output
+                }
+                guard let fallback = planned.fallback else { throw failure }
+                var fallbackState: JSONValue? = nil
+                return try await fallback.runAttempt(context, prepared: &fallbackState)
+            }
+            result = .success(output)
+        } catch let error as NodeFailure where error == failure {
+            result = .failure(failure)
+        } catch {
+            result = .failure(NodeFailure(error))
+        }
+        await planned.implementation.cleanup(context)
+        let duration = clock.now - started
+        runtime.limiter.release()
+        return .fallback(node: node, result: result, patch: context.context.changes, duration: duration)
+    }
+
+}
+
+/// Carries a lifecycle node's prepared state out of a `@Sendable` closure.
+private final class PreparedBox: Sendable {
+    private let state: Mutex<JSONValue?>
+    init(_ value: JSONValue?) { state = Mutex(value) }
+    var value: JSONValue? {
+        get { state.withLock { $0 } }
+        set { state.withLock { $0 = newValue } }
+    }
+}

@@ -24,14 +24,13 @@ struct AttemptOutcome: Sendable {
     var fromJob = true
 }
 
-/// Runs node code for the local runtime: attempts and fallbacks, under the concurrency limit,
-/// inside the middleware chain, with the attempt's timeout.
+/// Runs node code for the local runtime: attempts and fallbacks, inside the middleware chain,
+/// with the attempt's timeout. Callers hold a permit of the runtime's concurrency limiter.
 enum NodeExecution {
     static func attempt(
         node: Int, attempt: Int, planned: PlannedNode, context: NodeContext, prepared: JSONValue?, runtime: LocalRuntime
     ) async -> AttemptOutcome {
         let clock = ContinuousClock()
-        await runtime.limiter.acquire()
         let started = clock.now
         var state = prepared
         let result: Result<NodeOutput, NodeFailure>
@@ -69,7 +68,6 @@ enum NodeExecution {
         let cleanedUp = planned.implementation.hasLifecycle && (try? result.get()) != nil
         if cleanedUp { await planned.implementation.cleanup(context) }
         let duration = clock.now - started
-        runtime.limiter.release()
         return AttemptOutcome(
             node: node, attempt: attempt, result: result, patch: context.context.changes, prepared: state,
             duration: duration, cleanedUp: cleanedUp)
@@ -80,7 +78,6 @@ enum NodeExecution {
         runtime: LocalRuntime
     ) async -> Completion {
         let clock = ContinuousClock()
-        await runtime.limiter.acquire()
         let started = clock.now
         let middleware = runtime.configuration.middleware
         var result: Result<NodeOutput, NodeFailure> = .failure(failure)
@@ -102,7 +99,6 @@ enum NodeExecution {
         }
         await planned.implementation.cleanup(context)
         let duration = clock.now - started
-        runtime.limiter.release()
         return .fallback(node: node, result: result, patch: context.context.changes, duration: duration)
     }
 

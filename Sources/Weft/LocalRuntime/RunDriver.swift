@@ -18,7 +18,7 @@ struct RunDriver {
     private let options: RunOptions
     private let runID: String
     private let storage: RunContextStorage
-    private let environment: RunEnvironment
+    private let shared: RunShared
     private let mailbox = RunMailbox()
     private let workerLimit: Int
     private var machine: RunStateMachine
@@ -51,9 +51,13 @@ struct RunDriver {
         self.plan = plan
         self.options = options
         self.runID = runID
-        self.storage = RunContextStorage(options.context)
-        self.environment = RunEnvironment(
-            runID: runID, dependencies: runtime.configuration.dependencies, logger: runtime.configuration.logger)
+        let storage = RunContextStorage(options.context)
+        self.storage = storage
+        self.shared = RunShared(
+            plan: plan, runtime: runtime,
+            environment: RunEnvironment(
+                runID: runID, dependencies: runtime.configuration.dependencies, logger: runtime.configuration.logger),
+            storage: storage)
         self.workerLimit = max(1, runtime.configuration.maxConcurrentNodes)
         self.traces = runtime.bus.hasSubscribers
         self.machine = RunStateMachine(plan: plan, input: input, seed: SplitMix64.hash(runID), traces: traces)
@@ -120,9 +124,8 @@ struct RunDriver {
                         mailbox.deliver(.retryDue(node: node, attempt: attempt))
                     }
                 case .runFallback(let node, let input, let failure):
-                    let context = nodeContext(node: node, attempt: machine.attempt(node), input: input, failure: failure)
                     tracks[node].needsCleanup = false
-                    submit(.fallback(node: node, planned: plan.nodes[node], context: context, prepared: tracks[node].prepared, failure: failure))
+                    submit(.fallback(node: node, attempt: machine.attempt(node), input: input, prepared: tracks[node].prepared, failure: failure))
                 case .cancelInFlight:
                     group.cancelAll()
                 case .finish(let outcome):
@@ -144,17 +147,19 @@ struct RunDriver {
                     emit(.nodeStarted(nodeID: plan.nodes[node].id, attempt: attempt))
                     let planned = plan.nodes[node]
                     if planned.implementation.hasLifecycle { tracks[node].needsCleanup = true }
-                    let context = nodeContext(node: node, attempt: attempt, input: input, failure: nil)
                     if runInline && planned.config.timeout == nil {
                         // The only work there is: run it here rather than in another task.
+                        let context = shared.nodeContext(node: node, attempt: attempt, input: input, failure: nil)
+                        await runtime.limiter.acquire()
                         var result = await NodeExecution.attempt(
                             node: node, attempt: attempt, planned: planned, context: context,
                             prepared: tracks[node].prepared, runtime: runtime)
+                        runtime.limiter.release()
                         result.fromJob = false
                         if Task.isCancelled { machine.cancel(into: &actions) }
                         handle(.attempt(result))
                     } else {
-                        submit(.attempt(node: node, attempt: attempt, planned: planned, context: context, prepared: tracks[node].prepared))
+                        submit(.attempt(node: node, attempt: attempt, input: input, prepared: tracks[node].prepared))
                     }
                 }
             }
@@ -175,19 +180,22 @@ struct RunDriver {
         while workers < wanted {
             workers += 1
             let mailbox = self.mailbox
-            let runtime = self.runtime
+            let shared = self.shared
+            let limit = workerLimit
             group.addTask {
-                while !Task.isCancelled, let job = mailbox.takeJob() {
-                    switch job {
-                    case .attempt(let node, let attempt, let planned, let context, let prepared):
-                        mailbox.deliver(.attempt(await NodeExecution.attempt(
-                            node: node, attempt: attempt, planned: planned, context: context, prepared: prepared,
-                            runtime: runtime)))
-                    case .fallback(let node, let planned, let context, let prepared, let failure):
-                        mailbox.deliver(await NodeExecution.fallback(
-                            planned: planned, node: node, context: context, prepared: prepared, failure: failure,
-                            runtime: runtime))
-                    }
+                // A worker holds one permit of the runtime's limiter while it runs a batch: it
+                // runs one job at a time, so the limit on concurrent attempts holds.
+                var batch: [NodeJob] = []
+                var done: [Completion] = []
+                while !Task.isCancelled {
+                    mailbox.takeJobs(into: &batch, workers: limit)
+                    if batch.isEmpty { break }
+                    await shared.runtime.limiter.acquire()
+                    for job in batch { done.append(await shared.run(job)) }
+                    shared.runtime.limiter.release()
+                    mailbox.deliver(contentsOf: done)
+                    batch.removeAll(keepingCapacity: true)
+                    done.removeAll(keepingCapacity: true)
                 }
                 mailbox.deliver(.workerExited)
             }
@@ -242,16 +250,10 @@ struct RunDriver {
 
     // MARK: Running node code
 
-    private func nodeContext(node: Int, attempt: Int, input: JSONValue, failure: NodeFailure?) -> NodeContext {
-        let planned = plan.nodes[node]
-        return NodeContext(
-            environment: environment, nodeID: planned.id, attempt: attempt, fencingToken: UInt64(attempt), input: input,
-            params: planned.params, context: RunContext(base: storage), failure: failure)
-    }
 
     private mutating func runPendingCleanups() async {
         for node in tracks.indices where tracks[node].needsCleanup {
-            let context = nodeContext(node: node, attempt: machine.attempt(node), input: .null, failure: tracks[node].failure)
+            let context = shared.nodeContext(node: node, attempt: machine.attempt(node), input: .null, failure: tracks[node].failure)
             await plan.nodes[node].implementation.cleanup(context)
             tracks[node].needsCleanup = false
         }

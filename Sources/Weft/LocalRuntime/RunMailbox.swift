@@ -1,9 +1,47 @@
 import Synchronization
 
-/// Work a run hands to its workers.
+/// Work a run hands to its workers: small, so that queueing ten thousand is cheap.
 enum NodeJob: Sendable {
-    case attempt(node: Int, attempt: Int, planned: PlannedNode, context: NodeContext, prepared: JSONValue?)
-    case fallback(node: Int, planned: PlannedNode, context: NodeContext, prepared: JSONValue?, failure: NodeFailure)
+    case attempt(node: Int, attempt: Int, input: JSONValue, prepared: JSONValue?)
+    case fallback(node: Int, attempt: Int, input: JSONValue, prepared: JSONValue?, failure: NodeFailure)
+}
+
+/// What a run's driver and workers share.
+final class RunShared: Sendable {
+    let plan: ExecutionPlan
+    let runtime: LocalRuntime
+    let environment: RunEnvironment
+    let storage: RunContextStorage
+
+    init(plan: ExecutionPlan, runtime: LocalRuntime, environment: RunEnvironment, storage: RunContextStorage) {
+        self.plan = plan
+        self.runtime = runtime
+        self.environment = environment
+        self.storage = storage
+    }
+
+    func nodeContext(node: Int, attempt: Int, input: JSONValue, failure: NodeFailure?) -> NodeContext {
+        let planned = plan.nodes[node]
+        return NodeContext(
+            environment: environment, nodeID: planned.id, attempt: attempt, fencingToken: UInt64(attempt), input: input,
+            params: planned.params, context: RunContext(base: storage), failure: failure)
+    }
+
+    /// Runs a job and says how it ended.
+    func run(_ job: NodeJob) async -> Completion {
+        switch job {
+        case .attempt(let node, let attempt, let input, let prepared):
+            return .attempt(await NodeExecution.attempt(
+                node: node, attempt: attempt, planned: plan.nodes[node],
+                context: nodeContext(node: node, attempt: attempt, input: input, failure: nil), prepared: prepared,
+                runtime: runtime))
+        case .fallback(let node, let attempt, let input, let prepared, let failure):
+            return await NodeExecution.fallback(
+                planned: plan.nodes[node], node: node,
+                context: nodeContext(node: node, attempt: attempt, input: input, failure: failure), prepared: prepared,
+                failure: failure, runtime: runtime)
+        }
+    }
 }
 
 /// The two queues between a run's driver and its worker tasks: jobs going out, completions
@@ -30,17 +68,20 @@ final class RunMailbox: Sendable {
         state.withLock { $0.jobs.count - $0.jobHead }
     }
 
-    /// The next job, or `nil` when there is none.
-    func takeJob() -> NodeJob? {
+    /// Moves up to a fair share of the queued jobs into `batch`: one job when few wait (so a
+    /// slow node never holds back others), up to 64 when thousands do (so a big fan-out pays
+    /// one lock per 64 jobs).
+    func takeJobs(into batch: inout [NodeJob], workers: Int) {
         state.withLock { state in
-            guard state.jobHead < state.jobs.count else { return nil }
-            let job = state.jobs[state.jobHead]
-            state.jobHead += 1
+            let available = state.jobs.count - state.jobHead
+            guard available > 0 else { return }
+            let count = min(available, 64, max(1, available / (4 * max(workers, 1))))
+            batch.append(contentsOf: state.jobs[state.jobHead..<(state.jobHead + count)])
+            state.jobHead += count
             if state.jobHead == state.jobs.count {
                 state.jobs.removeAll(keepingCapacity: true)
                 state.jobHead = 0
             }
-            return job
         }
     }
 
@@ -48,6 +89,17 @@ final class RunMailbox: Sendable {
     func deliver(_ completion: Completion) {
         let waiter = state.withLock { state -> CheckedContinuation<Void, Never>? in
             state.completions.append(completion)
+            defer { state.waiter = nil }
+            return state.waiter
+        }
+        waiter?.resume()
+    }
+
+    /// Delivers several completions at once.
+    func deliver(contentsOf completions: [Completion]) {
+        guard !completions.isEmpty else { return }
+        let waiter = state.withLock { state -> CheckedContinuation<Void, Never>? in
+            state.completions.append(contentsOf: completions)
             defer { state.waiter = nil }
             return state.waiter
         }

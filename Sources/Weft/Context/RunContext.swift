@@ -1,42 +1,45 @@
-import Synchronization
+import Logging
 
 /// A node attempt's view of its run's context.
 ///
 /// Reads see the run's context plus this attempt's own writes. Writes are buffered and committed
 /// as one atomic ``ContextPatch`` together with the node's result, so a failed attempt leaves no
 /// trace and both runtimes (embedded and distributed) give node code the same semantics.
-public final class RunContext: Sendable {
-    private let base: any ContextReader
-    private let pending: Mutex<ContextPatch>
+public struct RunContext: Sendable {
+    private let buffer: RunState
+    private let key: UInt64
 
-    /// Creates a view over `base`.
+    /// Creates a view over a copy of `base`'s entries, for testing node code.
     public init(base: any ContextReader) {
-        self.base = base
-        self.pending = Mutex(ContextPatch())
+        self.init(
+            state: RunState(runID: "test", dependencies: Dependencies(), logger: Logger(label: "weft.test"), context: base.snapshot()),
+            key: 0)
+    }
+
+    init(state: RunState, key: UInt64) {
+        self.buffer = state
+        self.key = key
     }
 
     /// The entry at `key`, counting this attempt's own writes.
-    public func value(forKey key: String) -> JSONValue? {
-        let own: JSONValue?? = pending.withLock { patch in
-            patch.changes.last(where: { $0.key == key }).map { $0.value }
-        }
-        if let own { return own }
-        return base.value(forKey: key)
+    public func value(forKey name: String) -> JSONValue? {
+        if let own = buffer.lastWrite(key, name) { return own }
+        return buffer.value(forKey: name)
     }
 
     /// Sets `key` to `value` when the attempt succeeds.
-    public func set(_ key: String, _ value: JSONValue) {
-        pending.withLock { $0.set(key, value) }
+    public func set(_ name: String, _ value: JSONValue) {
+        buffer.append(key, [ContextPatch.Change(key: name, value: value)])
     }
 
     /// Removes `key` when the attempt succeeds.
-    public func remove(_ key: String) {
-        pending.withLock { $0.remove(key) }
+    public func remove(_ name: String) {
+        buffer.append(key, [ContextPatch.Change(key: name, value: nil)])
     }
 
     /// Adds every change of `patch`, committed atomically with the attempt's result.
     public func apply(_ patch: ContextPatch) {
-        pending.withLock { $0.changes.append(contentsOf: patch.changes) }
+        buffer.append(key, patch.changes)
     }
 
     /// The typed value at `key`.
@@ -54,5 +57,9 @@ public final class RunContext: Sendable {
     }
 
     /// The writes this attempt has made so far.
-    public var changes: ContextPatch { pending.withLock { $0 } }
+    public var changes: ContextPatch { buffer.patch(key) }
+
+    /// Takes this attempt's writes out of the buffer.
+    func takeChanges() -> ContextPatch { buffer.take(key) }
 }
+

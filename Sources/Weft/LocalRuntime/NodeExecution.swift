@@ -69,7 +69,7 @@ enum NodeExecution {
         if cleanedUp { await planned.implementation.cleanup(context) }
         let duration = clock.now - started
         return AttemptOutcome(
-            node: node, attempt: attempt, result: result, patch: context.context.changes, prepared: state,
+            node: node, attempt: attempt, result: result, patch: context.context.takeChanges(), prepared: state,
             duration: duration, cleanedUp: cleanedUp)
     }
 
@@ -99,7 +99,7 @@ enum NodeExecution {
         }
         await planned.implementation.cleanup(context)
         let duration = clock.now - started
-        return .fallback(node: node, result: result, patch: context.context.changes, duration: duration)
+        return .fallback(node: node, result: result, patch: context.context.takeChanges(), duration: duration)
     }
 
 }

@@ -17,9 +17,10 @@ struct RunDriver {
     private let plan: ExecutionPlan
     private let options: RunOptions
     private let runID: String
-    private let storage: RunContextStorage
-    private let shared: RunShared
-    private let mailbox = RunMailbox()
+    private let storage: RunState
+    private let shared: RunWorkerContext
+    /// Created when the run first needs a worker or a timer: a chain never does.
+    private lazy var mailbox = RunMailbox()
     private let workerLimit: Int
     private var machine: RunStateMachine
     private let traces: Bool
@@ -51,13 +52,11 @@ struct RunDriver {
         self.plan = plan
         self.options = options
         self.runID = runID
-        let storage = RunContextStorage(options.context)
+        let storage = RunState(
+            runID: runID, dependencies: runtime.configuration.dependencies, logger: runtime.configuration.logger,
+            context: options.context)
         self.storage = storage
-        self.shared = RunShared(
-            plan: plan, runtime: runtime,
-            environment: RunEnvironment(
-                runID: runID, dependencies: runtime.configuration.dependencies, logger: runtime.configuration.logger),
-            storage: storage)
+        self.shared = RunWorkerContext(plan: plan, runtime: runtime, state: storage)
         self.workerLimit = max(1, runtime.configuration.maxConcurrentNodes)
         self.traces = runtime.bus.hasSubscribers
         self.machine = RunStateMachine(plan: plan, input: input, seed: SplitMix64.hash(runID), traces: traces)

@@ -6,25 +6,19 @@ enum NodeJob: Sendable {
     case fallback(node: Int, attempt: Int, input: JSONValue, prepared: JSONValue?, failure: NodeFailure)
 }
 
-/// What a run's driver and workers share.
-final class RunShared: Sendable {
+/// What a run's workers need to run jobs: passed by value, allocating nothing.
+struct RunWorkerContext: Sendable {
     let plan: ExecutionPlan
     let runtime: LocalRuntime
-    let environment: RunEnvironment
-    let storage: RunContextStorage
-
-    init(plan: ExecutionPlan, runtime: LocalRuntime, environment: RunEnvironment, storage: RunContextStorage) {
-        self.plan = plan
-        self.runtime = runtime
-        self.environment = environment
-        self.storage = storage
-    }
+    let state: RunState
 
     func nodeContext(node: Int, attempt: Int, input: JSONValue, failure: NodeFailure?) -> NodeContext {
         let planned = plan.nodes[node]
         return NodeContext(
-            environment: environment, nodeID: planned.id, attempt: attempt, fencingToken: UInt64(attempt), input: input,
-            params: planned.params, context: RunContext(base: storage), failure: failure)
+            environment: state, nodeID: planned.id, attempt: attempt, fencingToken: UInt64(attempt), input: input,
+            params: planned.params,
+            context: RunContext(state: state, key: RunState.writeKey(node: node, attempt: attempt, fallback: failure != nil)),
+            failure: failure)
     }
 
     /// Runs a job and says how it ended.

@@ -6,7 +6,7 @@ import Logging
 /// call `try Task.checkCancellation()` in long-running code.
 public struct NodeContext: Sendable {
     /// What every attempt of a run shares, held once.
-    let environment: RunEnvironment
+    let environment: RunState
     /// The node's id in the blueprint.
     public let nodeID: String
     /// The attempt number, from 1.
@@ -36,12 +36,12 @@ public struct NodeContext: Sendable {
         logger: Logger = Logger(label: "weft.node")
     ) {
         self.init(
-            environment: RunEnvironment(runID: runID, dependencies: dependencies, logger: logger), nodeID: nodeID,
+            environment: RunState(runID: runID, dependencies: dependencies, logger: logger, context: [:]), nodeID: nodeID,
             attempt: attempt, fencingToken: fencingToken, input: input, params: params, context: context, failure: failure)
     }
 
     init(
-        environment: RunEnvironment, nodeID: String, attempt: Int, fencingToken: UInt64, input: JSONValue,
+        environment: RunState, nodeID: String, attempt: Int, fencingToken: UInt64, input: JSONValue,
         params: JSONValue, context: RunContext, failure: NodeFailure?
     ) {
         self.environment = environment
@@ -86,15 +86,3 @@ public struct NodeContext: Sendable {
 
 }
 
-/// What every node attempt of one run shares: created once per run.
-final class RunEnvironment: Sendable {
-    let runID: String
-    let dependencies: Dependencies
-    let logger: Logger
-
-    init(runID: String, dependencies: Dependencies, logger: Logger) {
-        self.runID = runID
-        self.dependencies = dependencies
-        self.logger = logger
-    }
-}

@@ -67,6 +67,27 @@ struct RunDriver {
         let clock = ContinuousClock()
         let started = clock.now
         emit(.runStarted(blueprintID: plan.blueprint.id, version: plan.blueprint.version))
+        var startedInline = false
+        if options.deadline == nil {
+            // Most runs of small graphs finish inline, without the cost of a task group.
+            machine.start(context: storage, into: &actions)
+            startedInline = true
+            await performInline()
+        }
+        if outcome == nil {
+            await runWithWorkers(started: startedInline)
+        }
+        await runPendingCleanups()
+        let ending = outcome ?? RunOutcome(status: .cancelled, output: nil, failure: nil)
+        emit(.runFinished(status: ending.status))
+        return RunResult(
+            runID: runID, blueprintID: plan.blueprint.id, blueprintVersion: plan.blueprint.version,
+            status: ending.status, output: ending.output, failure: ending.failure, nodes: records(),
+            context: storage.snapshot(), duration: clock.now - started)
+    }
+
+    /// The general loop: workers, timers and the mailbox, inside a task group.
+    private mutating func runWithWorkers(started: Bool) async {
         await withDiscardingTaskGroup { group in
             if let deadline = options.deadline {
                 let runtimeClock = runtime.configuration.clock
@@ -79,7 +100,7 @@ struct RunDriver {
                     } catch {}
                 }
             }
-            machine.start(context: storage, into: &actions)
+            if !started { machine.start(context: storage, into: &actions) }
             await perform(group: &group)
             while outcome == nil {
                 await mailbox.collect(into: &completions)
@@ -90,16 +111,71 @@ struct RunDriver {
             }
             group.cancelAll()
         }
-        await runPendingCleanups()
-        let ending = outcome ?? RunOutcome(status: .cancelled, output: nil, failure: nil)
-        emit(.runFinished(status: ending.status))
-        return RunResult(
-            runID: runID, blueprintID: plan.blueprint.id, blueprintVersion: plan.blueprint.version,
-            status: ending.status, output: ending.output, failure: ending.failure, nodes: records(),
-            context: storage.snapshot(), duration: clock.now - started)
     }
 
     // MARK: Performing actions
+
+    /// Performs actions for as long as they need no task: bookkeeping, events, and one ready
+    /// node at a time, run inline. Stops, leaving the rest in `actions`, at the first batch that
+    /// needs a worker or a timer.
+    private mutating func performInline() async {
+        while !actions.isEmpty && outcome == nil {
+            var executes = 0
+            for action in actions {
+                switch action {
+                case .execute(let node, _, _):
+                    executes += 1
+                    if executes > 1 || plan.nodes[node].config.timeout != nil { return }
+                case .scheduleRetry, .runFallback:
+                    return
+                default:
+                    continue
+                }
+            }
+            swap(&actions, &pending)
+            for action in pending { record(action) }
+            for case .execute(let node, let attempt, let input) in pending {
+                await runInline(node: node, attempt: attempt, input: input)
+            }
+            pending.removeAll(keepingCapacity: true)
+        }
+        if outcome != nil { actions.removeAll() }
+    }
+
+    /// Handles the actions that need no task: the run's end, events, and cancelling what runs
+    /// (nothing, when called inline).
+    private mutating func record(_ action: Action) {
+        switch action {
+        case .execute, .scheduleRetry, .runFallback, .cancelInFlight:
+            break
+        case .finish(let outcome):
+            self.outcome = outcome
+        case .edgeTaken(let edge):
+            let planned = plan.edges[edge]
+            emit(.edgeTaken(source: plan.nodes[planned.source].id, target: plan.nodes[planned.target].id))
+        case .edgeSkipped(let edge):
+            let planned = plan.edges[edge]
+            emit(.edgeSkipped(source: plan.nodes[planned.source].id, target: plan.nodes[planned.target].id))
+        case .nodeSkipped(let node):
+            emit(.nodeSkipped(nodeID: plan.nodes[node].id))
+        }
+    }
+
+    /// Runs one attempt in the driver's own task and handles its end.
+    private mutating func runInline(node: Int, attempt: Int, input: JSONValue) async {
+        emit(.nodeStarted(nodeID: plan.nodes[node].id, attempt: attempt))
+        let planned = plan.nodes[node]
+        if planned.implementation.hasLifecycle { tracks[node].needsCleanup = true }
+        let context = shared.nodeContext(node: node, attempt: attempt, input: input, failure: nil)
+        await runtime.limiter.acquire()
+        var result = await NodeExecution.attempt(
+            node: node, attempt: attempt, planned: planned, context: context, prepared: tracks[node].prepared,
+            runtime: runtime)
+        runtime.limiter.release()
+        result.fromJob = false
+        if Task.isCancelled { machine.cancel(into: &actions) }
+        handle(.attempt(result))
+    }
 
     private mutating func perform(group: inout DiscardingTaskGroup) async {
         while !actions.isEmpty {
@@ -127,37 +203,20 @@ struct RunDriver {
                     submit(.fallback(node: node, attempt: machine.attempt(node), input: input, prepared: tracks[node].prepared, failure: failure))
                 case .cancelInFlight:
                     group.cancelAll()
-                case .finish(let outcome):
-                    self.outcome = outcome
-                case .edgeTaken(let edge):
-                    let planned = plan.edges[edge]
-                    emit(.edgeTaken(source: plan.nodes[planned.source].id, target: plan.nodes[planned.target].id))
-                case .edgeSkipped(let edge):
-                    let planned = plan.edges[edge]
-                    emit(.edgeSkipped(source: plan.nodes[planned.source].id, target: plan.nodes[planned.target].id))
-                case .nodeSkipped(let node):
-                    emit(.nodeSkipped(nodeID: plan.nodes[node].id))
+                case .finish, .edgeTaken, .edgeSkipped, .nodeSkipped:
+                    record(action)
                 }
             }
             if executes > 0 {
                 // Inline only when nothing else may need the driver meanwhile.
                 let runInline = executes == 1 && jobsOutstanding == 0 && timersOutstanding == 0 && outcome == nil
                 for case .execute(let node, let attempt, let input) in pending {
-                    emit(.nodeStarted(nodeID: plan.nodes[node].id, attempt: attempt))
-                    let planned = plan.nodes[node]
-                    if planned.implementation.hasLifecycle { tracks[node].needsCleanup = true }
-                    if runInline && planned.config.timeout == nil {
+                    if runInline && plan.nodes[node].config.timeout == nil {
                         // The only work there is: run it here rather than in another task.
-                        let context = shared.nodeContext(node: node, attempt: attempt, input: input, failure: nil)
-                        await runtime.limiter.acquire()
-                        var result = await NodeExecution.attempt(
-                            node: node, attempt: attempt, planned: planned, context: context,
-                            prepared: tracks[node].prepared, runtime: runtime)
-                        runtime.limiter.release()
-                        result.fromJob = false
-                        if Task.isCancelled { machine.cancel(into: &actions) }
-                        handle(.attempt(result))
+                        await self.runInline(node: node, attempt: attempt, input: input)
                     } else {
+                        emit(.nodeStarted(nodeID: plan.nodes[node].id, attempt: attempt))
+                        if plan.nodes[node].implementation.hasLifecycle { tracks[node].needsCleanup = true }
                         submit(.attempt(node: node, attempt: attempt, input: input, prepared: tracks[node].prepared))
                     }
                 }

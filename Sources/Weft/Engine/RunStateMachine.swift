@@ -63,6 +63,7 @@ struct RunStateMachine {
     private(set) var nodes: [NodeState]
     private(set) var edges: [EdgeState]
     private var finishedNodes = 0
+    private var started = false
     private var random: SplitMix64
     /// Reused work list for dead-path elimination.
     private var skipStack: [Int] = []
@@ -87,7 +88,8 @@ struct RunStateMachine {
 
     /// Starts the run: every start node becomes ready.
     mutating func start(context: any ContextReader, into actions: inout [Action]) {
-        guard status == .running, finishedNodes == 0, !nodes.contains(where: { $0.status != .pending }) else { return }
+        guard status == .running, !started else { return }
+        started = true
         for node in plan.startNodes { dispatch(node, context: context, into: &actions) }
         completeIfDone(into: &actions)
     }

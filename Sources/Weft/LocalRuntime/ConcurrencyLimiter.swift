@@ -1,59 +1,71 @@
 import Synchronization
 
-/// A FIFO async semaphore bounding how many node attempts run at once. Taking a free permit
-/// costs one uncontended lock and never suspends.
+/// A FIFO async semaphore bounding how many node attempts run at once.
+///
+/// Taking a free permit is one atomic compare-and-swap and never suspends; only a task that
+/// finds none takes the lock and waits in line.
 final class ConcurrencyLimiter: Sendable {
-    private struct State {
-        var available: Int
-        var waiters: [CheckedContinuation<Void, Never>] = []
+    private struct Waiters {
+        var queue: [CheckedContinuation<Void, Never>] = []
         var head = 0
+        var count: Int { queue.count - head }
     }
 
-    private let state: Mutex<State>
+    private let available: Atomic<Int>
+    /// How many tasks are waiting or about to: release takes the lock only when this is not 0.
+    private let waiting = Atomic<Int>(0)
+    private let waiters = Mutex(Waiters())
 
     init(limit: Int) {
-        state = Mutex(State(available: max(limit, 1)))
+        available = Atomic(max(limit, 1))
     }
 
     /// Waits for a permit. Pair every call with ``release()``.
     func acquire() async {
-        let acquired = state.withLock { state -> Bool in
-            guard state.available > 0 else { return false }
-            state.available -= 1
-            return true
-        }
-        if acquired { return }
-        await withCheckedContinuation { continuation in
-            let resumeNow = state.withLock { state -> Bool in
-                if state.available > 0 {
-                    state.available -= 1
+        if tryTake() { return }
+        await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+            let granted = waiters.withLock { waiters -> Bool in
+                waiting.add(1, ordering: .sequentiallyConsistent)
+                if tryTake() {
+                    waiting.subtract(1, ordering: .sequentiallyConsistent)
                     return true
                 }
-                state.waiters.append(continuation)
+                waiters.queue.append(continuation)
                 return false
             }
-            if resumeNow { continuation.resume() }
+            if granted { continuation.resume() }
         }
     }
 
     /// Returns a permit, handing it to the longest waiter if there is one.
     func release() {
-        let next = state.withLock { state -> CheckedContinuation<Void, Never>? in
-            guard state.head < state.waiters.count else {
-                state.available += 1
-                return nil
-            }
-            let waiter = state.waiters[state.head]
-            state.head += 1
-            if state.head == state.waiters.count {
-                state.waiters.removeAll(keepingCapacity: true)
-                state.head = 0
-            } else if state.head > 1024 && state.head * 2 > state.waiters.count {
-                state.waiters.removeFirst(state.head)
-                state.head = 0
+        available.add(1, ordering: .sequentiallyConsistent)
+        guard waiting.load(ordering: .sequentiallyConsistent) > 0 else { return }
+        let next = waiters.withLock { waiters -> CheckedContinuation<Void, Never>? in
+            guard waiters.count > 0, tryTake() else { return nil }
+            let waiter = waiters.queue[waiters.head]
+            waiters.head += 1
+            waiting.subtract(1, ordering: .sequentiallyConsistent)
+            if waiters.head == waiters.queue.count {
+                waiters.queue.removeAll(keepingCapacity: true)
+                waiters.head = 0
+            } else if waiters.head > 1024 && waiters.head * 2 > waiters.queue.count {
+                waiters.queue.removeFirst(waiters.head)
+                waiters.head = 0
             }
             return waiter
         }
         next?.resume()
+    }
+
+    private func tryTake() -> Bool {
+        var current = available.load(ordering: .relaxed)
+        while current > 0 {
+            let (exchanged, original) = available.compareExchange(
+                expected: current, desired: current - 1, ordering: .acquiringAndReleasing)
+            if exchanged { return true }
+            current = original
+        }
+        return false
     }
 }

@@ -10,6 +10,8 @@ final class RunState: ContextReader, Sendable {
     let logger: Logger
     private let entries: Mutex<[String: JSONValue]>
     private let writes = Mutex<[UInt64: ContextPatch]>([:])
+    /// Whether any attempt ever wrote: until one does, taking writes needs no lock.
+    private let anyWrites = Atomic<Bool>(false)
 
     init(runID: String, dependencies: Dependencies, logger: Logger, context: [String: JSONValue]) {
         self.runID = runID
@@ -37,6 +39,7 @@ final class RunState: ContextReader, Sendable {
     // MARK: Attempts' buffered writes
 
     func append(_ key: UInt64, _ changes: [ContextPatch.Change]) {
+        anyWrites.store(true, ordering: .releasing)
         writes.withLock { $0[key, default: ContextPatch()].changes.append(contentsOf: changes) }
     }
 
@@ -52,7 +55,8 @@ final class RunState: ContextReader, Sendable {
     }
 
     func take(_ key: UInt64) -> ContextPatch {
-        writes.withLock { $0.isEmpty ? ContextPatch() : ($0.removeValue(forKey: key) ?? ContextPatch()) }
+        guard anyWrites.load(ordering: .acquiring) else { return ContextPatch() }
+        return writes.withLock { $0.isEmpty ? ContextPatch() : ($0.removeValue(forKey: key) ?? ContextPatch()) }
     }
 
     /// The buffer key of attempt `attempt` of node `node`; a fallback writes apart from the

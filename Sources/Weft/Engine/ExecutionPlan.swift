@@ -29,33 +29,30 @@ public final class ExecutionPlan: Sendable {
         indexByID.reserveCapacity(blueprint.nodes.count)
         for (position, node) in blueprint.nodes.enumerated() { indexByID[node.id] = position }
 
-        var incoming = Array(repeating: [Int](), count: blueprint.nodes.count)
-        var outgoing = Array(repeating: [Int](), count: blueprint.nodes.count)
+        let nodeCount = blueprint.nodes.count
         var edges: [PlannedEdge] = []
         edges.reserveCapacity(blueprint.edges.count)
-        for (position, edge) in blueprint.edges.enumerated() {
-            let source = indexByID[edge.source]!
-            let target = indexByID[edge.target]!
-            outgoing[source].append(position)
-            incoming[target].append(position)
+        for edge in blueprint.edges {
             edges.append(PlannedEdge(
-                source: source, target: target, action: edge.action,
+                source: indexByID[edge.source]!, target: indexByID[edge.target]!, action: edge.action,
                 condition: try edge.condition.map { try PlannedCondition($0, registry: registry) },
                 transform: try edge.transform.map { try PlannedTransform($0, registry: registry) }))
         }
+        // Every node holds slices of the adjacency's two flat arrays.
+        let adjacency = Adjacency(nodeCount: nodeCount, edges: edges.lazy.map { (source: $0.source, target: $0.target) })
 
         self.nodes = try blueprint.nodes.enumerated().map { position, node in
-            let outgoingEdges = outgoing[position]
+            let outgoingEdges = adjacency.outgoing(position)
             let inputs = try node.inputs.map { try CompiledInput($0) }
             return PlannedNode(
                 id: node.id, uses: node.uses, params: node.params, config: node.config,
                 implementation: registry.node(node.uses)!,
                 fallback: node.config.fallback.flatMap { registry.node($0) },
-                inputs: inputs, incoming: incoming[position], outgoing: outgoingEdges, edges: edges)
+                inputs: inputs, incoming: adjacency.incoming(position), outgoing: outgoingEdges, edges: edges)
         }
         self.edges = edges
         self.indexByID = indexByID
-        self.startNodes = incoming.indices.filter { incoming[$0].isEmpty }
+        self.startNodes = (0..<nodeCount).filter { adjacency.incoming($0).isEmpty }
     }
 
     /// The number of nodes.
@@ -80,8 +77,10 @@ final class PlannedNode: Sendable {
     let implementation: AnyNode
     let fallback: AnyNode?
     let inputs: CompiledInput?
-    let incoming: [Int]
-    let outgoing: [Int]
+    /// The indices of the edges entering the node (a slice of one array shared by the plan).
+    let incoming: ArraySlice<Int>
+    /// The indices of the edges leaving the node.
+    let outgoing: ArraySlice<Int>
     /// Whether resolving this node's edges reads the run's context.
     let routingReadsContext: Bool
     /// Whether every outgoing edge is unlabelled, unconditional and untransformed, so that a
@@ -90,7 +89,7 @@ final class PlannedNode: Sendable {
 
     init(
         id: String, uses: String, params: JSONValue, config: NodeConfiguration, implementation: AnyNode,
-        fallback: AnyNode?, inputs: CompiledInput?, incoming: [Int], outgoing: [Int], edges: [PlannedEdge]
+        fallback: AnyNode?, inputs: CompiledInput?, incoming: ArraySlice<Int>, outgoing: ArraySlice<Int>, edges: [PlannedEdge]
     ) {
         self.id = id
         self.uses = uses

@@ -7,26 +7,27 @@
 /// retry for an attempt that is no longer current, anything after the run ended) changes nothing
 /// and produces no action.
 struct RunStateMachine {
-    enum NodeStatus: UInt8 {
+    enum NodeStatus: UInt8, Sendable {
         case pending, running, waitingForRetry, fallingBack, completed, skipped, failed
     }
 
-    enum EdgeStatus: UInt8 {
+    enum EdgeStatus: UInt8, Sendable {
         case unresolved, taken, skipped
     }
 
-    /// Something the owner must do.
+    /// Something the owner must do. The rare, large cases are boxed so that a batch of ten
+    /// thousand `execute` actions stays small.
     enum Action {
         /// Run `attempt` of `node` with `input`.
         case execute(node: Int, attempt: Int, input: JSONValue)
         /// After `delay`, call ``retryDue(node:attempt:context:into:)`` with `attempt`.
-        case scheduleRetry(node: Int, attempt: Int, delay: Duration, failure: NodeFailure)
+        indirect case scheduleRetry(node: Int, attempt: Int, delay: Duration, failure: NodeFailure)
         /// Attempts are exhausted: run the node's fallback with its input and the failure.
-        case runFallback(node: Int, input: JSONValue, failure: NodeFailure)
+        indirect case runFallback(node: Int, input: JSONValue, failure: NodeFailure)
         /// Cancel every attempt still running.
         case cancelInFlight
         /// The run is over.
-        case finish(RunOutcome)
+        indirect case finish(RunOutcome)
         /// Trace: an edge was taken.
         case edgeTaken(edge: Int)
         /// Trace: an edge was skipped.
@@ -36,7 +37,7 @@ struct RunStateMachine {
     }
 
     /// What the machine knows of one node.
-    struct NodeState {
+    struct NodeState: Sendable {
         var status: NodeStatus = .pending
         /// The current attempt (0 before the first).
         var attempt = 0
@@ -48,7 +49,7 @@ struct RunStateMachine {
     }
 
     /// What the machine knows of one edge.
-    struct EdgeState {
+    struct EdgeState: Sendable {
         var status: EdgeStatus = .unresolved
         /// The value the edge carries, once taken.
         var value: JSONValue = .null

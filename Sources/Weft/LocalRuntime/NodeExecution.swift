@@ -3,7 +3,7 @@ import Synchronization
 /// What a child task of a run reports back to its driver.
 enum Completion: Sendable {
     case attempt(AttemptOutcome)
-    case fallback(node: Int, result: Result<NodeOutput, NodeFailure>, patch: ContextPatch, duration: Duration)
+    indirect case fallback(node: Int, result: Result<NodeOutput, NodeFailure>, patch: ContextPatch, duration: Duration)
     case retryDue(node: Int, attempt: Int)
     case deadline(Duration)
     /// A worker found no more jobs and ended.
@@ -12,9 +12,20 @@ enum Completion: Sendable {
 
 /// The end of one node attempt.
 struct AttemptOutcome: Sendable {
+    /// How an attempt ended; the failure is boxed, so that thousands of outcomes stay small.
+    enum Result: Sendable {
+        case success(NodeOutput)
+        indirect case failure(NodeFailure)
+
+        var isSuccess: Bool {
+            if case .success = self { return true }
+            return false
+        }
+    }
+
     var node: Int
     var attempt: Int
-    var result: Result<NodeOutput, NodeFailure>
+    var result: Result
     var patch: ContextPatch
     var prepared: JSONValue?
     var duration: Duration
@@ -33,7 +44,7 @@ enum NodeExecution {
         let clock = ContinuousClock()
         let started = clock.now
         var state = prepared
-        let result: Result<NodeOutput, NodeFailure>
+        let result: AttemptOutcome.Result
         do {
             try Task.checkCancellation()
             let implementation = planned.implementation
@@ -65,7 +76,7 @@ enum NodeExecution {
             result = .failure(NodeFailure(error))
         }
         // A successful attempt is the node's last: its cleanup hook runs now.
-        let cleanedUp = planned.implementation.hasLifecycle && (try? result.get()) != nil
+        let cleanedUp = planned.implementation.hasLifecycle && result.isSuccess
         if cleanedUp { await planned.implementation.cleanup(context) }
         let duration = clock.now - started
         return AttemptOutcome(

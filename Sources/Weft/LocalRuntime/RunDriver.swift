@@ -34,18 +34,20 @@ struct RunDriver {
     private var timersOutstanding = 0
     private var outcome: RunOutcome?
 
-    /// What the driver records of a node beside the machine.
-    private struct NodeTrack {
+    /// What the driver records of a node beside the machine: small, since a graph may have
+    /// tens of thousands of nodes; the rare parts live in dictionaries.
+    private struct NodeTrack: Sendable {
         var duration: Duration = .zero
-        var failure: NodeFailure? = nil
         var usedFallback = false
-        /// A lifecycle node's prepared state, kept between attempts.
-        var prepared: JSONValue? = nil
         /// Whether its cleanup hook is still owed.
         var needsCleanup = false
     }
 
     private var tracks: [NodeTrack]
+    /// The last failure of each node that failed.
+    private var failures: [Int: NodeFailure] = [:]
+    /// Lifecycle nodes' prepared state, kept between attempts.
+    private var prepared: [Int: JSONValue] = [:]
 
     init(runtime: LocalRuntime, plan: ExecutionPlan, input: JSONValue, options: RunOptions, runID: String) {
         self.runtime = runtime
@@ -82,7 +84,7 @@ struct RunDriver {
         emit(.runFinished(status: ending.status))
         return RunResult(
             runID: runID, blueprintID: plan.blueprint.id, blueprintVersion: plan.blueprint.version,
-            status: ending.status, output: ending.output, failure: ending.failure, nodes: records(),
+            status: ending.status, output: ending.output, failure: ending.failure, table: records(),
             context: storage.snapshot(), duration: clock.now - started)
     }
 
@@ -169,7 +171,7 @@ struct RunDriver {
         let context = shared.nodeContext(node: node, attempt: attempt, input: input, failure: nil)
         await runtime.limiter.acquire()
         var result = await NodeExecution.attempt(
-            node: node, attempt: attempt, planned: planned, context: context, prepared: tracks[node].prepared,
+            node: node, attempt: attempt, planned: planned, context: context, prepared: prepared[node],
             runtime: runtime)
         runtime.limiter.release()
         result.fromJob = false
@@ -200,7 +202,7 @@ struct RunDriver {
                     }
                 case .runFallback(let node, let input, let failure):
                     tracks[node].needsCleanup = false
-                    submit(.fallback(node: node, attempt: machine.attempt(node), input: input, prepared: tracks[node].prepared, failure: failure))
+                    submit(.fallback(node: node, attempt: machine.attempt(node), input: input, prepared: prepared[node], failure: failure))
                 case .cancelInFlight:
                     group.cancelAll()
                 case .finish, .edgeTaken, .edgeSkipped, .nodeSkipped:
@@ -217,7 +219,7 @@ struct RunDriver {
                     } else {
                         emit(.nodeStarted(nodeID: plan.nodes[node].id, attempt: attempt))
                         if plan.nodes[node].implementation.hasLifecycle { tracks[node].needsCleanup = true }
-                        submit(.attempt(node: node, attempt: attempt, input: input, prepared: tracks[node].prepared))
+                        submit(.attempt(node: node, attempt: attempt, input: input, prepared: prepared[node]))
                     }
                 }
             }
@@ -268,7 +270,7 @@ struct RunDriver {
             if outcome.fromJob { jobsOutstanding -= 1 }
             let node = outcome.node
             tracks[node].duration += outcome.duration
-            if outcome.prepared != nil { tracks[node].prepared = outcome.prepared }
+            if outcome.prepared != nil { prepared[node] = outcome.prepared }
             if outcome.cleanedUp { tracks[node].needsCleanup = false }
             guard machine.status == .running, machine.attempt(node) == outcome.attempt,
                 machine.nodeStatus(node) == .running
@@ -279,7 +281,7 @@ struct RunDriver {
                 emit(.nodeFinished(nodeID: plan.nodes[node].id, attempt: outcome.attempt, duration: tracks[node].duration, usedFallback: false))
                 machine.succeeded(node: node, attempt: outcome.attempt, output: output, context: storage, into: &actions)
             case .failure(let failure):
-                tracks[node].failure = failure
+                failures[node] = failure
                 let willRetry = failure.isRetryable && outcome.attempt < plan.nodes[node].config.maxAttempts
                 emit(.nodeFailed(nodeID: plan.nodes[node].id, attempt: outcome.attempt, failure: failure, willRetry: willRetry))
                 machine.failed(node: node, attempt: outcome.attempt, failure: failure, into: &actions)
@@ -294,7 +296,7 @@ struct RunDriver {
                 emit(.nodeFinished(nodeID: plan.nodes[node].id, attempt: machine.attempt(node), duration: tracks[node].duration, usedFallback: true))
                 machine.succeeded(node: node, attempt: machine.attempt(node), output: output, context: storage, into: &actions)
             case .failure(let failure):
-                tracks[node].failure = failure
+                failures[node] = failure
                 machine.fallbackFailed(node: node, failure: failure, into: &actions)
             }
         case .retryDue(let node, let attempt):
@@ -311,7 +313,7 @@ struct RunDriver {
 
     private mutating func runPendingCleanups() async {
         for node in tracks.indices where tracks[node].needsCleanup {
-            let context = shared.nodeContext(node: node, attempt: machine.attempt(node), input: .null, failure: tracks[node].failure)
+            let context = shared.nodeContext(node: node, attempt: machine.attempt(node), input: .null, failure: failures[node])
             await plan.nodes[node].implementation.cleanup(context)
             tracks[node].needsCleanup = false
         }
@@ -319,19 +321,24 @@ struct RunDriver {
 
     // MARK: Records and events
 
-    private func records() -> [NodeRecord] {
-        plan.nodes.indices.map { node in
-            let status: NodeRecord.Status
-            switch machine.nodeStatus(node) {
-            case .pending: status = .notRun
-            case .running, .waitingForRetry, .fallingBack: status = .interrupted
-            case .completed: status = .completed
-            case .skipped: status = .skipped
-            case .failed: status = .failed
+    /// The node records, built when first read.
+    private func records() -> NodeRecordTable {
+        let (plan, states, tracks, failures) = (self.plan, machine.nodes, self.tracks, self.failures)
+        return NodeRecordTable {
+            plan.nodes.indices.map { node in
+                let status: NodeRecord.Status
+                switch states[node].status {
+                case .pending: status = .notRun
+                case .running, .waitingForRetry, .fallingBack: status = .interrupted
+                case .completed: status = .completed
+                case .skipped: status = .skipped
+                case .failed: status = .failed
+                }
+                return NodeRecord(
+                    nodeID: plan.nodes[node].id, status: status, attempts: states[node].attempt,
+                    duration: tracks[node].duration, output: states[node].output, failure: failures[node],
+                    usedFallback: tracks[node].usedFallback)
             }
-            return NodeRecord(
-                nodeID: plan.nodes[node].id, status: status, attempts: machine.attempt(node), duration: tracks[node].duration,
-                output: machine.output(node), failure: tracks[node].failure, usedFallback: tracks[node].usedFallback)
         }
     }
 

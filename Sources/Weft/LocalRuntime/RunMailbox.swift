@@ -3,7 +3,7 @@ import Synchronization
 /// Work a run hands to its workers: small, so that queueing ten thousand is cheap.
 enum NodeJob: Sendable {
     case attempt(node: Int, attempt: Int, input: JSONValue, prepared: JSONValue?)
-    case fallback(node: Int, attempt: Int, input: JSONValue, prepared: JSONValue?, failure: NodeFailure)
+    indirect case fallback(node: Int, attempt: Int, input: JSONValue, prepared: JSONValue?, failure: NodeFailure)
 }
 
 /// What a run's workers need to run jobs: passed by value, allocating nothing.

@@ -1,3 +1,5 @@
+import Synchronization
+
 /// The outcome of a run: its status, its output, why it failed, and a record of every node.
 public struct RunResult: Sendable {
     /// The run's id.
@@ -12,8 +14,10 @@ public struct RunResult: Sendable {
     public let output: JSONValue?
     /// Why the run failed or was cancelled.
     public let failure: RunFailure?
-    /// A record per node, in the blueprint's order.
-    public let nodes: [NodeRecord]
+    /// A record per node, in the blueprint's order. Built on first use, so that a run of a
+    /// large graph whose records nobody reads does not pay for them.
+    public var nodes: [NodeRecord] { table.records }
+    private let table: NodeRecordTable
     /// The run's context when it ended.
     public let context: [String: JSONValue]
     /// How long the run took.
@@ -30,7 +34,22 @@ public struct RunResult: Sendable {
         self.status = status
         self.output = output
         self.failure = failure
-        self.nodes = nodes
+        self.table = NodeRecordTable { nodes }
+        self.context = context
+        self.duration = duration
+    }
+
+    init(
+        runID: String, blueprintID: String, blueprintVersion: String, status: RunStatus, output: JSONValue?,
+        failure: RunFailure?, table: NodeRecordTable, context: [String: JSONValue], duration: Duration
+    ) {
+        self.runID = runID
+        self.blueprintID = blueprintID
+        self.blueprintVersion = blueprintVersion
+        self.status = status
+        self.output = output
+        self.failure = failure
+        self.table = table
         self.context = context
         self.duration = duration
     }
@@ -95,5 +114,24 @@ public struct NodeRecord: Sendable, Hashable, Codable {
         self.output = output
         self.failure = failure
         self.usedFallback = usedFallback
+    }
+}
+
+/// Node records built once, on first use.
+final class NodeRecordTable: Sendable {
+    private let build: @Sendable () -> [NodeRecord]
+    private let cache = Mutex<[NodeRecord]?>(nil)
+
+    init(_ build: @escaping @Sendable () -> [NodeRecord]) {
+        self.build = build
+    }
+
+    var records: [NodeRecord] {
+        cache.withLock { cache in
+            if let cache { return cache }
+            let records = build()
+            cache = records
+            return records
+        }
     }
 }

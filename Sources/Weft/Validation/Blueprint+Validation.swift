@@ -102,19 +102,21 @@ extension Blueprint {
 private struct GraphAnalysis {
     let blueprint: Blueprint
     let index: [String: Int]
-    var outgoing: [[Int]]
-    var incoming: [[Int]]
+    let adjacency: Adjacency
+    let sources: [Int]
+    let targets: [Int]
 
     init(blueprint: Blueprint, index: [String: Int]) {
         self.blueprint = blueprint
         self.index = index
-        outgoing = Array(repeating: [], count: blueprint.nodes.count)
-        incoming = Array(repeating: [], count: blueprint.nodes.count)
-        for (position, edge) in blueprint.edges.enumerated() {
-            outgoing[index[edge.source]!].append(position)
-            incoming[index[edge.target]!].append(position)
-        }
+        sources = blueprint.edges.map { index[$0.source]! }
+        targets = blueprint.edges.map { index[$0.target]! }
+        adjacency = Adjacency(
+            nodeCount: blueprint.nodes.count, edges: zip(sources, targets).lazy.map { (source: $0, target: $1) })
     }
+
+    func outgoing(_ node: Int) -> ArraySlice<Int> { adjacency.outgoing(node) }
+    func incoming(_ node: Int) -> ArraySlice<Int> { adjacency.incoming(node) }
 
     func issues() -> [ValidationIssue] {
         var issues: [ValidationIssue] = []
@@ -122,13 +124,13 @@ private struct GraphAnalysis {
         let edges = blueprint.edges
 
         // Cycles: what Kahn's algorithm cannot order.
-        var remaining = incoming.map(\.count)
+        var remaining = blueprint.nodes.indices.map { incoming($0).count }
         var order: [Int] = []
         var queue = remaining.indices.filter { remaining[$0] == 0 }
         while let node = queue.popLast() {
             order.append(node)
-            for edge in outgoing[node] {
-                let target = index[edges[edge].target]!
+            for edge in outgoing(node) {
+                let target = targets[edge]
                 remaining[target] -= 1
                 if remaining[target] == 0 { queue.append(target) }
             }
@@ -142,11 +144,11 @@ private struct GraphAnalysis {
 
         // Reachability from the start nodes.
         var reached = Array(repeating: false, count: nodes.count)
-        var stack = nodes.indices.filter { incoming[$0].isEmpty }
+        var stack = nodes.indices.filter { incoming($0).isEmpty }
         for node in stack { reached[node] = true }
         while let node = stack.popLast() {
-            for edge in outgoing[node] {
-                let target = index[edges[edge].target]!
+            for edge in outgoing(node) {
+                let target = targets[edge]
                 if !reached[target] {
                     reached[target] = true
                     stack.append(target)
@@ -162,18 +164,18 @@ private struct GraphAnalysis {
         guard order.count == nodes.count else { return issues }
         var mayRun = Array(repeating: false, count: nodes.count)
         for node in order {
-            if incoming[node].isEmpty {
+            if incoming(node).isEmpty {
                 mayRun[node] = true
                 continue
             }
-            mayRun[node] = incoming[node].contains { edge in
-                mayRun[index[edges[edge].source]!] && !Self.isConstantFalse(edges[edge].condition)
+            mayRun[node] = incoming(node).contains { edge in
+                mayRun[sources[edge]] && !Self.isConstantFalse(edges[edge].condition)
             }
             if !mayRun[node] {
                 let id = nodes[node].id
-                if incoming[node].count > 1 {
+                if incoming(node).count > 1 {
                     issues.append(ValidationIssue(
-                        .joinNeverFires, "Join \"\(id)\" can never fire: none of its \(incoming[node].count) incoming edges can be taken",
+                        .joinNeverFires, "Join \"\(id)\" can never fire: none of its \(incoming(node).count) incoming edges can be taken",
                         nodeID: id))
                 } else {
                     issues.append(ValidationIssue(

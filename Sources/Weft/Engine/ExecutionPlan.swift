@@ -33,10 +33,14 @@ public final class ExecutionPlan: Sendable {
         var edges: [PlannedEdge] = []
         edges.reserveCapacity(blueprint.edges.count)
         for edge in blueprint.edges {
+            var rule: EdgeRule? = nil
+            if edge.condition != nil || edge.transform != nil {
+                rule = EdgeRule(
+                    condition: try edge.condition.map { try PlannedCondition($0, registry: registry) },
+                    transform: try edge.transform.map { try PlannedTransform($0, registry: registry) })
+            }
             edges.append(PlannedEdge(
-                source: indexByID[edge.source]!, target: indexByID[edge.target]!, action: edge.action,
-                condition: try edge.condition.map { try PlannedCondition($0, registry: registry) },
-                transform: try edge.transform.map { try PlannedTransform($0, registry: registry) }))
+                source: indexByID[edge.source]!, target: indexByID[edge.target]!, action: edge.action, rule: rule))
         }
         // Every node holds slices of the adjacency's two flat arrays.
         let adjacency = Adjacency(nodeCount: nodeCount, edges: edges.lazy.map { (source: $0.source, target: $0.target) })
@@ -45,7 +49,7 @@ public final class ExecutionPlan: Sendable {
             let outgoingEdges = adjacency.outgoing(position)
             let inputs = try node.inputs.map { try CompiledInput($0) }
             return PlannedNode(
-                id: node.id, uses: node.uses, params: node.params, config: node.config,
+                id: node.id, params: node.params, config: node.config,
                 implementation: registry.node(node.uses)!,
                 fallback: node.config.fallback.flatMap { registry.node($0) },
                 inputs: inputs, incoming: adjacency.incoming(position), outgoing: outgoingEdges, edges: edges)
@@ -71,9 +75,12 @@ public final class ExecutionPlan: Sendable {
 /// reference count instead of copying every field.
 final class PlannedNode: Sendable {
     let id: String
-    let uses: String
     let params: JSONValue
-    let config: NodeConfiguration
+    /// What the hot path reads of the node's configuration; the rest (backoff, queue, …) is
+    /// read from the blueprint when needed.
+    let maxAttempts: Int
+    let timeout: Duration?
+    let join: JoinStrategy
     let implementation: AnyNode
     let fallback: AnyNode?
     let inputs: CompiledInput?
@@ -88,20 +95,21 @@ final class PlannedNode: Sendable {
     let routingIsPlain: Bool
 
     init(
-        id: String, uses: String, params: JSONValue, config: NodeConfiguration, implementation: AnyNode,
+        id: String, params: JSONValue, config: NodeConfiguration, implementation: AnyNode,
         fallback: AnyNode?, inputs: CompiledInput?, incoming: ArraySlice<Int>, outgoing: ArraySlice<Int>, edges: [PlannedEdge]
     ) {
         self.id = id
-        self.uses = uses
         self.params = params
-        self.config = config
+        self.maxAttempts = config.maxAttempts
+        self.timeout = config.timeout
+        self.join = config.join
         self.implementation = implementation
         self.fallback = fallback
         self.inputs = inputs
         self.incoming = incoming
         self.outgoing = outgoing
         self.routingReadsContext = outgoing.contains { edges[$0].readsContext }
-        self.routingIsPlain = outgoing.allSatisfy { edges[$0].action == nil && edges[$0].condition == nil && edges[$0].transform == nil }
+        self.routingIsPlain = outgoing.allSatisfy { edges[$0].action == nil && edges[$0].rule == nil }
     }
 
     /// Whether a fallback can run when attempts are exhausted: the node's own hook or a
@@ -109,13 +117,28 @@ final class PlannedNode: Sendable {
     var mayFallBack: Bool { fallback != nil || implementation.hasLifecycle }
 }
 
-/// An edge of an ``ExecutionPlan``.
+/// An edge of an ``ExecutionPlan``: small, with its rarer parts boxed.
 struct PlannedEdge: Sendable {
     let source: Int
     let target: Int
     let action: String?
+    /// The edge's condition and transform, when it has either.
+    let rule: EdgeRule?
+
+    var condition: PlannedCondition? { rule?.condition }
+    var transform: PlannedTransform? { rule?.transform }
+    var readsContext: Bool { rule?.readsContext ?? false }
+}
+
+/// An edge's condition and transform.
+final class EdgeRule: Sendable {
     let condition: PlannedCondition?
     let transform: PlannedTransform?
+
+    init(condition: PlannedCondition?, transform: PlannedTransform?) {
+        self.condition = condition
+        self.transform = transform
+    }
 
     var readsContext: Bool {
         switch (condition, transform) {

@@ -44,15 +44,12 @@ struct RunStateMachine {
         var resolvedIncoming: Int32 = 0
         var takenIncoming: Int32 = 0
         var output: JSONValue? = nil
-        /// The input the node was dispatched with, kept for retries and fallbacks.
-        var input: JSONValue = .null
     }
 
-    /// What the machine knows of one edge.
+    /// What the machine knows of one edge. The value a taken edge carries is its source's
+    /// output, or, for an edge with a transform, kept in ``transformedValues``.
     struct EdgeState: Sendable {
         var status: EdgeStatus = .unresolved
-        /// The value the edge carries, once taken.
-        var value: JSONValue = .null
     }
 
     let plan: ExecutionPlan
@@ -63,6 +60,10 @@ struct RunStateMachine {
     private(set) var status: RunStatus = .running
     private(set) var nodes: [NodeState]
     private(set) var edges: [EdgeState]
+    /// The values carried by taken edges that have a transform.
+    private var transformedValues: [Int: JSONValue] = [:]
+    /// The inputs of dispatched nodes that may need them again (to retry or fall back).
+    private var retainedInputs: [Int: JSONValue] = [:]
     private var finishedNodes = 0
     private var started = false
     private var random: SplitMix64
@@ -116,14 +117,14 @@ struct RunStateMachine {
     /// `attempt` of `node` failed with `failure`.
     mutating func failed(node: Int, attempt: Int, failure: NodeFailure, into actions: inout [Action]) {
         guard status == .running, nodes[node].attempt == attempt, nodes[node].status == .running else { return }
-        let config = plan.nodes[node].config
+        let config = plan.blueprint.nodes[node].config
         if failure.isRetryable && attempt < config.maxAttempts {
             nodes[node].status = .waitingForRetry
             let delay = config.backoff.delay(beforeRetry: attempt, random: random.nextUnit())
             actions.append(.scheduleRetry(node: node, attempt: attempt + 1, delay: delay, failure: failure))
         } else if plan.nodes[node].mayFallBack {
             nodes[node].status = .fallingBack
-            actions.append(.runFallback(node: node, input: nodes[node].input, failure: failure))
+            actions.append(.runFallback(node: node, input: retainedInputs[node] ?? .null, failure: failure))
         } else {
             fail(node: node, failure: failure, into: &actions)
         }
@@ -134,7 +135,7 @@ struct RunStateMachine {
         guard status == .running, nodes[node].status == .waitingForRetry, nodes[node].attempt + 1 == attempt else { return }
         nodes[node].status = .running
         nodes[node].attempt = attempt
-        actions.append(.execute(node: node, attempt: attempt, input: nodes[node].input))
+        actions.append(.execute(node: node, attempt: attempt, input: retainedInputs[node] ?? .null))
     }
 
     /// The fallback of `node` failed too (or there was none to run): the node fails for good.
@@ -230,14 +231,14 @@ struct RunStateMachine {
     private mutating func take(_ edge: Int, value: JSONValue, context: any ContextReader, into actions: inout [Action]) {
         guard edges[edge].status == .unresolved else { return }
         edges[edge].status = .taken
-        edges[edge].value = value
+        if plan.edges[edge].transform != nil { transformedValues[edge] = value }
         if traces { actions.append(.edgeTaken(edge: edge)) }
         let target = plan.edges[edge].target
         nodes[target].resolvedIncoming += 1
         nodes[target].takenIncoming += 1
         guard nodes[target].status == .pending else { return }
         let planned = plan.nodes[target]
-        if planned.config.join == .any || Int(nodes[target].resolvedIncoming) == planned.incoming.count {
+        if planned.join == .any || Int(nodes[target].resolvedIncoming) == planned.incoming.count {
             dispatch(target, context: context, into: &actions)
         }
     }
@@ -269,7 +270,8 @@ struct RunStateMachine {
         let input = resolveInput(node: node, context: context)
         nodes[node].status = .running
         nodes[node].attempt = 1
-        nodes[node].input = input
+        let planned = plan.nodes[node]
+        if planned.maxAttempts > 1 || planned.mayFallBack { retainedInputs[node] = input }
         actions.append(.execute(node: node, attempt: 1, input: input))
     }
 
@@ -287,15 +289,22 @@ struct RunStateMachine {
         var count = 0
         for edge in planned.incoming where edges[edge].status == .taken {
             count += 1
-            if count == 1 { single = edges[edge].value } else { break }
+            if count == 1 { single = value(of: edge) } else { break }
         }
         if count == 1, let single { return single }
         var map: [String: JSONValue] = [:]
         map.reserveCapacity(planned.incoming.count)
         for edge in planned.incoming where edges[edge].status == .taken {
-            map[plan.nodes[plan.edges[edge].source].id] = edges[edge].value
+            map[plan.nodes[plan.edges[edge].source].id] = value(of: edge)
         }
         return .object(map)
+    }
+
+    /// The value a taken edge carries.
+    private func value(of edge: Int) -> JSONValue {
+        let planned = plan.edges[edge]
+        if planned.transform != nil { return transformedValues[edge] ?? .null }
+        return nodes[planned.source].output ?? .null
     }
 
     private mutating func complete(_ node: Int, output: JSONValue) {

@@ -49,7 +49,7 @@ enum NodeExecution {
             try Task.checkCancellation()
             let implementation = planned.implementation
             let middleware = runtime.configuration.middleware
-            if let timeout = planned.config.timeout {
+            if let timeout = planned.timeout {
                 let box = PreparedBox(state)
                 let output = try await withTimeout(timeout, clock: runtime.configuration.clock) {
                     try await middleware.run(context) { context in

@@ -27,6 +27,7 @@ struct RunDriver {
     private var actions: [Action] = []
     private var pending: [Action] = []
     private var completions: [Completion] = []
+    private var outgoingJobs: [NodeJob] = []
     /// Worker tasks alive, jobs queued or running, and timers (retry backoffs, the deadline)
     /// still to fire.
     private var workers = 0
@@ -127,7 +128,7 @@ struct RunDriver {
                 switch action {
                 case .execute(let node, _, _):
                     executes += 1
-                    if executes > 1 || plan.nodes[node].config.timeout != nil { return }
+                    if executes > 1 || plan.nodes[node].timeout != nil { return }
                 case .scheduleRetry, .runFallback:
                     return
                 default:
@@ -213,7 +214,7 @@ struct RunDriver {
                 // Inline only when nothing else may need the driver meanwhile.
                 let runInline = executes == 1 && jobsOutstanding == 0 && timersOutstanding == 0 && outcome == nil
                 for case .execute(let node, let attempt, let input) in pending {
-                    if runInline && plan.nodes[node].config.timeout == nil {
+                    if runInline && plan.nodes[node].timeout == nil {
                         // The only work there is: run it here rather than in another task.
                         await self.runInline(node: node, attempt: attempt, input: input)
                     } else {
@@ -224,13 +225,21 @@ struct RunDriver {
                 }
             }
             pending.removeAll(keepingCapacity: true)
+            flushJobs()
             startWorkers(group: &group)
         }
     }
 
+    /// Queues a job; ``flushJobs()`` hands the queued jobs to the workers at once.
     private mutating func submit(_ job: NodeJob) {
         jobsOutstanding += 1
-        mailbox.submit(job)
+        outgoingJobs.append(job)
+    }
+
+    private mutating func flushJobs() {
+        guard !outgoingJobs.isEmpty else { return }
+        mailbox.submit(contentsOf: outgoingJobs)
+        outgoingJobs.removeAll(keepingCapacity: true)
     }
 
     /// Starts workers until every queued job has one or the limit is reached.
@@ -282,7 +291,7 @@ struct RunDriver {
                 machine.succeeded(node: node, attempt: outcome.attempt, output: output, context: storage, into: &actions)
             case .failure(let failure):
                 failures[node] = failure
-                let willRetry = failure.isRetryable && outcome.attempt < plan.nodes[node].config.maxAttempts
+                let willRetry = failure.isRetryable && outcome.attempt < plan.nodes[node].maxAttempts
                 emit(.nodeFailed(nodeID: plan.nodes[node].id, attempt: outcome.attempt, failure: failure, willRetry: willRetry))
                 machine.failed(node: node, attempt: outcome.attempt, failure: failure, into: &actions)
             }

@@ -52,9 +52,10 @@ final class RunMailbox: Sendable {
 
     private let state = Mutex(State())
 
-    /// Queues jobs for the workers.
-    func submit(_ job: NodeJob) {
-        state.withLock { $0.jobs.append(job) }
+    /// Queues jobs for the workers, under one lock.
+    func submit(contentsOf jobs: [NodeJob]) {
+        guard !jobs.isEmpty else { return }
+        state.withLock { $0.jobs.append(contentsOf: jobs) }
     }
 
     /// How many jobs wait for a worker.

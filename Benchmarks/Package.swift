@@ -11,15 +11,22 @@ let package = Package(
         .package(url: "https://github.com/ordo-one/benchmark", from: "1.38.1", traits: ["MallocInterposer"]),
     ],
     targets: [
+        // The workloads, shared by the benchmarks and the memory probe.
+        .target(name: "WeftWorkloads", dependencies: [.product(name: "Weft", package: "weft")], path: "Sources/WeftWorkloads"),
         .executableTarget(
             name: "WeftBenchmarks",
             dependencies: [
+                "WeftWorkloads",
                 .product(name: "Weft", package: "weft"),
                 .product(name: "Benchmark", package: "benchmark"),
             ],
             path: "Benchmarks/WeftBenchmarks",
             plugins: [.plugin(name: "BenchmarkPlugin", package: "benchmark")]
-        )
+        ),
+        // Workload (d) alone in a process, reporting its peak resident memory.
+        .executableTarget(
+            name: "fanout-memory", dependencies: ["WeftWorkloads", .product(name: "Weft", package: "weft")],
+            path: "Sources/FanOutMemory"),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -1,5 +1,6 @@
 import Benchmark
 import Weft
+import WeftWorkloads
 
 let benchmarks: @Sendable () -> Void = {
     Benchmark.defaultConfiguration = .init(

@@ -29,6 +29,16 @@ let benchmarks: @Sendable () -> Void = {
 
     // (c) 1000 concurrent runs of a 3-node chain. Runs/s = throughput × 1000.
     let chain3 = try! runtime.plan(for: Workloads.chain(3))
+    // The cost of (c)'s harness alone: 1000 tasks that each do nothing, for calibration.
+    Benchmark("c0: 1000 concurrent empty tasks (harness of c)") { benchmark in
+        for _ in benchmark.scaledIterations {
+            await withTaskGroup(of: Void.self) { group in
+                for index in 0..<1000 {
+                    group.addTask { blackHole(index) }
+                }
+            }
+        }
+    }
     Benchmark("c: 1000 concurrent runs of a 3-node chain") { benchmark in
         for _ in benchmark.scaledIterations {
             await withTaskGroup(of: Void.self) { group in

@@ -26,8 +26,8 @@ struct RunStateMachine {
         indirect case runFallback(node: Int, input: JSONValue, failure: NodeFailure)
         /// Cancel every attempt still running.
         case cancelInFlight
-        /// The run is over.
-        indirect case finish(RunOutcome)
+        /// The run is over; ``outcome`` says how.
+        case finish
         /// Trace: an edge was taken.
         case edgeTaken(edge: Int)
         /// Trace: an edge was skipped.
@@ -58,6 +58,8 @@ struct RunStateMachine {
     let traces: Bool
 
     private(set) var status: RunStatus = .running
+    /// How the run ended, once it has.
+    private(set) var outcome: RunOutcome?
     private(set) var nodes: [NodeState]
     private(set) var edges: [EdgeState]
     /// The values carried by taken edges that have a transform.
@@ -149,11 +151,11 @@ struct RunStateMachine {
         guard status == .running || status == .waiting else { return }
         status = .cancelled
         actions.append(.cancelInFlight)
-        actions.append(.finish(RunOutcome(
+        finish(RunOutcome(
             status: .cancelled, output: nil,
             failure: RunFailure(nodeID: nil, attempt: nil, cause: NodeFailure(
                 message: "the run was cancelled", errorType: "WeftError", code: WeftError.Code.cancelled.rawValue,
-                isRetryable: false)))))
+                isRetryable: false))), into: &actions)
     }
 
     /// The run's deadline passed.
@@ -161,11 +163,11 @@ struct RunStateMachine {
         guard status == .running || status == .waiting else { return }
         status = .failed
         actions.append(.cancelInFlight)
-        actions.append(.finish(RunOutcome(
+        finish(RunOutcome(
             status: .failed, output: nil,
             failure: RunFailure(nodeID: nil, attempt: nil, cause: NodeFailure(
                 message: "the run's deadline of \(deadline) passed", errorType: "WeftError",
-                code: WeftError.Code.deadlineExceeded.rawValue, isRetryable: false)))))
+                code: WeftError.Code.deadlineExceeded.rawValue, isRetryable: false))), into: &actions)
     }
 
     // MARK: Routing
@@ -300,6 +302,11 @@ struct RunStateMachine {
         return .object(map)
     }
 
+    private mutating func finish(_ outcome: RunOutcome, into actions: inout [Action]) {
+        self.outcome = outcome
+        actions.append(.finish)
+    }
+
     /// The value a taken edge carries.
     private func value(of edge: Int) -> JSONValue {
         let planned = plan.edges[edge]
@@ -317,15 +324,15 @@ struct RunStateMachine {
         nodes[node].status = .failed
         status = .failed
         actions.append(.cancelInFlight)
-        actions.append(.finish(RunOutcome(
+        finish(RunOutcome(
             status: .failed, output: nil,
-            failure: RunFailure(nodeID: plan.nodes[node].id, attempt: nodes[node].attempt, cause: failure))))
+            failure: RunFailure(nodeID: plan.nodes[node].id, attempt: nodes[node].attempt, cause: failure)), into: &actions)
     }
 
     private mutating func completeIfDone(into actions: inout [Action]) {
         guard status == .running, finishedNodes == plan.nodes.count else { return }
         status = .completed
-        actions.append(.finish(RunOutcome(status: .completed, output: result(), failure: nil)))
+        finish(RunOutcome(status: .completed, output: result(), failure: nil), into: &actions)
     }
 
     /// The outputs of the terminal nodes that ran: completed nodes none of whose outgoing edges

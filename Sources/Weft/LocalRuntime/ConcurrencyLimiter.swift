@@ -20,6 +20,11 @@ final class ConcurrencyLimiter: Sendable {
         available = Atomic(max(limit, 1))
     }
 
+    /// Takes a permit if one is free, without waiting. Pair a `true` with ``release()``.
+    func tryAcquire() -> Bool {
+        tryTake()
+    }
+
     /// Waits for a permit. Pair every call with ``release()``.
     func acquire() async {
         if tryTake() { return }

@@ -154,13 +154,14 @@ public struct RunHandle: Sendable {
     }
 }
 
-/// Unique run ids for this process: a random prefix and a counter.
+/// Unique run ids for this process: a random prefix and a counter, such as `3f9a1c-1a`. Short
+/// enough (15 bytes up to 36⁸ runs) to be stored inline, without an allocation.
 final class RunIDGenerator: Sendable {
-    private let prefix = String(UInt32.random(in: .min ... .max), radix: 16)
+    private let prefix = String(UInt32.random(in: 0x10_0000...0xFF_FFFF), radix: 16) + "-"
     private let counter = Atomic<UInt64>(0)
 
     func next() -> String {
         let value = counter.wrappingAdd(1, ordering: .relaxed).newValue
-        return "run-\(prefix)-\(value)"
+        return prefix + String(value, radix: 36)
     }
 }

@@ -28,6 +28,8 @@ struct RunDriver {
     private var pending: [Action] = []
     private var completions: [Completion] = []
     private var outgoingJobs: [NodeJob] = []
+    /// Whether the driver holds a limiter permit for the nodes it runs inline.
+    private var holdsPermit = false
     /// Worker tasks alive, jobs queued or running, and timers (retry backoffs, the deadline)
     /// still to fire.
     private var workers = 0
@@ -37,7 +39,7 @@ struct RunDriver {
 
     /// What the driver records of a node beside the machine: small, since a graph may have
     /// tens of thousands of nodes; the rare parts live in dictionaries.
-    private struct NodeTrack: Sendable {
+    struct NodeTrack: Sendable {
         var duration: Duration = .zero
         var usedFallback = false
         /// Whether its cleanup hook is still owed.
@@ -122,6 +124,12 @@ struct RunDriver {
     /// node at a time, run inline. Stops, leaving the rest in `actions`, at the first batch that
     /// needs a worker or a timer.
     private mutating func performInline() async {
+        await performInlineSteps()
+        releasePermit()
+        if outcome != nil { actions.removeAll() }
+    }
+
+    private mutating func performInlineSteps() async {
         while !actions.isEmpty && outcome == nil {
             var executes = 0
             for action in actions {
@@ -142,7 +150,12 @@ struct RunDriver {
             }
             pending.removeAll(keepingCapacity: true)
         }
-        if outcome != nil { actions.removeAll() }
+    }
+
+    private mutating func releasePermit() {
+        guard holdsPermit else { return }
+        holdsPermit = false
+        runtime.limiter.release()
     }
 
     /// Handles the actions that need no task: the run's end, events, and cancelling what runs
@@ -151,8 +164,8 @@ struct RunDriver {
         switch action {
         case .execute, .scheduleRetry, .runFallback, .cancelInFlight:
             break
-        case .finish(let outcome):
-            self.outcome = outcome
+        case .finish:
+            self.outcome = machine.outcome
         case .edgeTaken(let edge):
             let planned = plan.edges[edge]
             emit(.edgeTaken(source: plan.nodes[planned.source].id, target: plan.nodes[planned.target].id))
@@ -170,11 +183,15 @@ struct RunDriver {
         let planned = plan.nodes[node]
         if planned.implementation.hasLifecycle { tracks[node].needsCleanup = true }
         let context = shared.nodeContext(node: node, attempt: attempt, input: input, failure: nil)
-        await runtime.limiter.acquire()
+        if !holdsPermit {
+            // Held across consecutive inline attempts (one at a time, so the limit holds) and
+            // returned when the driver stops running nodes itself.
+            if !runtime.limiter.tryAcquire() { await runtime.limiter.acquire() }
+            holdsPermit = true
+        }
         var result = await NodeExecution.attempt(
             node: node, attempt: attempt, planned: planned, context: context, prepared: prepared[node],
             runtime: runtime)
-        runtime.limiter.release()
         result.fromJob = false
         if Task.isCancelled { machine.cancel(into: &actions) }
         handle(.attempt(result))
@@ -225,6 +242,7 @@ struct RunDriver {
                 }
             }
             pending.removeAll(keepingCapacity: true)
+            releasePermit()
             flushJobs()
             startWorkers(group: &group)
         }
@@ -332,23 +350,7 @@ struct RunDriver {
 
     /// The node records, built when first read.
     private func records() -> NodeRecordTable {
-        let (plan, states, tracks, failures) = (self.plan, machine.nodes, self.tracks, self.failures)
-        return NodeRecordTable {
-            plan.nodes.indices.map { node in
-                let status: NodeRecord.Status
-                switch states[node].status {
-                case .pending: status = .notRun
-                case .running, .waitingForRetry, .fallingBack: status = .interrupted
-                case .completed: status = .completed
-                case .skipped: status = .skipped
-                case .failed: status = .failed
-                }
-                return NodeRecord(
-                    nodeID: plan.nodes[node].id, status: status, attempts: states[node].attempt,
-                    duration: tracks[node].duration, output: states[node].output, failure: failures[node],
-                    usedFallback: tracks[node].usedFallback)
-            }
-        }
+        NodeRecordTable(source: .run(plan: plan, states: machine.nodes, tracks: tracks, failures: failures))
     }
 
     private func emit(_ kind: @autoclosure () -> RunEvent.Kind) {

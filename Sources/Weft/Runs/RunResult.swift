@@ -34,7 +34,7 @@ public struct RunResult: Sendable {
         self.status = status
         self.output = output
         self.failure = failure
-        self.table = NodeRecordTable { nodes }
+        self.table = NodeRecordTable(source: .records(nodes))
         self.context = context
         self.duration = duration
     }
@@ -117,21 +117,50 @@ public struct NodeRecord: Sendable, Hashable, Codable {
     }
 }
 
-/// Node records built once, on first use.
+/// Node records built once, on first use, from a finished run's state.
 final class NodeRecordTable: Sendable {
-    private let build: @Sendable () -> [NodeRecord]
+    enum Source: Sendable {
+        case records([NodeRecord])
+        case run(plan: ExecutionPlan, states: [RunStateMachine.NodeState], tracks: [RunDriver.NodeTrack], failures: [Int: NodeFailure])
+    }
+
+    private let source: Source
     private let cache = Mutex<[NodeRecord]?>(nil)
 
-    init(_ build: @escaping @Sendable () -> [NodeRecord]) {
-        self.build = build
+    init(source: Source) {
+        self.source = source
     }
 
     var records: [NodeRecord] {
         cache.withLock { cache in
             if let cache { return cache }
-            let records = build()
+            let records: [NodeRecord]
+            switch source {
+            case .records(let built): records = built
+            case .run(let plan, let states, let tracks, let failures):
+                records = Self.build(plan: plan, states: states, tracks: tracks, failures: failures)
+            }
             cache = records
             return records
+        }
+    }
+
+    private static func build(
+        plan: ExecutionPlan, states: [RunStateMachine.NodeState], tracks: [RunDriver.NodeTrack], failures: [Int: NodeFailure]
+    ) -> [NodeRecord] {
+        plan.nodes.indices.map { node in
+            let status: NodeRecord.Status
+            switch states[node].status {
+            case .pending: status = .notRun
+            case .running, .waitingForRetry, .fallingBack: status = .interrupted
+            case .completed: status = .completed
+            case .skipped: status = .skipped
+            case .failed: status = .failed
+            }
+            return NodeRecord(
+                nodeID: plan.nodes[node].id, status: status, attempts: states[node].attempt,
+                duration: tracks[node].duration, output: states[node].output, failure: failures[node],
+                usedFallback: tracks[node].usedFallback)
         }
     }
 }

@@ -38,6 +38,7 @@ struct AttemptOutcome: Sendable {
 /// Runs node code for the local runtime: attempts and fallbacks, inside the middleware chain,
 /// with the attempt's timeout. Callers hold a permit of the runtime's concurrency limiter.
 enum NodeExecution {
+    @inline(__always)
     static func attempt(
         node: Int, attempt: Int, planned: PlannedNode, context: NodeContext, prepared: JSONValue?, runtime: LocalRuntime
     ) async -> AttemptOutcome {

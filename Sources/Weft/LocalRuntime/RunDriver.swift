@@ -82,7 +82,7 @@ struct RunDriver {
         if outcome == nil {
             await runWithWorkers(started: startedInline)
         }
-        await runPendingCleanups()
+        if tracks.contains(where: { $0.needsCleanup }) { await runPendingCleanups() }
         let ending = outcome ?? RunOutcome(status: .cancelled, output: nil, failure: nil)
         emit(.runFinished(status: ending.status))
         return RunResult(
@@ -130,25 +130,27 @@ struct RunDriver {
     }
 
     private mutating func performInlineSteps() async {
-        while !actions.isEmpty && outcome == nil {
-            var executes = 0
-            for action in actions {
-                switch action {
-                case .execute(let node, _, _):
-                    executes += 1
-                    if executes > 1 || plan.nodes[node].timeout != nil { return }
+        // Walks `actions` with a cursor: what the inline attempts add is appended behind it, so
+        // a chain of any length uses one array.
+        var cursor = 0
+        defer { actions.removeSubrange(0..<cursor) }
+        while cursor < actions.count && outcome == nil {
+            let batch = cursor..<actions.count
+            var execute: (node: Int, attempt: Int, input: JSONValue)? = nil
+            for index in batch {
+                switch actions[index] {
+                case .execute(let node, let attempt, let input):
+                    if execute != nil || plan.nodes[node].timeout != nil { return }
+                    execute = (node, attempt, input)
                 case .scheduleRetry, .runFallback:
                     return
                 default:
                     continue
                 }
             }
-            swap(&actions, &pending)
-            for action in pending { record(action) }
-            for case .execute(let node, let attempt, let input) in pending {
-                await runInline(node: node, attempt: attempt, input: input)
-            }
-            pending.removeAll(keepingCapacity: true)
+            for index in batch { record(actions[index]) }
+            cursor = batch.upperBound
+            if let execute { await runInline(node: execute.node, attempt: execute.attempt, input: execute.input) }
         }
     }
 

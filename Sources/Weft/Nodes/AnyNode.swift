@@ -3,6 +3,8 @@ struct AnyNode: Sendable {
     enum Body: Sendable {
         /// A closure: one phase, retried as a whole.
         case closure(@Sendable (NodeContext) async throws -> NodeOutput)
+        /// A closure returning only a value (and taking the default edges).
+        case valueClosure(@Sendable (NodeContext) async throws -> JSONValue)
         /// A ``WorkflowNode`` with its lifecycle.
         case lifecycle(any ErasedLifecycle)
     }
@@ -21,6 +23,8 @@ struct AnyNode: Sendable {
         switch body {
         case .closure(let closure):
             return try await closure(context)
+        case .valueClosure(let closure):
+            return NodeOutput(try await closure(context))
         case .lifecycle(let node):
             let state: JSONValue
             if let prepared {

@@ -38,7 +38,7 @@ public struct NodeRegistry: Sendable {
 
     /// Registers a closure that returns a JSON value (and takes the default edges).
     public mutating func register(_ key: String, _ body: @escaping @Sendable (NodeContext) async throws -> JSONValue) {
-        nodes[key] = AnyNode(body: .closure({ NodeOutput(try await body($0)) }))
+        nodes[key] = AnyNode(body: .valueClosure(body))
     }
 
     /// Registers a closure with typed `Codable` input and output.

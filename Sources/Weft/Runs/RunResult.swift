@@ -1,5 +1,3 @@
-import Synchronization
-
 /// The outcome of a run: its status, its output, why it failed, and a record of every node.
 public struct RunResult: Sendable {
     /// The run's id.
@@ -14,8 +12,8 @@ public struct RunResult: Sendable {
     public let output: JSONValue?
     /// Why the run failed or was cancelled.
     public let failure: RunFailure?
-    /// A record per node, in the blueprint's order. Built on first use, so that a run of a
-    /// large graph whose records nobody reads does not pay for them.
+    /// A record per node, in the blueprint's order. Built when read, so that a run of a large
+    /// graph whose records nobody reads does not pay for them.
     public var nodes: [NodeRecord] { table.records }
     private let table: NodeRecordTable
     /// The run's context when it ended.
@@ -56,7 +54,7 @@ public struct RunResult: Sendable {
 
     /// The record of node `id`, if the blueprint has such a node.
     public subscript(node id: String) -> NodeRecord? {
-        nodes.first { $0.nodeID == id }
+        table.record(id)
     }
 
     /// The output decoded as `T`.
@@ -117,50 +115,42 @@ public struct NodeRecord: Sendable, Hashable, Codable {
     }
 }
 
-/// Node records built once, on first use, from a finished run's state.
-final class NodeRecordTable: Sendable {
+/// A finished run's node records: given, or built when read from the run's final state.
+struct NodeRecordTable: Sendable {
     enum Source: Sendable {
         case records([NodeRecord])
         case run(plan: ExecutionPlan, states: [RunStateMachine.NodeState], tracks: [RunDriver.NodeTrack], failures: [Int: NodeFailure])
     }
 
-    private let source: Source
-    private let cache = Mutex<[NodeRecord]?>(nil)
-
-    init(source: Source) {
-        self.source = source
-    }
+    let source: Source
 
     var records: [NodeRecord] {
-        cache.withLock { cache in
-            if let cache { return cache }
-            let records: [NodeRecord]
-            switch source {
-            case .records(let built): records = built
-            case .run(let plan, let states, let tracks, let failures):
-                records = Self.build(plan: plan, states: states, tracks: tracks, failures: failures)
-            }
-            cache = records
-            return records
+        switch source {
+        case .records(let records): return records
+        case .run(let plan, _, _, _): return plan.nodes.indices.map { record(at: $0) }
         }
     }
 
-    private static func build(
-        plan: ExecutionPlan, states: [RunStateMachine.NodeState], tracks: [RunDriver.NodeTrack], failures: [Int: NodeFailure]
-    ) -> [NodeRecord] {
-        plan.nodes.indices.map { node in
-            let status: NodeRecord.Status
-            switch states[node].status {
-            case .pending: status = .notRun
-            case .running, .waitingForRetry, .fallingBack: status = .interrupted
-            case .completed: status = .completed
-            case .skipped: status = .skipped
-            case .failed: status = .failed
-            }
-            return NodeRecord(
-                nodeID: plan.nodes[node].id, status: status, attempts: states[node].attempt,
-                duration: tracks[node].duration, output: states[node].output, failure: failures[node],
-                usedFallback: tracks[node].usedFallback)
+    func record(_ id: String) -> NodeRecord? {
+        switch source {
+        case .records(let records): return records.first { $0.nodeID == id }
+        case .run(let plan, _, _, _): return plan.indexByID[id].map { record(at: $0) }
         }
+    }
+
+    private func record(at node: Int) -> NodeRecord {
+        guard case .run(let plan, let states, let tracks, let failures) = source else { return records[node] }
+        let status: NodeRecord.Status
+        switch states[node].status {
+        case .pending: status = .notRun
+        case .running, .waitingForRetry, .fallingBack: status = .interrupted
+        case .completed: status = .completed
+        case .skipped: status = .skipped
+        case .failed: status = .failed
+        }
+        return NodeRecord(
+            nodeID: plan.nodes[node].id, status: status, attempts: states[node].attempt,
+            duration: tracks[node].duration, output: states[node].output, failure: failures[node],
+            usedFallback: tracks[node].usedFallback)
     }
 }

@@ -56,4 +56,9 @@ let benchmarks: @Sendable () -> Void = {
             blackHole(await runtime.run(fan10000, input: 1).status)
         }
     }
+    Benchmark("d': same, timed only", configuration: .init(metrics: [.wallClock, .throughput], maxDuration: .seconds(6), maxIterations: 200)) { benchmark in
+        for _ in benchmark.scaledIterations {
+            blackHole(await runtime.run(fan10000, input: 1).status)
+        }
+    }
 }

@@ -282,9 +282,8 @@ struct RunDriver {
                     await shared.runtime.limiter.acquire()
                     for job in batch { done.append(await shared.run(job)) }
                     shared.runtime.limiter.release()
-                    mailbox.deliver(contentsOf: done)
+                    mailbox.deliver(contentsOf: &done)
                     batch.removeAll(keepingCapacity: true)
-                    done.removeAll(keepingCapacity: true)
                 }
                 mailbox.deliver(.workerExited)
             }

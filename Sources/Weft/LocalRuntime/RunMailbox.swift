@@ -90,11 +90,17 @@ final class RunMailbox: Sendable {
         waiter?.resume()
     }
 
-    /// Delivers several completions at once.
-    func deliver(contentsOf completions: [Completion]) {
+    /// Delivers several completions at once, leaving `completions` empty (it takes the array
+    /// itself when nothing else waits to be read, rather than copying it).
+    func deliver(contentsOf completions: inout [Completion]) {
         guard !completions.isEmpty else { return }
         let waiter = state.withLock { state -> CheckedContinuation<Void, Never>? in
-            state.completions.append(contentsOf: completions)
+            if state.completions.isEmpty {
+                swap(&state.completions, &completions)
+            } else {
+                state.completions.append(contentsOf: completions)
+                completions.removeAll(keepingCapacity: true)
+            }
             defer { state.waiter = nil }
             return state.waiter
         }

@@ -9,6 +9,11 @@ public final class ExecutionPlan: Sendable {
     let edges: [PlannedEdge]
     let indexByID: [String: Int]
     let startNodes: [Int]
+    /// What the engine's bookkeeping reads of each node and edge, packed in contiguous arrays so
+    /// that a graph of ten thousand nodes stays in cache (the planned nodes are objects apart).
+    let shapes: [NodeShape]
+    let ends: [EdgeEnds]
+    let adjacency: Adjacency
 
     /// Validates `blueprint` against `registry` and compiles it.
     ///
@@ -45,7 +50,7 @@ public final class ExecutionPlan: Sendable {
         // Every node holds slices of the adjacency's two flat arrays.
         let adjacency = Adjacency(nodeCount: nodeCount, edges: edges.lazy.map { (source: $0.source, target: $0.target) })
 
-        self.nodes = try blueprint.nodes.enumerated().map { position, node in
+        let planned = try blueprint.nodes.enumerated().map { position, node in
             let outgoingEdges = adjacency.outgoing(position)
             let inputs = try node.inputs.map { try CompiledInput($0) }
             return PlannedNode(
@@ -54,7 +59,11 @@ public final class ExecutionPlan: Sendable {
                 fallback: node.config.fallback.flatMap { registry.node($0) },
                 inputs: inputs, incoming: adjacency.incoming(position), outgoing: outgoingEdges, edges: edges)
         }
+        self.nodes = planned
         self.edges = edges
+        self.adjacency = adjacency
+        self.shapes = planned.map { NodeShape($0) }
+        self.ends = edges.map { EdgeEnds(source: Int32($0.source), target: Int32($0.target), hasTransform: $0.transform != nil) }
         self.indexByID = indexByID
         self.startNodes = (0..<nodeCount).filter { adjacency.incoming($0).isEmpty }
     }
@@ -69,6 +78,36 @@ public final class ExecutionPlan: Sendable {
         }
         return index
     }
+}
+
+/// The bookkeeping facts of a planned node, small and contiguous.
+struct NodeShape: Sendable {
+    let incomingCount: Int32
+    let maxAttempts: Int32
+    let join: JoinStrategy
+    let routingIsPlain: Bool
+    let mayFallBack: Bool
+    let hasInputs: Bool
+    let hasTimeout: Bool
+    let hasLifecycle: Bool
+
+    init(_ node: PlannedNode) {
+        incomingCount = Int32(node.incoming.count)
+        maxAttempts = Int32(clamping: node.maxAttempts)
+        join = node.join
+        routingIsPlain = node.routingIsPlain
+        mayFallBack = node.mayFallBack
+        hasInputs = node.inputs != nil
+        hasTimeout = node.timeout != nil
+        hasLifecycle = node.implementation.hasLifecycle
+    }
+}
+
+/// An edge's ends, small and contiguous.
+struct EdgeEnds: Sendable {
+    let source: Int32
+    let target: Int32
+    let hasTransform: Bool
 }
 
 /// A node of an ``ExecutionPlan``. A class, so that the hot path hands it around with one

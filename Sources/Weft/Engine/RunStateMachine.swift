@@ -105,10 +105,10 @@ struct RunStateMachine {
         guard status == .running, nodes[node].attempt == attempt,
             nodes[node].status == .running || nodes[node].status == .fallingBack
         else { return }
-        if plan.nodes[node].routingIsPlain {
+        if plan.shapes[node].routingIsPlain {
             // Every outgoing edge is taken with the output: no decision to compute.
             complete(node, output: output.value)
-            for edge in plan.nodes[node].outgoing { take(edge, value: output.value, context: context, into: &actions) }
+            for edge in plan.adjacency.outgoing(node) { take(edge, value: output.value, context: context, into: &actions) }
             completeIfDone(into: &actions)
             return
         }
@@ -124,7 +124,7 @@ struct RunStateMachine {
             nodes[node].status = .waitingForRetry
             let delay = config.backoff.delay(beforeRetry: attempt, random: random.nextUnit())
             actions.append(.scheduleRetry(node: node, attempt: attempt + 1, delay: delay, failure: failure))
-        } else if plan.nodes[node].mayFallBack {
+        } else if plan.shapes[node].mayFallBack {
             nodes[node].status = .fallingBack
             actions.append(.runFallback(node: node, input: retainedInputs[node] ?? .null, failure: failure))
         } else {
@@ -219,7 +219,7 @@ struct RunStateMachine {
         complete(node, output: output)
         var next = 0
         let taken = decision.taken
-        for edge in plan.nodes[node].outgoing {
+        for edge in plan.adjacency.outgoing(node) {
             if next < taken.count && taken[next].edge == edge {
                 take(edge, value: taken[next].value, context: context, into: &actions)
                 next += 1
@@ -233,14 +233,15 @@ struct RunStateMachine {
     private mutating func take(_ edge: Int, value: JSONValue, context: any ContextReader, into actions: inout [Action]) {
         guard edges[edge].status == .unresolved else { return }
         edges[edge].status = .taken
-        if plan.edges[edge].transform != nil { transformedValues[edge] = value }
+        let ends = plan.ends[edge]
+        if ends.hasTransform { transformedValues[edge] = value }
         if traces { actions.append(.edgeTaken(edge: edge)) }
-        let target = plan.edges[edge].target
+        let target = Int(ends.target)
         nodes[target].resolvedIncoming += 1
         nodes[target].takenIncoming += 1
         guard nodes[target].status == .pending else { return }
-        let planned = plan.nodes[target]
-        if planned.join == .any || Int(nodes[target].resolvedIncoming) == planned.incoming.count {
+        let shape = plan.shapes[target]
+        if shape.join == .any || nodes[target].resolvedIncoming == shape.incomingCount {
             dispatch(target, context: context, into: &actions)
         }
     }
@@ -251,17 +252,17 @@ struct RunStateMachine {
             guard edges[edge].status == .unresolved else { continue }
             edges[edge].status = .skipped
             if traces { actions.append(.edgeSkipped(edge: edge)) }
-            let target = plan.edges[edge].target
+            let target = Int(plan.ends[edge].target)
             nodes[target].resolvedIncoming += 1
             guard nodes[target].status == .pending,
-                Int(nodes[target].resolvedIncoming) == plan.nodes[target].incoming.count
+                nodes[target].resolvedIncoming == plan.shapes[target].incomingCount
             else { continue }
             if nodes[target].takenIncoming == 0 {
                 // Dead-path elimination: every incoming edge was skipped.
                 nodes[target].status = .skipped
                 finishedNodes += 1
                 if traces { actions.append(.nodeSkipped(node: target)) }
-                skipStack.append(contentsOf: plan.nodes[target].outgoing.reversed())
+                skipStack.append(contentsOf: plan.adjacency.outgoing(target).reversed())
             } else {
                 dispatch(target, context: context, into: &actions)
             }
@@ -272,32 +273,32 @@ struct RunStateMachine {
         let input = resolveInput(node: node, context: context)
         nodes[node].status = .running
         nodes[node].attempt = 1
-        let planned = plan.nodes[node]
-        if planned.maxAttempts > 1 || planned.mayFallBack { retainedInputs[node] = input }
+        let shape = plan.shapes[node]
+        if shape.maxAttempts > 1 || shape.mayFallBack { retainedInputs[node] = input }
         actions.append(.execute(node: node, attempt: 1, input: input))
     }
 
     /// The input of a node about to run (design rule 5).
     func resolveInput(node: Int, context: any ContextReader) -> JSONValue {
-        let planned = plan.nodes[node]
-        if let inputs = planned.inputs {
+        if plan.shapes[node].hasInputs, let inputs = plan.nodes[node].inputs {
             let scope = EngineScope(
-                output: .null, action: nil, input: input, params: planned.params, context: context, plan: plan,
+                output: .null, action: nil, input: input, params: plan.nodes[node].params, context: context, plan: plan,
                 nodes: nodes)
             return inputs.evaluate(in: scope)
         }
-        if planned.incoming.isEmpty { return input }
+        let incoming = plan.adjacency.incoming(node)
+        if incoming.isEmpty { return input }
         var single: JSONValue? = nil
         var count = 0
-        for edge in planned.incoming where edges[edge].status == .taken {
+        for edge in incoming where edges[edge].status == .taken {
             count += 1
             if count == 1 { single = value(of: edge) } else { break }
         }
         if count == 1, let single { return single }
         var map: [String: JSONValue] = [:]
-        map.reserveCapacity(planned.incoming.count)
-        for edge in planned.incoming where edges[edge].status == .taken {
-            map[plan.nodes[plan.edges[edge].source].id] = value(of: edge)
+        map.reserveCapacity(incoming.count)
+        for edge in incoming where edges[edge].status == .taken {
+            map[plan.nodes[Int(plan.ends[edge].source)].id] = value(of: edge)
         }
         return .object(map)
     }
@@ -309,9 +310,9 @@ struct RunStateMachine {
 
     /// The value a taken edge carries.
     private func value(of edge: Int) -> JSONValue {
-        let planned = plan.edges[edge]
-        if planned.transform != nil { return transformedValues[edge] ?? .null }
-        return nodes[planned.source].output ?? .null
+        let ends = plan.ends[edge]
+        if ends.hasTransform { return transformedValues[edge] ?? .null }
+        return nodes[Int(ends.source)].output ?? .null
     }
 
     private mutating func complete(_ node: Int, output: JSONValue) {
@@ -340,7 +341,7 @@ struct RunStateMachine {
     private func result() -> JSONValue {
         var terminal: [Int] = []
         for node in plan.nodes.indices where nodes[node].status == .completed {
-            if !plan.nodes[node].outgoing.contains(where: { edges[$0].status == .taken }) { terminal.append(node) }
+            if !plan.adjacency.outgoing(node).contains(where: { edges[$0].status == .taken }) { terminal.append(node) }
         }
         if terminal.count == 1 { return nodes[terminal[0]].output ?? .null }
         var map: [String: JSONValue] = [:]

@@ -140,7 +140,7 @@ struct RunDriver {
             for index in batch {
                 switch actions[index] {
                 case .execute(let node, let attempt, let input):
-                    if execute != nil || plan.nodes[node].timeout != nil { return }
+                    if execute != nil || plan.shapes[node].hasTimeout { return }
                     execute = (node, attempt, input)
                 case .scheduleRetry, .runFallback:
                     return
@@ -233,12 +233,12 @@ struct RunDriver {
                 // Inline only when nothing else may need the driver meanwhile.
                 let runInline = executes == 1 && jobsOutstanding == 0 && timersOutstanding == 0 && outcome == nil
                 for case .execute(let node, let attempt, let input) in pending {
-                    if runInline && plan.nodes[node].timeout == nil {
+                    if runInline && !plan.shapes[node].hasTimeout {
                         // The only work there is: run it here rather than in another task.
                         await self.runInline(node: node, attempt: attempt, input: input)
                     } else {
                         emit(.nodeStarted(nodeID: plan.nodes[node].id, attempt: attempt))
-                        if plan.nodes[node].implementation.hasLifecycle { tracks[node].needsCleanup = true }
+                        if plan.shapes[node].hasLifecycle { tracks[node].needsCleanup = true }
                         submit(.attempt(node: node, attempt: attempt, input: input, prepared: prepared[node]))
                     }
                 }
@@ -310,7 +310,7 @@ struct RunDriver {
                 machine.succeeded(node: node, attempt: outcome.attempt, output: output, context: storage, into: &actions)
             case .failure(let failure):
                 failures[node] = failure
-                let willRetry = failure.isRetryable && outcome.attempt < plan.nodes[node].maxAttempts
+                let willRetry = failure.isRetryable && outcome.attempt < plan.shapes[node].maxAttempts
                 emit(.nodeFailed(nodeID: plan.nodes[node].id, attempt: outcome.attempt, failure: failure, willRetry: willRetry))
                 machine.failed(node: node, attempt: outcome.attempt, failure: failure, into: &actions)
             }

@@ -14,6 +14,11 @@ public final class ExecutionPlan: Sendable {
     let shapes: [NodeShape]
     let ends: [EdgeEnds]
     let adjacency: Adjacency
+    /// What running a node reads, contiguous too: ids, params, code, timeouts.
+    let ids: [String]
+    let params: [JSONValue]
+    let implementations: [AnyNode]
+    let timeouts: [Duration?]
 
     /// Validates `blueprint` against `registry` and compiles it.
     ///
@@ -63,6 +68,10 @@ public final class ExecutionPlan: Sendable {
         self.edges = edges
         self.adjacency = adjacency
         self.shapes = planned.map { NodeShape($0) }
+        self.ids = planned.map(\.id)
+        self.params = planned.map(\.params)
+        self.implementations = planned.map(\.implementation)
+        self.timeouts = planned.map(\.timeout)
         self.ends = edges.map { EdgeEnds(source: Int32($0.source), target: Int32($0.target), hasTransform: $0.transform != nil) }
         self.indexByID = indexByID
         self.startNodes = (0..<nodeCount).filter { adjacency.incoming($0).isEmpty }

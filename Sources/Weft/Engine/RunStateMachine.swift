@@ -298,7 +298,7 @@ struct RunStateMachine {
         var map: [String: JSONValue] = [:]
         map.reserveCapacity(incoming.count)
         for edge in incoming where edges[edge].status == .taken {
-            map[plan.nodes[Int(plan.ends[edge].source)].id] = value(of: edge)
+            map[plan.ids[Int(plan.ends[edge].source)]] = value(of: edge)
         }
         return .object(map)
     }

@@ -40,7 +40,8 @@ struct AttemptOutcome: Sendable {
 enum NodeExecution {
     @inline(__always)
     static func attempt(
-        node: Int, attempt: Int, planned: PlannedNode, context: NodeContext, prepared: JSONValue?, runtime: LocalRuntime
+        node: Int, attempt: Int, implementation: AnyNode, timeout: Duration?, context: NodeContext, prepared: JSONValue?,
+        runtime: LocalRuntime
     ) async -> AttemptOutcome {
         let clock = ContinuousClock()
         let started = clock.now
@@ -48,9 +49,8 @@ enum NodeExecution {
         let result: AttemptOutcome.Result
         do {
             try Task.checkCancellation()
-            let implementation = planned.implementation
             let middleware = runtime.configuration.middleware
-            if let timeout = planned.timeout {
+            if let timeout {
                 let box = PreparedBox(state)
                 let output = try await withTimeout(timeout, clock: runtime.configuration.clock) {
                     try await middleware.run(context) { context in
@@ -77,8 +77,8 @@ enum NodeExecution {
             result = .failure(NodeFailure(error))
         }
         // A successful attempt is the node's last: its cleanup hook runs now.
-        let cleanedUp = planned.implementation.hasLifecycle && result.isSuccess
-        if cleanedUp { await planned.implementation.cleanup(context) }
+        let cleanedUp = implementation.hasLifecycle && result.isSuccess
+        if cleanedUp { await implementation.cleanup(context) }
         let duration = clock.now - started
         return AttemptOutcome(
             node: node, attempt: attempt, result: result, patch: context.context.takeChanges(), prepared: state,

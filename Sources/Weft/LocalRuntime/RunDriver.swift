@@ -170,20 +170,19 @@ struct RunDriver {
             self.outcome = machine.outcome
         case .edgeTaken(let edge):
             let planned = plan.edges[edge]
-            emit(.edgeTaken(source: plan.nodes[planned.source].id, target: plan.nodes[planned.target].id))
+            emit(.edgeTaken(source: plan.ids[planned.source], target: plan.ids[planned.target]))
         case .edgeSkipped(let edge):
             let planned = plan.edges[edge]
-            emit(.edgeSkipped(source: plan.nodes[planned.source].id, target: plan.nodes[planned.target].id))
+            emit(.edgeSkipped(source: plan.ids[planned.source], target: plan.ids[planned.target]))
         case .nodeSkipped(let node):
-            emit(.nodeSkipped(nodeID: plan.nodes[node].id))
+            emit(.nodeSkipped(nodeID: plan.ids[node]))
         }
     }
 
     /// Runs one attempt in the driver's own task and handles its end.
     private mutating func runInline(node: Int, attempt: Int, input: JSONValue) async {
-        emit(.nodeStarted(nodeID: plan.nodes[node].id, attempt: attempt))
-        let planned = plan.nodes[node]
-        if planned.implementation.hasLifecycle { tracks[node].needsCleanup = true }
+        emit(.nodeStarted(nodeID: plan.ids[node], attempt: attempt))
+        if plan.shapes[node].hasLifecycle { tracks[node].needsCleanup = true }
         let context = shared.nodeContext(node: node, attempt: attempt, input: input, failure: nil)
         if !holdsPermit {
             // Held across consecutive inline attempts (one at a time, so the limit holds) and
@@ -192,8 +191,8 @@ struct RunDriver {
             holdsPermit = true
         }
         var result = await NodeExecution.attempt(
-            node: node, attempt: attempt, planned: planned, context: context, prepared: prepared[node],
-            runtime: runtime)
+            node: node, attempt: attempt, implementation: plan.implementations[node], timeout: plan.timeouts[node],
+            context: context, prepared: prepared[node], runtime: runtime)
         result.fromJob = false
         if Task.isCancelled { machine.cancel(into: &actions) }
         handle(.attempt(result))
@@ -210,7 +209,7 @@ struct RunDriver {
                 case .execute:
                     executes += 1
                 case .scheduleRetry(let node, let attempt, let delay, _):
-                    emit(.nodeRetrying(nodeID: plan.nodes[node].id, attempt: attempt, delay: delay))
+                    emit(.nodeRetrying(nodeID: plan.ids[node], attempt: attempt, delay: delay))
                     let clock = runtime.configuration.clock
                     let mailbox = self.mailbox
                     timersOutstanding += 1
@@ -237,7 +236,7 @@ struct RunDriver {
                         // The only work there is: run it here rather than in another task.
                         await self.runInline(node: node, attempt: attempt, input: input)
                     } else {
-                        emit(.nodeStarted(nodeID: plan.nodes[node].id, attempt: attempt))
+                        emit(.nodeStarted(nodeID: plan.ids[node], attempt: attempt))
                         if plan.shapes[node].hasLifecycle { tracks[node].needsCleanup = true }
                         submit(.attempt(node: node, attempt: attempt, input: input, prepared: prepared[node]))
                     }
@@ -306,12 +305,12 @@ struct RunDriver {
             switch outcome.result {
             case .success(let output):
                 storage.apply(outcome.patch)
-                emit(.nodeFinished(nodeID: plan.nodes[node].id, attempt: outcome.attempt, duration: tracks[node].duration, usedFallback: false))
+                emit(.nodeFinished(nodeID: plan.ids[node], attempt: outcome.attempt, duration: tracks[node].duration, usedFallback: false))
                 machine.succeeded(node: node, attempt: outcome.attempt, output: output, context: storage, into: &actions)
             case .failure(let failure):
                 failures[node] = failure
                 let willRetry = failure.isRetryable && outcome.attempt < plan.shapes[node].maxAttempts
-                emit(.nodeFailed(nodeID: plan.nodes[node].id, attempt: outcome.attempt, failure: failure, willRetry: willRetry))
+                emit(.nodeFailed(nodeID: plan.ids[node], attempt: outcome.attempt, failure: failure, willRetry: willRetry))
                 machine.failed(node: node, attempt: outcome.attempt, failure: failure, into: &actions)
             }
         case .fallback(let node, let result, let patch, let duration):
@@ -321,7 +320,7 @@ struct RunDriver {
             case .success(let output):
                 storage.apply(patch)
                 tracks[node].usedFallback = true
-                emit(.nodeFinished(nodeID: plan.nodes[node].id, attempt: machine.attempt(node), duration: tracks[node].duration, usedFallback: true))
+                emit(.nodeFinished(nodeID: plan.ids[node], attempt: machine.attempt(node), duration: tracks[node].duration, usedFallback: true))
                 machine.succeeded(node: node, attempt: machine.attempt(node), output: output, context: storage, into: &actions)
             case .failure(let failure):
                 failures[node] = failure

@@ -13,10 +13,9 @@ struct RunWorkerContext: Sendable {
     let state: RunState
 
     func nodeContext(node: Int, attempt: Int, input: JSONValue, failure: NodeFailure?) -> NodeContext {
-        let planned = plan.nodes[node]
-        return NodeContext(
-            environment: state, nodeID: planned.id, attempt: attempt, fencingToken: UInt64(attempt), input: input,
-            params: planned.params,
+        NodeContext(
+            environment: state, nodeID: plan.ids[node], attempt: attempt, fencingToken: UInt64(attempt), input: input,
+            params: plan.params[node],
             context: RunContext(state: state, key: RunState.writeKey(node: node, attempt: attempt, fallback: failure != nil)),
             failure: failure)
     }
@@ -26,7 +25,7 @@ struct RunWorkerContext: Sendable {
         switch job {
         case .attempt(let node, let attempt, let input, let prepared):
             return .attempt(await NodeExecution.attempt(
-                node: node, attempt: attempt, planned: plan.nodes[node],
+                node: node, attempt: attempt, implementation: plan.implementations[node], timeout: plan.timeouts[node],
                 context: nodeContext(node: node, attempt: attempt, input: input, failure: nil), prepared: prepared,
                 runtime: runtime))
         case .fallback(let node, let attempt, let input, let prepared, let failure):

@@ -44,6 +44,12 @@ struct RunStateMachine {
         var resolvedIncoming: Int32 = 0
         var takenIncoming: Int32 = 0
         var output: JSONValue? = nil
+        /// Bookkeeping of the machine's owner, kept here to save it an array: the time the
+        /// node's attempts took, whether its fallback produced its output, and whether a
+        /// cleanup hook is still owed.
+        var duration: Duration = .zero
+        var usedFallback = false
+        var needsCleanup = false
     }
 
     /// What the machine knows of one edge. The value a taken edge carries is its source's
@@ -68,17 +74,21 @@ struct RunStateMachine {
     private var retainedInputs: [Int: JSONValue] = [:]
     private var finishedNodes = 0
     private var started = false
-    private var random: SplitMix64
+    /// Jitter's randomness, seeded from the run id on first use (most runs never retry).
+    private var random: SplitMix64?
+    private let seedSource: String
     /// Reused work list for dead-path elimination.
     private var skipStack: [Int] = []
 
-    init(plan: ExecutionPlan, input: JSONValue, seed: UInt64, traces: Bool = false) {
+    /// Creates the machine of one run; `seedSource` (the run id) seeds the jitter of its retries,
+    /// so that a run's delays can be replayed.
+    init(plan: ExecutionPlan, input: JSONValue, seedSource: String, traces: Bool = false) {
         self.plan = plan
         self.input = input
         self.traces = traces
         nodes = Array(repeating: NodeState(), count: plan.nodes.count)
         edges = Array(repeating: EdgeState(), count: plan.edges.count)
-        random = SplitMix64(seed: seed)
+        self.seedSource = seedSource
     }
 
     /// Where node `node` stands.
@@ -87,6 +97,11 @@ struct RunStateMachine {
     func attempt(_ node: Int) -> Int { nodes[node].attempt }
     /// Node `node`'s output, once it completed.
     func output(_ node: Int) -> JSONValue? { nodes[node].output }
+
+    /// The owner's bookkeeping of node `node` (see ``NodeState``).
+    mutating func annotate(_ node: Int, _ update: (inout NodeState) -> Void) {
+        update(&nodes[node])
+    }
 
     // MARK: Inputs
 
@@ -122,7 +137,9 @@ struct RunStateMachine {
         let config = plan.blueprint.nodes[node].config
         if failure.isRetryable && attempt < config.maxAttempts {
             nodes[node].status = .waitingForRetry
-            let delay = config.backoff.delay(beforeRetry: attempt, random: random.nextUnit())
+            var generator = random ?? SplitMix64(seed: SplitMix64.hash(seedSource))
+            let delay = config.backoff.delay(beforeRetry: attempt, random: generator.nextUnit())
+            random = generator
             actions.append(.scheduleRetry(node: node, attempt: attempt + 1, delay: delay, failure: failure))
         } else if plan.shapes[node].mayFallBack {
             nodes[node].status = .fallingBack

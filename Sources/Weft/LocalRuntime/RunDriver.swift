@@ -37,16 +37,6 @@ struct RunDriver {
     private var timersOutstanding = 0
     private var outcome: RunOutcome?
 
-    /// What the driver records of a node beside the machine: small, since a graph may have
-    /// tens of thousands of nodes; the rare parts live in dictionaries.
-    struct NodeTrack: Sendable {
-        var duration: Duration = .zero
-        var usedFallback = false
-        /// Whether its cleanup hook is still owed.
-        var needsCleanup = false
-    }
-
-    private var tracks: [NodeTrack]
     /// The last failure of each node that failed.
     private var failures: [Int: NodeFailure] = [:]
     /// Lifecycle nodes' prepared state, kept between attempts.
@@ -64,8 +54,7 @@ struct RunDriver {
         self.shared = RunWorkerContext(plan: plan, runtime: runtime, state: storage)
         self.workerLimit = max(1, runtime.configuration.maxConcurrentNodes)
         self.traces = runtime.bus.hasSubscribers
-        self.machine = RunStateMachine(plan: plan, input: input, seed: SplitMix64.hash(runID), traces: traces)
-        self.tracks = Array(repeating: NodeTrack(), count: plan.nodes.count)
+        self.machine = RunStateMachine(plan: plan, input: input, seedSource: runID, traces: traces)
     }
 
     mutating func run() async -> RunResult {
@@ -82,7 +71,7 @@ struct RunDriver {
         if outcome == nil {
             await runWithWorkers(started: startedInline)
         }
-        if tracks.contains(where: { $0.needsCleanup }) { await runPendingCleanups() }
+        if machine.nodes.contains(where: { $0.needsCleanup }) { await runPendingCleanups() }
         let ending = outcome ?? RunOutcome(status: .cancelled, output: nil, failure: nil)
         emit(.runFinished(status: ending.status))
         return RunResult(
@@ -182,7 +171,7 @@ struct RunDriver {
     /// Runs one attempt in the driver's own task and handles its end.
     private mutating func runInline(node: Int, attempt: Int, input: JSONValue) async {
         emit(.nodeStarted(nodeID: plan.ids[node], attempt: attempt))
-        if plan.shapes[node].hasLifecycle { tracks[node].needsCleanup = true }
+        if plan.shapes[node].hasLifecycle { machine.annotate(node) { $0.needsCleanup = true } }
         let context = shared.nodeContext(node: node, attempt: attempt, input: input, failure: nil)
         if !holdsPermit {
             // Held across consecutive inline attempts (one at a time, so the limit holds) and
@@ -220,7 +209,7 @@ struct RunDriver {
                         mailbox.deliver(.retryDue(node: node, attempt: attempt))
                     }
                 case .runFallback(let node, let input, let failure):
-                    tracks[node].needsCleanup = false
+                    machine.annotate(node) { $0.needsCleanup = false }
                     submit(.fallback(node: node, attempt: machine.attempt(node), input: input, prepared: prepared[node], failure: failure))
                 case .cancelInFlight:
                     group.cancelAll()
@@ -237,7 +226,7 @@ struct RunDriver {
                         await self.runInline(node: node, attempt: attempt, input: input)
                     } else {
                         emit(.nodeStarted(nodeID: plan.ids[node], attempt: attempt))
-                        if plan.shapes[node].hasLifecycle { tracks[node].needsCleanup = true }
+                        if plan.shapes[node].hasLifecycle { machine.annotate(node) { $0.needsCleanup = true } }
                         submit(.attempt(node: node, attempt: attempt, input: input, prepared: prepared[node]))
                     }
                 }
@@ -296,16 +285,18 @@ struct RunDriver {
         case .attempt(let outcome):
             if outcome.fromJob { jobsOutstanding -= 1 }
             let node = outcome.node
-            tracks[node].duration += outcome.duration
+            machine.annotate(node) {
+                $0.duration += outcome.duration
+                if outcome.cleanedUp { $0.needsCleanup = false }
+            }
             if outcome.prepared != nil { prepared[node] = outcome.prepared }
-            if outcome.cleanedUp { tracks[node].needsCleanup = false }
             guard machine.status == .running, machine.attempt(node) == outcome.attempt,
                 machine.nodeStatus(node) == .running
             else { return }
             switch outcome.result {
             case .success(let output):
                 storage.apply(outcome.patch)
-                emit(.nodeFinished(nodeID: plan.ids[node], attempt: outcome.attempt, duration: tracks[node].duration, usedFallback: false))
+                emit(.nodeFinished(nodeID: plan.ids[node], attempt: outcome.attempt, duration: machine.nodes[node].duration, usedFallback: false))
                 machine.succeeded(node: node, attempt: outcome.attempt, output: output, context: storage, into: &actions)
             case .failure(let failure):
                 failures[node] = failure
@@ -315,12 +306,12 @@ struct RunDriver {
             }
         case .fallback(let node, let result, let patch, let duration):
             jobsOutstanding -= 1
-            tracks[node].duration += duration
+            machine.annotate(node) { $0.duration += duration }
             switch result {
             case .success(let output):
                 storage.apply(patch)
-                tracks[node].usedFallback = true
-                emit(.nodeFinished(nodeID: plan.ids[node], attempt: machine.attempt(node), duration: tracks[node].duration, usedFallback: true))
+                machine.annotate(node) { $0.usedFallback = true }
+                emit(.nodeFinished(nodeID: plan.ids[node], attempt: machine.attempt(node), duration: machine.nodes[node].duration, usedFallback: true))
                 machine.succeeded(node: node, attempt: machine.attempt(node), output: output, context: storage, into: &actions)
             case .failure(let failure):
                 failures[node] = failure
@@ -339,10 +330,10 @@ struct RunDriver {
 
 
     private mutating func runPendingCleanups() async {
-        for node in tracks.indices where tracks[node].needsCleanup {
+        for node in machine.nodes.indices where machine.nodes[node].needsCleanup {
             let context = shared.nodeContext(node: node, attempt: machine.attempt(node), input: .null, failure: failures[node])
             await plan.nodes[node].implementation.cleanup(context)
-            tracks[node].needsCleanup = false
+            machine.annotate(node) { $0.needsCleanup = false }
         }
     }
 
@@ -350,7 +341,7 @@ struct RunDriver {
 
     /// The node records, built when first read.
     private func records() -> NodeRecordTable {
-        NodeRecordTable(source: .run(plan: plan, states: machine.nodes, tracks: tracks, failures: failures))
+        NodeRecordTable(source: .run(plan: plan, states: machine.nodes, failures: failures))
     }
 
     private func emit(_ kind: @autoclosure () -> RunEvent.Kind) {

@@ -119,7 +119,7 @@ public struct NodeRecord: Sendable, Hashable, Codable {
 struct NodeRecordTable: Sendable {
     enum Source: Sendable {
         case records([NodeRecord])
-        case run(plan: ExecutionPlan, states: [RunStateMachine.NodeState], tracks: [RunDriver.NodeTrack], failures: [Int: NodeFailure])
+        case run(plan: ExecutionPlan, states: [RunStateMachine.NodeState], failures: [Int: NodeFailure])
     }
 
     let source: Source
@@ -127,19 +127,19 @@ struct NodeRecordTable: Sendable {
     var records: [NodeRecord] {
         switch source {
         case .records(let records): return records
-        case .run(let plan, _, _, _): return plan.nodes.indices.map { record(at: $0) }
+        case .run(let plan, _, _): return plan.nodes.indices.map { record(at: $0) }
         }
     }
 
     func record(_ id: String) -> NodeRecord? {
         switch source {
         case .records(let records): return records.first { $0.nodeID == id }
-        case .run(let plan, _, _, _): return plan.indexByID[id].map { record(at: $0) }
+        case .run(let plan, _, _): return plan.indexByID[id].map { record(at: $0) }
         }
     }
 
     private func record(at node: Int) -> NodeRecord {
-        guard case .run(let plan, let states, let tracks, let failures) = source else { return records[node] }
+        guard case .run(let plan, let states, let failures) = source else { return records[node] }
         let status: NodeRecord.Status
         switch states[node].status {
         case .pending: status = .notRun
@@ -150,7 +150,7 @@ struct NodeRecordTable: Sendable {
         }
         return NodeRecord(
             nodeID: plan.nodes[node].id, status: status, attempts: states[node].attempt,
-            duration: tracks[node].duration, output: states[node].output, failure: failures[node],
-            usedFallback: tracks[node].usedFallback)
+            duration: states[node].duration, output: states[node].output, failure: failures[node],
+            usedFallback: states[node].usedFallback)
     }
 }

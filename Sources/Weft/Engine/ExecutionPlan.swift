@@ -5,12 +5,11 @@
 public final class ExecutionPlan: Sendable {
     /// The blueprint this plan was compiled from.
     public let blueprint: Blueprint
-    let nodes: [PlannedNode]
     let edges: [PlannedEdge]
     let indexByID: [String: Int]
     let startNodes: [Int]
     /// What the engine's bookkeeping reads of each node and edge, packed in contiguous arrays so
-    /// that a graph of ten thousand nodes stays in cache (the planned nodes are objects apart).
+    /// that a graph of ten thousand nodes stays in cache.
     let shapes: [NodeShape]
     let ends: [EdgeEnds]
     let adjacency: Adjacency
@@ -19,6 +18,9 @@ public final class ExecutionPlan: Sendable {
     let params: [JSONValue]
     let implementations: [AnyNode]
     let timeouts: [Duration?]
+    /// The rarer parts, by node index: compiled `inputs` and fallback code.
+    let inputs: [Int: CompiledInput]
+    let fallbacks: [Int: AnyNode]
 
     /// Validates `blueprint` against `registry` and compiles it.
     ///
@@ -55,30 +57,42 @@ public final class ExecutionPlan: Sendable {
         // Every node holds slices of the adjacency's two flat arrays.
         let adjacency = Adjacency(nodeCount: nodeCount, edges: edges.lazy.map { (source: $0.source, target: $0.target) })
 
-        let planned = try blueprint.nodes.enumerated().map { position, node in
-            let outgoingEdges = adjacency.outgoing(position)
-            let inputs = try node.inputs.map { try CompiledInput($0) }
-            return PlannedNode(
-                id: node.id, params: node.params, config: node.config,
-                implementation: registry.node(node.uses)!,
-                fallback: node.config.fallback.flatMap { registry.node($0) },
-                inputs: inputs, incoming: adjacency.incoming(position), outgoing: outgoingEdges, edges: edges)
+        var inputs: [Int: CompiledInput] = [:]
+        var fallbacks: [Int: AnyNode] = [:]
+        var shapes: [NodeShape] = []
+        var implementations: [AnyNode] = []
+        shapes.reserveCapacity(nodeCount)
+        implementations.reserveCapacity(nodeCount)
+        for (position, node) in blueprint.nodes.enumerated() {
+            let implementation = registry.node(node.uses)!
+            implementations.append(implementation)
+            if let spec = node.inputs { inputs[position] = try CompiledInput(spec) }
+            if let key = node.config.fallback { fallbacks[position] = registry.node(key)! }
+            let outgoing = adjacency.outgoing(position)
+            shapes.append(NodeShape(
+                incomingCount: Int32(adjacency.incoming(position).count),
+                maxAttempts: Int32(clamping: node.config.maxAttempts), join: node.config.join,
+                routingIsPlain: outgoing.allSatisfy { edges[$0].action == nil && edges[$0].rule == nil },
+                mayFallBack: node.config.fallback != nil || implementation.hasLifecycle,
+                hasInputs: node.inputs != nil, hasTimeout: node.config.timeout != nil,
+                hasLifecycle: implementation.hasLifecycle))
         }
-        self.nodes = planned
         self.edges = edges
         self.adjacency = adjacency
-        self.shapes = planned.map { NodeShape($0) }
-        self.ids = planned.map(\.id)
-        self.params = planned.map(\.params)
-        self.implementations = planned.map(\.implementation)
-        self.timeouts = planned.map(\.timeout)
+        self.shapes = shapes
+        self.ids = blueprint.nodes.map(\.id)
+        self.params = blueprint.nodes.map(\.params)
+        self.implementations = implementations
+        self.timeouts = blueprint.nodes.map(\.config.timeout)
+        self.inputs = inputs
+        self.fallbacks = fallbacks
         self.ends = edges.map { EdgeEnds(source: Int32($0.source), target: Int32($0.target), hasTransform: $0.transform != nil) }
         self.indexByID = indexByID
         self.startNodes = (0..<nodeCount).filter { adjacency.incoming($0).isEmpty }
     }
 
     /// The number of nodes.
-    public var nodeCount: Int { nodes.count }
+    public var nodeCount: Int { ids.count }
 
     /// The index of node `id`.
     func index(of id: String) throws -> Int {
@@ -99,17 +113,6 @@ struct NodeShape: Sendable {
     let hasInputs: Bool
     let hasTimeout: Bool
     let hasLifecycle: Bool
-
-    init(_ node: PlannedNode) {
-        incomingCount = Int32(node.incoming.count)
-        maxAttempts = Int32(clamping: node.maxAttempts)
-        join = node.join
-        routingIsPlain = node.routingIsPlain
-        mayFallBack = node.mayFallBack
-        hasInputs = node.inputs != nil
-        hasTimeout = node.timeout != nil
-        hasLifecycle = node.implementation.hasLifecycle
-    }
 }
 
 /// An edge's ends, small and contiguous.
@@ -117,52 +120,6 @@ struct EdgeEnds: Sendable {
     let source: Int32
     let target: Int32
     let hasTransform: Bool
-}
-
-/// A node of an ``ExecutionPlan``. A class, so that the hot path hands it around with one
-/// reference count instead of copying every field.
-final class PlannedNode: Sendable {
-    let id: String
-    let params: JSONValue
-    /// What the hot path reads of the node's configuration; the rest (backoff, queue, …) is
-    /// read from the blueprint when needed.
-    let maxAttempts: Int
-    let timeout: Duration?
-    let join: JoinStrategy
-    let implementation: AnyNode
-    let fallback: AnyNode?
-    let inputs: CompiledInput?
-    /// The indices of the edges entering the node (a slice of one array shared by the plan).
-    let incoming: ArraySlice<Int>
-    /// The indices of the edges leaving the node.
-    let outgoing: ArraySlice<Int>
-    /// Whether resolving this node's edges reads the run's context.
-    let routingReadsContext: Bool
-    /// Whether every outgoing edge is unlabelled, unconditional and untransformed, so that a
-    /// result takes them all, carrying the output unchanged.
-    let routingIsPlain: Bool
-
-    init(
-        id: String, params: JSONValue, config: NodeConfiguration, implementation: AnyNode,
-        fallback: AnyNode?, inputs: CompiledInput?, incoming: ArraySlice<Int>, outgoing: ArraySlice<Int>, edges: [PlannedEdge]
-    ) {
-        self.id = id
-        self.params = params
-        self.maxAttempts = config.maxAttempts
-        self.timeout = config.timeout
-        self.join = config.join
-        self.implementation = implementation
-        self.fallback = fallback
-        self.inputs = inputs
-        self.incoming = incoming
-        self.outgoing = outgoing
-        self.routingReadsContext = outgoing.contains { edges[$0].readsContext }
-        self.routingIsPlain = outgoing.allSatisfy { edges[$0].action == nil && edges[$0].rule == nil }
-    }
-
-    /// Whether a fallback can run when attempts are exhausted: the node's own hook or a
-    /// configured fallback node.
-    var mayFallBack: Bool { fallback != nil || implementation.hasLifecycle }
 }
 
 /// An edge of an ``ExecutionPlan``: small, with its rarer parts boxed.

@@ -86,7 +86,7 @@ struct RunStateMachine {
         self.plan = plan
         self.input = input
         self.traces = traces
-        nodes = Array(repeating: NodeState(), count: plan.nodes.count)
+        nodes = Array(repeating: NodeState(), count: plan.nodeCount)
         edges = Array(repeating: EdgeState(), count: plan.edges.count)
         self.seedSource = seedSource
     }
@@ -193,19 +193,19 @@ struct RunStateMachine {
     /// is skipped. Pure: the same output and context always give the same decision, so it can be
     /// recorded with the result and replayed.
     func route(node: Int, output: NodeOutput, context: any ContextReader) -> RouteDecision {
-        let planned = plan.nodes[node]
-        guard !planned.outgoing.isEmpty else { return RouteDecision(taken: []) }
+        let outgoing = plan.adjacency.outgoing(node)
+        guard !outgoing.isEmpty else { return RouteDecision(taken: []) }
         let edges = plan.edges
         var useLabel: String? = nil
-        if let action = output.action, planned.outgoing.contains(where: { edges[$0].action == action }) {
+        if let action = output.action, outgoing.contains(where: { edges[$0].action == action }) {
             useLabel = action
         }
         let scope = EngineScope(
-            output: output.value, action: output.action, input: input, params: planned.params, context: context,
+            output: output.value, action: output.action, input: input, params: plan.params[node], context: context,
             plan: plan, nodes: nodes)
         var taken: [RouteDecision.TakenEdge] = []
-        taken.reserveCapacity(planned.outgoing.count)
-        for edge in planned.outgoing {
+        taken.reserveCapacity(outgoing.count)
+        for edge in outgoing {
             let candidate = edges[edge]
             guard candidate.action == useLabel else { continue }
             if let condition = candidate.condition {
@@ -297,9 +297,9 @@ struct RunStateMachine {
 
     /// The input of a node about to run (design rule 5).
     func resolveInput(node: Int, context: any ContextReader) -> JSONValue {
-        if plan.shapes[node].hasInputs, let inputs = plan.nodes[node].inputs {
+        if plan.shapes[node].hasInputs, let inputs = plan.inputs[node] {
             let scope = EngineScope(
-                output: .null, action: nil, input: input, params: plan.nodes[node].params, context: context, plan: plan,
+                output: .null, action: nil, input: input, params: plan.params[node], context: context, plan: plan,
                 nodes: nodes)
             return inputs.evaluate(in: scope)
         }
@@ -344,11 +344,11 @@ struct RunStateMachine {
         actions.append(.cancelInFlight)
         finish(RunOutcome(
             status: .failed, output: nil,
-            failure: RunFailure(nodeID: plan.nodes[node].id, attempt: nodes[node].attempt, cause: failure)), into: &actions)
+            failure: RunFailure(nodeID: plan.ids[node], attempt: nodes[node].attempt, cause: failure)), into: &actions)
     }
 
     private mutating func completeIfDone(into actions: inout [Action]) {
-        guard status == .running, finishedNodes == plan.nodes.count else { return }
+        guard status == .running, finishedNodes == plan.nodeCount else { return }
         status = .completed
         finish(RunOutcome(status: .completed, output: result(), failure: nil), into: &actions)
     }
@@ -357,12 +357,12 @@ struct RunStateMachine {
     /// was taken. One value when there is one such node, else an object by node id.
     private func result() -> JSONValue {
         var terminal: [Int] = []
-        for node in plan.nodes.indices where nodes[node].status == .completed {
+        for node in (0..<plan.nodeCount) where nodes[node].status == .completed {
             if !plan.adjacency.outgoing(node).contains(where: { edges[$0].status == .taken }) { terminal.append(node) }
         }
         if terminal.count == 1 { return nodes[terminal[0]].output ?? .null }
         var map: [String: JSONValue] = [:]
-        for node in terminal { map[plan.nodes[node].id] = nodes[node].output ?? .null }
+        for node in terminal { map[plan.ids[node]] = nodes[node].output ?? .null }
         return .object(map)
     }
 }
@@ -411,7 +411,7 @@ struct EngineScope: ExpressionScope {
                 return nodes[index].output
             }
             var map: [String: JSONValue] = [:]
-            for (index, state) in nodes.enumerated() { if let value = state.output { map[plan.nodes[index].id] = value } }
+            for (index, state) in nodes.enumerated() { if let value = state.output { map[plan.ids[index]] = value } }
             return .object(map)
         default: return nil
         }

@@ -86,7 +86,7 @@ enum NodeExecution {
     }
 
     static func fallback(
-        planned: PlannedNode, node: Int, context: NodeContext, prepared: JSONValue?, failure: NodeFailure,
+        implementation: AnyNode, fallback: AnyNode?, node: Int, context: NodeContext, prepared: JSONValue?, failure: NodeFailure,
         runtime: LocalRuntime
     ) async -> Completion {
         let clock = ContinuousClock()
@@ -96,10 +96,10 @@ enum NodeExecution {
         do {
             try Task.checkCancellation()
             let output = try await middleware.run(context) { context in
-                if let output = try await planned.implementation.runFallback(context, prepared: prepared, failure: failure) {
+                if let output = try await implementation.runFallback(context, prepared: prepared, failure: failure) {
                     return output
                 }
-                guard let fallback = planned.fallback else { throw failure }
+                guard let fallback else { throw failure }
                 var fallbackState: JSONValue? = nil
                 return try await fallback.runAttempt(context, prepared: &fallbackState)
             }
@@ -109,7 +109,7 @@ enum NodeExecution {
         } catch {
             result = .failure(NodeFailure(error))
         }
-        await planned.implementation.cleanup(context)
+        await implementation.cleanup(context)
         let duration = clock.now - started
         return .fallback(node: node, result: result, patch: context.context.takeChanges(), duration: duration)
     }

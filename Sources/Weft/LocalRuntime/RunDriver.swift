@@ -332,7 +332,7 @@ struct RunDriver {
     private mutating func runPendingCleanups() async {
         for node in machine.nodes.indices where machine.nodes[node].needsCleanup {
             let context = shared.nodeContext(node: node, attempt: machine.attempt(node), input: .null, failure: failures[node])
-            await plan.nodes[node].implementation.cleanup(context)
+            await plan.implementations[node].cleanup(context)
             machine.annotate(node) { $0.needsCleanup = false }
         }
     }

@@ -30,7 +30,7 @@ struct RunWorkerContext: Sendable {
                 runtime: runtime))
         case .fallback(let node, let attempt, let input, let prepared, let failure):
             return await NodeExecution.fallback(
-                planned: plan.nodes[node], node: node,
+                implementation: plan.implementations[node], fallback: plan.fallbacks[node], node: node,
                 context: nodeContext(node: node, attempt: attempt, input: input, failure: failure), prepared: prepared,
                 failure: failure, runtime: runtime)
         }

@@ -127,7 +127,7 @@ struct NodeRecordTable: Sendable {
     var records: [NodeRecord] {
         switch source {
         case .records(let records): return records
-        case .run(let plan, _, _): return plan.nodes.indices.map { record(at: $0) }
+        case .run(let plan, _, _): return (0..<plan.nodeCount).map { record(at: $0) }
         }
     }
 
@@ -149,7 +149,7 @@ struct NodeRecordTable: Sendable {
         case .failed: status = .failed
         }
         return NodeRecord(
-            nodeID: plan.nodes[node].id, status: status, attempts: states[node].attempt,
+            nodeID: plan.ids[node], status: status, attempts: states[node].attempt,
             duration: states[node].duration, output: states[node].output, failure: failures[node],
             usedFallback: states[node].usedFallback)
     }

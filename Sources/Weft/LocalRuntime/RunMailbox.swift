@@ -51,10 +51,20 @@ final class RunMailbox: Sendable {
 
     private let state = Mutex(State())
 
-    /// Queues jobs for the workers, under one lock.
-    func submit(contentsOf jobs: [NodeJob]) {
+    /// Queues jobs for the workers, under one lock, leaving `jobs` empty (it takes the array
+    /// itself when the queue is empty, rather than copying it).
+    func submit(contentsOf jobs: inout [NodeJob]) {
         guard !jobs.isEmpty else { return }
-        state.withLock { $0.jobs.append(contentsOf: jobs) }
+        state.withLock { state in
+            if state.jobHead == state.jobs.count {
+                state.jobs.removeAll(keepingCapacity: true)
+                state.jobHead = 0
+                swap(&state.jobs, &jobs)
+            } else {
+                state.jobs.append(contentsOf: jobs)
+                jobs.removeAll(keepingCapacity: true)
+            }
+        }
     }
 
     /// How many jobs wait for a worker.

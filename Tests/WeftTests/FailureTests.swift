@@ -16,7 +16,7 @@ struct FailureTests {
             Node("sibling") { _ in
                 sibling.open()
                 do {
-                    try await ManualClock().sleep(for: .seconds(86_400))  // only cancellation ends this
+                    try await untilCancelled()
                 } catch {
                     siblingCancelled.increment()
                 }

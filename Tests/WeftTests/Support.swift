@@ -60,3 +60,11 @@ let echo: @Sendable (NodeContext) async throws -> JSONValue = { $0.input }
 func constant(_ value: JSONValue) -> @Sendable (NodeContext) async throws -> JSONValue {
     { _ in value }
 }
+
+/// Suspends until the calling task is cancelled, then throws `CancellationError`.
+func untilCancelled() async throws {
+    let (stream, continuation) = AsyncStream<Void>.makeStream()
+    defer { continuation.finish() }
+    for await _ in stream {}  // an AsyncStream's iteration ends when the task is cancelled
+    throw CancellationError()
+}

@@ -246,8 +246,7 @@ struct RunDriver {
 
     private mutating func flushJobs() {
         guard !outgoingJobs.isEmpty else { return }
-        mailbox.submit(contentsOf: outgoingJobs)
-        outgoingJobs.removeAll(keepingCapacity: true)
+        mailbox.submit(contentsOf: &outgoingJobs)
     }
 
     /// Starts workers until every queued job has one or the limit is reached.

@@ -26,15 +26,9 @@ public struct RunResult: Sendable {
         runID: String, blueprintID: String, blueprintVersion: String, status: RunStatus, output: JSONValue?,
         failure: RunFailure?, nodes: [NodeRecord], context: [String: JSONValue], duration: Duration
     ) {
-        self.runID = runID
-        self.blueprintID = blueprintID
-        self.blueprintVersion = blueprintVersion
-        self.status = status
-        self.output = output
-        self.failure = failure
-        self.table = NodeRecordTable(source: .records(nodes))
-        self.context = context
-        self.duration = duration
+        self.init(
+            runID: runID, blueprintID: blueprintID, blueprintVersion: blueprintVersion, status: status, output: output,
+            failure: failure, table: NodeRecordTable(source: .records(nodes)), context: context, duration: duration)
     }
 
     init(

@@ -37,19 +37,26 @@ struct RunStateMachine {
     }
 
     /// What the machine knows of one node.
+    /// Laid out largest first and with narrow integers (48 bytes), since a run holds one per
+    /// node of its graph.
     struct NodeState: Sendable {
-        var status: NodeStatus = .pending
-        /// The current attempt (0 before the first).
-        var attempt = 0
-        var resolvedIncoming: Int32 = 0
-        var takenIncoming: Int32 = 0
         var output: JSONValue? = nil
         /// Bookkeeping of the machine's owner, kept here to save it an array: the time the
         /// node's attempts took, whether its fallback produced its output, and whether a
         /// cleanup hook is still owed.
         var duration: Duration = .zero
+        var status: NodeStatus = .pending
         var usedFallback = false
         var needsCleanup = false
+        private var storedAttempt: Int32 = 0
+        var resolvedIncoming: Int32 = 0
+        var takenIncoming: Int32 = 0
+
+        /// The current attempt (0 before the first).
+        var attempt: Int {
+            get { Int(storedAttempt) }
+            set { storedAttempt = Int32(clamping: newValue) }
+        }
     }
 
     /// What the machine knows of one edge. The value a taken edge carries is its source's

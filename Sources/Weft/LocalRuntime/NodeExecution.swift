@@ -10,9 +10,10 @@ enum Completion: Sendable {
     case workerExited
 }
 
-/// The end of one node attempt.
+/// The end of one node attempt. Compact (tens of thousands may wait to be read): the rare
+/// parts, context writes and a lifecycle node's prepared state, are boxed.
 struct AttemptOutcome: Sendable {
-    /// How an attempt ended; the failure is boxed, so that thousands of outcomes stay small.
+    /// How an attempt ended; the failure is boxed too.
     enum Result: Sendable {
         case success(NodeOutput)
         indirect case failure(NodeFailure)
@@ -23,16 +24,40 @@ struct AttemptOutcome: Sendable {
         }
     }
 
-    var node: Int
-    var attempt: Int
+    /// Context writes and prepared state, when there are any.
+    final class Extras: Sendable {
+        let patch: ContextPatch
+        let prepared: JSONValue?
+
+        init(patch: ContextPatch, prepared: JSONValue?) {
+            self.patch = patch
+            self.prepared = prepared
+        }
+    }
+
     var result: Result
-    var patch: ContextPatch
-    var prepared: JSONValue?
     var duration: Duration
+    var extras: Extras?
+    private var storedNode: Int32
+    private var storedAttempt: Int32
     /// Whether the node's cleanup hook already ran (after a successful attempt).
     var cleanedUp: Bool
     /// Whether a worker ran it (rather than the driver, inline).
     var fromJob = true
+
+    init(node: Int, attempt: Int, result: Result, patch: ContextPatch, prepared: JSONValue?, duration: Duration, cleanedUp: Bool) {
+        self.result = result
+        self.duration = duration
+        self.extras = patch.isEmpty && prepared == nil ? nil : Extras(patch: patch, prepared: prepared)
+        self.storedNode = Int32(truncatingIfNeeded: node)
+        self.storedAttempt = Int32(truncatingIfNeeded: attempt)
+        self.cleanedUp = cleanedUp
+    }
+
+    var node: Int { Int(storedNode) }
+    var attempt: Int { Int(storedAttempt) }
+    var patch: ContextPatch { extras?.patch ?? ContextPatch() }
+    var prepared: JSONValue? { extras?.prepared }
 }
 
 /// Runs node code for the local runtime: attempts and fallbacks, inside the middleware chain,

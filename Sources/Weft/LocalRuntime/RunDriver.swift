@@ -227,7 +227,11 @@ struct RunDriver {
                     } else {
                         emit(.nodeStarted(nodeID: plan.ids[node], attempt: attempt))
                         if plan.shapes[node].hasLifecycle { machine.annotate(node) { $0.needsCleanup = true } }
-                        submit(.attempt(node: node, attempt: attempt, input: input, prepared: prepared[node]))
+                        if let state = prepared[node] {
+                            submit(.preparedAttempt(node: node, attempt: attempt, input: input, prepared: state))
+                        } else {
+                            submit(.attempt(node: Int32(node), attempt: Int32(attempt), input: input))
+                        }
                     }
                 }
             }

@@ -2,7 +2,8 @@ import Synchronization
 
 /// Work a run hands to its workers: small, so that queueing ten thousand is cheap.
 enum NodeJob: Sendable {
-    case attempt(node: Int, attempt: Int, input: JSONValue, prepared: JSONValue?)
+    case attempt(node: Int32, attempt: Int32, input: JSONValue)
+    indirect case preparedAttempt(node: Int, attempt: Int, input: JSONValue, prepared: JSONValue)
     indirect case fallback(node: Int, attempt: Int, input: JSONValue, prepared: JSONValue?, failure: NodeFailure)
 }
 
@@ -23,17 +24,23 @@ struct RunWorkerContext: Sendable {
     /// Runs a job and says how it ended.
     func run(_ job: NodeJob) async -> Completion {
         switch job {
-        case .attempt(let node, let attempt, let input, let prepared):
-            return .attempt(await NodeExecution.attempt(
-                node: node, attempt: attempt, implementation: plan.implementations[node], timeout: plan.timeouts[node],
-                context: nodeContext(node: node, attempt: attempt, input: input, failure: nil), prepared: prepared,
-                runtime: runtime))
+        case .attempt(let node, let attempt, let input):
+            return await run(node: Int(node), attempt: Int(attempt), input: input, prepared: nil)
+        case .preparedAttempt(let node, let attempt, let input, let prepared):
+            return await run(node: node, attempt: attempt, input: input, prepared: prepared)
         case .fallback(let node, let attempt, let input, let prepared, let failure):
             return await NodeExecution.fallback(
                 implementation: plan.implementations[node], fallback: plan.fallbacks[node], node: node,
                 context: nodeContext(node: node, attempt: attempt, input: input, failure: failure), prepared: prepared,
                 failure: failure, runtime: runtime)
         }
+    }
+
+    private func run(node: Int, attempt: Int, input: JSONValue, prepared: JSONValue?) async -> Completion {
+        .attempt(await NodeExecution.attempt(
+            node: node, attempt: attempt, implementation: plan.implementations[node], timeout: plan.timeouts[node],
+            context: nodeContext(node: node, attempt: attempt, input: input, failure: nil), prepared: prepared,
+            runtime: runtime))
     }
 }
 

@@ -85,4 +85,18 @@ struct CLITests {
         let dot = GraphCommand.execute(path: path, format: .dot)
         #expect(dot.standardOutput.hasPrefix("digraph \"document-processing\" {"))
     }
+
+    @Test("weft samples lists the samples and exports their blueprints as loadable files")
+    func samples() throws {
+        let listing = SamplesCommand.execute(export: nil)
+        #expect(listing.status == 0)
+        #expect(listing.standardOutput.contains("order-pipeline"))
+        #expect(listing.standardOutput.contains("documents.fetch"))
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("weft-export-\(UUID().uuidString)").path
+        let export = SamplesCommand.execute(export: folder)
+        #expect(export.status == 0)
+        for sample in SampleCatalog.samples {
+            #expect(try BlueprintFile.load("\(folder)/\(sample.name).json") == sample.workflow.blueprint)
+        }
+    }
 }

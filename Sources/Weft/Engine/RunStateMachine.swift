@@ -363,13 +363,20 @@ struct RunStateMachine {
     /// The outputs of the terminal nodes that ran: completed nodes none of whose outgoing edges
     /// was taken. One value when there is one such node, else an object by node id.
     private func result() -> JSONValue {
-        var terminal: [Int] = []
-        for node in (0..<plan.nodeCount) where nodes[node].status == .completed {
-            if !plan.adjacency.outgoing(node).contains(where: { edges[$0].status == .taken }) { terminal.append(node) }
+        func isTerminal(_ node: Int) -> Bool {
+            nodes[node].status == .completed
+                && !plan.adjacency.outgoing(node).contains(where: { edges[$0].status == .taken })
         }
-        if terminal.count == 1 { return nodes[terminal[0]].output ?? .null }
+        var count = 0
+        var last = 0
+        for node in 0..<plan.nodeCount where isTerminal(node) {
+            count += 1
+            last = node
+        }
+        if count == 1 { return nodes[last].output ?? .null }
         var map: [String: JSONValue] = [:]
-        for node in terminal { map[plan.ids[node]] = nodes[node].output ?? .null }
+        map.reserveCapacity(count)
+        for node in 0..<plan.nodeCount where isTerminal(node) { map[plan.ids[node]] = nodes[node].output ?? .null }
         return .object(map)
     }
 }

@@ -75,28 +75,12 @@ enum NodeExecution {
         do {
             try Task.checkCancellation()
             let middleware = runtime.configuration.middleware
-            if let timeout {
-                let box = PreparedBox(state)
-                let output = try await withTimeout(timeout, clock: runtime.configuration.clock) {
-                    try await middleware.run(context) { context in
-                        var inner = box.value
-                        defer { box.value = inner }
-                        return try await implementation.runAttempt(context, prepared: &inner)
-                    }
-                }
-                state = box.value
-                result = .success(output)
-            } else if middleware.isEmpty {
+            if timeout == nil && middleware.isEmpty {
                 result = .success(try await implementation.runAttempt(context, prepared: &state))
             } else {
-                let box = PreparedBox(state)
-                let output = try await middleware.run(context) { context in
-                    var inner = box.value
-                    defer { box.value = inner }
-                    return try await implementation.runAttempt(context, prepared: &inner)
-                }
-                state = box.value
-                result = .success(output)
+                result = .success(try await wrapped(
+                    implementation, timeout: timeout, middleware: middleware, clock: runtime.configuration.clock,
+                    context: context, prepared: &state))
             }
         } catch {
             result = .failure(NodeFailure(error))
@@ -108,6 +92,24 @@ enum NodeExecution {
         return AttemptOutcome(
             node: node, attempt: attempt, result: result, patch: context.context.takeChanges(), prepared: state,
             duration: duration, cleanedUp: cleanedUp)
+    }
+
+    /// An attempt inside the middleware chain and under its timeout: apart from the plain path,
+    /// so that the plain path's async frame stays small.
+    @inline(never)
+    private static func wrapped(
+        _ implementation: AnyNode, timeout: Duration?, middleware: [any NodeMiddleware], clock: any Clock<Duration>,
+        context: NodeContext, prepared: inout JSONValue?
+    ) async throws -> NodeOutput {
+        let box = PreparedBox(prepared)
+        defer { prepared = box.value }
+        let body: @Sendable (NodeContext) async throws -> NodeOutput = { context in
+            var inner = box.value
+            defer { box.value = inner }
+            return try await implementation.runAttempt(context, prepared: &inner)
+        }
+        guard let timeout else { return try await middleware.run(context, node: body) }
+        return try await withTimeout(timeout, clock: clock) { try await middleware.run(context, node: body) }
     }
 
     static func fallback(

@@ -55,6 +55,7 @@ struct RunDriver {
         self.workerLimit = max(1, runtime.configuration.maxConcurrentNodes)
         self.traces = runtime.bus.hasSubscribers
         self.machine = RunStateMachine(plan: plan, input: input, seedSource: runID, traces: traces)
+        actions.reserveCapacity(8)
     }
 
     mutating func run() async -> RunResult {

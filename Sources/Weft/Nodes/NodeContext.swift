@@ -21,7 +21,9 @@ public struct NodeContext: Sendable {
     /// The run's key/value state.
     public let context: RunContext
     /// In a fallback, the failure that exhausted the node's attempts; otherwise `nil`.
-    public let failure: NodeFailure?
+    public var failure: NodeFailure? { failureBox?.failure }
+    /// Boxed, so that the context of an ordinary attempt stays small.
+    private let failureBox: FailureBox?
 
     /// The run's id.
     public var runID: String { environment.runID }
@@ -51,7 +53,7 @@ public struct NodeContext: Sendable {
         self.input = input
         self.params = params
         self.context = context
-        self.failure = failure
+        self.failureBox = failure.map(FailureBox.init)
     }
 
     /// A logger whose metadata names the run, the node and the attempt.
@@ -86,3 +88,9 @@ public struct NodeContext: Sendable {
 
 }
 
+
+/// A failure held by reference.
+private final class FailureBox: Sendable {
+    let failure: NodeFailure
+    init(_ failure: NodeFailure) { self.failure = failure }
+}

@@ -132,7 +132,6 @@ struct PlannedEdge: Sendable {
 
     var condition: PlannedCondition? { rule?.condition }
     var transform: PlannedTransform? { rule?.transform }
-    var readsContext: Bool { rule?.readsContext ?? false }
 }
 
 /// An edge's condition and transform.
@@ -145,12 +144,6 @@ final class EdgeRule: Sendable {
         self.transform = transform
     }
 
-    var readsContext: Bool {
-        switch (condition, transform) {
-        case (.predicate, _), (_, .function): return true
-        default: return (condition?.readsContext ?? false) || (transform?.readsContext ?? false)
-        }
-    }
 }
 
 enum PlannedCondition: Sendable {
@@ -164,10 +157,6 @@ enum PlannedCondition: Sendable {
         }
     }
 
-    var readsContext: Bool {
-        if case .expression(let expression) = self { return expression.readsContext }
-        return true
-    }
 }
 
 enum PlannedTransform: Sendable {
@@ -181,8 +170,4 @@ enum PlannedTransform: Sendable {
         }
     }
 
-    var readsContext: Bool {
-        if case .expression(let expression) = self { return expression.readsContext }
-        return true
-    }
 }

@@ -23,10 +23,10 @@ let package = Package(
             path: "Benchmarks/WeftBenchmarks",
             plugins: [.plugin(name: "BenchmarkPlugin", package: "benchmark")]
         ),
-        // Workload (d) alone in a process, reporting its peak resident memory.
+        // Workloads (b) and (d) alone in a process: medians, their ratio, peak resident memory.
         .executableTarget(
-            name: "fanout-memory", dependencies: ["WeftWorkloads", .product(name: "Weft", package: "weft")],
-            path: "Sources/FanOutMemory"),
+            name: "fanout-probe", dependencies: ["WeftWorkloads", .product(name: "Weft", package: "weft")],
+            path: "Sources/FanOutProbe"),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -90,3 +90,32 @@ struct RuntimeTests {
         #expect(result.nodes.filter { $0.status == .completed }.count == 10_002)
     }
 }
+
+@Suite("Worker lifecycle")
+struct WorkerLifecycleTests {
+    /// Waves of fan-outs, driven from the main actor so that workers often end (their queue
+    /// empty) while the driver is still queueing the next wave: every queued job must still
+    /// find a worker. Before the fix this hung within a few dozen runs.
+    @Test("Jobs queued while workers end still find a worker", .timeLimit(.minutes(1)))
+    @MainActor
+    func jobsNeverStranded() async throws {
+        let workflow = Workflow("waves") {
+            Node("split", echo)
+            for wave in 0..<3 {
+                for index in 0..<40 {
+                    Node("w\(wave)-\(index)", echo)
+                    Edge(wave == 0 ? "split" : "join\(wave - 1)", to: "w\(wave)-\(index)")
+                    Edge("w\(wave)-\(index)", to: "join\(wave)")
+                }
+                Node("join\(wave)") { _ in JSONValue(wave) }
+            }
+        }
+        let runtime = LocalRuntime(workflow, configuration: .init(maxConcurrentNodes: 2))
+        for _ in 0..<300 {
+            let result = try await runtime.run(workflow)
+            #expect(result.status == .completed)
+            #expect(result.output == 2)
+            if result.status != .completed { break }
+        }
+    }
+}

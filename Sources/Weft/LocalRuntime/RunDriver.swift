@@ -233,6 +233,11 @@ struct RunDriver {
                         } else {
                             submit(.attempt(node: Int32(node), attempt: Int32(attempt), input: input))
                         }
+                        if outgoingJobs.count == 512 {
+                            // Hand a big fan-out over in slices, so that workers start at once.
+                            flushJobs()
+                            startWorkers(group: &group)
+                        }
                     }
                 }
             }
@@ -241,6 +246,9 @@ struct RunDriver {
             flushJobs()
             startWorkers(group: &group)
         }
+        // Always, even with no new action: a worker that found the queue empty may have ended
+        // after jobs were queued (its exit is read only now), and those jobs need a worker.
+        startWorkers(group: &group)
     }
 
     /// Queues a job; ``flushJobs()`` hands the queued jobs to the workers at once.

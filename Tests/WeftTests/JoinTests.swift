@@ -151,3 +151,27 @@ struct JoinTests {
         #expect(result.output == ["amount": 120, "rate": 0.2, "customer": "c-9"])
     }
 }
+
+@Suite("Wide joins")
+struct WideJoinTests {
+    @Test("A join with many incoming edges gets a map of exactly the taken branches")
+    func wideJoinWithSkippedBranches() async throws {
+        let workflow = Workflow("wide") {
+            Node("split", echo)
+            for index in 0..<20 {
+                Node("b\(index)") { _ in JSONValue(index) }
+                Edge("split", to: "b\(index)", when: "output.skip != \(index)")
+                Edge("b\(index)", to: "join")
+            }
+            Node("join", echo)
+        }
+        let runtime = LocalRuntime(workflow)
+        let all = try await runtime.run(workflow, input: ["skip": -1])
+        #expect(all.output?.objectValue?.count == 20)
+        #expect(all.output?["b7"] == 7)
+        let some = try await runtime.run(workflow, input: ["skip": 7])
+        #expect(some.output?.objectValue?.count == 19)
+        #expect(some.output?["b7"] == nil)
+        #expect(some.output?["b8"] == 8)
+    }
+}

@@ -21,6 +21,8 @@ public final class ExecutionPlan: Sendable {
     /// The rarer parts, by node index: compiled `inputs` and fallback code.
     let inputs: [Int: CompiledInput]
     let fallbacks: [Int: AnyNode]
+    /// For joins with many incoming edges: their input map, prebuilt.
+    let joinTemplates: [Int: JoinTemplate]
 
     /// Validates `blueprint` against `registry` and compiles it.
     ///
@@ -86,6 +88,12 @@ public final class ExecutionPlan: Sendable {
         self.timeouts = blueprint.nodes.map(\.config.timeout)
         self.inputs = inputs
         self.fallbacks = fallbacks
+        var joinTemplates: [Int: JoinTemplate] = [:]
+        for node in 0..<nodeCount where inputs[node] == nil && adjacency.incoming(node).count >= JoinTemplate.threshold {
+            joinTemplates[node] = JoinTemplate(
+                sources: adjacency.incoming(node).map { blueprint.nodes[indexByID[blueprint.edges[$0].source]!].id })
+        }
+        self.joinTemplates = joinTemplates
         self.ends = edges.map { EdgeEnds(source: Int32($0.source), target: Int32($0.target), hasTransform: $0.transform != nil) }
         self.indexByID = indexByID
         self.startNodes = (0..<nodeCount).filter { adjacency.incoming($0).isEmpty }
@@ -100,6 +108,25 @@ public final class ExecutionPlan: Sendable {
             throw WeftError(.unknownNode, "Blueprint \"\(blueprint.id)\" has no node \"\(id)\"")
         }
         return index
+    }
+}
+
+/// A join's input map with every predecessor's key in place, and where each incoming edge's
+/// value goes: a run copies it (no rehashing) and fills the values in.
+struct JoinTemplate: Sendable {
+    /// Joins with fewer incoming edges build their map directly.
+    static let threshold = 16
+
+    let map: [String: JSONValue]
+    /// The map position of each incoming edge's value, in incoming order.
+    let slots: [Dictionary<String, JSONValue>.Index]
+
+    init(sources: [String]) {
+        var map: [String: JSONValue] = [:]
+        map.reserveCapacity(sources.count)
+        for source in sources { map[source] = .null }
+        self.map = map
+        self.slots = sources.map { map.index(forKey: $0)! }
     }
 }
 

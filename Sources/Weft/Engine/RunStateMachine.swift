@@ -319,6 +319,12 @@ struct RunStateMachine {
             if count == 1 { single = value(of: edge) } else { break }
         }
         if count == 1, let single { return single }
+        if let template = plan.joinTemplates[node], nodes[node].takenIncoming == plan.shapes[node].incomingCount {
+            // Every incoming edge was taken: fill a copy of the prebuilt map, without hashing.
+            var map = template.map
+            for (position, edge) in incoming.enumerated() { map.values[template.slots[position]] = value(of: edge) }
+            return .object(map)
+        }
         var map: [String: JSONValue] = [:]
         map.reserveCapacity(incoming.count)
         for edge in incoming where edges[edge].status == .taken {

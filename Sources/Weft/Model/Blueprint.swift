@@ -132,7 +132,7 @@ public struct EdgeDefinition: Sendable, Hashable, Codable {
 ///
 /// In JSON, an expression is a string (`"output.total > 100"`) and a named predicate is an
 /// object (`{"predicate": "isHighRisk"}`).
-public enum EdgeCondition: Sendable, Hashable, Codable, ExpressibleByStringLiteral {
+public enum EdgeCondition: Sendable, Hashable, Codable, ExpressibleByStringInterpolation {
     /// An ``Expression`` in source form; it must parse (``Blueprint/validate(against:)`` checks).
     case expression(String)
     /// A predicate registered with ``NodeRegistry/registerPredicate(_:_:)``.
@@ -168,7 +168,7 @@ public enum EdgeCondition: Sendable, Hashable, Codable, ExpressibleByStringLiter
 ///
 /// In JSON, an expression is a string (`"{id: output.orderId}"`) and a named transform is an
 /// object (`{"function": "toInvoice"}`).
-public enum EdgeTransform: Sendable, Hashable, Codable, ExpressibleByStringLiteral {
+public enum EdgeTransform: Sendable, Hashable, Codable, ExpressibleByStringInterpolation {
     /// An ``Expression`` in source form.
     case expression(String)
     /// A transform registered with ``NodeRegistry/registerTransform(_:_:)``.
@@ -208,7 +208,7 @@ public enum EdgeTransform: Sendable, Hashable, Codable, ExpressibleByStringLiter
 /// With `inputs`, the input is an expression (`"nodes.fetch.items"`, `"context.customer"`,
 /// `"input.orderId"`) or a map of such (`{"items": "nodes.fetch.items", "limit": "params.limit"}`).
 /// In JSON, an expression is a string and a map is an object.
-public indirect enum InputSpec: Sendable, Hashable, Codable, ExpressibleByStringLiteral {
+public indirect enum InputSpec: Sendable, Hashable, Codable, ExpressibleByStringInterpolation {
     /// The value of an ``Expression`` in source form.
     case expression(String)
     /// An object whose members are built from other specs.

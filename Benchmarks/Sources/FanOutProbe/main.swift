@@ -48,6 +48,6 @@ return (smallTimes, largeTimes, ratios.sorted())
 }.value
 let ratios = sortedRatios
 print(String(
-    format: "b: 1 → 1000 → 1 median %.2f ms; d: 1 → 10000 → 1 median %.2f ms; d/b per round: median %.1f (%.1f–%.1f); peak RSS %.1f MB (%.1f MB before the plans)",
-    median(smallTimes).seconds * 1000, median(largeTimes).seconds * 1000, ratios[ratios.count / 2], ratios.first!,
-    ratios.last!, peakResidentMegabytes(), baseline))
+    format: "b: 1 → 1000 → 1 median %.2f ms; d: 1 → 10000 → 1 median %.2f ms; d/b %.1f (per round: median %.1f, %.1f–%.1f); peak RSS %.1f MB (%.1f MB before the plans)",
+    median(smallTimes).seconds * 1000, median(largeTimes).seconds * 1000, median(largeTimes) / median(smallTimes),
+    ratios[ratios.count / 2], ratios.first!, ratios.last!, peakResidentMegabytes(), baseline))

@@ -130,7 +130,9 @@ struct RunStateMachine {
         if plan.shapes[node].routingIsPlain {
             // Every outgoing edge is taken with the output: no decision to compute.
             complete(node, output: output.value)
-            for edge in plan.adjacency.outgoing(node) { take(edge, value: output.value, context: context, into: &actions) }
+            let outgoing = plan.adjacency.outgoing(node)
+            if outgoing.count > 16 { actions.reserveCapacity(actions.count + outgoing.count) }  // a fan-out
+            for edge in outgoing { take(edge, value: output.value, context: context, into: &actions) }
             completeIfDone(into: &actions)
             return
         }

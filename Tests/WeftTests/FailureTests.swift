@@ -64,10 +64,9 @@ struct FailureTests {
         #expect(result.status == .completed)
         #expect(result.output == "ok")
         #expect(result[node: "flaky"]?.attempts == 3)
-        var delays: [Duration] = []
-        for await event in events {
-            if case .nodeRetrying(_, _, let delay) = event.kind { delays.append(delay) }
-            if case .runFinished = event.kind { break }
+        let delays = await eventKinds(of: result.runID, in: events).compactMap { kind -> Duration? in
+            if case .nodeRetrying(_, _, let delay) = kind { return delay }
+            return nil
         }
         #expect(delays == [.seconds(1), .seconds(2)])
     }

@@ -159,11 +159,7 @@ struct RoutingTests {
         let runtime = LocalRuntime(workflow)
         let events = runtime.events()
         let result = try await runtime.run(workflow)
-        var kinds: [RunEvent.Kind] = []
-        for await event in events where event.runID == result.runID {
-            kinds.append(event.kind)
-            if case .runFinished = event.kind { break }
-        }
+        let kinds = await eventKinds(of: result.runID, in: events)
         #expect(kinds.contains(.edgeTaken(source: "a", target: "b")))
         #expect(kinds.contains(.edgeSkipped(source: "a", target: "c")))
         #expect(kinds.contains(.nodeSkipped(nodeID: "c")))

@@ -42,11 +42,7 @@ struct RuntimeTests {
         let runtime = LocalRuntime(workflow)
         let events = runtime.events()
         let result = try await runtime.run(workflow)
-        var kinds: [RunEvent.Kind] = []
-        for await event in events where event.runID == result.runID {
-            kinds.append(event.kind)
-            if case .runFinished = event.kind { break }
-        }
+        let kinds = await eventKinds(of: result.runID, in: events)
         let failure = try #require(result[node: "n"]?.failure)
         guard kinds.count == 7, case .nodeFinished(let id, 2, _, false) = kinds[5] else {
             Issue.record("unexpected events \(kinds)")

@@ -68,3 +68,13 @@ func untilCancelled() async throws {
     for await _ in stream {}  // an AsyncStream's iteration ends when the task is cancelled
     throw CancellationError()
 }
+
+/// The events of run `runID` from `events`, up to and including its end.
+func eventKinds(of runID: String, in events: AsyncStream<RunEvent>) async -> [RunEvent.Kind] {
+    var kinds: [RunEvent.Kind] = []
+    for await event in events where event.runID == runID {
+        kinds.append(event.kind)
+        if case .runFinished = event.kind { break }
+    }
+    return kinds
+}

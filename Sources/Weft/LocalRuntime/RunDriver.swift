@@ -113,12 +113,14 @@ struct RunDriver {
     /// Performs actions for as long as they need no task: bookkeeping, events, and one ready
     /// node at a time, run inline. Stops, leaving the rest in `actions`, at the first batch that
     /// needs a worker or a timer.
+    @inline(__always)
     private mutating func performInline() async {
         await performInlineSteps()
         releasePermit()
         if outcome != nil { actions.removeAll() }
     }
 
+    @inline(__always)
     private mutating func performInlineSteps() async {
         // Walks `actions` with a cursor: what the inline attempts add is appended behind it, so
         // a chain of any length uses one array.
@@ -170,6 +172,7 @@ struct RunDriver {
     }
 
     /// Runs one attempt in the driver's own task and handles its end.
+    @inline(__always)
     private mutating func runInline(node: Int, attempt: Int, input: JSONValue) async {
         emit(.nodeStarted(nodeID: plan.ids[node], attempt: attempt))
         if plan.shapes[node].hasLifecycle { machine.annotate(node) { $0.needsCleanup = true } }

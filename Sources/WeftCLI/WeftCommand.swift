@@ -34,6 +34,11 @@ public struct CommandOutput: Sendable, Equatable {
         CommandOutput(standardError: "weft: error: \(message)\n", status: status)
     }
 
+    /// A failure describing `error` in one line: a ``WeftError``'s message, or the error itself.
+    static func failure(_ error: any Error) -> CommandOutput {
+        failure((error as? WeftError)?.message ?? "\(error)")
+    }
+
     func emit() throws {
         if !standardOutput.isEmpty { FileHandle.standardOutput.write(Data(standardOutput.utf8)) }
         if !standardError.isEmpty { FileHandle.standardError.write(Data(standardError.utf8)) }
@@ -85,10 +90,8 @@ public struct RunCommand: AsyncParsableCommand {
                     status: 1)
             }
             return CommandOutput(standardOutput: text)
-        } catch let error as WeftError {
-            return .failure(error.message)
         } catch {
-            return .failure("\(error)")
+            return .failure(error)
         }
     }
 }
@@ -114,10 +117,8 @@ public struct ValidateCommand: AsyncParsableCommand {
             guard report.isValid else { return CommandOutput(standardError: describe(report, path: path), status: 1) }
             return CommandOutput(
                 standardOutput: "\(path): valid (\(blueprint.nodes.count) nodes, \(blueprint.edges.count) edges)\n")
-        } catch let error as WeftError {
-            return .failure(error.message)
         } catch {
-            return .failure("\(error)")
+            return .failure(error)
         }
     }
 
@@ -152,10 +153,8 @@ public struct GraphCommand: AsyncParsableCommand {
             case .mermaid: return CommandOutput(standardOutput: GraphRenderer.mermaid(blueprint))
             case .dot: return CommandOutput(standardOutput: GraphRenderer.dot(blueprint))
             }
-        } catch let error as WeftError {
-            return .failure(error.message)
         } catch {
-            return .failure("\(error)")
+            return .failure(error)
         }
     }
 }

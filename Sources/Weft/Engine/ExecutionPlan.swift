@@ -101,14 +101,6 @@ public final class ExecutionPlan: Sendable {
 
     /// The number of nodes.
     public var nodeCount: Int { ids.count }
-
-    /// The index of node `id`.
-    func index(of id: String) throws -> Int {
-        guard let index = indexByID[id] else {
-            throw WeftError(.unknownNode, "Blueprint \"\(blueprint.id)\" has no node \"\(id)\"")
-        }
-        return index
-    }
 }
 
 /// A join's input map with every predecessor's key in place, and where each incoming edge's

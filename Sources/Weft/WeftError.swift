@@ -33,6 +33,20 @@ public struct WeftError: Error, Sendable, Hashable, CustomStringConvertible {
         public static let fileNotFound = Code(rawValue: "file_not_found")
         /// A run id that the runtime does not know.
         public static let unknownRun = Code(rawValue: "unknown_run")
+        /// A blueprint id and version that this process does not have.
+        public static let unknownBlueprint = Code(rawValue: "unknown_blueprint")
+        /// Bytes that should be an envelope or a stored record are not one.
+        public static let malformedMessage = Code(rawValue: "malformed_message")
+        /// An envelope or record written by a newer, incompatible version of Weft.
+        public static let unsupportedVersion = Code(rawValue: "unsupported_version")
+        /// A queue that was never declared.
+        public static let unknownQueue = Code(rawValue: "unknown_queue")
+        /// The transport was shut down.
+        public static let transportClosed = Code(rawValue: "transport_closed")
+        /// A delivery was settled twice.
+        public static let deliveryAlreadySettled = Code(rawValue: "delivery_already_settled")
+        /// A job crashed its workers too often and was quarantined.
+        public static let quarantined = Code(rawValue: "quarantined")
     }
 
     /// What kind of error this is.

@@ -202,6 +202,15 @@ struct RunStateMachine {
     /// is skipped. Pure: the same output and context always give the same decision, so it can be
     /// recorded with the result and replayed.
     func route(node: Int, output: NodeOutput, context: any ContextReader) -> RouteDecision {
+        Self.route(plan: plan, runInput: input, nodes: nodes, node: node, output: output, context: context)
+    }
+
+    /// The routing rule itself, for any owner of node states (the distributed runtime builds
+    /// them from stored records).
+    static func route(
+        plan: ExecutionPlan, runInput input: JSONValue, nodes: [NodeState], node: Int, output: NodeOutput,
+        context: any ContextReader
+    ) -> RouteDecision {
         let outgoing = plan.adjacency.outgoing(node)
         guard !outgoing.isEmpty else { return RouteDecision(taken: []) }
         let edges = plan.edges
@@ -306,11 +315,10 @@ struct RunStateMachine {
 
     /// The input of a node about to run (design rule 5).
     func resolveInput(node: Int, context: any ContextReader) -> JSONValue {
-        if plan.shapes[node].hasInputs, let inputs = plan.inputs[node] {
-            let scope = EngineScope(
-                output: .null, action: nil, input: input, params: plan.params[node], context: context, plan: plan,
-                nodes: nodes)
-            return inputs.evaluate(in: scope)
+        if plan.shapes[node].hasInputs, let value = Self.evaluateInputs(
+            plan: plan, runInput: input, nodes: nodes, node: node, context: context)
+        {
+            return value
         }
         let incoming = plan.adjacency.incoming(node)
         if incoming.isEmpty { return input }
@@ -333,6 +341,17 @@ struct RunStateMachine {
             map[plan.ids[Int(plan.ends[edge].source)]] = value(of: edge)
         }
         return .object(map)
+    }
+
+    /// The value of node `node`'s `inputs` spec, when it has one.
+    static func evaluateInputs(
+        plan: ExecutionPlan, runInput input: JSONValue, nodes: [NodeState], node: Int, context: any ContextReader
+    ) -> JSONValue? {
+        guard let inputs = plan.inputs[node] else { return nil }
+        let scope = EngineScope(
+            output: .null, action: nil, input: input, params: plan.params[node], context: context, plan: plan,
+            nodes: nodes)
+        return inputs.evaluate(in: scope)
     }
 
     private mutating func finish(_ outcome: RunOutcome, into actions: inout [Action]) {

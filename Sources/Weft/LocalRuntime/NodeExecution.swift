@@ -60,13 +60,13 @@ struct AttemptOutcome: Sendable {
     var prepared: JSONValue? { extras?.prepared }
 }
 
-/// Runs node code for the local runtime: attempts and fallbacks, inside the middleware chain,
+/// Runs node code for both runtimes: attempts and fallbacks, inside the middleware chain,
 /// with the attempt's timeout. Callers hold a permit of the runtime's concurrency limiter.
 enum NodeExecution {
     @inline(__always)
     static func attempt(
         node: Int, attempt: Int, implementation: AnyNode, timeout: Duration?, context: NodeContext, prepared: JSONValue?,
-        runtime: LocalRuntime
+        middleware: [any NodeMiddleware], clock timeoutClock: any Clock<Duration>
     ) async -> AttemptOutcome {
         let clock = ContinuousClock()
         let started = clock.now
@@ -74,12 +74,11 @@ enum NodeExecution {
         let result: AttemptOutcome.Result
         do {
             try Task.checkCancellation()
-            let middleware = runtime.configuration.middleware
             if timeout == nil && middleware.isEmpty {
                 result = .success(try await implementation.runAttempt(context, prepared: &state))
             } else {
                 result = .success(try await wrapped(
-                    implementation, timeout: timeout, middleware: middleware, clock: runtime.configuration.clock,
+                    implementation, timeout: timeout, middleware: middleware, clock: timeoutClock,
                     context: context, prepared: &state))
             }
         } catch {
@@ -114,11 +113,10 @@ enum NodeExecution {
 
     static func fallback(
         implementation: AnyNode, fallback: AnyNode?, node: Int, context: NodeContext, prepared: JSONValue?, failure: NodeFailure,
-        runtime: LocalRuntime
+        middleware: [any NodeMiddleware]
     ) async -> Completion {
         let clock = ContinuousClock()
         let started = clock.now
-        let middleware = runtime.configuration.middleware
         var result: Result<NodeOutput, NodeFailure> = .failure(failure)
         do {
             try Task.checkCancellation()

@@ -185,7 +185,8 @@ struct RunDriver {
         }
         var result = await NodeExecution.attempt(
             node: node, attempt: attempt, implementation: plan.implementations[node], timeout: plan.timeouts[node],
-            context: context, prepared: prepared[node], runtime: runtime)
+            context: context, prepared: prepared[node], middleware: runtime.configuration.middleware,
+            clock: runtime.configuration.clock)
         result.fromJob = false
         if Task.isCancelled { machine.cancel(into: &actions) }
         handle(.attempt(result))

@@ -32,7 +32,7 @@ struct RunWorkerContext: Sendable {
             return await NodeExecution.fallback(
                 implementation: plan.implementations[node], fallback: plan.fallbacks[node], node: node,
                 context: nodeContext(node: node, attempt: attempt, input: input, failure: failure), prepared: prepared,
-                failure: failure, runtime: runtime)
+                failure: failure, middleware: runtime.configuration.middleware)
         }
     }
 
@@ -40,7 +40,7 @@ struct RunWorkerContext: Sendable {
         .attempt(await NodeExecution.attempt(
             node: node, attempt: attempt, implementation: plan.implementations[node], timeout: plan.timeouts[node],
             context: nodeContext(node: node, attempt: attempt, input: input, failure: nil), prepared: prepared,
-            runtime: runtime))
+            middleware: runtime.configuration.middleware, clock: runtime.configuration.clock))
     }
 }
 

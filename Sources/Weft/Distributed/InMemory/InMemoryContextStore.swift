@@ -1,0 +1,42 @@
+import Synchronization
+
+/// A ``ContextStore`` in this process's memory: the embedded default and what tests use.
+/// Safe to share between tasks.
+public final class InMemoryContextStore: ContextStore {
+    private struct RunEntries {
+        var entries: [String: JSONValue] = [:]
+        var origins: Set<String> = []
+    }
+
+    private let runs = Mutex<[String: RunEntries]>([:])
+
+    /// Creates an empty store.
+    public init() {}
+
+    public func value(forKey key: String, run: String) async throws -> JSONValue? {
+        runs.withLock { $0[run]?.entries[key] }
+    }
+
+    public func snapshot(run: String) async throws -> [String: JSONValue] {
+        runs.withLock { $0[run]?.entries ?? [:] }
+    }
+
+    @discardableResult
+    public func apply(_ patch: ContextPatch, run: String, origin: String?) async throws -> Bool {
+        runs.withLock { runs in
+            if let origin {
+                guard runs[run, default: RunEntries()].origins.insert(origin).inserted else { return false }
+            }
+            guard !patch.isEmpty else { return true }
+            patch.apply(to: &runs[run, default: RunEntries()].entries)
+            return true
+        }
+    }
+
+    public func deleteRun(_ run: String) async throws {
+        _ = runs.withLock { $0.removeValue(forKey: run) }
+    }
+
+    /// How many runs have entries or applied origins: for tests of retention.
+    public var runCount: Int { runs.withLock { $0.count } }
+}

@@ -1,0 +1,288 @@
+/// The records a distributed run keeps in the coordination store, and their encoding.
+///
+/// Every record starts with a format byte, so that a newer format is recognised and refused
+/// with a clear error rather than misread.
+enum RecordFormat {
+    static let current: UInt8 = 1
+
+    static func reader(_ bytes: [UInt8], subject: String) throws(WeftError) -> BinaryReader {
+        var reader = BinaryReader(bytes, subject: subject)
+        let format = try reader.byte()
+        guard format <= current else {
+            throw WeftError(.unsupportedVersion, "A stored \(subject) has format \(format); this version of Weft reads up to \(current)")
+        }
+        return reader
+    }
+
+    static func writer(capacity: Int = 64) -> BinaryWriter {
+        var writer = BinaryWriter(capacity: capacity)
+        writer.byte(current)
+        return writer
+    }
+}
+
+/// What a run was started with: written once, when it starts.
+struct RunMeta: Sendable, Hashable {
+    var blueprintID: String
+    var blueprintVersion: String
+    var input: JSONValue
+    /// The queue of the client that started the run, told when it ends.
+    var replyTo: String?
+    var deadline: Duration?
+
+    func encoded() -> [UInt8] {
+        var writer = RecordFormat.writer()
+        writer.string(blueprintID)
+        writer.string(blueprintVersion)
+        writer.json(input)
+        writer.optionalString(replyTo)
+        writer.byte(deadline == nil ? 0 : 1)
+        if let deadline { writer.signed(Int64(deadline.nanoseconds)) }
+        return writer.bytes
+    }
+
+    init(blueprintID: String, blueprintVersion: String, input: JSONValue, replyTo: String?, deadline: Duration?) {
+        self.blueprintID = blueprintID
+        self.blueprintVersion = blueprintVersion
+        self.input = input
+        self.replyTo = replyTo
+        self.deadline = deadline
+    }
+
+    init(decoding bytes: [UInt8]) throws(WeftError) {
+        var reader = try RecordFormat.reader(bytes, subject: "run record")
+        blueprintID = try reader.string()
+        blueprintVersion = try reader.string()
+        input = try reader.json()
+        replyTo = try reader.optionalString()
+        deadline = try reader.bool() ? .nanoseconds(try reader.signed()) : nil
+    }
+}
+
+/// How a node ended, recorded once (set-if-absent) with everything a redelivered job needs to
+/// continue exactly as the first delivery would have: the output, the routing decision, the
+/// context writes.
+struct NodeResultRecord: Sendable, Hashable {
+    enum Status: UInt8, Sendable {
+        case completed = 1, skipped = 2, failed = 3
+    }
+
+    /// A taken edge and its value, when a transform made it differ from the output.
+    struct TakenEdge: Sendable, Hashable {
+        var edge: Int
+        var value: JSONValue?
+    }
+
+    var status: Status
+    var attempt: Int = 0
+    var usedFallback = false
+    var duration: Duration = .zero
+    var output: JSONValue? = nil
+    var action: String? = nil
+    /// In the node's outgoing order. Every other outgoing edge is skipped.
+    var taken: [TakenEdge] = []
+    var patch = ContextPatch()
+    var failure: NodeFailure? = nil
+
+    static let skipped = NodeResultRecord(status: .skipped)
+
+    /// The value edge `edge` carries, if it was taken.
+    func value(of edge: Int) -> JSONValue? {
+        guard let taken = taken.first(where: { $0.edge == edge }) else { return nil }
+        return taken.value ?? output ?? .null
+    }
+
+    func encoded() -> [UInt8] {
+        var writer = RecordFormat.writer()
+        writer.byte(status.rawValue)
+        writer.varint(attempt)
+        writer.byte(usedFallback ? 1 : 0)
+        writer.signed(Int64(duration.nanoseconds))
+        writer.optionalJSON(output)
+        writer.optionalString(action)
+        writer.varint(taken.count)
+        for edge in taken {
+            writer.varint(edge.edge)
+            writer.optionalJSON(edge.value)
+        }
+        writer.varint(patch.changes.count)
+        for change in patch.changes {
+            writer.string(change.key)
+            writer.optionalJSON(change.value)
+        }
+        writer.byte(failure == nil ? 0 : 1)
+        if let failure { writer.failure(failure) }
+        return writer.bytes
+    }
+
+    init(status: Status) { self.status = status }
+
+    init(decoding bytes: [UInt8]) throws(WeftError) {
+        var reader = try RecordFormat.reader(bytes, subject: "node record")
+        let raw = try reader.byte()
+        guard let status = Status(rawValue: raw) else { throw reader.malformed("unknown node status \(raw)") }
+        self.status = status
+        attempt = try reader.int()
+        usedFallback = try reader.bool()
+        duration = .nanoseconds(try reader.signed())
+        output = try reader.optionalJSON()
+        action = try reader.optionalString()
+        let takenCount = try reader.count()
+        taken.reserveCapacity(takenCount)
+        for _ in 0..<takenCount { taken.append(TakenEdge(edge: try reader.int(), value: try reader.optionalJSON())) }
+        let changeCount = try reader.count()
+        for _ in 0..<changeCount { patch.changes.append(.init(key: try reader.string(), value: try reader.optionalJSON())) }
+        failure = try reader.bool() ? try reader.failure() : nil
+    }
+}
+
+/// A run's terminal status, set once by compare-and-set.
+struct TerminalRecord: Sendable, Hashable {
+    var status: RunStatus
+    var output: JSONValue?
+    var failure: RunFailure?
+
+    func encoded() -> [UInt8] {
+        var writer = RecordFormat.writer()
+        writer.byte(Self.code(status))
+        writer.optionalJSON(output)
+        writer.byte(failure == nil ? 0 : 1)
+        if let failure {
+            writer.optionalString(failure.nodeID)
+            writer.varint(failure.attempt ?? 0)
+            writer.failure(failure.cause)
+        }
+        return writer.bytes
+    }
+
+    init(status: RunStatus, output: JSONValue?, failure: RunFailure?) {
+        self.status = status
+        self.output = output
+        self.failure = failure
+    }
+
+    init(decoding bytes: [UInt8]) throws(WeftError) {
+        var reader = try RecordFormat.reader(bytes, subject: "run status")
+        let raw = try reader.byte()
+        switch raw {
+        case 1: status = .completed
+        case 2: status = .failed
+        case 3: status = .cancelled
+        default: throw reader.malformed("unknown run status \(raw)")
+        }
+        output = try reader.optionalJSON()
+        if try reader.bool() {
+            let nodeID = try reader.optionalString()
+            let attempt = try reader.int()
+            failure = RunFailure(nodeID: nodeID, attempt: attempt == 0 ? nil : attempt, cause: try reader.failure())
+        } else {
+            failure = nil
+        }
+    }
+
+    private static func code(_ status: RunStatus) -> UInt8 {
+        switch status {
+        case .completed: return 1
+        case .failed: return 2
+        default: return 3
+        }
+    }
+}
+
+/// A job set aside after crashing its workers too often.
+struct QuarantineRecord: Sendable, Hashable {
+    var nodeID: String
+    var attempt: Int
+    var lostDeliveries: Int
+    var queue: String
+    var lastError: String
+
+    var signature: String {
+        "quarantined: node \"\(nodeID)\" attempt \(attempt) lost \(lostDeliveries) deliveries (\(lastError))"
+    }
+
+    func encoded() -> [UInt8] {
+        var writer = RecordFormat.writer()
+        writer.string(nodeID)
+        writer.varint(attempt)
+        writer.varint(lostDeliveries)
+        writer.string(queue)
+        writer.string(lastError)
+        return writer.bytes
+    }
+
+    init(nodeID: String, attempt: Int, lostDeliveries: Int, queue: String, lastError: String) {
+        self.nodeID = nodeID
+        self.attempt = attempt
+        self.lostDeliveries = lostDeliveries
+        self.queue = queue
+        self.lastError = lastError
+    }
+
+    init(decoding bytes: [UInt8]) throws(WeftError) {
+        var reader = try RecordFormat.reader(bytes, subject: "quarantine record")
+        nodeID = try reader.string()
+        attempt = try reader.int()
+        lostDeliveries = try reader.int()
+        queue = try reader.string()
+        lastError = try reader.string()
+    }
+}
+
+/// What a durable timer does when it fires.
+enum TimerAction: Sendable, Hashable {
+    /// Publish an encoded envelope on a queue (a retry after its backoff, a job left for a
+    /// worker that has its blueprint).
+    case publish(queue: String, envelope: [UInt8], priority: UInt8)
+    /// The run's deadline passed.
+    case deadline
+
+    func encoded() -> [UInt8] {
+        var writer = RecordFormat.writer()
+        switch self {
+        case .publish(let queue, let envelope, let priority):
+            writer.byte(1)
+            writer.string(queue)
+            writer.raw(envelope)
+            writer.byte(priority)
+        case .deadline:
+            writer.byte(2)
+        }
+        return writer.bytes
+    }
+
+    init(decoding bytes: [UInt8]) throws(WeftError) {
+        var reader = try RecordFormat.reader(bytes, subject: "timer")
+        switch try reader.byte() {
+        case 1: self = .publish(queue: try reader.string(), envelope: try reader.raw(), priority: try reader.byte())
+        case 2: self = .deadline
+        case let raw: throw reader.malformed("unknown timer action \(raw)")
+        }
+    }
+}
+
+extension BinaryWriter {
+    mutating func failure(_ failure: NodeFailure) {
+        string(failure.message)
+        string(failure.errorType)
+        optionalString(failure.code)
+        byte(failure.isRetryable ? 1 : 0)
+    }
+}
+
+extension BinaryReader {
+    mutating func failure() throws(WeftError) -> NodeFailure {
+        NodeFailure(
+            message: try string(), errorType: try string(), code: try optionalString(), isRetryable: try bool())
+    }
+}
+
+extension Duration {
+    /// The duration in whole nanoseconds, saturating.
+    var nanoseconds: Int64 {
+        let (seconds, attoseconds) = components
+        let (scaled, overflow) = seconds.multipliedReportingOverflow(by: 1_000_000_000)
+        if overflow { return seconds < 0 ? .min : .max }
+        return scaled.addingReportingOverflow(attoseconds / 1_000_000_000).partialValue
+    }
+}

@@ -1,0 +1,85 @@
+/// The atomic primitives a fleet coordinates with: the coordination seam of Weft.
+///
+/// Every operation is atomic on its own: of concurrent ``setIfAbsent(_:_:fence:)`` calls on one
+/// key, exactly one stores; of concurrent ``compareAndSet(_:expected:new:fence:)`` calls with
+/// the same expectation, exactly one swaps. Time (lease expiry, timers) is the store's own, so
+/// that workers with drifting clocks agree.
+///
+/// Records are grouped by run (``StoreKey/run``); ``deleteRun(_:)`` removes a run's records,
+/// sets, counters, fences, leases and timers together.
+public protocol CoordinationStore: Sendable {
+    // MARK: Values
+
+    /// The value at `key`.
+    func value(at key: StoreKey) async throws -> [UInt8]?
+
+    /// Stores `value` at `key` unless it has one. With a `fence`, the write is refused when a
+    /// higher token was seen for the fence's key; otherwise the fence's token becomes the highest.
+    func setIfAbsent(_ key: StoreKey, _ value: [UInt8], fence: Fence?) async throws -> SetIfAbsentOutcome
+
+    /// Replaces the value at `key` with `new` if it equals `expected` (`nil`: absent), under
+    /// the same fencing rule as ``setIfAbsent(_:_:fence:)``.
+    func compareAndSet(_ key: StoreKey, expected: [UInt8]?, new: [UInt8], fence: Fence?) async throws
+        -> CompareAndSetOutcome
+
+    // MARK: Sets and counters
+
+    /// Adds `member` to the set at `key` and returns the set's size afterwards. Adding a member
+    /// again changes nothing, so a duplicate cannot inflate the count.
+    func addToSet(_ key: StoreKey, member: String) async throws -> Int
+
+    /// The members of the set at `key`, in no particular order.
+    func members(of key: StoreKey) async throws -> [String]
+
+    /// Adds `delta` to the counter at `key` (absent counts as 0) and returns the new value.
+    func increment(_ key: StoreKey, by delta: Int64) async throws -> Int64
+
+    // MARK: Leases
+
+    /// Takes the lease on `key` for `owner` for `ttl`, unless another owner holds an unexpired
+    /// lease on it. The owner may take it again (which renews it).
+    func acquireLease(_ key: StoreKey, owner: String, ttl: Duration) async throws -> Lease?
+
+    /// Extends `lease` by `ttl` from now; `false` when it expired and another owner took it.
+    func renewLease(_ lease: Lease, ttl: Duration) async throws -> Bool
+
+    /// Gives `lease` up, if it is still held.
+    func releaseLease(_ lease: Lease) async throws
+
+    // MARK: Durable timers
+
+    /// Schedules a timer at `key`, due `delay` from now, carrying `payload`. Idempotent: returns
+    /// `false`, changing nothing, when a timer with this key is scheduled or has already fired
+    /// (fired timers are remembered until their run is deleted).
+    @discardableResult
+    func scheduleTimer(_ key: StoreKey, after delay: Duration, payload: [UInt8]) async throws -> Bool
+
+    /// Claims up to `limit` due timers for `claimFor`: nobody else receives them in that time.
+    /// Complete each with ``completeTimer(_:)`` once its effect is durable; a claimed timer
+    /// that is not completed comes due again when the claim lapses.
+    func claimDueTimers(limit: Int, claimFor: Duration) async throws -> [DueTimer]
+
+    /// Marks a claimed timer fired.
+    func completeTimer(_ key: StoreKey) async throws
+
+    /// Cancels a timer that has not fired; it can no longer be scheduled again.
+    func cancelTimer(_ key: StoreKey) async throws
+
+    /// How long until the earliest unclaimed timer is due (zero when one is due now), or `nil`
+    /// when there is none.
+    func nextTimerDue() async throws -> Duration?
+
+    // MARK: Progress of runs
+
+    /// Notes that `run` made progress now.
+    func recordProgress(run: String) async throws
+
+    /// Runs whose last progress is older than `age`, oldest first, at most `limit`.
+    func runsWithoutProgress(for age: Duration, limit: Int) async throws -> [String]
+
+    /// Removes `run` from the progress index: it is over.
+    func forgetProgress(run: String) async throws
+
+    /// Removes every record of `run`.
+    func deleteRun(_ run: String) async throws
+}

@@ -1,0 +1,49 @@
+/// One delivery of a message to a consumer. Settle it exactly once, with ``ack()``,
+/// ``retry()`` or ``deadLetter(reason:)``; a delivery left unsettled when its consumer goes away
+/// (the process died, the connection dropped) is delivered again, with a higher
+/// ``deliveryCount``.
+public struct QueueDelivery: Sendable {
+    /// The message.
+    public let message: QueueMessage
+    /// The queue it came from.
+    public let queue: String
+    /// 1 on the first delivery; one more for every earlier delivery of this message that ended
+    /// without being settled. Handled outcomes (``retry()``) do not count: this counts lost
+    /// deliveries, which is what crash-loop detection needs.
+    public let deliveryCount: Int
+    private let settlement: any DeliverySettlement
+
+    /// Creates a delivery. Transports create these.
+    public init(message: QueueMessage, queue: String, deliveryCount: Int, settlement: any DeliverySettlement) {
+        self.message = message
+        self.queue = queue
+        self.deliveryCount = deliveryCount
+        self.settlement = settlement
+    }
+
+    /// The message's bytes.
+    public var body: [UInt8] { message.body }
+
+    /// The message was handled: remove it from the queue.
+    public func ack() async throws { try await settlement.ack() }
+
+    /// Puts the message back on its queue for another delivery, without counting a loss.
+    public func retry() async throws { try await settlement.retry() }
+
+    /// Moves the message to its queue's dead-letter queue with `reason`.
+    public func deadLetter(reason: String) async throws { try await settlement.deadLetter(reason: reason) }
+
+    /// The transport's handle for this delivery, for transport-specific operations.
+    public var handle: any DeliverySettlement { settlement }
+}
+
+/// How a transport settles one delivery. Transports implement this; consumers call the
+/// methods of ``QueueDelivery``.
+public protocol DeliverySettlement: Sendable {
+    /// Removes the message from the queue.
+    func ack() async throws
+    /// Returns the message to its queue; the next delivery has the same ``QueueDelivery/deliveryCount``.
+    func retry() async throws
+    /// Moves the message to the dead-letter queue of its queue.
+    func deadLetter(reason: String) async throws
+}

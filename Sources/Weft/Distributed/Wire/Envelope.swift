@@ -1,0 +1,133 @@
+/// What every message of the fleet carries: a format version, the kind of message, the ids it
+/// concerns, the attempt and fencing token, trace context, and the payload.
+///
+/// Encoded compactly (see ``encoded()``): the magic bytes `WF`, the major and minor format
+/// versions, then the fields. A reader rejects a newer major version with a clear error
+/// (``WeftError/Code/unsupportedVersion``); fields added by a newer minor version come last
+/// and are ignored by older readers, and fields missing from an older minor version take
+/// their defaults.
+public struct Envelope: Sendable, Hashable {
+    /// A format version.
+    public struct Version: Sendable, Hashable, CustomStringConvertible {
+        /// Incompatible changes increase it.
+        public var major: UInt8
+        /// Compatible additions increase it.
+        public var minor: UInt8
+
+        /// Creates a version.
+        public init(major: UInt8, minor: UInt8) {
+            self.major = major
+            self.minor = minor
+        }
+
+        public var description: String { "\(major).\(minor)" }
+    }
+
+    /// The version this build writes.
+    public static let currentVersion = Version(major: 1, minor: 0)
+
+    /// What a message asks for.
+    public enum Kind: UInt8, Sendable, Hashable {
+        /// Run an attempt of a node.
+        case job = 1
+        /// A run ended (sent to the client that started it).
+        case runFinished = 2
+    }
+
+    /// The format version the message was written with.
+    public var version: Version
+    /// What the message asks for.
+    public var kind: Kind
+    /// The run.
+    public var runID: String
+    /// The blueprint the run is pinned to.
+    public var blueprintID: String
+    /// The blueprint version the run is pinned to.
+    public var blueprintVersion: String
+    /// The node to run (empty for ``Kind/runFinished``).
+    public var nodeID: String
+    /// The loop iteration (0 outside loops).
+    public var iteration: Int
+    /// The attempt, from 1.
+    public var attempt: Int
+    /// Grows with every attempt and every re-publication of a node; writes carry it.
+    public var fencingToken: UInt64
+    /// W3C trace context (`traceparent`), when the run is traced.
+    public var traceContext: String?
+    /// The node's input for a job; nothing (`null`) otherwise.
+    public var payload: JSONValue
+
+    /// Creates an envelope in the current version.
+    public init(
+        kind: Kind, runID: String, blueprintID: String, blueprintVersion: String, nodeID: String = "", iteration: Int = 0,
+        attempt: Int = 1, fencingToken: UInt64 = 0, traceContext: String? = nil, payload: JSONValue = .null
+    ) {
+        self.version = Self.currentVersion
+        self.kind = kind
+        self.runID = runID
+        self.blueprintID = blueprintID
+        self.blueprintVersion = blueprintVersion
+        self.nodeID = nodeID
+        self.iteration = iteration
+        self.attempt = attempt
+        self.fencingToken = fencingToken
+        self.traceContext = traceContext
+        self.payload = payload
+    }
+
+    static let magic: (UInt8, UInt8) = (0x57, 0x46)  // "WF"
+
+    /// The envelope's bytes.
+    public func encoded() -> [UInt8] {
+        var writer = BinaryWriter(capacity: 64 + runID.utf8.count + nodeID.utf8.count)
+        writer.byte(Self.magic.0)
+        writer.byte(Self.magic.1)
+        writer.byte(version.major)
+        writer.byte(version.minor)
+        writer.byte(kind.rawValue)
+        writer.string(runID)
+        writer.string(blueprintID)
+        writer.string(blueprintVersion)
+        writer.string(nodeID)
+        writer.varint(iteration)
+        writer.varint(attempt)
+        writer.varint(fencingToken)
+        writer.optionalString(traceContext)
+        writer.json(payload)
+        return writer.bytes
+    }
+
+    /// Decodes an envelope.
+    ///
+    /// - Throws: ``WeftError`` with code ``WeftError/Code/unsupportedVersion`` for a newer major
+    ///   version, or ``WeftError/Code/malformedMessage`` for bytes that are not an envelope.
+    public init(decoding bytes: [UInt8]) throws(WeftError) {
+        var reader = BinaryReader(bytes, subject: "envelope")
+        guard bytes.count >= 5, bytes[0] == Self.magic.0, bytes[1] == Self.magic.1 else {
+            throw WeftError(.malformedMessage, "Malformed envelope: not a Weft envelope (\(bytes.count) bytes)")
+        }
+        _ = try reader.byte()
+        _ = try reader.byte()
+        let version = Version(major: try reader.byte(), minor: try reader.byte())
+        guard version.major == Self.currentVersion.major else {
+            throw WeftError(
+                .unsupportedVersion,
+                "Envelope format \(version) is not supported by this version of Weft (it reads \(Self.currentVersion.major).x)")
+        }
+        let rawKind = try reader.byte()
+        guard let kind = Kind(rawValue: rawKind) else { throw reader.malformed("unknown message kind \(rawKind)") }
+        self.version = version
+        self.kind = kind
+        runID = try reader.string()
+        blueprintID = try reader.string()
+        blueprintVersion = try reader.string()
+        nodeID = try reader.string()
+        iteration = try reader.int()
+        attempt = try reader.int()
+        fencingToken = try reader.varint()
+        traceContext = try reader.optionalString()
+        payload = try reader.json()
+        // Fields of newer minor versions follow; this version ignores them.
+        guard !runID.isEmpty else { throw WeftError(.malformedMessage, "Malformed envelope: empty run id") }
+    }
+}

@@ -18,6 +18,14 @@ indirect enum CompiledInput: Sendable {
         }
     }
 
+    /// The roots the expressions read, such as `input` or `context`.
+    var roots: Set<String> {
+        switch self {
+        case .expression(let expression): return expression.roots
+        case .map(let members): return members.reduce(into: []) { $0.formUnion($1.1.roots) }
+        }
+    }
+
     func evaluate(in scope: some ExpressionScope) -> JSONValue {
         switch self {
         case .expression(let expression): return expression.evaluate(in: scope)

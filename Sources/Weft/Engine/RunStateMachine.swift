@@ -177,11 +177,7 @@ struct RunStateMachine {
         guard status == .running || status == .waiting else { return }
         status = .cancelled
         actions.append(.cancelInFlight)
-        finish(RunOutcome(
-            status: .cancelled, output: nil,
-            failure: RunFailure(nodeID: nil, attempt: nil, cause: NodeFailure(
-                message: "the run was cancelled", errorType: "WeftError", code: WeftError.Code.cancelled.rawValue,
-                isRetryable: false))), into: &actions)
+        finish(RunOutcome(status: .cancelled, output: nil, failure: .runCancelled), into: &actions)
     }
 
     /// The run's deadline passed.
@@ -189,11 +185,7 @@ struct RunStateMachine {
         guard status == .running || status == .waiting else { return }
         status = .failed
         actions.append(.cancelInFlight)
-        finish(RunOutcome(
-            status: .failed, output: nil,
-            failure: RunFailure(nodeID: nil, attempt: nil, cause: NodeFailure(
-                message: "the run's deadline of \(deadline) passed", errorType: "WeftError",
-                code: WeftError.Code.deadlineExceeded.rawValue, isRetryable: false))), into: &actions)
+        finish(RunOutcome(status: .failed, output: nil, failure: .deadlinePassed(deadline)), into: &actions)
     }
 
     // MARK: Routing
@@ -490,5 +482,23 @@ struct SplitMix64: RandomNumberGenerator {
             hash &*= 0x0000_0100_0000_01b3
         }
         return hash
+    }
+}
+
+extension RunFailure {
+    /// How a cancelled run ended, in both runtimes.
+    static let runCancelled = RunFailure(
+        nodeID: nil, attempt: nil,
+        cause: NodeFailure(
+            message: "the run was cancelled", errorType: "WeftError", code: WeftError.Code.cancelled.rawValue,
+            isRetryable: false))
+
+    /// How a run that passed its deadline ended, in both runtimes.
+    static func deadlinePassed(_ deadline: Duration) -> RunFailure {
+        RunFailure(
+            nodeID: nil, attempt: nil,
+            cause: NodeFailure(
+                message: "the run's deadline of \(deadline) passed", errorType: "WeftError",
+                code: WeftError.Code.deadlineExceeded.rawValue, isRetryable: false))
     }
 }

@@ -84,6 +84,10 @@ public final class InMemoryCoordinationStore: CoordinationStore {
         }
     }
 
+    public func removeValue(at key: StoreKey) async throws {
+        _ = state.withLock { $0.runs[key.run]?.values.removeValue(forKey: key.name) }
+    }
+
     /// Whether a write carrying `fence` may proceed; if so, its token becomes the highest seen.
     private static func pass(_ fence: Fence, in state: inout State) -> Bool {
         let highest = state.runs[fence.key.run]?.fences[fence.key.name] ?? 0
@@ -215,9 +219,12 @@ public final class InMemoryCoordinationStore: CoordinationStore {
 
     // MARK: Progress
 
-    public func recordProgress(run: String) async throws {
-        let now = clock.now
-        state.withLock { $0.progress[run] = now }
+    public func recordProgress(run: String, quietFor: Duration) async throws {
+        let now = clock.now + quietFor
+        state.withLock { state in
+            if let current = state.progress[run], current > now { return }
+            state.progress[run] = now
+        }
     }
 
     public func runsWithoutProgress(for age: Duration, limit: Int) async throws -> [String] {

@@ -218,16 +218,26 @@ public final class InMemoryQueueTransport: QueueTransport {
         state.withLock { Array(($0.queues[queue]?.deadLetters ?? []).prefix(limit)) }
     }
 
-    public func redriveDeadLetters(of queue: String, limit: Int) async throws -> Int {
+    public func redriveDeadLetters(of queue: String, limit: Int, matching: @Sendable (DeadLetter) -> Bool) async throws
+        -> Int
+    {
         var handOffs: [(CheckedContinuation<QueueDelivery?, Never>, QueueDelivery)] = []
         let moved = state.withLock { state -> Int in
             guard var target = state.queues[queue] else { return 0 }
-            let moving = target.deadLetters.prefix(limit)
-            target.deadLetters.removeFirst(moving.count)
-            for letter in moving { target.push(Pending(message: letter.message, deliveryCount: 1)) }
+            var kept: [DeadLetter] = []
+            var moved = 0
+            for letter in target.deadLetters {
+                if moved < limit && matching(letter) {
+                    target.push(Pending(message: letter.message, deliveryCount: 1))
+                    moved += 1
+                } else {
+                    kept.append(letter)
+                }
+            }
+            target.deadLetters = kept
             state.queues[queue] = target
             while let handOff = handOff(queue: queue, state: &state) { handOffs.append(handOff) }
-            return moving.count
+            return moved
         }
         for (continuation, delivery) in handOffs { continuation.resume(returning: delivery) }
         return moved

@@ -29,6 +29,8 @@ struct RunMeta: Sendable, Hashable {
     /// The queue of the client that started the run, told when it ends.
     var replyTo: String?
     var deadline: Duration?
+    /// Wall-clock start, in seconds since 1970.
+    var startedAt: Double
 
     func encoded() -> [UInt8] {
         var writer = RecordFormat.writer()
@@ -38,15 +40,20 @@ struct RunMeta: Sendable, Hashable {
         writer.optionalString(replyTo)
         writer.byte(deadline == nil ? 0 : 1)
         if let deadline { writer.signed(Int64(deadline.nanoseconds)) }
+        writer.json(.double(startedAt))
         return writer.bytes
     }
 
-    init(blueprintID: String, blueprintVersion: String, input: JSONValue, replyTo: String?, deadline: Duration?) {
+    init(
+        blueprintID: String, blueprintVersion: String, input: JSONValue, replyTo: String?, deadline: Duration?,
+        startedAt: Double
+    ) {
         self.blueprintID = blueprintID
         self.blueprintVersion = blueprintVersion
         self.input = input
         self.replyTo = replyTo
         self.deadline = deadline
+        self.startedAt = startedAt
     }
 
     init(decoding bytes: [UInt8]) throws(WeftError) {
@@ -56,6 +63,7 @@ struct RunMeta: Sendable, Hashable {
         input = try reader.json()
         replyTo = try reader.optionalString()
         deadline = try reader.bool() ? .nanoseconds(try reader.signed()) : nil
+        startedAt = try reader.json().doubleValue ?? 0
     }
 }
 
@@ -141,10 +149,13 @@ struct TerminalRecord: Sendable, Hashable {
     var status: RunStatus
     var output: JSONValue?
     var failure: RunFailure?
+    /// Wall-clock end, in seconds since 1970.
+    var finishedAt: Double = 0
 
     func encoded() -> [UInt8] {
         var writer = RecordFormat.writer()
         writer.byte(Self.code(status))
+        writer.json(.double(finishedAt))
         writer.optionalJSON(output)
         writer.byte(failure == nil ? 0 : 1)
         if let failure {
@@ -170,6 +181,7 @@ struct TerminalRecord: Sendable, Hashable {
         case 3: status = .cancelled
         default: throw reader.malformed("unknown run status \(raw)")
         }
+        finishedAt = try reader.json().doubleValue ?? 0
         output = try reader.optionalJSON()
         if try reader.bool() {
             let nodeID = try reader.optionalString()

@@ -22,6 +22,9 @@ public protocol CoordinationStore: Sendable {
     func compareAndSet(_ key: StoreKey, expected: [UInt8]?, new: [UInt8], fence: Fence?) async throws
         -> CompareAndSetOutcome
 
+    /// Removes the value at `key`, if any.
+    func removeValue(at key: StoreKey) async throws
+
     // MARK: Sets and counters
 
     /// Adds `member` to the set at `key` and returns the set's size afterwards. Adding a member
@@ -71,10 +74,12 @@ public protocol CoordinationStore: Sendable {
 
     // MARK: Progress of runs
 
-    /// Notes that `run` made progress now.
-    func recordProgress(run: String) async throws
+    /// Notes that `run` made progress now, and that it may stay quiet for `quietFor` (a retry's
+    /// backoff) before it counts as stalled.
+    func recordProgress(run: String, quietFor: Duration) async throws
 
-    /// Runs whose last progress is older than `age`, oldest first, at most `limit`.
+    /// Runs whose last progress (plus its allowed quiet time) is older than `age`, oldest
+    /// first, at most `limit`.
     func runsWithoutProgress(for age: Duration, limit: Int) async throws -> [String]
 
     /// Removes `run` from the progress index: it is over.

@@ -24,9 +24,10 @@ public protocol QueueTransport: Sendable {
     /// Up to `limit` messages dead-lettered from `queue`, oldest first, left in place.
     func deadLetters(of queue: String, limit: Int) async throws -> [DeadLetter]
 
-    /// Moves up to `limit` dead-lettered messages of `queue` back onto it, oldest first, and
-    /// returns how many moved. Their delivery count starts again from 1.
-    func redriveDeadLetters(of queue: String, limit: Int) async throws -> Int
+    /// Moves up to `limit` dead-lettered messages of `queue` for which `matching` holds back
+    /// onto it, oldest first, and returns how many moved. Their delivery count starts again
+    /// from 1; the others stay dead-lettered, in order.
+    func redriveDeadLetters(of queue: String, limit: Int, matching: @Sendable (DeadLetter) -> Bool) async throws -> Int
 
     /// Stops every consumer (their sequences end) and releases the transport's resources.
     /// Deliveries not settled by then are delivered again later.

@@ -121,6 +121,8 @@ struct BinaryReader {
     }
 
     mutating func optionalJSON() throws(WeftError) -> JSONValue? {
-        try bool() ? try json() : nil
+        // Not a ternary: `nil` would become `JSONValue.null`, which is nil-literal expressible.
+        guard try bool() else { return Optional<JSONValue>.none }
+        return try json()
     }
 }

@@ -1,0 +1,47 @@
+/// Where a distributed run stands, read from its records: ``DistributedRuntime/status(_:)``.
+public struct DistributedRunStatus: Sendable, Hashable {
+    /// Where one node stands.
+    public struct Node: Sendable, Hashable {
+        /// What is known of the node.
+        public enum State: String, Sendable, Hashable {
+            /// Not run yet (or running now: workers do not record starts).
+            case pending
+            /// Completed; its result is recorded.
+            case completed
+            /// Skipped by dead-path elimination.
+            case skipped
+            /// Failed for good.
+            case failed
+            /// An attempt failed and the next waits for its backoff.
+            case retrying
+            /// Its job crashed workers too often and was set aside.
+            case quarantined
+        }
+
+        /// The node's id.
+        public var nodeID: String
+        /// What is known of it.
+        public var state: State
+        /// The attempts recorded so far.
+        public var attempts: Int
+        /// The last error, when an attempt failed.
+        public var lastError: String?
+        /// Why the job was quarantined, when it was.
+        public var quarantine: String?
+    }
+
+    /// The run's id.
+    public var runID: String
+    /// The blueprint it is pinned to.
+    public var blueprintID: String
+    /// The blueprint version it is pinned to.
+    public var blueprintVersion: String
+    /// Running, or how it ended.
+    public var status: RunStatus
+    /// The output, once it completed.
+    public var output: JSONValue?
+    /// Why it failed, if it did.
+    public var failure: RunFailure?
+    /// Every node, in blueprint order (empty when this process lacks the blueprint).
+    public var nodes: [Node]
+}

@@ -1,0 +1,215 @@
+import Foundation
+import Logging
+import Synchronization
+
+/// The client of a worker fleet: starts runs, waits for their results, inspects and cancels
+/// them. The fleet's ``Worker``s run the nodes; this type runs none.
+///
+/// The same blueprint and node code run here as under ``LocalRuntime``, with the same results:
+/// switching is configuration.
+///
+/// ```swift
+/// let backends = WeftBackends.inMemory()
+/// let runtime = try DistributedRuntime(registry: registry, backends: backends)
+/// let handle = try await runtime.start(blueprint, input: ["orderId": "A-17"])
+/// let result = try await handle.result()
+/// ```
+public final class DistributedRuntime: Sendable {
+    /// How the client runs.
+    public struct Configuration: Sendable {
+        /// Settings the whole fleet shares.
+        public var fleet: FleetOptions
+        /// Names this client's reply queue, on which it hears that its runs ended. Unique per
+        /// client process; random by default.
+        public var clientID: String
+        /// How often ``DistributedRuntime/result(_:)`` reads a run's status when no
+        /// announcement arrives (a run started by another client). Default 1 s.
+        public var resultPollInterval: Duration
+        /// The logger.
+        public var logger: Logger
+
+        /// Creates a configuration; every member has a default.
+        public init(
+            fleet: FleetOptions = FleetOptions(), clientID: String = String(UInt64.random(in: 1...UInt64.max), radix: 36),
+            resultPollInterval: Duration = .seconds(1), logger: Logger = Logger(label: "weft.client")
+        ) {
+            self.fleet = fleet
+            self.clientID = clientID
+            self.resultPollInterval = resultPollInterval
+            self.logger = logger
+        }
+    }
+
+    private struct ListenerState {
+        var started = false
+        var consumer: QueueConsumer?
+        var task: Task<Void, Never>?
+    }
+
+    /// The blueprints this client can start.
+    public let catalog: BlueprintCatalog
+    /// Its backends.
+    public let backends: WeftBackends
+    /// How it runs.
+    public let configuration: Configuration
+    let coordinator: RunCoordinator
+    private let announcements = RunAnnouncements()
+    private let listener = Mutex(ListenerState())
+    private let runIDs = RunIDGenerator()
+    /// Queues this client declared already.
+    private let declared = Mutex<Set<String>>([])
+
+    /// Creates a client over `backends` for the blueprints of `catalog` (``start(_:input:options:)``
+    /// adds the blueprints it is given).
+    public init(catalog: BlueprintCatalog, backends: WeftBackends, configuration: Configuration = Configuration()) {
+        self.catalog = catalog
+        self.backends = backends
+        self.configuration = configuration
+        self.coordinator = RunCoordinator(
+            backends: backends, catalog: catalog, options: configuration.fleet, execution: .init(),
+            logger: configuration.logger)
+    }
+
+    /// Creates a client whose blueprints compile against `registry`.
+    public convenience init(
+        registry: NodeRegistry, backends: WeftBackends, configuration: Configuration = Configuration()
+    ) throws {
+        self.init(
+            catalog: try BlueprintCatalog(registry: registry, options: configuration.fleet), backends: backends,
+            configuration: configuration)
+    }
+
+    /// The queue on which this client hears that its runs ended.
+    public var replyQueue: String { configuration.fleet.replyQueue(client: configuration.clientID) }
+
+    /// Starts a run of `blueprint` on the fleet and returns at once. Starting a run id that
+    /// exists changes nothing and returns its handle.
+    ///
+    /// - Throws: ``WeftError`` when the blueprint is invalid, or when a backend fails.
+    public func start(_ blueprint: Blueprint, input: JSONValue = .null, options: RunOptions = RunOptions()) async throws
+        -> DistributedRunHandle
+    {
+        try catalog.register(blueprint)
+        guard let plan = catalog.plan(id: blueprint.id, version: blueprint.version) else {
+            throw WeftError(.unknownBlueprint, "Blueprint \"\(blueprint.id)\" v\(blueprint.version) is not registered")
+        }
+        try await startListening()
+        for queue in plan.queues where !declared.withLock({ $0.contains(queue) }) {
+            try await backends.transport.declare(queue)
+            declared.withLock { _ = $0.insert(queue) }
+        }
+        let runID = options.runID ?? runIDs.next()
+        try await coordinator.start(plan: plan, input: input, runID: runID, options: options, replyTo: replyQueue)
+        return DistributedRunHandle(runID: runID, runtime: self)
+    }
+
+    /// Waits for run `runID` to end and returns its result, built from its records.
+    ///
+    /// - Throws: ``WeftError`` with code ``WeftError/Code/unknownRun`` for a run the store does
+    ///   not know; `CancellationError` when the calling task is cancelled.
+    public func result(_ runID: String) async throws -> RunResult {
+        while true {
+            let waiter = announcements.register(runID)
+            defer { announcements.unregister(runID, waiter) }
+            if let result = try await coordinator.runResult(runID) { return result }
+            await waiter.wait(upTo: configuration.resultPollInterval)
+            try Task.checkCancellation()
+        }
+    }
+
+    /// Where run `runID` stands: its status and each node's.
+    public func status(_ runID: String) async throws -> DistributedRunStatus {
+        try await coordinator.status(runID)
+    }
+
+    /// Cancels run `runID`: nothing new starts, and attempts still running end without
+    /// effect. Returns the run's status afterwards (a run that had already ended keeps its status).
+    @discardableResult
+    public func cancel(_ runID: String) async throws -> RunStatus {
+        try await coordinator.cancel(runID).status
+    }
+
+    /// Moves up to `limit` quarantined jobs back onto their queues, with their lost-delivery
+    /// count reset, and clears their runs' quarantine marks. Returns how many moved.
+    @discardableResult
+    public func redriveQuarantined(limit: Int = 100) async throws -> Int {
+        var moved = 0
+        let queues = catalog.jobQueues.union([configuration.fleet.jobQueue(label: nil)])
+        for queue in queues.sorted() where moved < limit {
+            let redriven = Mutex<[Envelope]>([])
+            moved += try await backends.transport.redriveDeadLetters(of: queue, limit: limit - moved) { letter in
+                guard letter.reason.hasPrefix("quarantined"), let envelope = try? Envelope(decoding: letter.message.body)
+                else { return false }
+                redriven.withLock { $0.append(envelope) }
+                return true
+            }
+            for envelope in redriven.withLock({ $0 }) {
+                guard let plan = catalog.plan(id: envelope.blueprintID, version: envelope.blueprintVersion),
+                    let node = plan.plan.indexByID[envelope.nodeID]
+                else { continue }
+                try await backends.coordinationStore.removeValue(
+                    at: RunKeys.quarantine(envelope.runID, node, envelope.iteration))
+            }
+        }
+        if moved > 0 { configuration.logger.info("re-drove quarantined jobs", metadata: ["weft.count": "\(moved)"]) }
+        return moved
+    }
+
+    /// Stops listening for the end of runs. Waiting ``result(_:)`` calls fall back to reading
+    /// the store.
+    public func shutdown() async {
+        let (consumer, task) = listener.withLock { ($0.consumer, $0.task) }
+        await consumer?.stop()
+        await task?.value
+        announcements.announceAll()
+    }
+
+    private func startListening() async throws {
+        // Declared before any run of this client can end, by every caller (it is idempotent).
+        try await backends.transport.declare(replyQueue)
+        let first = listener.withLock { state in
+            defer { state.started = true }
+            return !state.started
+        }
+        guard first else { return }
+        let transport = backends.transport
+        let consumer = try await transport.consume(replyQueue, prefetch: 64)
+        let announcements = self.announcements
+        let logger = configuration.logger
+        let task = Task {
+            do {
+                for try await delivery in consumer {
+                    if let envelope = try? Envelope(decoding: delivery.body), envelope.kind == .runFinished {
+                        announcements.announce(envelope.runID)
+                        try? await delivery.ack()
+                    } else {
+                        try? await delivery.deadLetter(reason: "not a run announcement")
+                    }
+                }
+            } catch {
+                logger.warning("the reply listener stopped", metadata: ["weft.error": "\(error)"])
+            }
+        }
+        listener.withLock { state in
+            state.consumer = consumer
+            state.task = task
+        }
+    }
+}
+
+/// A run started on the fleet.
+public struct DistributedRunHandle: Sendable {
+    /// The run's id.
+    public let runID: String
+    let runtime: DistributedRuntime
+
+    /// Waits for the run to end.
+    public func result() async throws -> RunResult { try await runtime.result(runID) }
+
+    /// Where the run stands.
+    public func status() async throws -> DistributedRunStatus { try await runtime.status(runID) }
+
+    /// Cancels the run.
+    @discardableResult
+    public func cancel() async throws -> RunStatus { try await runtime.cancel(runID) }
+}

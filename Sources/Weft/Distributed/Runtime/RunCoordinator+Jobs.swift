@@ -1,0 +1,441 @@
+import Logging
+
+extension RunCoordinator {
+    /// Handles one delivery of the job queues and says how to settle it. Never throws: every
+    /// failure becomes an outcome (a dead letter, a requeue, a crash for fault injection).
+    func handle(_ delivery: QueueDelivery) async -> DeliveryOutcome {
+        let envelope: Envelope
+        do {
+            envelope = try Envelope(decoding: delivery.body)
+        } catch {
+            logger.warning(
+                "dead-lettering an undecodable message", metadata: ["weft.queue": "\(delivery.queue)", "weft.error": "\(error)"])
+            return .deadLettered(reason: "\(error)")
+        }
+        do {
+            return try await handle(envelope, delivery: delivery)
+        } catch let crash as SimulatedCrash {
+            return .crashed(at: crash.step)
+        } catch let error as WeftError where error.code == .malformedMessage || error.code == .unsupportedVersion {
+            // A stored record this worker cannot read: the job cannot progress here.
+            logger.error(
+                "dead-lettering a job whose run records cannot be read",
+                metadata: ["weft.run": "\(envelope.runID)", "weft.error": "\(error)"])
+            return .deadLettered(reason: "\(error)")
+        } catch {
+            logger.warning(
+                "a backend failed; the job goes back on its queue",
+                metadata: ["weft.run": "\(envelope.runID)", "weft.node": "\(envelope.nodeID)", "weft.error": "\(error)"])
+            return .requeued(reason: "\(error)")
+        }
+    }
+
+    private func handle(_ envelope: Envelope, delivery: QueueDelivery) async throws -> DeliveryOutcome {
+        guard envelope.kind == .job else {
+            return .deadLettered(reason: "a \(envelope.kind) message does not belong on job queue \(delivery.queue)")
+        }
+        let run = envelope.runID
+        guard let plan = catalog.plan(id: envelope.blueprintID, version: envelope.blueprintVersion) else {
+            return try await leave(envelope, delivery: delivery)
+        }
+        guard let node = plan.plan.indexByID[envelope.nodeID] else {
+            return .deadLettered(
+                reason: "blueprint \"\(envelope.blueprintID)\" v\(envelope.blueprintVersion) has no node \"\(envelope.nodeID)\"")
+        }
+        guard envelope.attempt >= 1 else { return .deadLettered(reason: "attempt \(envelope.attempt) is not valid") }
+        try await checkpoint(.received, envelope)
+        if let terminal = try await terminal(run) {
+            return .dropped(reason: "the run is already \(terminal.status.rawValue)")
+        }
+        guard let meta = try await meta(run) else {
+            return .deadLettered(reason: "no run \"\(run)\" is known to the store")
+        }
+        guard meta.blueprintID == envelope.blueprintID, meta.blueprintVersion == envelope.blueprintVersion else {
+            return .deadLettered(
+                reason: "the job names blueprint \"\(envelope.blueprintID)\" v\(envelope.blueprintVersion) but run \"\(run)\" "
+                    + "is pinned to \"\(meta.blueprintID)\" v\(meta.blueprintVersion)")
+        }
+        let iteration = envelope.iteration
+        let lost = delivery.deliveryCount - 1
+        if lost >= options.maxLostDeliveries {
+            return try await quarantine(envelope, node: node, lost: lost, queue: delivery.queue)
+        }
+
+        var record: NodeResultRecord
+        if let recorded = try await result(run, node: node, iteration: iteration) {
+            // A redelivery, or a duplicate: continue from what was recorded.
+            record = recorded
+        } else {
+            switch try await execute(envelope, plan: plan, node: node, meta: meta) {
+            case .finished(let produced): record = produced
+            case .outcome(let outcome): return outcome
+            }
+            try await checkpoint(.executed, envelope)
+            if let terminal = try await terminal(run) {
+                return .dropped(reason: "the run ended (\(terminal.status.rawValue)) while the node ran")
+            }
+            let key = RunKeys.result(run, node, iteration)
+            switch try await records.setIfAbsent(
+                key, record.encoded(), fence: Fence(key: RunKeys.fence(run, node, iteration), token: envelope.fencingToken))
+            {
+            case .stored:
+                break
+            case .exists(let bytes):
+                // Another delivery recorded first: its result stands, and routes.
+                record = try NodeResultRecord(decoding: bytes)
+            case .fenced:
+                return .dropped(reason: "attempt \(envelope.attempt) was superseded by a newer one")
+            }
+            try await checkpoint(.recorded, envelope)
+        }
+        try await advance(run: run, plan: plan, meta: meta, node: node, iteration: iteration, record: record, envelope: envelope)
+        return .completed
+    }
+
+    private enum AttemptResult {
+        case finished(NodeResultRecord)
+        case outcome(DeliveryOutcome)
+    }
+
+    /// Runs the attempt the envelope names (and the node's fallback if that was its last).
+    private func execute(_ envelope: Envelope, plan fleetPlan: FleetPlan, node: Int, meta: RunMeta) async throws -> AttemptResult {
+        let plan = fleetPlan.plan
+        let run = envelope.runID
+        let iteration = envelope.iteration
+        let attempt = envelope.attempt
+        let snapshot = try await contexts.snapshot(run: run)
+        let state = RunState(runID: run, dependencies: execution.dependencies, logger: logger, context: snapshot)
+        let implementation = plan.implementations[node]
+        var prepared: JSONValue? = nil
+        if implementation.hasLifecycle && attempt > 1,
+            let bytes = try await records.value(at: RunKeys.prepared(run, node, iteration))
+        {
+            var reader = try RecordFormat.reader(bytes, subject: "prepared state")
+            prepared = try reader.json()
+        }
+        let context = NodeContext(
+            environment: state, nodeID: plan.ids[node], attempt: attempt, fencingToken: envelope.fencingToken,
+            input: envelope.payload, params: plan.params[node],
+            context: RunContext(state: state, key: RunState.writeKey(node: node, attempt: attempt, fallback: false)),
+            failure: nil)
+        let outcome = await NodeExecution.attempt(
+            node: node, attempt: attempt, implementation: implementation, timeout: plan.timeouts[node], context: context,
+            prepared: prepared, middleware: execution.middleware, clock: execution.clock)
+        switch outcome.result {
+        case .success(let output):
+            return .finished(try await completedRecord(
+                plan: fleetPlan, run: run, node: node, meta: meta, snapshot: snapshot, attempt: attempt, output: output,
+                patch: outcome.patch, duration: outcome.duration, usedFallback: false))
+        case .failure(let failure):
+            let config = plan.blueprint.nodes[node].config
+            if failure.isRetryable && attempt < config.maxAttempts {
+                return .outcome(try await scheduleRetry(
+                    envelope, plan: fleetPlan, node: node, failure: failure, prepared: outcome.prepared))
+            }
+            if plan.shapes[node].mayFallBack {
+                let fallbackContext = NodeContext(
+                    environment: state, nodeID: plan.ids[node], attempt: attempt, fencingToken: envelope.fencingToken,
+                    input: envelope.payload, params: plan.params[node],
+                    context: RunContext(state: state, key: RunState.writeKey(node: node, attempt: attempt, fallback: true)),
+                    failure: failure)
+                let completion = await NodeExecution.fallback(
+                    implementation: implementation, fallback: plan.fallbacks[node], node: node, context: fallbackContext,
+                    prepared: outcome.prepared, failure: failure, middleware: execution.middleware)
+                if case .fallback(_, let result, let patch, let duration) = completion {
+                    switch result {
+                    case .success(let output):
+                        return .finished(try await completedRecord(
+                            plan: fleetPlan, run: run, node: node, meta: meta, snapshot: snapshot, attempt: attempt,
+                            output: output, patch: patch, duration: outcome.duration + duration, usedFallback: true))
+                    case .failure(let fallbackFailure):
+                        return .finished(failedRecord(attempt: attempt, failure: fallbackFailure, duration: outcome.duration))
+                    }
+                }
+            } else if implementation.hasLifecycle && !outcome.cleanedUp {
+                await implementation.cleanup(context)
+            }
+            return .finished(failedRecord(attempt: attempt, failure: failure, duration: outcome.duration))
+        }
+    }
+
+    private func failedRecord(attempt: Int, failure: NodeFailure, duration: Duration) -> NodeResultRecord {
+        var record = NodeResultRecord(status: .failed)
+        record.attempt = attempt
+        record.failure = failure
+        record.duration = duration
+        return record
+    }
+
+    /// A completed node's record, with its routing decided now (design rule 2), once.
+    private func completedRecord(
+        plan fleetPlan: FleetPlan, run: String, node: Int, meta: RunMeta, snapshot: [String: JSONValue], attempt: Int,
+        output: NodeOutput, patch: ContextPatch, duration: Duration, usedFallback: Bool
+    ) async throws -> NodeResultRecord {
+        let plan = fleetPlan.plan
+        var record = NodeResultRecord(status: .completed)
+        record.attempt = attempt
+        record.usedFallback = usedFallback
+        record.duration = duration
+        record.output = output.value
+        record.action = output.action
+        record.patch = patch
+        let outgoing = plan.adjacency.outgoing(node)
+        if plan.shapes[node].routingIsPlain {
+            record.taken = outgoing.map { NodeResultRecord.TakenEdge(edge: $0, value: nil) }
+        } else {
+            var entries = snapshot
+            patch.apply(to: &entries)
+            let nodes =
+                fleetPlan.routingReadsNodes[node]
+                ? try await nodeStates(run, plan: plan) : Array(repeating: RunStateMachine.NodeState(), count: plan.nodeCount)
+            let decision = RunStateMachine.route(
+                plan: plan, runInput: meta.input, nodes: nodes, node: node, output: output,
+                context: StaticContextReader(entries))
+            record.taken = decision.taken.map {
+                NodeResultRecord.TakenEdge(edge: $0.edge, value: plan.ends[$0.edge].hasTransform ? Optional($0.value) : Optional<JSONValue>.none)
+            }
+        }
+        return record
+    }
+
+    /// Records the failed attempt and schedules the next as a durable timer (design rule 6).
+    private func scheduleRetry(
+        _ envelope: Envelope, plan: FleetPlan, node: Int, failure: NodeFailure, prepared: JSONValue?
+    ) async throws -> DeliveryOutcome {
+        let run = envelope.runID
+        let iteration = envelope.iteration
+        let attempt = envelope.attempt
+        let config = plan.plan.blueprint.nodes[node].config
+        var random = SplitMix64(seed: SplitMix64.hash(run) &+ UInt64(node) &* 0x9E37_79B9 &+ UInt64(attempt))
+        let delay = config.backoff.delay(beforeRetry: attempt, random: random.nextUnit())
+        if let prepared {
+            var writer = RecordFormat.writer()
+            writer.json(prepared)
+            _ = try await records.setIfAbsent(RunKeys.prepared(run, node, iteration), writer.bytes, fence: nil)
+        }
+        try await noteFailure(run: run, node: node, iteration: iteration, attempt: attempt, failure: failure)
+        let next = jobEnvelope(
+            plan: plan, runID: run, node: node, iteration: iteration, attempt: attempt + 1, input: envelope.payload)
+        let action = TimerAction.publish(queue: plan.queues[node], envelope: next.encoded(), priority: plan.priorities[node])
+        try await records.scheduleTimer(
+            RunKeys.retryTimer(run, node, iteration, attempt: attempt + 1), after: delay, payload: action.encoded())
+        try await records.recordProgress(run: run, quietFor: delay)
+        timerScheduled(delay)
+        logger.debug(
+            "attempt failed; retry scheduled",
+            metadata: [
+                "weft.run": "\(run)", "weft.node": "\(envelope.nodeID)", "weft.attempt": "\(attempt)",
+                "weft.delay": "\(delay)", "weft.error": "\(failure.message)",
+            ])
+        return .retryScheduled(attempt: attempt + 1, after: delay)
+    }
+
+    /// Keeps the node's latest failed attempt, for inspection and the reconciler.
+    private func noteFailure(run: String, node: Int, iteration: Int, attempt: Int, failure: NodeFailure) async throws {
+        var record = NodeResultRecord(status: .failed)
+        record.attempt = attempt
+        record.failure = failure
+        let key = RunKeys.lastFailure(run, node, iteration)
+        var current = try await records.value(at: key)
+        while true {
+            if let current, let existing = try? NodeResultRecord(decoding: current), existing.attempt >= attempt { return }
+            switch try await records.compareAndSet(key, expected: current, new: record.encoded(), fence: nil) {
+            case .swapped, .fenced: return
+            case .mismatch(let now): current = now
+            }
+        }
+    }
+
+    // MARK: Advancing
+
+    private enum Arrival {
+        case taken(JSONValue)
+        case skipped
+    }
+
+    /// Everything after a node's result is recorded: its context writes, its edges, the joins
+    /// they reach, dead-path elimination, the successors that became ready, and completion.
+    /// Idempotent: a redelivery repeats it from the same record with the same effects.
+    func advance(
+        run: String, plan fleetPlan: FleetPlan, meta: RunMeta, node: Int, iteration: Int, record: NodeResultRecord,
+        envelope: Envelope?
+    ) async throws {
+        let plan = fleetPlan.plan
+        if record.status == .failed {
+            try await finish(run, TerminalRecord(
+                status: .failed, output: nil,
+                failure: RunFailure(
+                    nodeID: plan.ids[node], attempt: record.attempt,
+                    cause: record.failure ?? NodeFailure(message: "failed", errorType: "WeftError"))))
+            return
+        }
+        if !record.patch.isEmpty {
+            try await contexts.apply(record.patch, run: run, origin: "n\(node).\(iteration)")
+        }
+        let doneKey = RunKeys.done(run)
+        var finished = try await records.addToSet(doneKey, member: String(node))
+        var ready: [(node: Int, input: JSONValue)] = []
+        var pending: [(edge: Int, arrival: Arrival)] = []
+        let outgoing = plan.adjacency.outgoing(node)
+        pending.reserveCapacity(outgoing.count)
+        var takenIndex = record.taken.count - 1
+        for edge in outgoing.reversed() {
+            if takenIndex >= 0 && record.taken[takenIndex].edge == edge {
+                pending.append((edge, .taken(record.taken[takenIndex].value ?? record.output ?? .null)))
+                takenIndex -= 1
+            } else {
+                pending.append((edge, .skipped))
+            }
+        }
+        while let (edge, arrival) = pending.popLast() {
+            let target = Int(plan.ends[edge].target)
+            switch try await arrive(run: run, plan: fleetPlan, meta: meta, edge: edge, target: target, iteration: iteration, arrival: arrival) {
+            case .wait:
+                continue
+            case .ready(let input):
+                ready.append((target, input))
+            case .skip:
+                // Dead-path elimination (design rule 3).
+                _ = try await records.setIfAbsent(
+                    RunKeys.result(run, target, iteration), NodeResultRecord.skipped.encoded(), fence: nil)
+                finished = max(finished, try await records.addToSet(doneKey, member: String(target)))
+                for next in plan.adjacency.outgoing(target).reversed() { pending.append((next, .skipped)) }
+            }
+        }
+        if let envelope { try await checkpoint(.arrived, envelope) }
+        for (target, input) in ready {
+            try await publishJob(plan: fleetPlan, runID: run, node: target, iteration: iteration, attempt: 1, input: input)
+        }
+        if let envelope { try await checkpoint(.published, envelope) }
+        if finished == plan.nodeCount {
+            try await complete(run, plan: plan)
+        } else {
+            try await records.recordProgress(run: run, quietFor: .zero)
+        }
+    }
+
+    private enum Readiness {
+        case wait
+        case ready(JSONValue)
+        case skip
+    }
+
+    /// Records that `edge` resolved and says what that means for its target (design rule 4).
+    private func arrive(
+        run: String, plan fleetPlan: FleetPlan, meta: RunMeta, edge: Int, target: Int, iteration: Int, arrival: Arrival
+    ) async throws -> Readiness {
+        let plan = fleetPlan.plan
+        let shape = plan.shapes[target]
+        let incoming = Int(shape.incomingCount)
+        if incoming == 1 {
+            guard case .taken(let value) = arrival else { return .skip }
+            return .ready(try await input(run: run, plan: fleetPlan, meta: meta, node: target, iteration: iteration, taken: [(edge, value)]))
+        }
+        let arrivals = RunKeys.arrivals(run, target, iteration)
+        let isTaken: Bool
+        if case .taken = arrival { isTaken = true } else { isTaken = false }
+        let count = try await records.addToSet(arrivals, member: String(edge) + (isTaken ? "t" : "s"))
+        if shape.join == .any {
+            if case .taken(let value) = arrival {
+                let marker = Array(String(edge).utf8)
+                switch try await records.setIfAbsent(RunKeys.anyFired(run, target, iteration), marker, fence: nil) {
+                case .stored:
+                    break
+                case .exists(let winner) where winner == marker:
+                    break  // a redelivery of the arrival that fired the join: publish again
+                default:
+                    return .wait
+                }
+                return .ready(try await input(run: run, plan: fleetPlan, meta: meta, node: target, iteration: iteration, taken: [(edge, value)]))
+            }
+            guard count == incoming else { return .wait }
+            let members = try await records.members(of: arrivals)
+            return members.contains(where: { $0.hasSuffix("t") }) ? .wait : .skip
+        }
+        guard count == incoming else { return .wait }
+        let members = try await records.members(of: arrivals)
+        var taken: [(Int, JSONValue)] = []
+        for member in members where member.hasSuffix("t") {
+            guard let other = Int(member.dropLast()) else { continue }
+            if other == edge, case .taken(let value) = arrival {
+                taken.append((other, value))
+            } else {
+                let source = Int(plan.ends[other].source)
+                let value = try await result(run, node: source, iteration: iteration)?.value(of: other) ?? .null
+                taken.append((other, value))
+            }
+        }
+        if taken.isEmpty { return .skip }
+        return .ready(try await input(run: run, plan: fleetPlan, meta: meta, node: target, iteration: iteration, taken: taken))
+    }
+
+    /// A ready node's input (design rule 5), from the values its taken incoming edges carry.
+    func input(
+        run: String, plan fleetPlan: FleetPlan, meta: RunMeta, node: Int, iteration: Int, taken: [(edge: Int, value: JSONValue)]
+    ) async throws -> JSONValue {
+        let plan = fleetPlan.plan
+        if plan.shapes[node].hasInputs {
+            let nodes =
+                fleetPlan.inputsReadNodes[node]
+                ? try await nodeStates(run, plan: plan) : Array(repeating: RunStateMachine.NodeState(), count: plan.nodeCount)
+            let context = fleetPlan.inputsReadContext[node] ? try await contexts.snapshot(run: run) : [:]
+            if let value = RunStateMachine.evaluateInputs(
+                plan: plan, runInput: meta.input, nodes: nodes, node: node, context: StaticContextReader(context))
+            {
+                return value
+            }
+        }
+        if taken.count == 1 { return taken[0].value }
+        var map: [String: JSONValue] = [:]
+        map.reserveCapacity(taken.count)
+        for (edge, value) in taken.sorted(by: { $0.edge < $1.edge }) { map[plan.ids[Int(plan.ends[edge].source)]] = value }
+        return .object(map)
+    }
+
+    /// Every node finished: the run completes with the outputs of its terminal nodes (design rule 10).
+    func complete(_ run: String, plan: ExecutionPlan) async throws {
+        let results = try await results(run, plan: plan)
+        var outputs: [(Int, JSONValue)] = []
+        for (node, record) in results.enumerated() {
+            guard let record, record.status == .completed, record.taken.isEmpty else { continue }
+            outputs.append((node, record.output ?? .null))
+        }
+        let output: JSONValue
+        if outputs.count == 1 {
+            output = outputs[0].1
+        } else {
+            var map: [String: JSONValue] = [:]
+            for (node, value) in outputs { map[plan.ids[node]] = value }
+            output = .object(map)
+        }
+        try await finish(run, TerminalRecord(status: .completed, output: output, failure: nil))
+    }
+
+    // MARK: Jobs that cannot run here
+
+    /// Hands a job for a blueprint version this worker lacks back, after a delay, through a
+    /// durable timer: it is neither dropped nor failed (design rule 13).
+    private func leave(_ envelope: Envelope, delivery: QueueDelivery) async throws -> DeliveryOutcome {
+        let reason = "this worker lacks blueprint \"\(envelope.blueprintID)\" v\(envelope.blueprintVersion)"
+        let sequence = try await records.increment(RunKeys.leftCounter(envelope.runID), by: 1)
+        let action = TimerAction.publish(queue: delivery.queue, envelope: delivery.body, priority: delivery.message.priority)
+        try await records.scheduleTimer(
+            RunKeys.leftTimer(envelope.runID, sequence), after: options.unknownBlueprintDelay, payload: action.encoded())
+        timerScheduled(options.unknownBlueprintDelay)
+        logger.warning("leaving a job for another worker: \(reason)", metadata: ["weft.run": "\(envelope.runID)"])
+        return .left(reason: reason)
+    }
+
+    /// Sets aside a job that crashed its workers too often, with its signature (design §4).
+    private func quarantine(_ envelope: Envelope, node: Int, lost: Int, queue: String) async throws -> DeliveryOutcome {
+        let record = QuarantineRecord(
+            nodeID: envelope.nodeID, attempt: envelope.attempt, lostDeliveries: lost, queue: queue,
+            lastError: "worker lost")
+        _ = try await records.setIfAbsent(
+            RunKeys.quarantine(envelope.runID, node, envelope.iteration), record.encoded(), fence: nil)
+        logger.error(
+            "quarantining a job that crashed its workers \(lost) times",
+            metadata: ["weft.run": "\(envelope.runID)", "weft.node": "\(envelope.nodeID)", "weft.attempt": "\(envelope.attempt)"])
+        return .quarantined(signature: record.signature)
+    }
+}

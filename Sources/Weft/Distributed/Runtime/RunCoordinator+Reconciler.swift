@@ -1,0 +1,95 @@
+import Logging
+
+extension RunCoordinator {
+    /// Finds up to `limit` runs with no progress for ``FleetOptions/stallTimeout`` and repairs
+    /// each: re-publishes exactly what its records say is ready. Returns how many jobs it
+    /// published.
+    func reconcile(limit: Int = 100) async throws -> Int {
+        var published = 0
+        for run in try await records.runsWithoutProgress(for: options.stallTimeout, limit: limit) {
+            do {
+                published += try await reconcile(run: run)
+            } catch {
+                logger.warning("could not reconcile a run", metadata: ["weft.run": "\(run)", "weft.error": "\(error)"])
+            }
+        }
+        return published
+    }
+
+    /// Replays `run`'s records through the pure engine and re-publishes the nodes that are
+    /// ready and have no result: never a node whose branch was skipped, never a completed
+    /// node, never a quarantined job. Finishes the run if the records say it is over.
+    func reconcile(run: String) async throws -> Int {
+        if let terminal = try await terminal(run) {
+            try await finish(run, terminal)  // announces and cleans up, if a worker died before
+            return 0
+        }
+        guard let meta = try await meta(run) else {
+            try await records.forgetProgress(run: run)
+            return 0
+        }
+        guard let fleetPlan = catalog.plan(id: meta.blueprintID, version: meta.blueprintVersion) else {
+            // Another worker may have the blueprint; look again after the next timeout.
+            try await records.recordProgress(run: run, quietFor: .zero)
+            return 0
+        }
+        let plan = fleetPlan.plan
+        let results = try await results(run, plan: plan)
+        let context = StaticContextReader(try await contexts.snapshot(run: run))
+        var machine = RunStateMachine(plan: plan, input: meta.input, seedSource: run)
+        var actions: [RunStateMachine.Action] = []
+        machine.start(context: context, into: &actions)
+        var ready: [(node: Int, input: JSONValue)] = []
+        var cursor = 0
+        while cursor < actions.count {
+            let action = actions[cursor]
+            cursor += 1
+            switch action {
+            case .execute(let node, _, let input):
+                guard let record = results[node] else {
+                    ready.append((node, input))
+                    continue
+                }
+                switch record.status {
+                case .completed:
+                    let output = record.output ?? .null
+                    let decision = RouteDecision(taken: record.taken.map { .init(edge: $0.edge, value: $0.value ?? output) })
+                    machine.apply(node: node, output: output, decision: decision, context: context, into: &actions)
+                case .failed:
+                    try await advance(run: run, plan: fleetPlan, meta: meta, node: node, iteration: 0, record: record, envelope: nil)
+                    return 0
+                case .skipped:
+                    continue
+                }
+            case .finish:
+                if machine.outcome?.status == .completed { try await complete(run, plan: plan) }
+                return 0
+            default:
+                continue
+            }
+        }
+        var published = 0
+        for (node, input) in ready {
+            if try await records.value(at: RunKeys.quarantine(run, node, 0)) != nil {
+                logger.warning(
+                    "a stalled run waits on a quarantined job",
+                    metadata: ["weft.run": "\(run)", "weft.node": "\(plan.ids[node])"])
+                continue
+            }
+            var attempt = 1
+            if let bytes = try await records.value(at: RunKeys.lastFailure(run, node, 0)) {
+                let failed = try NodeResultRecord(decoding: bytes)
+                attempt = min(failed.attempt + 1, max(1, plan.blueprint.nodes[node].config.maxAttempts))
+            }
+            let generation = try await records.increment(RunKeys.generation(run, node, 0), by: 1)
+            try await publishJob(
+                plan: fleetPlan, runID: run, node: node, iteration: 0, attempt: attempt, generation: generation, input: input)
+            published += 1
+            logger.info(
+                "re-published a job of a stalled run",
+                metadata: ["weft.run": "\(run)", "weft.node": "\(plan.ids[node])", "weft.attempt": "\(attempt)"])
+        }
+        try await records.recordProgress(run: run, quietFor: .zero)
+        return published
+    }
+}

@@ -1,0 +1,35 @@
+import Logging
+
+extension RunCoordinator {
+    /// Fires up to `limit` durable timers that are due (retries after their backoff, jobs
+    /// left for other workers, run deadlines) and returns how many fired.
+    func fireDueTimers(limit: Int = 128) async throws -> Int {
+        let due = try await records.claimDueTimers(limit: limit, claimFor: options.timerClaim)
+        for timer in due { try await fire(timer) }
+        return due.count
+    }
+
+    private func fire(_ timer: DueTimer) async throws {
+        let run = timer.key.run
+        let action: TimerAction
+        do {
+            action = try TimerAction(decoding: timer.payload)
+        } catch {
+            logger.error("discarding a timer that cannot be read", metadata: ["weft.timer": "\(timer.key)", "weft.error": "\(error)"])
+            try await records.completeTimer(timer.key)
+            return
+        }
+        switch action {
+        case .publish(let queue, let envelope, let priority):
+            if try await terminal(run) == nil {
+                try await transport.publish(QueueMessage(body: envelope, priority: priority), to: queue)
+            }
+        case .deadline:
+            if try await terminal(run) == nil, let meta = try await meta(run), let deadline = meta.deadline {
+                logger.info("run passed its deadline", metadata: ["weft.run": "\(run)"])
+                try await finish(run, TerminalRecord(status: .failed, output: nil, failure: .deadlinePassed(deadline)))
+            }
+        }
+        try await records.completeTimer(timer.key)
+    }
+}

@@ -1,0 +1,204 @@
+import Foundation
+import Logging
+import Synchronization
+
+/// Drives distributed runs through the backends, one step at a time, following design §4.
+/// Shared by the client (start, cancel, inspection), the workers (jobs, timers) and the
+/// reconciler. Holds no run state of its own: everything lives in the stores, so any process
+/// can take any step of any run.
+final class RunCoordinator: Sendable {
+    /// What node attempts run with.
+    struct Execution: Sendable {
+        var middleware: [any NodeMiddleware] = []
+        var dependencies = Dependencies()
+        var clock: any Clock<Duration> = ContinuousClock()
+    }
+
+    let backends: WeftBackends
+    let catalog: BlueprintCatalog
+    let options: FleetOptions
+    let execution: Execution
+    let logger: Logger
+    let faults: (any FaultInjector)?
+    /// Called when this process schedules a timer, so that its timer loop can wake early.
+    let timerScheduled: @Sendable (Duration) -> Void
+    /// Run records never change once written: cached, bounded.
+    private let metas = Mutex<[String: RunMeta]>([:])
+    private static let metaCacheLimit = 4096
+
+    var transport: any QueueTransport { backends.transport }
+    var records: any CoordinationStore { backends.coordinationStore }
+    var contexts: any ContextStore { backends.contextStore }
+
+    init(
+        backends: WeftBackends, catalog: BlueprintCatalog, options: FleetOptions, execution: Execution, logger: Logger,
+        faults: (any FaultInjector)? = nil, timerScheduled: @escaping @Sendable (Duration) -> Void = { _ in }
+    ) {
+        self.backends = backends
+        self.catalog = catalog
+        self.options = options
+        self.execution = execution
+        self.logger = logger
+        self.faults = faults
+        self.timerScheduled = timerScheduled
+    }
+
+    // MARK: Records
+
+    func meta(_ run: String) async throws -> RunMeta? {
+        if let cached = metas.withLock({ $0[run] }) { return cached }
+        guard let bytes = try await records.value(at: RunKeys.meta(run)) else { return nil }
+        let meta = try RunMeta(decoding: bytes)
+        metas.withLock { cache in
+            if cache.count >= Self.metaCacheLimit { cache.removeAll(keepingCapacity: true) }
+            cache[run] = meta
+        }
+        return meta
+    }
+
+    func terminal(_ run: String) async throws -> TerminalRecord? {
+        guard let bytes = try await records.value(at: RunKeys.status(run)) else { return nil }
+        return try TerminalRecord(decoding: bytes)
+    }
+
+    func result(_ run: String, node: Int, iteration: Int) async throws -> NodeResultRecord? {
+        guard let bytes = try await records.value(at: RunKeys.result(run, node, iteration)) else { return nil }
+        return try NodeResultRecord(decoding: bytes)
+    }
+
+    /// Every node's record, by index (`nil`: not recorded).
+    func results(_ run: String, plan: ExecutionPlan, iteration: Int = 0) async throws -> [NodeResultRecord?] {
+        var results: [NodeResultRecord?] = []
+        results.reserveCapacity(plan.nodeCount)
+        for node in 0..<plan.nodeCount { results.append(try await result(run, node: node, iteration: iteration)) }
+        return results
+    }
+
+    /// Node states carrying the recorded outputs, for expressions that read `nodes.x`.
+    func nodeStates(_ run: String, plan: ExecutionPlan) async throws -> [RunStateMachine.NodeState] {
+        var states = Array(repeating: RunStateMachine.NodeState(), count: plan.nodeCount)
+        for (node, record) in try await results(run, plan: plan).enumerated() where record?.status == .completed {
+            states[node].output = record?.output
+        }
+        return states
+    }
+
+    // MARK: Starting
+
+    /// Records a new run and publishes its start nodes. Idempotent for one run id: starting a
+    /// run that exists changes nothing.
+    func start(plan: FleetPlan, input: JSONValue, runID: String, options runOptions: RunOptions, replyTo: String?) async throws {
+        let blueprint = plan.plan.blueprint
+        let meta = RunMeta(
+            blueprintID: blueprint.id, blueprintVersion: blueprint.version, input: input, replyTo: replyTo,
+            deadline: runOptions.deadline, startedAt: Date().timeIntervalSince1970)
+        switch try await records.setIfAbsent(RunKeys.meta(runID), meta.encoded(), fence: nil) {
+        case .stored: break
+        case .exists, .fenced:
+            logger.debug("run already exists; not started again", metadata: ["weft.run": "\(runID)"])
+            return
+        }
+        if !runOptions.context.isEmpty {
+            var patch = ContextPatch()
+            for (key, value) in runOptions.context.sorted(by: { $0.key < $1.key }) { patch.set(key, value) }
+            try await contexts.apply(patch, run: runID, origin: "start")
+        }
+        try await records.recordProgress(run: runID, quietFor: .zero)
+        if let deadline = runOptions.deadline {
+            try await records.scheduleTimer(RunKeys.deadlineTimer(runID), after: deadline, payload: TimerAction.deadline.encoded())
+            timerScheduled(deadline)
+        }
+        // The start nodes and their inputs, as the pure engine says.
+        var machine = RunStateMachine(plan: plan.plan, input: input, seedSource: runID)
+        var actions: [RunStateMachine.Action] = []
+        machine.start(context: StaticContextReader(runOptions.context), into: &actions)
+        for action in actions {
+            switch action {
+            case .execute(let node, let attempt, let nodeInput):
+                try await publishJob(plan: plan, runID: runID, node: node, iteration: 0, attempt: attempt, input: nodeInput)
+            case .finish:
+                if let outcome = machine.outcome {
+                    try await finish(runID, TerminalRecord(status: outcome.status, output: outcome.output, failure: outcome.failure))
+                }
+            default:
+                continue
+            }
+        }
+        logger.debug("run started", metadata: ["weft.run": "\(runID)", "weft.blueprint": "\(blueprint.id)"])
+    }
+
+    func jobEnvelope(
+        plan: FleetPlan, runID: String, node: Int, iteration: Int, attempt: Int, generation: Int64 = 0, input: JSONValue
+    ) -> Envelope {
+        let blueprint = plan.plan.blueprint
+        return Envelope(
+            kind: .job, runID: runID, blueprintID: blueprint.id, blueprintVersion: blueprint.version,
+            nodeID: plan.plan.ids[node], iteration: iteration, attempt: attempt,
+            fencingToken: RunKeys.token(attempt: attempt, generation: generation), payload: input)
+    }
+
+    func publishJob(
+        plan: FleetPlan, runID: String, node: Int, iteration: Int, attempt: Int, generation: Int64 = 0, input: JSONValue
+    ) async throws {
+        let envelope = jobEnvelope(
+            plan: plan, runID: runID, node: node, iteration: iteration, attempt: attempt, generation: generation, input: input)
+        try await transport.publish(
+            QueueMessage(body: envelope.encoded(), priority: plan.priorities[node]), to: plan.queues[node])
+    }
+
+    // MARK: Ending
+
+    /// Sets the run's terminal status, unless it has one, and announces the end to the client
+    /// that started the run. Safe to repeat: a redelivered job that ends a run again changes
+    /// nothing and announces at most once more.
+    @discardableResult
+    func finish(_ runID: String, _ terminal: TerminalRecord) async throws -> TerminalRecord {
+        var terminal = terminal
+        terminal.finishedAt = Date().timeIntervalSince1970
+        let final: TerminalRecord
+        switch try await records.compareAndSet(RunKeys.status(runID), expected: nil, new: terminal.encoded(), fence: nil) {
+        case .swapped:
+            final = terminal
+            logger.debug(
+                "run finished", metadata: ["weft.run": "\(runID)", "weft.status": "\(terminal.status.rawValue)"])
+        case .mismatch(let current):
+            final = try current.map { try TerminalRecord(decoding: $0) } ?? terminal
+        case .fenced:
+            final = terminal
+        }
+        try await announce(runID, final)
+        try await records.cancelTimer(RunKeys.deadlineTimer(runID))
+        try await records.forgetProgress(run: runID)
+        return final
+    }
+
+    /// Tells the starting client that the run ended, once (at least once if a worker dies here).
+    private func announce(_ runID: String, _ terminal: TerminalRecord) async throws {
+        guard let meta = try await meta(runID), let replyTo = meta.replyTo else { return }
+        guard try await records.value(at: RunKeys.announced(runID)) == nil else { return }
+        let envelope = Envelope(
+            kind: .runFinished, runID: runID, blueprintID: meta.blueprintID, blueprintVersion: meta.blueprintVersion)
+        do {
+            try await transport.publish(QueueMessage(body: envelope.encoded()), to: replyTo)
+        } catch let error as WeftError where error.code == .unknownQueue {
+            // The client is gone; its result stays readable in the store.
+            logger.debug("the client that started the run is gone", metadata: ["weft.run": "\(runID)"])
+        }
+        _ = try await records.setIfAbsent(RunKeys.announced(runID), [1], fence: nil)
+    }
+
+    /// Cancels a run: nothing new starts; attempts still running end without effect.
+    func cancel(_ runID: String) async throws -> TerminalRecord {
+        guard try await meta(runID) != nil else {
+            throw WeftError(.unknownRun, "No run \"\(runID)\" is known to the store")
+        }
+        return try await finish(runID, TerminalRecord(status: .cancelled, output: nil, failure: .runCancelled))
+    }
+
+    // MARK: Faults
+
+    func checkpoint(_ step: WorkerStep, _ envelope: Envelope) async throws {
+        guard let faults else { return }
+        try await faults.checkpoint(step, envelope: envelope)
+    }
+}

@@ -1,0 +1,52 @@
+/// The names of a distributed run's records in the coordination store. Short (most fit in a
+/// string stored inline), keyed by node index and iteration: a run is pinned to one blueprint
+/// version, so indices are stable.
+enum RunKeys {
+    static func meta(_ run: String) -> StoreKey { StoreKey(run: run, name: "m") }
+    static func status(_ run: String) -> StoreKey { StoreKey(run: run, name: "s") }
+    /// Set once the run's end was announced to the client that started it.
+    static func announced(_ run: String) -> StoreKey { StoreKey(run: run, name: "p") }
+    /// The set of finished (completed or skipped) nodes.
+    static func done(_ run: String) -> StoreKey { StoreKey(run: run, name: "d") }
+    static func result(_ run: String, _ node: Int, _ iteration: Int) -> StoreKey {
+        StoreKey(run: run, name: "n\(node).\(iteration)")
+    }
+    /// The node's last failed attempt, while it waits for a retry.
+    static func lastFailure(_ run: String, _ node: Int, _ iteration: Int) -> StoreKey {
+        StoreKey(run: run, name: "e\(node).\(iteration)")
+    }
+    /// A lifecycle node's prepared state, kept between attempts.
+    static func prepared(_ run: String, _ node: Int, _ iteration: Int) -> StoreKey {
+        StoreKey(run: run, name: "r\(node).\(iteration)")
+    }
+    /// The set of resolved incoming edges of a join: `<edge>t` (taken) or `<edge>s` (skipped).
+    static func arrivals(_ run: String, _ node: Int, _ iteration: Int) -> StoreKey {
+        StoreKey(run: run, name: "j\(node).\(iteration)")
+    }
+    /// The edge that fired an `any` join.
+    static func anyFired(_ run: String, _ node: Int, _ iteration: Int) -> StoreKey {
+        StoreKey(run: run, name: "a\(node).\(iteration)")
+    }
+    static func quarantine(_ run: String, _ node: Int, _ iteration: Int) -> StoreKey {
+        StoreKey(run: run, name: "q\(node).\(iteration)")
+    }
+    /// The fence of a node's attempts (in the fences' own namespace).
+    static func fence(_ run: String, _ node: Int, _ iteration: Int) -> StoreKey {
+        StoreKey(run: run, name: "n\(node).\(iteration)")
+    }
+    /// The counter of re-publications by the reconciler, part of their fencing tokens.
+    static func generation(_ run: String, _ node: Int, _ iteration: Int) -> StoreKey {
+        StoreKey(run: run, name: "g\(node).\(iteration)")
+    }
+    static func retryTimer(_ run: String, _ node: Int, _ iteration: Int, attempt: Int) -> StoreKey {
+        StoreKey(run: run, name: "t\(node).\(iteration).\(attempt)")
+    }
+    static func deadlineTimer(_ run: String) -> StoreKey { StoreKey(run: run, name: "deadline") }
+    static func leftCounter(_ run: String) -> StoreKey { StoreKey(run: run, name: "lc") }
+    static func leftTimer(_ run: String, _ sequence: Int64) -> StoreKey { StoreKey(run: run, name: "l\(sequence)") }
+
+    /// The fencing token of `attempt` as first published; re-publications add a generation.
+    static func token(attempt: Int, generation: Int64 = 0) -> UInt64 {
+        UInt64(truncatingIfNeeded: attempt) << 32 | UInt64(truncatingIfNeeded: generation) & 0xFFFF_FFFF
+    }
+}

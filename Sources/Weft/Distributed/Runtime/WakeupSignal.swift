@@ -1,0 +1,58 @@
+import Synchronization
+
+/// Wakes a loop that sleeps until a deadline early: ``wait(upTo:clock:)`` returns after the
+/// duration or at the first ``signal()``, whichever comes first. A signal sent while nobody
+/// waits is kept for the next wait.
+final class WakeupSignal: Sendable {
+    private struct State {
+        var pending = false
+        var continuation: CheckedContinuation<Void, Never>?
+    }
+
+    private let state = Mutex(State())
+
+    func signal() {
+        let continuation = state.withLock { state in
+            guard let continuation = state.continuation else {
+                state.pending = true
+                return nil as CheckedContinuation<Void, Never>?
+            }
+            state.continuation = nil
+            return continuation
+        }
+        continuation?.resume()
+    }
+
+    func wait(upTo duration: Duration, clock: any Clock<Duration>) async {
+        if state.withLock({ state in defer { state.pending = false }; return state.pending }) { return }
+        await withTaskGroup(of: Void.self) { group in
+            group.addTask { try? await clock.sleep(for: duration) }
+            group.addTask { await self.waitForSignal() }
+            await group.next()
+            group.cancelAll()
+        }
+    }
+
+    private func waitForSignal() async {
+        await withTaskCancellationHandler {
+            await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+                let resumeNow = state.withLock { state in
+                    if state.pending || Task.isCancelled {
+                        state.pending = false
+                        return true
+                    }
+                    state.continuation = continuation
+                    return false
+                }
+                if resumeNow { continuation.resume() }
+            }
+        } onCancel: {
+            let continuation = state.withLock { state in
+                let continuation = state.continuation
+                state.continuation = nil
+                return continuation
+            }
+            continuation?.resume()
+        }
+    }
+}

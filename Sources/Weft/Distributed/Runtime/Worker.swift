@@ -1,0 +1,285 @@
+import Foundation
+import Logging
+import Synchronization
+
+/// Takes jobs from the queues of a fleet and runs their nodes, with the same node registry and
+/// the same pure engine as ``LocalRuntime``.
+///
+/// A worker follows design §4 for every job: it reads the run's records, drops the job if the
+/// run is over or the node already has a result, runs the node, records the result
+/// (set-if-absent, fenced), resolves the edges, records join arrivals per edge, publishes the
+/// nodes that became ready, and acks last. It also fires the durable timers that come due
+/// (retries, deadlines) and reconciles stalled runs. Start as many workers as you like, in one
+/// process or many: they share nothing but the backends.
+///
+/// ```swift
+/// let backends = WeftBackends.inMemory()
+/// let worker = try Worker(registry: registry, blueprints: [blueprint], backends: backends)
+/// try await worker.run()  // until shutdown() or cancellation
+/// ```
+public final class Worker: Sendable {
+    /// How a worker runs.
+    public struct Configuration: Sendable {
+        /// Settings the whole fleet shares.
+        public var fleet: FleetOptions
+        /// How many jobs this worker handles at once. Defaults to the number of cores.
+        public var concurrency: Int
+        /// The queue labels this worker serves (`""` is the default queue); `nil`, the default,
+        /// serves every queue its blueprints use. A pool of workers with special hardware
+        /// serves only its label.
+        public var queueLabels: Set<String>?
+        /// Middleware around every node attempt and fallback, the first outermost.
+        public var middleware: [any NodeMiddleware]
+        /// Shared dependencies handed to node code.
+        public var dependencies: Dependencies
+        /// The clock for node timeouts and for the worker's own loops. Use the same manual
+        /// clock as the stores in tests.
+        public var clock: any Clock<Duration>
+        /// The longest the timer loop sleeps before it looks for due timers again: timers
+        /// scheduled by other processes are found within this. Default 1 s.
+        public var timerPollInterval: Duration
+        /// How often the worker looks for stalled runs; `nil` turns reconciliation off. Default 5 s.
+        public var reconcileInterval: Duration?
+        /// Crashes the worker between steps, for fault-injection tests. `nil` in production.
+        public var faults: (any FaultInjector)?
+        /// The logger.
+        public var logger: Logger
+
+        /// Creates a configuration; every member has a default.
+        public init(
+            fleet: FleetOptions = FleetOptions(), concurrency: Int = ProcessInfo.processInfo.activeProcessorCount,
+            queueLabels: Set<String>? = nil, middleware: [any NodeMiddleware] = [], dependencies: Dependencies = Dependencies(),
+            clock: any Clock<Duration> = ContinuousClock(), timerPollInterval: Duration = .seconds(1),
+            reconcileInterval: Duration? = .seconds(5), faults: (any FaultInjector)? = nil,
+            logger: Logger = Logger(label: "weft.worker")
+        ) {
+            self.fleet = fleet
+            self.concurrency = concurrency
+            self.queueLabels = queueLabels
+            self.middleware = middleware
+            self.dependencies = dependencies
+            self.clock = clock
+            self.timerPollInterval = timerPollInterval
+            self.reconcileInterval = reconcileInterval
+            self.faults = faults
+            self.logger = logger
+        }
+    }
+
+    /// Counts of what this worker did with its deliveries.
+    public struct Statistics: Sendable, Hashable {
+        /// Jobs whose effects were recorded and acked.
+        public var completed = 0
+        /// Attempts that failed and were scheduled to retry.
+        public var retriesScheduled = 0
+        /// Jobs acked without effect (their run was over, a stale attempt).
+        public var dropped = 0
+        /// Jobs handed back for a worker with their blueprint version.
+        public var left = 0
+        /// Jobs dead-lettered as unusable.
+        public var deadLettered = 0
+        /// Jobs quarantined after crashing workers.
+        public var quarantined = 0
+        /// Jobs put back after a backend failure.
+        public var requeued = 0
+        /// Deliveries a fault injector crashed.
+        public var crashed = 0
+    }
+
+    private struct RunState {
+        var consumers: [QueueConsumer] = []
+        var stopping = false
+    }
+
+    /// The blueprints this worker can run.
+    public let catalog: BlueprintCatalog
+    /// Its backends.
+    public let backends: WeftBackends
+    /// How it runs.
+    public let configuration: Configuration
+    let coordinator: RunCoordinator
+    private let wakeup = WakeupSignal()
+    private let runState = Mutex(RunState())
+    private let counts = Mutex(Statistics())
+    private let limiter: ConcurrencyLimiter
+
+    /// Creates a worker for the blueprints of `catalog`.
+    public init(catalog: BlueprintCatalog, backends: WeftBackends, configuration: Configuration = Configuration()) {
+        self.catalog = catalog
+        self.backends = backends
+        self.configuration = configuration
+        self.limiter = ConcurrencyLimiter(limit: max(1, configuration.concurrency))
+        let wakeup = self.wakeup
+        self.coordinator = RunCoordinator(
+            backends: backends, catalog: catalog, options: configuration.fleet,
+            execution: .init(
+                middleware: configuration.middleware, dependencies: configuration.dependencies, clock: configuration.clock),
+            logger: configuration.logger, faults: configuration.faults, timerScheduled: { _ in wakeup.signal() })
+    }
+
+    /// Creates a worker for `blueprints`, compiled against `registry`.
+    ///
+    /// - Throws: ``WeftError`` when a blueprint is invalid.
+    public convenience init(
+        registry: NodeRegistry, blueprints: [Blueprint], backends: WeftBackends, configuration: Configuration = Configuration()
+    ) throws {
+        self.init(
+            catalog: try BlueprintCatalog(registry: registry, blueprints: blueprints, options: configuration.fleet),
+            backends: backends, configuration: configuration)
+    }
+
+    /// The queues this worker consumes.
+    public var queues: [String] {
+        let fleet = configuration.fleet
+        if let labels = configuration.queueLabels {
+            return labels.map { fleet.jobQueue(label: $0.isEmpty ? nil : $0) }.sorted()
+        }
+        return Array(catalog.jobQueues.union([fleet.jobQueue(label: nil)])).sorted()
+    }
+
+    /// What this worker did so far.
+    public var statistics: Statistics { counts.withLock { $0 } }
+
+    /// Consumes the worker's queues, fires due timers and reconciles stalled runs until
+    /// ``shutdown()`` is called or the calling task is cancelled. A job being handled when the
+    /// worker stops is finished first; nothing unfinished is acked.
+    public func run() async throws {
+        let queues = self.queues
+        for queue in queues { try await backends.transport.declare(queue) }
+        var consumers: [QueueConsumer] = []
+        for queue in queues {
+            for _ in 0..<max(1, configuration.concurrency) {
+                consumers.append(try await backends.transport.consume(queue, prefetch: 1))
+            }
+        }
+        let stopAtOnce = runState.withLock { state in
+            state.consumers = consumers
+            return state.stopping
+        }
+        if stopAtOnce { for consumer in consumers { await consumer.stop() } }
+        configuration.logger.info(
+            "worker started", metadata: ["weft.queues": "\(queues.joined(separator: ","))", "weft.concurrency": "\(configuration.concurrency)"])
+        let limitsAcrossQueues = queues.count > 1
+        await withTaskGroup(of: Void.self) { loops in
+            loops.addTask { await self.timerLoop() }
+            if let interval = configuration.reconcileInterval {
+                loops.addTask { await self.reconcileLoop(every: interval) }
+            }
+            await withDiscardingTaskGroup { group in
+                for consumer in consumers {
+                    group.addTask {
+                        do {
+                            for try await delivery in consumer {
+                                if limitsAcrossQueues { await self.limiter.acquire() }
+                                _ = await self.process(delivery)
+                                if limitsAcrossQueues { self.limiter.release() }
+                            }
+                        } catch {
+                            self.configuration.logger.error("a consumer ended", metadata: ["weft.error": "\(error)"])
+                        }
+                    }
+                }
+            }
+            loops.cancelAll()
+        }
+        configuration.logger.info("worker stopped")
+    }
+
+    /// Stops taking jobs; ``run()`` returns once the jobs in hand are finished.
+    public func shutdown() async {
+        let consumers = runState.withLock { state in
+            state.stopping = true
+            return state.consumers
+        }
+        for consumer in consumers { await consumer.stop() }
+    }
+
+    /// Handles one delivery and settles it: acked once its effects are committed,
+    /// dead-lettered when it can never run, put back when a backend failed. The worker's
+    /// consumers call this; tests and simulators may call it directly.
+    @discardableResult
+    public func process(_ delivery: QueueDelivery) async -> DeliveryOutcome {
+        let outcome = await coordinator.handle(delivery)
+        do {
+            switch outcome {
+            case .completed, .retryScheduled, .dropped, .left:
+                try await delivery.ack()
+            case .deadLettered(let reason), .quarantined(let reason):
+                try await delivery.deadLetter(reason: reason)
+            case .requeued:
+                try await delivery.retry()
+            case .crashed:
+                // Leave it unsettled, as a dying process would: it comes back as a lost delivery.
+                if let memory = backends.transport as? InMemoryQueueTransport {
+                    try memory.abandon(delivery)
+                } else {
+                    try await delivery.retry()
+                }
+            }
+        } catch {
+            configuration.logger.warning(
+                "could not settle a delivery; it will be delivered again", metadata: ["weft.error": "\(error)"])
+        }
+        counts.withLock { counts in
+            switch outcome {
+            case .completed: counts.completed += 1
+            case .retryScheduled: counts.retriesScheduled += 1
+            case .dropped: counts.dropped += 1
+            case .left: counts.left += 1
+            case .deadLettered: counts.deadLettered += 1
+            case .quarantined: counts.quarantined += 1
+            case .requeued: counts.requeued += 1
+            case .crashed: counts.crashed += 1
+            }
+        }
+        return outcome
+    }
+
+    /// Fires the durable timers that are due (retries, deadlines, jobs handed back) and
+    /// returns how many fired. The worker's timer loop calls this.
+    @discardableResult
+    public func fireDueTimers() async throws -> Int {
+        var fired = 0
+        while true {
+            let batch = try await coordinator.fireDueTimers()
+            fired += batch
+            if batch == 0 { return fired }
+        }
+    }
+
+    /// Re-publishes what the records of stalled runs say is ready, and returns how many jobs
+    /// it published. The worker's reconcile loop calls this.
+    @discardableResult
+    public func reconcile() async throws -> Int {
+        try await coordinator.reconcile()
+    }
+
+    private func timerLoop() async {
+        while !Task.isCancelled {
+            do {
+                try await fireDueTimers()
+                let next = try await backends.coordinationStore.nextTimerDue()
+                let wait = min(next ?? configuration.timerPollInterval, configuration.timerPollInterval)
+                if wait > .zero { await wakeup.wait(upTo: wait, clock: configuration.clock) }
+            } catch {
+                configuration.logger.warning("firing timers failed", metadata: ["weft.error": "\(error)"])
+                try? await configuration.clock.sleep(for: configuration.timerPollInterval)
+            }
+        }
+    }
+
+    private func reconcileLoop(every interval: Duration) async {
+        while !Task.isCancelled {
+            do {
+                try await configuration.clock.sleep(for: interval)
+            } catch {
+                return
+            }
+            do {
+                try await reconcile()
+            } catch {
+                configuration.logger.warning("reconciling failed", metadata: ["weft.error": "\(error)"])
+            }
+        }
+    }
+}

@@ -7,6 +7,7 @@ let package = Package(
     products: [
         .library(name: "Weft", targets: ["Weft"]),
         .library(name: "WeftTesting", targets: ["WeftTesting"]),
+        .library(name: "WeftConformance", targets: ["WeftConformance"]),
         .library(name: "WeftSamples", targets: ["WeftSamples"]),
         .executable(name: "weft", targets: ["weft"]),
         .executable(name: "order-pipeline", targets: ["OrderPipeline"]),
@@ -30,6 +31,12 @@ let package = Package(
         ),
         // Test helpers for users of Weft: a manual clock, event recorders.
         .target(name: "WeftTesting", dependencies: ["Weft"], path: "Sources/WeftTesting"),
+        // The conformance suites that every transport and store plugin must pass, and the
+        // seeded fault simulator.
+        .target(
+            name: "WeftConformance",
+            dependencies: ["Weft", "WeftTesting", .product(name: "Logging", package: "swift-log")],
+            path: "Sources/WeftConformance"),
         // The CLI's logic, kept in a library so tests can drive it.
         .target(
             name: "WeftCLI",
@@ -45,7 +52,8 @@ let package = Package(
         .executableTarget(name: "OrderPipeline", dependencies: ["WeftSamples"], path: "Samples/OrderPipeline"),
         .executableTarget(
             name: "DocumentProcessing", dependencies: ["WeftSamples"], path: "Samples/DocumentProcessing"),
-        .testTarget(name: "WeftTests", dependencies: ["Weft", "WeftTesting", "WeftSamples"], path: "Tests/WeftTests"),
+        .testTarget(name: "WeftTests", dependencies: ["Weft", "WeftTesting", "WeftSamples", "WeftConformance"],
+            path: "Tests/WeftTests"),
         .testTarget(name: "WeftCLITests", dependencies: ["WeftCLI"], path: "Tests/WeftCLITests"),
     ],
     swiftLanguageModes: [.v6]

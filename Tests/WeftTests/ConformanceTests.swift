@@ -1,0 +1,12 @@
+import Testing
+import Weft
+import WeftConformance
+
+@Suite("Conformance of the in-memory backends")
+struct ConformanceTests {
+    @Test("The distributed runtime on in-memory backends gives LocalRuntime's results", arguments: EngineScenario.standard)
+    func engineRules(_ scenario: EngineScenario) async throws {
+        let differences = try await EngineConformance.check(scenario, backends: .inMemory())
+        #expect(differences.isEmpty, "\(differences.joined(separator: "\n"))")
+    }
+}

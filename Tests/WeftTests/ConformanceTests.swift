@@ -10,3 +10,12 @@ struct ConformanceTests {
         #expect(differences.isEmpty, "\(differences.joined(separator: "\n"))")
     }
 }
+
+@Suite("Protocol contracts of the in-memory backends")
+struct ProtocolContractTests {
+    @Test("Every contract holds", arguments: ProtocolConformance.all)
+    func contract(_ check: ProtocolCheck) async throws {
+        let failures = try await check.run(.inMemory())
+        #expect(failures.isEmpty, "\(failures.joined(separator: "\n"))")
+    }
+}

@@ -1,0 +1,359 @@
+import Synchronization
+import Weft
+
+/// The contracts of the three seams (design §3), as checks any implementation can run:
+/// ordering, ack/retry/dead-letter, delivery counts, atomicity under concurrent callers,
+/// lease expiry, fencing, durable timers, the progress index and run deletion.
+///
+/// ```swift
+/// @Test(arguments: ProtocolConformance.all)
+/// func contracts(_ check: ProtocolCheck) async throws {
+///     let failures = try await check.run(.inMemory())
+///     #expect(failures.isEmpty, "\(failures)")
+/// }
+/// ```
+public enum ProtocolConformance {
+    /// Every check.
+    public static var all: [ProtocolCheck] { queue + context + coordination }
+
+    // MARK: Queue transport
+
+    /// The queue transport's contract.
+    public static let queue: [ProtocolCheck] = [
+        ProtocolCheck(.queue, "delivers in publishing order within a priority") { harness, failures in
+            let transport = try await harness.makeBackends().transport
+            let queue = unique("order")
+            try await transport.declare(queue)
+            try await transport.declare(queue)  // idempotent
+            for index in 0..<50 { try await transport.publish(QueueMessage(body: [UInt8(index)]), to: queue) }
+            let consumer = try await transport.consume(queue, prefetch: 50)
+            var seen: [UInt8] = []
+            for try await delivery in consumer {
+                seen.append(delivery.body[0])
+                try await delivery.ack()
+                if seen.count == 50 { break }
+            }
+            await consumer.stop()
+            expect(seen == (0..<50).map(UInt8.init), "order was \(seen)", into: &failures)
+            expect(try await transport.depth(of: queue) == 0, "acked messages remain", into: &failures)
+        },
+        ProtocolCheck(.queue, "delivers higher priorities first") { harness, failures in
+            let transport = try await harness.makeBackends().transport
+            let queue = unique("priority")
+            try await transport.declare(queue)
+            try await transport.publish(QueueMessage(body: [1], priority: 0), to: queue)
+            try await transport.publish(QueueMessage(body: [2], priority: 5), to: queue)
+            try await transport.publish(QueueMessage(body: [3], priority: 9), to: queue)
+            let consumer = try await transport.consume(queue, prefetch: 3)
+            var seen: [UInt8] = []
+            for try await delivery in consumer {
+                seen.append(delivery.body[0])
+                try await delivery.ack()
+                if seen.count == 3 { break }
+            }
+            await consumer.stop()
+            expect(seen == [3, 2, 1], "priorities were delivered as \(seen)", into: &failures)
+        },
+        ProtocolCheck(.queue, "retry redelivers without counting a loss; a lost delivery counts") { harness, failures in
+            let transport = try await harness.makeBackends().transport
+            let queue = unique("retry")
+            try await transport.declare(queue)
+            try await transport.publish(QueueMessage(body: [7]), to: queue)
+            let consumer = try await transport.consume(queue, prefetch: 1)
+            var iterator = consumer.makeAsyncIterator()
+            guard let first = try await iterator.next() else { return failures.append("no delivery") }
+            expect(first.deliveryCount == 1, "first delivery count \(first.deliveryCount)", into: &failures)
+            try await first.retry()
+            guard let second = try await iterator.next() else { return failures.append("no redelivery after retry") }
+            expect(second.body == [7], "redelivered \(second.body)", into: &failures)
+            expect(second.deliveryCount == 1, "retry counted as a loss: \(second.deliveryCount)", into: &failures)
+            try await harness.loseDelivery(second)
+            guard let third = try await iterator.next() else { return failures.append("no redelivery after a loss") }
+            expect(third.deliveryCount == 2, "lost delivery not counted: \(third.deliveryCount)", into: &failures)
+            try await third.ack()
+            await consumer.stop()
+            expect(try await iterator.next() == nil, "a stopped consumer still delivers", into: &failures)
+        },
+        ProtocolCheck(.queue, "dead letters keep their reason and can be re-driven selectively") { harness, failures in
+            let transport = try await harness.makeBackends().transport
+            let queue = unique("dlq")
+            try await transport.declare(queue)
+            for body: UInt8 in [1, 2, 3] { try await transport.publish(QueueMessage(body: [body]), to: queue) }
+            let consumer = try await transport.consume(queue, prefetch: 3)
+            var iterator = consumer.makeAsyncIterator()
+            for _ in 0..<3 {
+                guard let delivery = try await iterator.next() else { return failures.append("missing delivery") }
+                try await delivery.deadLetter(reason: delivery.body == [2] ? "keep" : "bad \(delivery.body[0])")
+            }
+            let letters = try await transport.deadLetters(of: queue, limit: 10)
+            expect(letters.map(\.message.body) == [[1], [2], [3]], "dead letters \(letters.map(\.message.body))", into: &failures)
+            expect(letters.map(\.reason) == ["bad 1", "keep", "bad 3"], "reasons \(letters.map(\.reason))", into: &failures)
+            expect(try await transport.depth(of: queue) == 0, "dead letters still on the queue", into: &failures)
+            let moved = try await transport.redriveDeadLetters(of: queue, limit: 10) { $0.reason.hasPrefix("bad") }
+            expect(moved == 2, "re-drove \(moved), expected 2", into: &failures)
+            var redriven: [[UInt8]] = []
+            for _ in 0..<2 {
+                guard let delivery = try await iterator.next() else { return failures.append("re-driven message missing") }
+                expect(delivery.deliveryCount == 1, "re-driven delivery count \(delivery.deliveryCount)", into: &failures)
+                redriven.append(delivery.body)
+                try await delivery.ack()
+            }
+            expect(redriven == [[1], [3]], "re-drove \(redriven)", into: &failures)
+            let left = try await transport.deadLetters(of: queue, limit: 10)
+            expect(left.map(\.reason) == ["keep"], "left dead letters \(left.map(\.reason))", into: &failures)
+            await consumer.stop()
+        },
+        ProtocolCheck(.queue, "competing consumers receive every message exactly once") { harness, failures in
+            let transport = try await harness.makeBackends().transport
+            let queue = unique("compete")
+            try await transport.declare(queue)
+            let total = 400
+            let seen = LockedArray<Int>()
+            let consumers = try await (0..<4).asyncMap { _ in try await transport.consume(queue, prefetch: 8) }
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                for consumer in consumers {
+                    group.addTask {
+                        for try await delivery in consumer {
+                            let value = Int(delivery.body[0]) << 8 | Int(delivery.body[1])
+                            let count = seen.append(value)
+                            try await delivery.ack()
+                            if count == total { for consumer in consumers { await consumer.stop() } }
+                        }
+                    }
+                }
+                for index in 0..<total {
+                    try await transport.publish(QueueMessage(body: [UInt8(index >> 8), UInt8(index & 0xFF)]), to: queue)
+                }
+                try await group.waitForAll()
+            }
+            let values = seen.all.sorted()
+            expect(values == Array(0..<total), "received \(values.count) messages, \(Set(values).count) distinct", into: &failures)
+        },
+    ]
+
+    // MARK: Context store
+
+    /// The context store's contract.
+    public static let context: [ProtocolCheck] = [
+        ProtocolCheck(.context, "patches apply atomically and read back") { harness, failures in
+            let store = try await harness.makeBackends().contextStore
+            let run = unique("run")
+            var patch = ContextPatch()
+            patch.set("a", 1)
+            patch.set("b", "two")
+            patch.set("c", true)
+            patch.remove("c")
+            try await store.apply(patch, run: run, origin: nil)
+            let snapshot = try await store.snapshot(run: run)
+            expect(snapshot == ["a": 1, "b": "two"], "snapshot \(snapshot)", into: &failures)
+            expect(try await store.value(forKey: "b", run: run) == "two", "value(forKey:)", into: &failures)
+            try await store.set("a", 5, run: run)
+            expect(try await store.value(forKey: "a", run: run) == 5, "set", into: &failures)
+            expect(try await store.snapshot(run: unique("other")).isEmpty, "runs are not isolated", into: &failures)
+        },
+        ProtocolCheck(.context, "a patch with an origin applies once") { harness, failures in
+            let store = try await harness.makeBackends().contextStore
+            let run = unique("run")
+            let first = try await store.apply(ContextPatch([.init(key: "k", value: 1)]), run: run, origin: "n1.0")
+            let again = try await store.apply(ContextPatch([.init(key: "k", value: 2)]), run: run, origin: "n1.0")
+            expect(first && !again, "apply returned \(first), \(again)", into: &failures)
+            expect(try await store.value(forKey: "k", run: run) == 1, "a repeated origin changed the context", into: &failures)
+            try await store.deleteRun(run)
+            expect(try await store.snapshot(run: run).isEmpty, "deleteRun left entries", into: &failures)
+            let afterDelete = try await store.apply(ContextPatch([.init(key: "k", value: 3)]), run: run, origin: "n1.0")
+            expect(afterDelete, "deleteRun kept the applied origins", into: &failures)
+        },
+        ProtocolCheck(.context, "concurrent patches all apply") { harness, failures in
+            let store = try await harness.makeBackends().contextStore
+            let run = unique("run")
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                for index in 0..<64 {
+                    group.addTask {
+                        try await store.apply(
+                            ContextPatch([.init(key: "k\(index)", value: JSONValue(index))]), run: run, origin: "o\(index)")
+                    }
+                }
+                try await group.waitForAll()
+            }
+            let snapshot = try await store.snapshot(run: run)
+            expect(snapshot.count == 64, "\(snapshot.count) of 64 entries", into: &failures)
+        },
+    ]
+
+    // MARK: Coordination store
+
+    /// The coordination store's contract.
+    public static let coordination: [ProtocolCheck] = [
+        ProtocolCheck(.coordination, "set-if-absent has exactly one winner among concurrent callers") { harness, failures in
+            let store = try await harness.makeBackends().coordinationStore
+            let key = StoreKey(run: unique("run"), name: "n1.0")
+            let outcomes = try await withThrowingTaskGroup(of: (Int, SetIfAbsentOutcome).self) { group in
+                for index in 0..<64 { group.addTask { (index, try await store.setIfAbsent(key, [UInt8(index)], fence: nil)) } }
+                return try await group.reduce(into: []) { $0.append($1) }
+            }
+            let winners = outcomes.filter { $0.1 == .stored }
+            expect(winners.count == 1, "\(winners.count) winners", into: &failures)
+            if let winner = winners.first {
+                let stored = try await store.value(at: key)
+                expect(stored == [UInt8(winner.0)], "stored \(stored ?? []) but \(winner.0) won", into: &failures)
+                let losersSawWinner = outcomes.allSatisfy { $0.1 == .stored || $0.1 == .exists([UInt8(winner.0)]) }
+                expect(losersSawWinner, "a loser did not see the winner's value", into: &failures)
+            }
+        },
+        ProtocolCheck(.coordination, "compare-and-set swaps once among concurrent callers") { harness, failures in
+            let store = try await harness.makeBackends().coordinationStore
+            let key = StoreKey(run: unique("run"), name: "s")
+            let outcomes = try await withThrowingTaskGroup(of: CompareAndSetOutcome.self) { group in
+                for index in 0..<64 {
+                    group.addTask { try await store.compareAndSet(key, expected: nil, new: [UInt8(index)], fence: nil) }
+                }
+                return try await group.reduce(into: []) { $0.append($1) }
+            }
+            expect(outcomes.filter { $0 == .swapped }.count == 1, "\(outcomes.filter { $0 == .swapped }.count) swaps", into: &failures)
+            let current = try await store.value(at: key)
+            let mismatch = try await store.compareAndSet(key, expected: [255, 255], new: [1], fence: nil)
+            expect(mismatch == .mismatch(current), "a wrong expectation gave \(mismatch)", into: &failures)
+            let swap = try await store.compareAndSet(key, expected: current, new: [200], fence: nil)
+            expect(swap == .swapped, "a right expectation gave \(swap)", into: &failures)
+            try await store.removeValue(at: key)
+            expect(try await store.value(at: key) == nil, "removeValue left the value", into: &failures)
+        },
+        ProtocolCheck(.coordination, "sets count distinct members and counters add up under concurrency") { harness, failures in
+            let store = try await harness.makeBackends().coordinationStore
+            let run = unique("run")
+            let set = StoreKey(run: run, name: "j1.0")
+            let counter = StoreKey(run: run, name: "c")
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                for task in 0..<8 {
+                    group.addTask {
+                        for member in 0..<25 {
+                            _ = try await store.addToSet(set, member: "m\(member)")  // every task adds the same members
+                            _ = try await store.increment(counter, by: 1)
+                        }
+                        _ = task
+                    }
+                }
+                try await group.waitForAll()
+            }
+            let size = try await store.addToSet(set, member: "m0")
+            expect(size == 25, "a duplicate member changed the size to \(size)", into: &failures)
+            expect(Set(try await store.members(of: set)).count == 25, "members", into: &failures)
+            let total = try await store.increment(counter, by: 0)
+            expect(total == 200, "counter \(total) after 200 increments", into: &failures)
+        },
+        ProtocolCheck(.coordination, "a write with a stale fencing token is refused") { harness, failures in
+            let store = try await harness.makeBackends().coordinationStore
+            let run = unique("run")
+            let fenceKey = StoreKey(run: run, name: "n1.0")
+            let newer = try await store.setIfAbsent(
+                StoreKey(run: run, name: "a"), [1], fence: Fence(key: fenceKey, token: 10))
+            expect(newer == .stored, "first fenced write gave \(newer)", into: &failures)
+            let stale = try await store.setIfAbsent(StoreKey(run: run, name: "b"), [2], fence: Fence(key: fenceKey, token: 9))
+            expect(stale == .fenced, "a stale token gave \(stale)", into: &failures)
+            expect(try await store.value(at: StoreKey(run: run, name: "b")) == nil, "a fenced write was stored", into: &failures)
+            let staleSwap = try await store.compareAndSet(
+                StoreKey(run: run, name: "c"), expected: nil, new: [3], fence: Fence(key: fenceKey, token: 3))
+            expect(staleSwap == .fenced, "a stale compare-and-set gave \(staleSwap)", into: &failures)
+            let equal = try await store.setIfAbsent(StoreKey(run: run, name: "d"), [4], fence: Fence(key: fenceKey, token: 10))
+            expect(equal == .stored, "an equal token gave \(equal)", into: &failures)
+        },
+        ProtocolCheck(.coordination, "leases exclude other owners until they expire, with growing tokens") { harness, failures in
+            let store = try await harness.makeBackends().coordinationStore
+            let key = StoreKey(run: unique("run"), name: "lease")
+            guard let first = try await store.acquireLease(key, owner: "one", ttl: .seconds(10)) else {
+                return failures.append("a free lease was refused")
+            }
+            expect(try await store.acquireLease(key, owner: "two", ttl: .seconds(10)) == nil, "a held lease was granted", into: &failures)
+            expect(try await store.renewLease(first, ttl: .seconds(10)), "the holder could not renew", into: &failures)
+            try await harness.passTime(.seconds(11))
+            guard let second = try await store.acquireLease(key, owner: "two", ttl: .seconds(10)) else {
+                return failures.append("an expired lease was refused")
+            }
+            expect(second.token > first.token, "tokens \(first.token) then \(second.token)", into: &failures)
+            expect(try await store.renewLease(first, ttl: .seconds(10)) == false, "a lost lease was renewed", into: &failures)
+            try await store.releaseLease(second)
+            let third = try await store.acquireLease(key, owner: "one", ttl: .seconds(10))
+            expect(third != nil && third!.token > second.token, "after release: \(String(describing: third))", into: &failures)
+        },
+        ProtocolCheck(.coordination, "durable timers fire once when due, and again only if not completed") { harness, failures in
+            let store = try await harness.makeBackends().coordinationStore
+            let run = unique("run")
+            let late = StoreKey(run: run, name: "late")
+            let early = StoreKey(run: run, name: "early")
+            let cancelled = StoreKey(run: run, name: "cancelled")
+            expect(try await store.scheduleTimer(late, after: .seconds(100), payload: [1]), "schedule late", into: &failures)
+            expect(try await store.scheduleTimer(early, after: .seconds(10), payload: [2]), "schedule early", into: &failures)
+            try await store.scheduleTimer(cancelled, after: .seconds(5), payload: [3])
+            try await store.cancelTimer(cancelled)
+            expect(try await store.scheduleTimer(early, after: .seconds(1), payload: [9]) == false, "a timer was scheduled twice", into: &failures)
+            expect(try await store.claimDueTimers(limit: 10, claimFor: .seconds(30)).filter { $0.key.run == run }.isEmpty, "a timer fired early", into: &failures)
+            try await harness.passTime(.seconds(11))
+            let due = try await store.claimDueTimers(limit: 10, claimFor: .seconds(30)).filter { $0.key.run == run }
+            expect(due == [DueTimer(key: early, payload: [2])], "due after 11 s: \(due)", into: &failures)
+            try await store.completeTimer(early)
+            expect(try await store.scheduleTimer(early, after: .seconds(1), payload: [2]) == false, "a fired timer was scheduled again", into: &failures)
+            try await harness.passTime(.seconds(90))
+            let claimed = try await store.claimDueTimers(limit: 10, claimFor: .seconds(30)).filter { $0.key.run == run }
+            expect(claimed.map(\.key) == [late], "due after 101 s: \(claimed.map(\.key))", into: &failures)
+            // Not completed: it comes back when the claim lapses.
+            expect(try await store.claimDueTimers(limit: 10, claimFor: .seconds(30)).filter { $0.key.run == run }.isEmpty, "a claimed timer was claimed twice", into: &failures)
+            try await harness.passTime(.seconds(31))
+            let again = try await store.claimDueTimers(limit: 10, claimFor: .seconds(30)).filter { $0.key.run == run }
+            expect(again.map(\.key) == [late], "an uncompleted timer did not come back: \(again.map(\.key))", into: &failures)
+            try await store.completeTimer(late)
+        },
+        ProtocolCheck(.coordination, "the progress index finds runs without progress") { harness, failures in
+            let store = try await harness.makeBackends().coordinationStore
+            let stalled = unique("stalled")
+            let fresh = unique("fresh")
+            let waiting = unique("waiting")
+            try await store.recordProgress(run: stalled, quietFor: .zero)
+            try await store.recordProgress(run: waiting, quietFor: .seconds(100))
+            try await harness.passTime(.seconds(20))
+            try await store.recordProgress(run: fresh, quietFor: .zero)
+            let found = try await store.runsWithoutProgress(for: .seconds(10), limit: 1000)
+            expect(found.contains(stalled), "a stalled run was not found", into: &failures)
+            expect(!found.contains(fresh), "a fresh run was found", into: &failures)
+            expect(!found.contains(waiting), "a run allowed to be quiet was found", into: &failures)
+            try await store.forgetProgress(run: stalled)
+            expect(!(try await store.runsWithoutProgress(for: .seconds(10), limit: 1000)).contains(stalled), "a forgotten run was found", into: &failures)
+        },
+        ProtocolCheck(.coordination, "deleting a run removes its records and only its") { harness, failures in
+            let store = try await harness.makeBackends().coordinationStore
+            let run = unique("run")
+            let other = unique("other")
+            _ = try await store.setIfAbsent(StoreKey(run: run, name: "m"), [1], fence: nil)
+            _ = try await store.addToSet(StoreKey(run: run, name: "d"), member: "1")
+            _ = try await store.increment(StoreKey(run: run, name: "c"), by: 3)
+            try await store.scheduleTimer(StoreKey(run: run, name: "t"), after: .seconds(1), payload: [1])
+            _ = try await store.setIfAbsent(StoreKey(run: other, name: "m"), [2], fence: nil)
+            try await store.deleteRun(run)
+            expect(try await store.value(at: StoreKey(run: run, name: "m")) == nil, "a value survived", into: &failures)
+            expect(try await store.members(of: StoreKey(run: run, name: "d")).isEmpty, "a set survived", into: &failures)
+            expect(try await store.increment(StoreKey(run: run, name: "c"), by: 0) == 0, "a counter survived", into: &failures)
+            try await harness.passTime(.seconds(2))
+            let timers = try await store.claimDueTimers(limit: 100, claimFor: .seconds(30)).filter { $0.key.run == run }
+            expect(timers.isEmpty, "a timer survived", into: &failures)
+            expect(try await store.value(at: StoreKey(run: other, name: "m")) == [2], "another run was touched", into: &failures)
+        },
+    ]
+}
+
+extension Sequence where Element: Sendable {
+    func asyncMap<T>(_ transform: (Element) async throws -> T) async rethrows -> [T] {
+        var result: [T] = []
+        for element in self { result.append(try await transform(element)) }
+        return result
+    }
+}
+
+/// An array shared between tasks.
+final class LockedArray<Element: Sendable>: Sendable {
+    private let elements = Mutex<[Element]>([])
+
+    /// Appends and returns the new count.
+    @discardableResult
+    func append(_ element: Element) -> Int { elements.withLock { $0.append(element); return $0.count } }
+
+    var all: [Element] { elements.withLock { $0 } }
+}

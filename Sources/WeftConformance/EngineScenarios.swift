@@ -189,6 +189,7 @@ extension EngineScenario {
     ) {
         self.init(
             name, inputs: inputs, options: options,
-            workflow: Workflow(name.replacingOccurrences(of: " ", with: "-"), components))
+            workflow: Workflow(name.replacingOccurrences(of: " ", with: "-"), components)
+                .namespaced(name.replacingOccurrences(of: " ", with: "-")))
     }
 }

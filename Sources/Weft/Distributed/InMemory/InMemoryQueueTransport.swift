@@ -272,6 +272,7 @@ public final class InMemoryQueueTransport: QueueTransport {
         func ack() async throws { try transport.settle(id, .ack) }
         func retry() async throws { try transport.settle(id, .retry) }
         func deadLetter(reason: String) async throws { try transport.settle(id, .deadLetter(reason)) }
+        func abandon() async throws { try transport.settle(id, .lost) }
     }
 
     private final class Consumer: QueueConsumerSource {

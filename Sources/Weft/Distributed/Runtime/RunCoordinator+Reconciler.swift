@@ -35,6 +35,11 @@ extension RunCoordinator {
         }
         let plan = fleetPlan.plan
         let results = try await results(run, plan: plan)
+        // Context writes of recorded nodes whose worker died before applying them (idempotent).
+        for (node, record) in results.enumerated() {
+            guard let record, record.status == .completed, !record.patch.isEmpty else { continue }
+            try await contexts.apply(record.patch, run: run, origin: "n\(node).0")
+        }
         let context = StaticContextReader(try await contexts.snapshot(run: run))
         var machine = RunStateMachine(plan: plan, input: meta.input, seedSource: run)
         var actions: [RunStateMachine.Action] = []
@@ -62,12 +67,14 @@ extension RunCoordinator {
                     continue
                 }
             case .finish:
+                try await recordSkips(run, machine: machine, results: results)
                 if machine.outcome?.status == .completed { try await complete(run, plan: plan) }
                 return 0
             default:
                 continue
             }
         }
+        try await recordSkips(run, machine: machine, results: results)
         var published = 0
         for (node, input) in ready {
             if try await records.value(at: RunKeys.quarantine(run, node, 0)) != nil {
@@ -91,5 +98,14 @@ extension RunCoordinator {
         }
         try await records.recordProgress(run: run, quietFor: .zero)
         return published
+    }
+
+    /// Records the nodes the replay found skipped (dead-path elimination) that have no record
+    /// yet: the worker that resolved their edges died before it wrote them.
+    private func recordSkips(_ run: String, machine: RunStateMachine, results: [NodeResultRecord?]) async throws {
+        for node in 0..<machine.plan.nodeCount where machine.nodeStatus(node) == .skipped && results[node] == nil {
+            _ = try await records.setIfAbsent(RunKeys.result(run, node, 0), NodeResultRecord.skipped.encoded(), fence: nil)
+            _ = try await records.addToSet(RunKeys.done(run), member: String(node))
+        }
     }
 }

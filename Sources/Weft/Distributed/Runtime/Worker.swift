@@ -210,11 +210,7 @@ public final class Worker: Sendable {
                 try await delivery.retry()
             case .crashed:
                 // Leave it unsettled, as a dying process would: it comes back as a lost delivery.
-                if let memory = backends.transport as? InMemoryQueueTransport {
-                    try memory.abandon(delivery)
-                } else {
-                    try await delivery.retry()
-                }
+                try await delivery.abandon()
             }
         } catch {
             configuration.logger.warning(

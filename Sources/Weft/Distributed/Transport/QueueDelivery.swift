@@ -33,6 +33,10 @@ public struct QueueDelivery: Sendable {
     /// Moves the message to its queue's dead-letter queue with `reason`.
     public func deadLetter(reason: String) async throws { try await settlement.deadLetter(reason: reason) }
 
+    /// Gives the delivery up as a dying consumer would: it is delivered again later, counted as
+    /// lost. Transports that cannot tell put it back with ``retry()``. For fault injection.
+    public func abandon() async throws { try await settlement.abandon() }
+
     /// The transport's handle for this delivery, for transport-specific operations.
     public var handle: any DeliverySettlement { settlement }
 }
@@ -46,4 +50,10 @@ public protocol DeliverySettlement: Sendable {
     func retry() async throws
     /// Moves the message to the dead-letter queue of its queue.
     func deadLetter(reason: String) async throws
+    /// Returns the message as lost (its next delivery counts one more loss). Defaults to ``retry()``.
+    func abandon() async throws
+}
+
+extension DeliverySettlement {
+    public func abandon() async throws { try await retry() }
 }

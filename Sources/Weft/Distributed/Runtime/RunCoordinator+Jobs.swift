@@ -3,7 +3,7 @@ import Logging
 extension RunCoordinator {
     /// Handles one delivery of the job queues and says how to settle it. Never throws: every
     /// failure becomes an outcome (a dead letter, a requeue, a crash for fault injection).
-    func handle(_ delivery: QueueDelivery) async -> DeliveryOutcome {
+    func handle(_ delivery: QueueDelivery, started: (Envelope) -> Void = { _ in }) async -> DeliveryOutcome {
         let envelope: Envelope
         do {
             envelope = try Envelope(decoding: delivery.body)
@@ -12,6 +12,7 @@ extension RunCoordinator {
                 "dead-lettering an undecodable message", metadata: ["weft.queue": "\(delivery.queue)", "weft.error": "\(error)"])
             return .deadLettered(reason: "\(error)")
         }
+        started(envelope)
         do {
             return try await handle(envelope, delivery: delivery)
         } catch let crash as SimulatedCrash {

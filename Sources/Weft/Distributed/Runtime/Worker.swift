@@ -40,6 +40,10 @@ public final class Worker: Sendable {
         public var timerPollInterval: Duration
         /// How often the worker looks for stalled runs; `nil` turns reconciliation off. Default 5 s.
         public var reconcileInterval: Duration?
+        /// How often the worker checks whether the runs of attempts it has been running for
+        /// longer than this have ended elsewhere (cancelled, failed), and cancels those
+        /// attempts; `nil` turns the check off. Default 1 s.
+        public var cancellationCheckInterval: Duration?
         /// Crashes the worker between steps, for fault-injection tests. `nil` in production.
         public var faults: (any FaultInjector)?
         /// The logger.
@@ -50,7 +54,8 @@ public final class Worker: Sendable {
             fleet: FleetOptions = FleetOptions(), concurrency: Int = ProcessInfo.processInfo.activeProcessorCount,
             queueLabels: Set<String>? = nil, middleware: [any NodeMiddleware] = [], dependencies: Dependencies = Dependencies(),
             clock: any Clock<Duration> = ContinuousClock(), timerPollInterval: Duration = .seconds(1),
-            reconcileInterval: Duration? = .seconds(5), faults: (any FaultInjector)? = nil,
+            reconcileInterval: Duration? = .seconds(5), cancellationCheckInterval: Duration? = .seconds(1),
+            faults: (any FaultInjector)? = nil,
             logger: Logger = Logger(label: "weft.worker")
         ) {
             self.fleet = fleet
@@ -61,6 +66,7 @@ public final class Worker: Sendable {
             self.clock = clock
             self.timerPollInterval = timerPollInterval
             self.reconcileInterval = reconcileInterval
+            self.cancellationCheckInterval = cancellationCheckInterval
             self.faults = faults
             self.logger = logger
         }
@@ -86,8 +92,16 @@ public final class Worker: Sendable {
         public var crashed = 0
     }
 
+    /// One consumer of the worker: its consuming task (cancelled to cancel the attempt in hand
+    /// when its run ends elsewhere) and the run of the job in hand.
+    private struct Slot {
+        var consumer: QueueConsumer?
+        var task: Task<Void, Never>?
+        var job: (run: String, since: ContinuousClock.Instant)?
+    }
+
     private struct RunState {
-        var consumers: [QueueConsumer] = []
+        var slots: [Slot] = []
         var stopping = false
     }
 
@@ -146,38 +160,22 @@ public final class Worker: Sendable {
     public func run() async throws {
         let queues = self.queues
         for queue in queues { try await backends.transport.declare(queue) }
-        var consumers: [QueueConsumer] = []
-        for queue in queues {
-            for _ in 0..<max(1, configuration.concurrency) {
-                consumers.append(try await backends.transport.consume(queue, prefetch: 1))
-            }
-        }
-        let stopAtOnce = runState.withLock { state in
-            state.consumers = consumers
-            return state.stopping
-        }
-        if stopAtOnce { for consumer in consumers { await consumer.stop() } }
+        let slotQueues = queues.flatMap { Array(repeating: $0, count: max(1, configuration.concurrency)) }
+        runState.withLock { $0.slots = Array(repeating: Slot(), count: slotQueues.count) }
         configuration.logger.info(
-            "worker started", metadata: ["weft.queues": "\(queues.joined(separator: ","))", "weft.concurrency": "\(configuration.concurrency)"])
-        let limitsAcrossQueues = queues.count > 1
+            "worker started",
+            metadata: ["weft.queues": "\(queues.joined(separator: ","))", "weft.concurrency": "\(configuration.concurrency)"])
         await withTaskGroup(of: Void.self) { loops in
             loops.addTask { await self.timerLoop() }
             if let interval = configuration.reconcileInterval {
                 loops.addTask { await self.reconcileLoop(every: interval) }
             }
+            if let interval = configuration.cancellationCheckInterval {
+                loops.addTask { await self.cancellationLoop(every: interval) }
+            }
             await withDiscardingTaskGroup { group in
-                for consumer in consumers {
-                    group.addTask {
-                        do {
-                            for try await delivery in consumer {
-                                if limitsAcrossQueues { await self.limiter.acquire() }
-                                _ = await self.process(delivery)
-                                if limitsAcrossQueues { self.limiter.release() }
-                            }
-                        } catch {
-                            self.configuration.logger.error("a consumer ended", metadata: ["weft.error": "\(error)"])
-                        }
-                    }
+                for (slot, queue) in slotQueues.enumerated() {
+                    group.addTask { await self.serve(slot: slot, queue: queue, limitsAcrossQueues: queues.count > 1) }
                 }
             }
             loops.cancelAll()
@@ -185,11 +183,62 @@ public final class Worker: Sendable {
         configuration.logger.info("worker stopped")
     }
 
+    /// Keeps one consumer of `queue` going until the worker stops. Its consuming task is
+    /// unstructured so that the cancellation loop can cancel the attempt in hand; a cancelled
+    /// consuming task is replaced by a fresh one.
+    private func serve(slot: Int, queue: String, limitsAcrossQueues: Bool) async {
+        var failures = 0
+        while !Task.isCancelled && !runState.withLock({ $0.stopping }) {
+            let consumer: QueueConsumer
+            do {
+                consumer = try await backends.transport.consume(queue, prefetch: 1)
+                failures = 0
+            } catch {
+                failures += 1
+                configuration.logger.error(
+                    "could not consume a queue; trying again", metadata: ["weft.queue": "\(queue)", "weft.error": "\(error)"])
+                try? await configuration.clock.sleep(for: .milliseconds(100) * min(failures, 50))
+                continue
+            }
+            let task = Task { await self.consume(consumer, slot: slot, limitsAcrossQueues: limitsAcrossQueues) }
+            let stopping = runState.withLock { state in
+                state.slots[slot].consumer = consumer
+                state.slots[slot].task = task
+                return state.stopping
+            }
+            if stopping { await consumer.stop() }
+            await withTaskCancellationHandler {
+                await task.value
+            } onCancel: {
+                task.cancel()
+            }
+            runState.withLock { state in
+                state.slots[slot].consumer = nil
+                state.slots[slot].task = nil
+            }
+        }
+    }
+
+    private func consume(_ consumer: QueueConsumer, slot: Int, limitsAcrossQueues: Bool) async {
+        do {
+            for try await delivery in consumer {
+                if limitsAcrossQueues { await limiter.acquire() }
+                _ = await process(delivery, slot: slot)
+                if limitsAcrossQueues { limiter.release() }
+                if Task.isCancelled { break }
+            }
+        } catch is CancellationError {
+        } catch {
+            configuration.logger.error("a consumer ended", metadata: ["weft.error": "\(error)"])
+        }
+        await consumer.stop()
+    }
+
     /// Stops taking jobs; ``run()`` returns once the jobs in hand are finished.
     public func shutdown() async {
         let consumers = runState.withLock { state in
             state.stopping = true
-            return state.consumers
+            return state.slots.compactMap(\.consumer)
         }
         for consumer in consumers { await consumer.stop() }
     }
@@ -199,7 +248,20 @@ public final class Worker: Sendable {
     /// consumers call this; tests and simulators may call it directly.
     @discardableResult
     public func process(_ delivery: QueueDelivery) async -> DeliveryOutcome {
-        let outcome = await coordinator.handle(delivery)
+        await process(delivery, slot: nil)
+    }
+
+    private func process(_ delivery: QueueDelivery, slot: Int?) async -> DeliveryOutcome {
+        let outcome: DeliveryOutcome
+        if let slot {
+            outcome = await coordinator.handle(delivery) { envelope in
+                let now = ContinuousClock.now
+                self.runState.withLock { $0.slots[slot].job = (envelope.runID, now) }
+            }
+            runState.withLock { $0.slots[slot].job = nil }
+        } else {
+            outcome = await coordinator.handle(delivery)
+        }
         do {
             switch outcome {
             case .completed, .retryScheduled, .dropped, .left:
@@ -260,6 +322,33 @@ public final class Worker: Sendable {
             } catch {
                 configuration.logger.warning("firing timers failed", metadata: ["weft.error": "\(error)"])
                 try? await configuration.clock.sleep(for: configuration.timerPollInterval)
+            }
+        }
+    }
+
+    /// Cancels attempts whose run ended elsewhere (cancelled, failed, past its deadline):
+    /// every `interval`, reads the status of the runs of jobs in hand for longer than that.
+    private func cancellationLoop(every interval: Duration) async {
+        while !Task.isCancelled {
+            do {
+                try await configuration.clock.sleep(for: interval)
+            } catch {
+                return
+            }
+            let now = ContinuousClock.now
+            let inHand = runState.withLock { state in
+                state.slots.enumerated().compactMap { slot, entry -> (Int, String)? in
+                    guard let job = entry.job, job.since.duration(to: now) >= interval else { return nil }
+                    return (slot, job.run)
+                }
+            }
+            for (slot, run) in inHand {
+                guard let terminal = try? await coordinator.terminal(run) else { continue }
+                let task = runState.withLock { state in state.slots[slot].job?.run == run ? state.slots[slot].task : nil }
+                guard let task else { continue }
+                configuration.logger.info(
+                    "cancelling an attempt: its run ended", metadata: ["weft.run": "\(run)", "weft.status": "\(terminal.status.rawValue)"])
+                task.cancel()
             }
         }
     }

@@ -8,11 +8,19 @@ let package = Package(
     platforms: [.macOS(.v15)],
     dependencies: [
         .package(name: "weft", path: ".."),
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
         .package(url: "https://github.com/ordo-one/benchmark", from: "1.38.1", traits: ["MallocInterposer"]),
     ],
     targets: [
         // The workloads, shared by the benchmarks and the memory probe.
-        .target(name: "WeftWorkloads", dependencies: [.product(name: "Weft", package: "weft")], path: "Sources/WeftWorkloads"),
+        .target(
+            name: "WeftWorkloads",
+            dependencies: [.product(name: "Weft", package: "weft"), .product(name: "Logging", package: "swift-log")],
+            path: "Sources/WeftWorkloads"),
+        // The distributed runtime on in-memory backends alone in a process: node hops per second.
+        .executableTarget(
+            name: "distributed-probe", dependencies: ["WeftWorkloads", .product(name: "Weft", package: "weft")],
+            path: "Sources/DistributedProbe"),
         .executableTarget(
             name: "WeftBenchmarks",
             dependencies: [

@@ -45,6 +45,8 @@ public struct WeftError: Error, Sendable, Hashable, CustomStringConvertible {
         public static let transportClosed = Code(rawValue: "transport_closed")
         /// A delivery was settled twice.
         public static let deliveryAlreadySettled = Code(rawValue: "delivery_already_settled")
+        /// A fence used on a key of another run.
+        public static let invalidFence = Code(rawValue: "invalid_fence")
         /// A job crashed its workers too often and was quarantined.
         public static let quarantined = Code(rawValue: "quarantined")
     }

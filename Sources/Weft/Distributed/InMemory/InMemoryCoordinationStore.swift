@@ -3,8 +3,9 @@ import Synchronization
 
 /// A ``CoordinationStore`` in this process's memory: the embedded default and what tests use.
 ///
-/// One lock guards everything, so every operation is atomic. Timers are kept in a heap by due
-/// time; nothing polls.
+/// Records are kept in shards by run, each behind its own lock, so that workers handling
+/// different runs rarely wait for each other; every operation on one run is atomic. Timers are
+/// kept in a heap by due time; nothing polls.
 public final class InMemoryCoordinationStore: CoordinationStore {
     private struct LeaseState {
         var owner: String
@@ -17,7 +18,10 @@ public final class InMemoryCoordinationStore: CoordinationStore {
         var payload: [UInt8]
     }
 
-    private struct RunRecords {
+    /// One run's records: a reference, so that operations mutate it in place without copying
+    /// or re-hashing the run id. Only ever read or written inside its shard's lock, which is
+    /// what makes it safe to share (hence `@unchecked`).
+    private final class RunRecords: @unchecked Sendable {
         var values: [String: [UInt8]] = [:]
         var sets: [String: Set<String>] = [:]
         var counters: [String: Int64] = [:]
@@ -25,6 +29,15 @@ public final class InMemoryCoordinationStore: CoordinationStore {
         var leases: [String: LeaseState] = [:]
         var timers: [String: TimerState] = [:]
         var firedTimers: Set<String> = []
+    }
+
+    private struct Shard {
+        var runs: [String: RunRecords] = [:]
+        var progress: [String: Duration] = [:]
+    }
+
+    private final class ShardBox: Sendable {
+        let state = Mutex(Shard())
     }
 
     private struct TimerEntry: Comparable {
@@ -41,15 +54,21 @@ public final class InMemoryCoordinationStore: CoordinationStore {
         }
     }
 
-    private struct State {
-        var runs: [String: RunRecords] = [:]
-        var progress: [String: Duration] = [:]
-        /// Timers by due time; entries whose timer changed since are skipped when popped.
-        var timerHeap = Heap<TimerEntry>()
+    /// Timers by due time; entries whose timer changed since are skipped when popped. Locked
+    /// before a shard when both are needed, never after.
+    private struct TimerQueue {
+        var heap = Heap<TimerEntry>()
         var sequence: UInt64 = 0
+
+        mutating func insert(_ key: StoreKey, due: Duration) {
+            sequence += 1
+            heap.insert(TimerEntry(due: due, sequence: sequence, key: key))
+        }
     }
 
-    private let state = Mutex(State())
+    private static let shardCount = 16
+    private let shards: [ShardBox] = (0..<InMemoryCoordinationStore.shardCount).map { _ in ShardBox() }
+    private let timers = Mutex(TimerQueue())
     private let clock: StoreClock
 
     /// Creates an empty store whose leases and timers follow `clock`.
@@ -57,62 +76,120 @@ public final class InMemoryCoordinationStore: CoordinationStore {
         self.clock = clock
     }
 
+    private func shardIndex(_ run: String) -> Int {
+        var hash: UInt32 = 2_166_136_261
+        for byte in run.utf8 { hash = (hash ^ UInt32(byte)) &* 16_777_619 }
+        return Int(hash % UInt32(Self.shardCount))
+    }
+
+    private func withRun<T>(_ run: String, _ body: (inout Shard) -> T) -> T {
+        shards[shardIndex(run)].state.withLock { body(&$0) }
+    }
+
+    private static func records(_ run: String, in shard: inout Shard) -> RunRecords {
+        if let records = shard.runs[run] { return records }
+        let records = RunRecords()
+        shard.runs[run] = records
+        return records
+    }
+
+    /// Runs `body` on `run`'s records, created if absent, under its shard's lock.
+    private func withRecords<T>(_ run: String, _ body: (RunRecords) -> T) -> T {
+        shards[shardIndex(run)].state.withLock { shard in
+            if let records = shard.runs[run] { return body(records) }
+            let records = RunRecords()
+            shard.runs[run] = records
+            return body(records)
+        }
+    }
+
     // MARK: Values
 
     public func value(at key: StoreKey) async throws -> [UInt8]? {
-        state.withLock { $0.runs[key.run]?.values[key.name] }
+        withRun(key.run) { $0.runs[key.run]?.values[key.name] }
+    }
+
+    public func values(at keys: [StoreKey]) async throws -> [[UInt8]?] {
+        guard let run = keys.first?.run, keys.allSatisfy({ $0.run == run }) else {
+            var values: [[UInt8]?] = []
+            for key in keys { values.append(try await value(at: key)) }
+            return values
+        }
+        return withRun(run) { shard in
+            let records = shard.runs[run]
+            return keys.map { records?.values[$0.name] }
+        }
     }
 
     public func setIfAbsent(_ key: StoreKey, _ value: [UInt8], fence: Fence?) async throws -> SetIfAbsentOutcome {
-        state.withLock { state in
-            if let existing = state.runs[key.run]?.values[key.name] { return .exists(existing) }
-            if let fence, !Self.pass(fence, in: &state) { return .fenced }
-            state.runs[key.run, default: RunRecords()].values[key.name] = value
-            return .stored
+        try await fenced(key, fence) { records in
+            if let existing = records.values[key.name] { return (.exists(existing), false) }
+            records.values[key.name] = value
+            return (.stored, true)
+        } refused: {
+            .fenced
         }
     }
 
     public func compareAndSet(_ key: StoreKey, expected: [UInt8]?, new: [UInt8], fence: Fence?) async throws
         -> CompareAndSetOutcome
     {
-        state.withLock { state in
-            let current = state.runs[key.run]?.values[key.name]
-            guard current == expected else { return .mismatch(current) }
-            if let fence, !Self.pass(fence, in: &state) { return .fenced }
-            state.runs[key.run, default: RunRecords()].values[key.name] = new
-            return .swapped
+        try await fenced(key, fence) { records in
+            let current = records.values[key.name]
+            guard current == expected else { return (.mismatch(current), false) }
+            records.values[key.name] = new
+            return (.swapped, true)
+        } refused: {
+            .fenced
+        }
+    }
+
+    /// Runs a write on `key`'s run records; with a fence, the write happens only when the fence's
+    /// token is at least the highest seen for its key, which it then becomes. `body` returns its
+    /// outcome and whether it wrote.
+    private func fenced<T>(
+        _ key: StoreKey, _ fence: Fence?, _ body: (inout RunRecords) -> (T, Bool), refused: () -> T
+    ) async throws -> T {
+        guard let fence else {
+            return withRecords(key.run) { records in
+                var records = records
+                return body(&records).0
+            }
+        }
+        guard fence.key.run == key.run else {
+            throw WeftError(.invalidFence, "A fence guards keys of its own run: \(fence.key) cannot guard \(key)")
+        }
+        return withRecords(key.run) { records in
+            let highest = records.fences[fence.key.name] ?? 0
+            guard fence.token >= highest else { return refused() }
+            var target = records
+            let (outcome, wrote) = body(&target)
+            if wrote { records.fences[fence.key.name] = fence.token }
+            return outcome
         }
     }
 
     public func removeValue(at key: StoreKey) async throws {
-        _ = state.withLock { $0.runs[key.run]?.values.removeValue(forKey: key.name) }
-    }
-
-    /// Whether a write carrying `fence` may proceed; if so, its token becomes the highest seen.
-    private static func pass(_ fence: Fence, in state: inout State) -> Bool {
-        let highest = state.runs[fence.key.run]?.fences[fence.key.name] ?? 0
-        guard fence.token >= highest else { return false }
-        state.runs[fence.key.run, default: RunRecords()].fences[fence.key.name] = fence.token
-        return true
+        _ = withRun(key.run) { $0.runs[key.run]?.values.removeValue(forKey: key.name) }
     }
 
     // MARK: Sets and counters
 
     public func addToSet(_ key: StoreKey, member: String) async throws -> Int {
-        state.withLock { state in
-            state.runs[key.run, default: RunRecords()].sets[key.name, default: []].insert(member)
-            return state.runs[key.run]?.sets[key.name]?.count ?? 0
+        withRecords(key.run) { records in
+            records.sets[key.name, default: []].insert(member)
+            return records.sets[key.name]?.count ?? 0
         }
     }
 
     public func members(of key: StoreKey) async throws -> [String] {
-        state.withLock { Array($0.runs[key.run]?.sets[key.name] ?? []) }
+        withRun(key.run) { Array($0.runs[key.run]?.sets[key.name] ?? []) }
     }
 
     public func increment(_ key: StoreKey, by delta: Int64) async throws -> Int64 {
-        state.withLock { state in
-            let value = (state.runs[key.run]?.counters[key.name] ?? 0) &+ delta
-            state.runs[key.run, default: RunRecords()].counters[key.name] = value
+        withRecords(key.run) { records in
+            let value = (records.counters[key.name] ?? 0) &+ delta
+            records.counters[key.name] = value
             return value
         }
     }
@@ -121,37 +198,36 @@ public final class InMemoryCoordinationStore: CoordinationStore {
 
     public func acquireLease(_ key: StoreKey, owner: String, ttl: Duration) async throws -> Lease? {
         let now = clock.now
-        return state.withLock { state in
-            let current = state.runs[key.run]?.leases[key.name]
+        return withRun(key.run) { shard in
+            let current = shard.runs[key.run]?.leases[key.name]
             if let current, current.owner != owner, current.expires > now { return nil }
             let token = current.map { $0.owner == owner && $0.expires > now ? $0.token : $0.token + 1 } ?? 1
-            state.runs[key.run, default: RunRecords()].leases[key.name] = LeaseState(
-                owner: owner, expires: now + ttl, token: token)
+            Self.records(key.run, in: &shard).leases[key.name] = LeaseState(owner: owner, expires: now + ttl, token: token)
             return Lease(key: key, owner: owner, token: token)
         }
     }
 
     public func renewLease(_ lease: Lease, ttl: Duration) async throws -> Bool {
         let now = clock.now
-        return state.withLock { state in
-            guard var current = state.runs[lease.key.run]?.leases[lease.key.name], current.owner == lease.owner,
-                current.token == lease.token
+        return withRun(lease.key.run) { shard in
+            guard var current = shard.runs[lease.key.run]?.leases[lease.key.name], current.owner == lease.owner,
+                current.token == lease.token, current.expires > now
             else { return false }
             current.expires = now + ttl
-            state.runs[lease.key.run, default: RunRecords()].leases[lease.key.name] = current
+            shard.runs[lease.key.run]?.leases[lease.key.name] = current
             return true
         }
     }
 
     public func releaseLease(_ lease: Lease) async throws {
-        state.withLock { state in
-            guard var current = state.runs[lease.key.run]?.leases[lease.key.name], current.owner == lease.owner,
+        withRun(lease.key.run) { shard in
+            guard var current = shard.runs[lease.key.run]?.leases[lease.key.name], current.owner == lease.owner,
                 current.token == lease.token
             else { return }
             // Keep the token, so that the next acquisition gets a higher one.
             current.expires = .zero
             current.owner = ""
-            state.runs[lease.key.run]?.leases[lease.key.name] = current
+            shard.runs[lease.key.run]?.leases[lease.key.name] = current
         }
     }
 
@@ -160,55 +236,60 @@ public final class InMemoryCoordinationStore: CoordinationStore {
     @discardableResult
     public func scheduleTimer(_ key: StoreKey, after delay: Duration, payload: [UInt8]) async throws -> Bool {
         let due = clock.now + delay
-        return state.withLock { state in
-            let records = state.runs[key.run]
+        let scheduled = withRun(key.run) { shard in
+            let records = shard.runs[key.run]
             if records?.timers[key.name] != nil || records?.firedTimers.contains(key.name) == true { return false }
-            state.runs[key.run, default: RunRecords()].timers[key.name] = TimerState(due: due, payload: payload)
-            state.sequence += 1
-            state.timerHeap.insert(TimerEntry(due: due, sequence: state.sequence, key: key))
+            Self.records(key.run, in: &shard).timers[key.name] = TimerState(due: due, payload: payload)
             return true
         }
+        if scheduled { timers.withLock { $0.insert(key, due: due) } }
+        return scheduled
     }
 
     public func claimDueTimers(limit: Int, claimFor: Duration) async throws -> [DueTimer] {
         let now = clock.now
-        return state.withLock { state in
+        let reclaim = now + claimFor
+        return timers.withLock { queue in
             var claimed: [DueTimer] = []
-            while claimed.count < limit, let first = state.timerHeap.min, first.due <= now {
-                state.timerHeap.removeMin()
-                guard let timer = state.runs[first.key.run]?.timers[first.key.name], timer.due == first.due else {
-                    continue  // cancelled, fired or re-claimed since
+            while claimed.count < limit, let first = queue.heap.min, first.due <= now {
+                queue.heap.removeMin()
+                let payload = withRun(first.key.run) { shard -> [UInt8]? in
+                    guard let timer = shard.runs[first.key.run]?.timers[first.key.name], timer.due == first.due else {
+                        return nil  // cancelled, fired or re-claimed since
+                    }
+                    shard.runs[first.key.run]?.timers[first.key.name]?.due = reclaim
+                    return timer.payload
                 }
-                let reclaim = now + claimFor
-                state.runs[first.key.run]?.timers[first.key.name]?.due = reclaim
-                state.sequence += 1
-                state.timerHeap.insert(TimerEntry(due: reclaim, sequence: state.sequence, key: first.key))
-                claimed.append(DueTimer(key: first.key, payload: timer.payload))
+                guard let payload else { continue }
+                queue.insert(first.key, due: reclaim)
+                claimed.append(DueTimer(key: first.key, payload: payload))
             }
             return claimed
         }
     }
 
     public func completeTimer(_ key: StoreKey) async throws {
-        state.withLock { state in
-            guard state.runs[key.run]?.timers.removeValue(forKey: key.name) != nil else { return }
-            state.runs[key.run]?.firedTimers.insert(key.name)
+        withRun(key.run) { shard in
+            guard shard.runs[key.run]?.timers.removeValue(forKey: key.name) != nil else { return }
+            shard.runs[key.run]?.firedTimers.insert(key.name)
         }
     }
 
     public func cancelTimer(_ key: StoreKey) async throws {
-        state.withLock { state in
-            state.runs[key.run, default: RunRecords()].timers.removeValue(forKey: key.name)
-            state.runs[key.run]?.firedTimers.insert(key.name)
+        withRun(key.run) { shard in
+            let records = Self.records(key.run, in: &shard)
+            records.timers.removeValue(forKey: key.name)
+            records.firedTimers.insert(key.name)
         }
     }
 
     public func nextTimerDue() async throws -> Duration? {
         let now = clock.now
-        return state.withLock { state in
-            while let first = state.timerHeap.min {
-                guard let timer = state.runs[first.key.run]?.timers[first.key.name], timer.due == first.due else {
-                    state.timerHeap.removeMin()
+        return timers.withLock { queue in
+            while let first = queue.heap.min {
+                let live = withRun(first.key.run) { $0.runs[first.key.run]?.timers[first.key.name]?.due == first.due }
+                guard live else {
+                    queue.heap.removeMin()
                     continue
                 }
                 return max(.zero, first.due - now)
@@ -221,31 +302,34 @@ public final class InMemoryCoordinationStore: CoordinationStore {
 
     public func recordProgress(run: String, quietFor: Duration) async throws {
         let now = clock.now + quietFor
-        state.withLock { state in
-            if let current = state.progress[run], current > now { return }
-            state.progress[run] = now
+        withRun(run) { shard in
+            if let current = shard.progress[run], current > now { return }
+            shard.progress[run] = now
         }
     }
 
     public func runsWithoutProgress(for age: Duration, limit: Int) async throws -> [String] {
         let cutoff = clock.now - age
-        return state.withLock { state in
-            state.progress.filter { $0.value <= cutoff }.sorted { ($0.value, $0.key) < ($1.value, $1.key) }
-                .prefix(limit).map(\.key)
+        var found: [(String, Duration)] = []
+        for shard in shards {
+            shard.state.withLock { shard in
+                for (run, time) in shard.progress where time <= cutoff { found.append((run, time)) }
+            }
         }
+        return found.sorted { ($0.1, $0.0) < ($1.1, $1.0) }.prefix(limit).map(\.0)
     }
 
     public func forgetProgress(run: String) async throws {
-        _ = state.withLock { $0.progress.removeValue(forKey: run) }
+        _ = withRun(run) { $0.progress.removeValue(forKey: run) }
     }
 
     public func deleteRun(_ run: String) async throws {
-        state.withLock { state in
-            state.runs.removeValue(forKey: run)
-            state.progress.removeValue(forKey: run)
+        withRun(run) { shard in
+            shard.runs.removeValue(forKey: run)
+            shard.progress.removeValue(forKey: run)
         }
     }
 
     /// How many runs have records: for tests of retention.
-    public var runCount: Int { state.withLock { $0.runs.count } }
+    public var runCount: Int { shards.reduce(0) { $0 + $1.state.withLock { $0.runs.count } } }
 }

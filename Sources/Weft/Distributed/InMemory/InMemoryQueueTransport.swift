@@ -9,7 +9,7 @@ import Synchronization
 /// goes away can be returned with ``abandon(_:)``, which counts a lost delivery, as a broker does
 /// when a worker's connection drops.
 public final class InMemoryQueueTransport: QueueTransport {
-    private struct Pending {
+    fileprivate struct Pending {
         var message: QueueMessage
         var deliveryCount: Int
     }
@@ -20,7 +20,7 @@ public final class InMemoryQueueTransport: QueueTransport {
         var count = 0
         var deadLetters: [DeadLetter] = []
         /// Consumers waiting for a message, in arrival order.
-        var waiting: Deque<UInt64> = []
+        var waiting: Deque<ConsumerState> = []
 
         mutating func push(_ item: Pending, front: Bool = false) {
             if front {
@@ -41,27 +41,29 @@ public final class InMemoryQueueTransport: QueueTransport {
         }
     }
 
-    private struct ConsumerState {
-        var queue: String
-        var prefetch: Int
+    /// One consumer's bookkeeping. Only ever read or written inside the transport's lock, which
+    /// is what makes it safe to share (hence `@unchecked`).
+    fileprivate final class ConsumerState: @unchecked Sendable {
+        let queue: String
+        let prefetch: Int
         var outstanding = 0
         var stopped = false
         var continuation: CheckedContinuation<QueueDelivery?, Never>?
-    }
 
-    private struct Unsettled {
-        var consumer: UInt64
-        var queue: String
-        var item: Pending
+        init(queue: String, prefetch: Int) {
+            self.queue = queue
+            self.prefetch = prefetch
+        }
     }
 
     private struct State {
         var queues: [String: QueueState] = [:]
-        var consumers: [UInt64: ConsumerState] = [:]
-        var unsettled: [UInt64: Unsettled] = [:]
-        var nextID: UInt64 = 0
+        var consumers: [ObjectIdentifier: ConsumerState] = [:]
+        var unsettled = 0
         var isShutDown = false
     }
+
+    private typealias HandOff = (CheckedContinuation<QueueDelivery?, Never>, QueueDelivery)
 
     private let state = Mutex(State())
 
@@ -75,94 +77,90 @@ public final class InMemoryQueueTransport: QueueTransport {
     }
 
     public func publish(_ message: QueueMessage, to queue: String) async throws {
-        let next = try state.withLock { state throws(WeftError) -> (CheckedContinuation<QueueDelivery?, Never>, QueueDelivery)? in
+        try await publish([message], to: queue)
+    }
+
+    public func publish(_ messages: [QueueMessage], to queue: String) async throws {
+        var handOffs: [HandOff] = []
+        try state.withLock { state throws(WeftError) in
             guard !state.isShutDown else { throw WeftError(.transportClosed, "The in-memory transport is shut down") }
             guard state.queues[queue] != nil else {
                 throw WeftError(.unknownQueue, "No queue \"\(queue)\" was declared")
             }
-            state.queues[queue]!.push(Pending(message: message, deliveryCount: 1))
-            return self.handOff(queue: queue, state: &state)
+            for message in messages { state.queues[queue]!.push(Pending(message: message, deliveryCount: 1)) }
+            handOff(queue: queue, state: &state, into: &handOffs)
         }
-        if let (continuation, delivery) = next { continuation.resume(returning: delivery) }
+        for (continuation, delivery) in handOffs { continuation.resume(returning: delivery) }
     }
 
-    /// Gives the first waiting consumer with room the next message of `queue`, if both exist.
-    private func handOff(queue: String, state: inout State) -> (CheckedContinuation<QueueDelivery?, Never>, QueueDelivery)? {
+    /// Gives waiting consumers with room the next messages of `queue`, while both last.
+    private func handOff(queue: String, state: inout State, into handOffs: inout [HandOff]) {
         while let consumer = state.queues[queue]?.waiting.first {
-            guard let waiting = state.consumers[consumer], let continuation = waiting.continuation, !waiting.stopped,
-                waiting.outstanding < waiting.prefetch
+            guard let continuation = consumer.continuation, !consumer.stopped, consumer.outstanding < consumer.prefetch
             else {
                 state.queues[queue]?.waiting.removeFirst()
                 continue
             }
-            guard let delivery = take(queue: queue, consumer: consumer, state: &state) else { return nil }
+            guard let delivery = take(queue: queue, consumer: consumer, state: &state) else { return }
             state.queues[queue]?.waiting.removeFirst()
-            state.consumers[consumer]?.continuation = nil
-            _ = continuation
-            return (continuation, delivery)
+            consumer.continuation = nil
+            handOffs.append((continuation, delivery))
         }
-        return nil
     }
 
     /// Takes the next message of `queue` for `consumer`, if there is one.
-    private func take(queue: String, consumer: UInt64, state: inout State) -> QueueDelivery? {
+    private func take(queue: String, consumer: ConsumerState, state: inout State) -> QueueDelivery? {
         guard let item = state.queues[queue]?.pop() else { return nil }
-        state.nextID += 1
-        let id = state.nextID
-        state.unsettled[id] = Unsettled(consumer: consumer, queue: queue, item: item)
-        state.consumers[consumer]?.outstanding += 1
+        consumer.outstanding += 1
+        state.unsettled += 1
         return QueueDelivery(
             message: item.message, queue: queue, deliveryCount: item.deliveryCount,
-            settlement: Settlement(transport: self, id: id))
+            settlement: Settlement(transport: self, consumer: consumer, item: item))
     }
 
     public func consume(_ queue: String, prefetch: Int) async throws -> QueueConsumer {
-        let id = try state.withLock { state throws(WeftError) -> UInt64 in
+        let consumer = try state.withLock { state throws(WeftError) -> ConsumerState in
             guard !state.isShutDown else { throw WeftError(.transportClosed, "The in-memory transport is shut down") }
             guard state.queues[queue] != nil else { throw WeftError(.unknownQueue, "No queue \"\(queue)\" was declared") }
-            state.nextID += 1
-            state.consumers[state.nextID] = ConsumerState(queue: queue, prefetch: max(1, prefetch))
-            return state.nextID
+            let consumer = ConsumerState(queue: queue, prefetch: max(1, prefetch))
+            state.consumers[ObjectIdentifier(consumer)] = consumer
+            return consumer
         }
-        return QueueConsumer(Consumer(transport: self, id: id))
+        return QueueConsumer(Consumer(transport: self, state: consumer))
     }
 
-    fileprivate func next(consumer: UInt64) async -> QueueDelivery? {
+    fileprivate func next(consumer: ConsumerState) async -> QueueDelivery? {
         await withTaskCancellationHandler {
             await withCheckedContinuation { (continuation: CheckedContinuation<QueueDelivery?, Never>) in
                 let immediate: QueueDelivery?? = state.withLock { state in
-                    guard let current = state.consumers[consumer], !current.stopped, !state.isShutDown,
-                        !Task.isCancelled
-                    else {
-                        return .some(nil)
-                    }
-                    if current.outstanding < current.prefetch,
-                        let delivery = take(queue: current.queue, consumer: consumer, state: &state)
+                    guard !consumer.stopped, !state.isShutDown, !Task.isCancelled else { return .some(nil) }
+                    if consumer.outstanding < consumer.prefetch,
+                        let delivery = take(queue: consumer.queue, consumer: consumer, state: &state)
                     {
                         return .some(delivery)
                     }
-                    state.consumers[consumer]?.continuation = continuation
-                    state.queues[current.queue]?.waiting.append(consumer)
+                    consumer.continuation = continuation
+                    state.queues[consumer.queue]?.waiting.append(consumer)
                     return .none
                 }
                 if let immediate { continuation.resume(returning: immediate) }
             }
         } onCancel: {
-            let continuation = state.withLock { state in
-                let continuation = state.consumers[consumer]?.continuation
-                state.consumers[consumer]?.continuation = nil
+            let continuation = state.withLock { _ in
+                let continuation = consumer.continuation
+                consumer.continuation = nil
                 return continuation
             }
             continuation?.resume(returning: nil)
         }
     }
 
-    fileprivate func stop(consumer: UInt64) {
+    fileprivate func stop(consumer: ConsumerState) {
         let continuation = state.withLock { state in
-            state.consumers[consumer]?.stopped = true
-            let continuation = state.consumers[consumer]?.continuation
-            state.consumers[consumer]?.continuation = nil
-            if state.consumers[consumer]?.outstanding == 0 { state.consumers[consumer] = nil }
+            consumer.stopped = true
+            let continuation = consumer.continuation
+            consumer.continuation = nil
+            state.consumers[ObjectIdentifier(consumer)] = nil
             return continuation
         }
         continuation?.resume(returning: nil)
@@ -172,32 +170,32 @@ public final class InMemoryQueueTransport: QueueTransport {
         case ack, retry, deadLetter(String), lost
     }
 
-    fileprivate func settle(_ id: UInt64, _ outcome: Outcome) throws {
-        let next = try state.withLock { state throws(WeftError) -> (CheckedContinuation<QueueDelivery?, Never>, QueueDelivery)? in
-            guard let unsettled = state.unsettled.removeValue(forKey: id) else {
-                throw WeftError(.deliveryAlreadySettled, "The delivery was already settled")
-            }
-            if let consumer = state.consumers[unsettled.consumer] {
-                state.consumers[unsettled.consumer]?.outstanding -= 1
-                if consumer.stopped && consumer.outstanding == 1 { state.consumers[unsettled.consumer] = nil }
-            }
-            var item = unsettled.item
+    fileprivate func settle(_ settlement: Settlement, _ outcome: Outcome) throws {
+        guard settlement.claim() else {
+            throw WeftError(.deliveryAlreadySettled, "The delivery was already settled")
+        }
+        var handOffs: [HandOff] = []
+        state.withLock { state in
+            let consumer = settlement.consumer
+            let queue = consumer.queue
+            consumer.outstanding -= 1
+            state.unsettled -= 1
+            var item = settlement.item
             switch outcome {
             case .ack:
                 break
             case .retry:
-                state.queues[unsettled.queue]?.push(item, front: true)
+                state.queues[queue]?.push(item, front: true)
             case .lost:
                 item.deliveryCount += 1
-                state.queues[unsettled.queue]?.push(item, front: true)
+                state.queues[queue]?.push(item, front: true)
             case .deadLetter(let reason):
-                state.queues[unsettled.queue]?.deadLetters.append(
-                    DeadLetter(queue: unsettled.queue, message: item.message, reason: reason))
+                state.queues[queue]?.deadLetters.append(DeadLetter(queue: queue, message: item.message, reason: reason))
             }
             // The settlement may have made room for a waiting consumer, or brought a message back.
-            return handOff(queue: unsettled.queue, state: &state)
+            handOff(queue: queue, state: &state, into: &handOffs)
         }
-        if let (continuation, delivery) = next { continuation.resume(returning: delivery) }
+        for (continuation, delivery) in handOffs { continuation.resume(returning: delivery) }
     }
 
     /// Returns an unsettled delivery to its queue as lost, as a broker does when the consumer's
@@ -207,7 +205,7 @@ public final class InMemoryQueueTransport: QueueTransport {
         guard let settlement = delivery.handle as? Settlement else {
             throw WeftError(.deliveryAlreadySettled, "The delivery does not belong to this transport")
         }
-        try settle(settlement.id, .lost)
+        try settle(settlement, .lost)
     }
 
     public func depth(of queue: String) async throws -> Int {
@@ -221,7 +219,7 @@ public final class InMemoryQueueTransport: QueueTransport {
     public func redriveDeadLetters(of queue: String, limit: Int, matching: @Sendable (DeadLetter) -> Bool) async throws
         -> Int
     {
-        var handOffs: [(CheckedContinuation<QueueDelivery?, Never>, QueueDelivery)] = []
+        var handOffs: [HandOff] = []
         let moved = state.withLock { state -> Int in
             guard var target = state.queues[queue] else { return 0 }
             var kept: [DeadLetter] = []
@@ -236,7 +234,7 @@ public final class InMemoryQueueTransport: QueueTransport {
             }
             target.deadLetters = kept
             state.queues[queue] = target
-            while let handOff = handOff(queue: queue, state: &state) { handOffs.append(handOff) }
+            handOff(queue: queue, state: &state, into: &handOffs)
             return moved
         }
         for (continuation, delivery) in handOffs { continuation.resume(returning: delivery) }
@@ -247,10 +245,10 @@ public final class InMemoryQueueTransport: QueueTransport {
         let continuations = state.withLock { state in
             state.isShutDown = true
             var continuations: [CheckedContinuation<QueueDelivery?, Never>] = []
-            for id in state.consumers.keys {
-                state.consumers[id]?.stopped = true
-                if let continuation = state.consumers[id]?.continuation { continuations.append(continuation) }
-                state.consumers[id]?.continuation = nil
+            for consumer in state.consumers.values {
+                consumer.stopped = true
+                if let continuation = consumer.continuation { continuations.append(continuation) }
+                consumer.continuation = nil
             }
             return continuations
         }
@@ -258,33 +256,41 @@ public final class InMemoryQueueTransport: QueueTransport {
     }
 
     /// How many deliveries are handed out and not settled, across all queues: for tests.
-    public var unsettledCount: Int { state.withLock { $0.unsettled.count } }
+    public var unsettledCount: Int { state.withLock { $0.unsettled } }
 
-    private final class Settlement: DeliverySettlement {
+    fileprivate final class Settlement: DeliverySettlement {
         let transport: InMemoryQueueTransport
-        let id: UInt64
+        let consumer: ConsumerState
+        let item: Pending
+        private let settled = Atomic(false)
 
-        init(transport: InMemoryQueueTransport, id: UInt64) {
+        init(transport: InMemoryQueueTransport, consumer: ConsumerState, item: Pending) {
             self.transport = transport
-            self.id = id
+            self.consumer = consumer
+            self.item = item
         }
 
-        func ack() async throws { try transport.settle(id, .ack) }
-        func retry() async throws { try transport.settle(id, .retry) }
-        func deadLetter(reason: String) async throws { try transport.settle(id, .deadLetter(reason)) }
-        func abandon() async throws { try transport.settle(id, .lost) }
+        /// Whether this call is the one that settles the delivery.
+        func claim() -> Bool {
+            settled.compareExchange(expected: false, desired: true, ordering: .acquiringAndReleasing).exchanged
+        }
+
+        func ack() async throws { try transport.settle(self, .ack) }
+        func retry() async throws { try transport.settle(self, .retry) }
+        func deadLetter(reason: String) async throws { try transport.settle(self, .deadLetter(reason)) }
+        func abandon() async throws { try transport.settle(self, .lost) }
     }
 
     private final class Consumer: QueueConsumerSource {
         let transport: InMemoryQueueTransport
-        let id: UInt64
+        let state: ConsumerState
 
-        init(transport: InMemoryQueueTransport, id: UInt64) {
+        init(transport: InMemoryQueueTransport, state: ConsumerState) {
             self.transport = transport
-            self.id = id
+            self.state = state
         }
 
-        func next() async throws -> QueueDelivery? { await transport.next(consumer: id) }
-        func stop() async { transport.stop(consumer: id) }
+        func next() async throws -> QueueDelivery? { await transport.next(consumer: state) }
+        func stop() async { transport.stop(consumer: state) }
     }
 }

@@ -5,7 +5,7 @@ import Synchronization
 public final class BlueprintCatalog: Sendable {
     /// The node code the blueprints are compiled against.
     public let registry: NodeRegistry
-    private let plans = Mutex<[String: FleetPlan]>([:])
+    private let plans = Mutex<[Key: FleetPlan]>([:])
     private let options: FleetOptions
 
     /// Creates a catalog of `blueprints`.
@@ -52,7 +52,12 @@ public final class BlueprintCatalog: Sendable {
         plans.withLock { $0[Self.key(id, version)] }
     }
 
-    private static func key(_ id: String, _ version: String) -> String { id + "\u{0}" + version }
+    private struct Key: Hashable {
+        var id: String
+        var version: String
+    }
+
+    private static func key(_ id: String, _ version: String) -> Key { Key(id: id, version: version) }
 }
 
 /// An execution plan with what the fleet needs of each node, computed once.

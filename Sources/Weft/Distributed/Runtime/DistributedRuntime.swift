@@ -44,6 +44,8 @@ public final class DistributedRuntime: Sendable {
         var started = false
         var consumer: QueueConsumer?
         var task: Task<Void, Never>?
+        /// Wakes every waiter periodically, to read the store.
+        var ticker: Task<Void, Never>?
     }
 
     /// The blueprints this client can start.
@@ -111,8 +113,10 @@ public final class DistributedRuntime: Sendable {
         while true {
             let waiter = announcements.register(runID)
             defer { announcements.unregister(runID, waiter) }
-            if let result = try await coordinator.runResult(runID) { return result }
-            await waiter.wait(upTo: configuration.resultPollInterval)
+            if try await coordinator.terminal(runID) != nil, let result = try await coordinator.runResult(runID) {
+                return result
+            }
+            await waiter.wait()
             try Task.checkCancellation()
         }
     }
@@ -158,7 +162,8 @@ public final class DistributedRuntime: Sendable {
     /// Stops listening for the end of runs. Waiting ``result(_:)`` calls fall back to reading
     /// the store.
     public func shutdown() async {
-        let (consumer, task) = listener.withLock { ($0.consumer, $0.task) }
+        let (consumer, task, ticker) = listener.withLock { ($0.consumer, $0.task, $0.ticker) }
+        ticker?.cancel()
         await consumer?.stop()
         await task?.value
         announcements.announceAll()
@@ -190,9 +195,17 @@ public final class DistributedRuntime: Sendable {
                 logger.warning("the reply listener stopped", metadata: ["weft.error": "\(error)"])
             }
         }
+        let interval = configuration.resultPollInterval
+        let ticker = Task {
+            while !Task.isCancelled {
+                try? await Task.sleep(for: interval)
+                announcements.announceAll()
+            }
+        }
         listener.withLock { state in
             state.consumer = consumer
             state.task = task
+            state.ticker = ticker
         }
     }
 }

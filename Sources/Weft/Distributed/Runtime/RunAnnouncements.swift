@@ -1,7 +1,8 @@
 import Synchronization
 
 /// Waiters for the end of runs, woken when a run's end is announced on the client's reply
-/// queue.
+/// queue, and all of them periodically (by ``DistributedRuntime``), so that they read the
+/// store for runs whose end is announced elsewhere.
 final class RunAnnouncements: Sendable {
     /// One waiter; a signal that arrives before the wait is kept.
     final class Waiter: Sendable {
@@ -22,26 +23,19 @@ final class RunAnnouncements: Sendable {
             continuation?.resume()
         }
 
-        /// Waits for the signal, at most `duration`.
-        func wait(upTo duration: Duration) async {
-            await withTaskGroup(of: Void.self) { group in
-                group.addTask { try? await Task.sleep(for: duration) }
-                group.addTask {
-                    await withTaskCancellationHandler {
-                        await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
-                            let now = self.state.withLock { state in
-                                if state.fired || Task.isCancelled { return true }
-                                state.continuation = continuation
-                                return false
-                            }
-                            if now { continuation.resume() }
-                        }
-                    } onCancel: {
-                        self.fire()
+        /// Waits for the signal (or for the periodic wake-up of every waiter).
+        func wait() async {
+            await withTaskCancellationHandler {
+                await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+                    let now = state.withLock { state in
+                        if state.fired || Task.isCancelled { return true }
+                        state.continuation = continuation
+                        return false
                     }
+                    if now { continuation.resume() }
                 }
-                await group.next()
-                group.cancelAll()
+            } onCancel: {
+                fire()
             }
         }
     }

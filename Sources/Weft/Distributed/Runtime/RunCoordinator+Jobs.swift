@@ -45,8 +45,11 @@ extension RunCoordinator {
         }
         guard envelope.attempt >= 1 else { return .deadLettered(reason: "attempt \(envelope.attempt) is not valid") }
         try await checkpoint(.received, envelope)
-        if let terminal = try await terminal(run) {
-            return .dropped(reason: "the run is already \(terminal.status.rawValue)")
+        // The run's status and the node's record, read together.
+        let iteration = envelope.iteration
+        let current = try await records.values(at: [RunKeys.status(run), RunKeys.result(run, node, iteration)])
+        if let bytes = current[0] {
+            return .dropped(reason: "the run is already \(try TerminalRecord(decoding: bytes).status.rawValue)")
         }
         guard let meta = try await meta(run) else {
             return .deadLettered(reason: "no run \"\(run)\" is known to the store")
@@ -56,14 +59,13 @@ extension RunCoordinator {
                 reason: "the job names blueprint \"\(envelope.blueprintID)\" v\(envelope.blueprintVersion) but run \"\(run)\" "
                     + "is pinned to \"\(meta.blueprintID)\" v\(meta.blueprintVersion)")
         }
-        let iteration = envelope.iteration
         let lost = delivery.deliveryCount - 1
         if lost >= options.maxLostDeliveries {
             return try await quarantine(envelope, node: node, lost: lost, queue: delivery.queue)
         }
 
         var record: NodeResultRecord
-        if let recorded = try await result(run, node: node, iteration: iteration) {
+        if let recorded = try current[1].map({ try NodeResultRecord(decoding: $0) }) {
             // A redelivery, or a duplicate: continue from what was recorded.
             record = recorded
         } else {
@@ -72,7 +74,10 @@ extension RunCoordinator {
             case .outcome(let outcome): return outcome
             }
             try await checkpoint(.executed, envelope)
-            if let terminal = try await terminal(run) {
+            // A failure may come from the run ending elsewhere (its attempt was cancelled): then
+            // the job ends here. A success is recorded even so: what it publishes is dropped on
+            // delivery, and the run's status cannot change again.
+            if record.status == .failed || Task.isCancelled, let terminal = try await terminal(run) {
                 return .dropped(reason: "the run ended (\(terminal.status.rawValue)) while the node ran")
             }
             let key = RunKeys.result(run, node, iteration)
@@ -304,13 +309,22 @@ extension RunCoordinator {
             }
         }
         if let envelope { try await checkpoint(.arrived, envelope) }
-        for (target, input) in ready {
-            try await publishJob(plan: fleetPlan, runID: run, node: target, iteration: iteration, attempt: 1, input: input)
+        if ready.count == 1 {
+            try await publishJob(plan: fleetPlan, runID: run, node: ready[0].node, iteration: iteration, attempt: 1, input: ready[0].input)
+        } else if !ready.isEmpty {
+            // A fan-out: one batch per queue.
+            var batches: [String: [QueueMessage]] = [:]
+            for (target, input) in ready {
+                let envelope = jobEnvelope(plan: fleetPlan, runID: run, node: target, iteration: iteration, attempt: 1, input: input)
+                batches[fleetPlan.queues[target], default: []].append(
+                    QueueMessage(body: envelope.encoded(), priority: fleetPlan.priorities[target]))
+            }
+            for (queue, messages) in batches.sorted(by: { $0.key < $1.key }) { try await transport.publish(messages, to: queue) }
         }
         if let envelope { try await checkpoint(.published, envelope) }
         if finished == plan.nodeCount {
             try await complete(run, plan: plan)
-        } else {
+        } else if progress.shouldRecord(run) {
             try await records.recordProgress(run: run, quietFor: .zero)
         }
     }
@@ -356,14 +370,21 @@ extension RunCoordinator {
         guard count == incoming else { return .wait }
         let members = try await records.members(of: arrivals)
         var taken: [(Int, JSONValue)] = []
+        var others: [Int] = []
         for member in members where member.hasSuffix("t") {
             guard let other = Int(member.dropLast()) else { continue }
             if other == edge, case .taken(let value) = arrival {
                 taken.append((other, value))
             } else {
-                let source = Int(plan.ends[other].source)
-                let value = try await result(run, node: source, iteration: iteration)?.value(of: other) ?? .null
-                taken.append((other, value))
+                others.append(other)
+            }
+        }
+        if !others.isEmpty {
+            // The values the other taken edges carry, from their sources' records, in one read.
+            let sources = try await records.values(
+                at: others.map { RunKeys.result(run, Int(plan.ends[$0].source), iteration) })
+            for (other, bytes) in zip(others, sources) {
+                taken.append((other, try bytes.flatMap { try NodeResultRecord(decoding: $0).value(of: other) } ?? .null))
             }
         }
         if taken.isEmpty { return .skip }

@@ -22,6 +22,8 @@ final class RunCoordinator: Sendable {
     let faults: (any FaultInjector)?
     /// Called when this process schedules a timer, so that its timer loop can wake early.
     let timerScheduled: @Sendable (Duration) -> Void
+    /// Limits progress writes to a few per stall timeout per run.
+    let progress: ProgressThrottle
     /// Run records never change once written: cached, bounded.
     private let metas = Mutex<[String: RunMeta]>([:])
     private static let metaCacheLimit = 4096
@@ -41,6 +43,7 @@ final class RunCoordinator: Sendable {
         self.logger = logger
         self.faults = faults
         self.timerScheduled = timerScheduled
+        self.progress = ProgressThrottle(interval: options.stallTimeout / 4)
     }
 
     // MARK: Records
@@ -66,12 +69,10 @@ final class RunCoordinator: Sendable {
         return try NodeResultRecord(decoding: bytes)
     }
 
-    /// Every node's record, by index (`nil`: not recorded).
+    /// Every node's record, by index (`nil`: not recorded), read in one batch.
     func results(_ run: String, plan: ExecutionPlan, iteration: Int = 0) async throws -> [NodeResultRecord?] {
-        var results: [NodeResultRecord?] = []
-        results.reserveCapacity(plan.nodeCount)
-        for node in 0..<plan.nodeCount { results.append(try await result(run, node: node, iteration: iteration)) }
-        return results
+        let keys = (0..<plan.nodeCount).map { RunKeys.result(run, $0, iteration) }
+        return try await records.values(at: keys).map { bytes in try bytes.map { try NodeResultRecord(decoding: $0) } }
     }
 
     /// Node states carrying the recorded outputs, for expressions that read `nodes.x`.

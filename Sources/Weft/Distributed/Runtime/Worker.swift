@@ -328,6 +328,7 @@ public final class Worker: Sendable {
 
     /// Cancels attempts whose run ended elsewhere (cancelled, failed, past its deadline):
     /// every `interval`, reads the status of the runs of jobs in hand for longer than that.
+    /// For runs still going, it records progress: a long attempt is not a stall.
     private func cancellationLoop(every interval: Duration) async {
         while !Task.isCancelled {
             do {
@@ -343,7 +344,12 @@ public final class Worker: Sendable {
                 }
             }
             for (slot, run) in inHand {
-                guard let terminal = try? await coordinator.terminal(run) else { continue }
+                guard let terminal = try? await coordinator.terminal(run) else {
+                    // Still running: a heartbeat, so that the reconciler does not take a long
+                    // attempt for a stalled run.
+                    try? await backends.coordinationStore.recordProgress(run: run, quietFor: .zero)
+                    continue
+                }
                 let task = runState.withLock { state in state.slots[slot].job?.run == run ? state.slots[slot].task : nil }
                 guard let task else { continue }
                 configuration.logger.info(

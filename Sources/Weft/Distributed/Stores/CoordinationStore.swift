@@ -13,6 +13,10 @@ public protocol CoordinationStore: Sendable {
     /// The value at `key`.
     func value(at key: StoreKey) async throws -> [UInt8]?
 
+    /// The values at `keys`, in order: one round trip for several reads (a store may read them
+    /// together, in one transaction or statement).
+    func values(at keys: [StoreKey]) async throws -> [[UInt8]?]
+
     /// Stores `value` at `key` unless it has one. With a `fence`, the write is refused when a
     /// higher token was seen for the fence's key; otherwise the fence's token becomes the highest.
     func setIfAbsent(_ key: StoreKey, _ value: [UInt8], fence: Fence?) async throws -> SetIfAbsentOutcome
@@ -87,4 +91,14 @@ public protocol CoordinationStore: Sendable {
 
     /// Removes every record of `run`.
     func deleteRun(_ run: String) async throws
+}
+
+extension CoordinationStore {
+    /// Reads the keys one by one; stores that can read several at once should do so.
+    public func values(at keys: [StoreKey]) async throws -> [[UInt8]?] {
+        var values: [[UInt8]?] = []
+        values.reserveCapacity(keys.count)
+        for key in keys { values.append(try await value(at: key)) }
+        return values
+    }
 }

@@ -15,6 +15,10 @@ public protocol QueueTransport: Sendable {
     /// it (for a broker: once the broker confirmed it).
     func publish(_ message: QueueMessage, to queue: String) async throws
 
+    /// Publishes several messages on `queue`, in order; returns once the transport has taken
+    /// responsibility for all of them. A transport may pipeline them (one confirmation wait).
+    func publish(_ messages: [QueueMessage], to queue: String) async throws
+
     /// Starts consuming `queue`, with at most `prefetch` deliveries outstanding at once.
     func consume(_ queue: String, prefetch: Int) async throws -> QueueConsumer
 
@@ -32,4 +36,11 @@ public protocol QueueTransport: Sendable {
     /// Stops every consumer (their sequences end) and releases the transport's resources.
     /// Deliveries not settled by then are delivered again later.
     func shutdown() async
+}
+
+extension QueueTransport {
+    /// Publishes the messages one by one; transports that can batch should.
+    public func publish(_ messages: [QueueMessage], to queue: String) async throws {
+        for message in messages { try await publish(message, to: queue) }
+    }
 }

@@ -1,0 +1,44 @@
+import Weft
+import WeftWorkloads
+
+// The distributed runtime on in-memory backends, without a benchmark harness: node hops per
+// second for 64 concurrent 10-node chains and for 1 → 100 → 1.
+//   swift build -c release --product distributed-probe && .build/release/distributed-probe [rounds] [workers] [concurrency]
+let arguments = CommandLine.arguments.dropFirst().compactMap { Int($0) }
+let rounds = arguments.first ?? 20
+let workers = arguments.dropFirst().first ?? 1
+let concurrency = arguments.dropFirst(2).first ?? 8
+let workloads = try await DistributedWorkloads.start(workers: workers, concurrency: concurrency)
+let clock = ContinuousClock()
+
+func median(_ values: [Double]) -> Double { values.sorted()[values.count / 2] }
+
+// The machine's mood, measured in the same rounds: LocalRuntime running 100-node chains.
+let local = LocalRuntime(registry: Workloads.registry)
+let localChain = try local.plan(for: Workloads.chain(100))
+
+try await Task.detached {
+    var chainRates: [Double] = []
+    var fanRates: [Double] = []
+    var localRates: [Double] = []
+    try await workloads.chains()  // warm-up
+    try await workloads.fanOut()
+    for _ in 0..<rounds {
+        var start = clock.now
+        try await workloads.chains()
+        chainRates.append(640 / (clock.now - start).seconds)
+        start = clock.now
+        for _ in 0..<5 { try await workloads.fanOut() }
+        fanRates.append(510 / (clock.now - start).seconds)
+        start = clock.now
+        for _ in 0..<50 { _ = await local.run(localChain, input: 1) }
+        localRates.append(5000 / (clock.now - start).seconds)
+    }
+    print(
+        "distributed, in-memory backends, \(workers) worker(s) × \(concurrency): "
+            + "64 concurrent 10-node chains: median \(Int(median(chainRates))) hops/s (min \(Int(chainRates.min()!)), max \(Int(chainRates.max()!))); "
+            + "1 → 100 → 1: median \(Int(median(fanRates))) hops/s (min \(Int(fanRates.min()!)), max \(Int(fanRates.max()!))); "
+            + "reference, LocalRuntime 100-node chain: median \(Int(median(localRates))) nodes/s; "
+            + "ratios to it: chains \(Double(Int(median(chainRates) / median(localRates) * 1000)) / 1000), fan \(Double(Int(median(fanRates) / median(localRates) * 1000)) / 1000)")
+}.value
+await workloads.fleet.shutdown()

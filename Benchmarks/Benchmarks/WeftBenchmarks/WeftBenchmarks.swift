@@ -61,4 +61,41 @@ let benchmarks: @Sendable () -> Void = {
             blackHole(await runtime.run(fan10000, input: 1).status)
         }
     }
+
+    // (e) The distributed runtime on in-memory backends (one worker of 8 in this process):
+    // 64 concurrent runs of a 10-node chain. Node hops/s = throughput × 640.
+    let distributed = DistributedBox()
+    Benchmark("e: distributed, 64 concurrent 10-node chains (in-memory backends)", configuration: .init(setup: {
+        try await distributed.start()
+    }, teardown: {
+        await distributed.stop()
+    })) { benchmark in
+        for _ in benchmark.scaledIterations {
+            try await distributed.workloads!.chains()
+        }
+    }
+
+    // (f) The same fleet, 1 → 100 → 1 with an `all` join. Node hops/s = throughput × 102.
+    Benchmark("f: distributed, fan-out 1 → 100 → 1 (in-memory backends)", configuration: .init(setup: {
+        try await distributed.start()
+    }, teardown: {
+        await distributed.stop()
+    })) { benchmark in
+        for _ in benchmark.scaledIterations {
+            try await distributed.workloads!.fanOut()
+        }
+    }
+}
+
+/// Holds the fleet of the distributed benchmarks between their setup and teardown.
+final class DistributedBox: @unchecked Sendable {
+    // Only touched by the benchmark harness, one benchmark at a time.
+    var workloads: DistributedWorkloads?
+
+    func start() async throws { workloads = try await DistributedWorkloads.start() }
+
+    func stop() async {
+        await workloads?.fleet.shutdown()
+        workloads = nil
+    }
 }

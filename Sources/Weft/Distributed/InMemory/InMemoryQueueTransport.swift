@@ -14,15 +14,21 @@ public final class InMemoryQueueTransport: QueueTransport {
         var deliveryCount: Int
     }
 
-    private struct QueueState {
+    /// One queue. Only ever read or written inside the transport's lock, which is what makes it
+    /// safe to share (hence `@unchecked`); consumers and deliveries hold it directly, so that
+    /// taking and settling never look the queue up by name.
+    fileprivate final class QueueState: @unchecked Sendable {
         /// Waiting messages, one deque per priority.
         var pending = Array(repeating: Deque<Pending>(), count: Int(QueueMessage.maxPriority) + 1)
+        let name: String
         var count = 0
         var deadLetters: [DeadLetter] = []
         /// Consumers waiting for a message, in arrival order.
         var waiting: Deque<ConsumerState> = []
 
-        mutating func push(_ item: Pending, front: Bool = false) {
+        init(name: String) { self.name = name }
+
+        func push(_ item: Pending, front: Bool = false) {
             if front {
                 pending[Int(item.message.priority)].prepend(item)
             } else {
@@ -31,7 +37,7 @@ public final class InMemoryQueueTransport: QueueTransport {
             count += 1
         }
 
-        mutating func pop() -> Pending? {
+        func pop() -> Pending? {
             guard count > 0 else { return nil }
             for priority in pending.indices.reversed() where !pending[priority].isEmpty {
                 count -= 1
@@ -44,13 +50,13 @@ public final class InMemoryQueueTransport: QueueTransport {
     /// One consumer's bookkeeping. Only ever read or written inside the transport's lock, which
     /// is what makes it safe to share (hence `@unchecked`).
     fileprivate final class ConsumerState: @unchecked Sendable {
-        let queue: String
+        let queue: QueueState
         let prefetch: Int
         var outstanding = 0
         var stopped = false
         var continuation: CheckedContinuation<QueueDelivery?, Never>?
 
-        init(queue: String, prefetch: Int) {
+        init(queue: QueueState, prefetch: Int) {
             self.queue = queue
             self.prefetch = prefetch
         }
@@ -72,57 +78,70 @@ public final class InMemoryQueueTransport: QueueTransport {
 
     public func declare(_ queue: String) async throws {
         state.withLock { state in
-            if state.queues[queue] == nil { state.queues[queue] = QueueState() }
+            if state.queues[queue] == nil { state.queues[queue] = QueueState(name: queue) }
         }
     }
 
     public func publish(_ message: QueueMessage, to queue: String) async throws {
-        try await publish([message], to: queue)
+        var handOffs: [HandOff] = []
+        try state.withLock { state throws(WeftError) in
+            guard !state.isShutDown else { throw WeftError(.transportClosed, "The in-memory transport is shut down") }
+            guard let target = state.queues[queue] else {
+                throw WeftError(.unknownQueue, "No queue \"\(queue)\" was declared")
+            }
+            target.push(Pending(message: message, deliveryCount: 1))
+            handOff(target, into: &handOffs)
+            state.unsettled += handOffs.count
+        }
+        for (continuation, delivery) in handOffs { continuation.resume(returning: delivery) }
     }
 
     public func publish(_ messages: [QueueMessage], to queue: String) async throws {
         var handOffs: [HandOff] = []
         try state.withLock { state throws(WeftError) in
             guard !state.isShutDown else { throw WeftError(.transportClosed, "The in-memory transport is shut down") }
-            guard state.queues[queue] != nil else {
+            guard let target = state.queues[queue] else {
                 throw WeftError(.unknownQueue, "No queue \"\(queue)\" was declared")
             }
-            for message in messages { state.queues[queue]!.push(Pending(message: message, deliveryCount: 1)) }
-            handOff(queue: queue, state: &state, into: &handOffs)
+            for message in messages { target.push(Pending(message: message, deliveryCount: 1)) }
+            handOff(target, into: &handOffs)
+            state.unsettled += handOffs.count
         }
         for (continuation, delivery) in handOffs { continuation.resume(returning: delivery) }
     }
 
-    /// Gives waiting consumers with room the next messages of `queue`, while both last.
-    private func handOff(queue: String, state: inout State, into handOffs: inout [HandOff]) {
-        while let consumer = state.queues[queue]?.waiting.first {
+    /// Gives waiting consumers with room the next messages of `queue`, while both last. Called
+    /// inside the lock.
+    private func handOff(_ queue: QueueState, into handOffs: inout [HandOff]) {
+        while let consumer = queue.waiting.first {
             guard let continuation = consumer.continuation, !consumer.stopped, consumer.outstanding < consumer.prefetch
             else {
-                state.queues[queue]?.waiting.removeFirst()
+                queue.waiting.removeFirst()
                 continue
             }
-            guard let delivery = take(queue: queue, consumer: consumer, state: &state) else { return }
-            state.queues[queue]?.waiting.removeFirst()
+            guard let delivery = take(for: consumer) else { return }
+            queue.waiting.removeFirst()
             consumer.continuation = nil
             handOffs.append((continuation, delivery))
         }
     }
 
-    /// Takes the next message of `queue` for `consumer`, if there is one.
-    private func take(queue: String, consumer: ConsumerState, state: inout State) -> QueueDelivery? {
-        guard let item = state.queues[queue]?.pop() else { return nil }
+    /// Takes the next message of `consumer`'s queue for it, if there is one. Called inside the lock.
+    private func take(for consumer: ConsumerState) -> QueueDelivery? {
+        guard let item = consumer.queue.pop() else { return nil }
         consumer.outstanding += 1
-        state.unsettled += 1
         return QueueDelivery(
-            message: item.message, queue: queue, deliveryCount: item.deliveryCount,
+            message: item.message, queue: consumer.queue.name, deliveryCount: item.deliveryCount,
             settlement: Settlement(transport: self, consumer: consumer, item: item))
     }
 
     public func consume(_ queue: String, prefetch: Int) async throws -> QueueConsumer {
         let consumer = try state.withLock { state throws(WeftError) -> ConsumerState in
             guard !state.isShutDown else { throw WeftError(.transportClosed, "The in-memory transport is shut down") }
-            guard state.queues[queue] != nil else { throw WeftError(.unknownQueue, "No queue \"\(queue)\" was declared") }
-            let consumer = ConsumerState(queue: queue, prefetch: max(1, prefetch))
+            guard let target = state.queues[queue] else {
+                throw WeftError(.unknownQueue, "No queue \"\(queue)\" was declared")
+            }
+            let consumer = ConsumerState(queue: target, prefetch: max(1, prefetch))
             state.consumers[ObjectIdentifier(consumer)] = consumer
             return consumer
         }
@@ -130,17 +149,25 @@ public final class InMemoryQueueTransport: QueueTransport {
     }
 
     fileprivate func next(consumer: ConsumerState) async -> QueueDelivery? {
-        await withTaskCancellationHandler {
+        // The fast path: a message waits and the consumer has room. Taken without suspending,
+        // since a suspension costs a trip through the executor even when resumed at once.
+        let ready: QueueDelivery?? = state.withLock { state in
+            guard !consumer.stopped, !state.isShutDown, !Task.isCancelled else { return .some(nil) }
+            guard consumer.outstanding < consumer.prefetch, let delivery = take(for: consumer) else { return .none }
+            state.unsettled += 1
+            return .some(delivery)
+        }
+        if let ready { return ready }
+        return await withTaskCancellationHandler {
             await withCheckedContinuation { (continuation: CheckedContinuation<QueueDelivery?, Never>) in
                 let immediate: QueueDelivery?? = state.withLock { state in
                     guard !consumer.stopped, !state.isShutDown, !Task.isCancelled else { return .some(nil) }
-                    if consumer.outstanding < consumer.prefetch,
-                        let delivery = take(queue: consumer.queue, consumer: consumer, state: &state)
-                    {
+                    if consumer.outstanding < consumer.prefetch, let delivery = take(for: consumer) {
+                        state.unsettled += 1
                         return .some(delivery)
                     }
                     consumer.continuation = continuation
-                    state.queues[consumer.queue]?.waiting.append(consumer)
+                    consumer.queue.waiting.append(consumer)
                     return .none
                 }
                 if let immediate { continuation.resume(returning: immediate) }
@@ -185,15 +212,16 @@ public final class InMemoryQueueTransport: QueueTransport {
             case .ack:
                 break
             case .retry:
-                state.queues[queue]?.push(item, front: true)
+                queue.push(item, front: true)
             case .lost:
                 item.deliveryCount += 1
-                state.queues[queue]?.push(item, front: true)
+                queue.push(item, front: true)
             case .deadLetter(let reason):
-                state.queues[queue]?.deadLetters.append(DeadLetter(queue: queue, message: item.message, reason: reason))
+                queue.deadLetters.append(DeadLetter(queue: queue.name, message: item.message, reason: reason))
             }
             // The settlement may have made room for a waiting consumer, or brought a message back.
-            handOff(queue: queue, state: &state, into: &handOffs)
+            handOff(queue, into: &handOffs)
+            state.unsettled += handOffs.count
         }
         for (continuation, delivery) in handOffs { continuation.resume(returning: delivery) }
     }
@@ -221,7 +249,7 @@ public final class InMemoryQueueTransport: QueueTransport {
     {
         var handOffs: [HandOff] = []
         let moved = state.withLock { state -> Int in
-            guard var target = state.queues[queue] else { return 0 }
+            guard let target = state.queues[queue] else { return 0 }
             var kept: [DeadLetter] = []
             var moved = 0
             for letter in target.deadLetters {
@@ -233,8 +261,8 @@ public final class InMemoryQueueTransport: QueueTransport {
                 }
             }
             target.deadLetters = kept
-            state.queues[queue] = target
-            handOff(queue: queue, state: &state, into: &handOffs)
+            handOff(target, into: &handOffs)
+            state.unsettled += handOffs.count
             return moved
         }
         for (continuation, delivery) in handOffs { continuation.resume(returning: delivery) }

@@ -28,15 +28,18 @@ final class RunCoordinator: Sendable {
     private let metas = Mutex<[String: RunMeta]>([:])
     private static let metaCacheLimit = 4096
 
-    var transport: any QueueTransport { backends.transport }
-    var records: any CoordinationStore { backends.coordinationStore }
-    var contexts: any ContextStore { backends.contextStore }
+    let transport: any QueueTransport
+    let records: any CoordinationStore
+    let contexts: any ContextStore
 
     init(
         backends: WeftBackends, catalog: BlueprintCatalog, options: FleetOptions, execution: Execution, logger: Logger,
         faults: (any FaultInjector)? = nil, timerScheduled: @escaping @Sendable (Duration) -> Void = { _ in }
     ) {
         self.backends = backends
+        self.transport = backends.transport
+        self.records = backends.coordinationStore
+        self.contexts = backends.contextStore
         self.catalog = catalog
         self.options = options
         self.execution = execution

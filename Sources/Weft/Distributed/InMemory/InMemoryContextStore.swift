@@ -1,29 +1,27 @@
-import Synchronization
-
 /// A ``ContextStore`` in this process's memory: the embedded default and what tests use.
-/// Safe to share between tasks.
+/// Safe to share between tasks; runs are kept in shards, each behind its own lock.
 public final class InMemoryContextStore: ContextStore {
     private struct RunEntries {
         var entries: [String: JSONValue] = [:]
         var origins: Set<String> = []
     }
 
-    private let runs = Mutex<[String: RunEntries]>([:])
+    private let runs = Sharded<[String: RunEntries]> { [:] }
 
     /// Creates an empty store.
     public init() {}
 
     public func value(forKey key: String, run: String) async throws -> JSONValue? {
-        runs.withLock { $0[run]?.entries[key] }
+        runs.withLock(run) { $0[run]?.entries[key] }
     }
 
     public func snapshot(run: String) async throws -> [String: JSONValue] {
-        runs.withLock { $0[run]?.entries ?? [:] }
+        runs.withLock(run) { $0[run]?.entries ?? [:] }
     }
 
     @discardableResult
     public func apply(_ patch: ContextPatch, run: String, origin: String?) async throws -> Bool {
-        runs.withLock { runs in
+        runs.withLock(run) { runs in
             if let origin {
                 guard runs[run, default: RunEntries()].origins.insert(origin).inserted else { return false }
             }
@@ -34,9 +32,13 @@ public final class InMemoryContextStore: ContextStore {
     }
 
     public func deleteRun(_ run: String) async throws {
-        _ = runs.withLock { $0.removeValue(forKey: run) }
+        runs.withLock(run) { _ = $0.removeValue(forKey: run) }
     }
 
     /// How many runs have entries or applied origins: for tests of retention.
-    public var runCount: Int { runs.withLock { $0.count } }
+    public var runCount: Int {
+        var count = 0
+        runs.forEach { count += $0.count }
+        return count
+    }
 }

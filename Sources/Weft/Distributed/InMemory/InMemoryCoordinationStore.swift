@@ -29,6 +29,11 @@ public final class InMemoryCoordinationStore: CoordinationStore {
         var leases: [String: LeaseState] = [:]
         var timers: [String: TimerState] = [:]
         var firedTimers: Set<String> = []
+
+        init() {
+            // A run's records: its status, its meta, a few per node. Sized once.
+            values.reserveCapacity(16)
+        }
     }
 
     private struct Shard {

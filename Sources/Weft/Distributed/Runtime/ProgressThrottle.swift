@@ -1,5 +1,3 @@
-import Synchronization
-
 /// Says when a worker should write a run's progress to the store: at most once per `interval`
 /// per run, remembered in a small fixed table (no allocation per hop). A forgotten entry only
 /// means one more write. Workers in hand of a long job heartbeat separately.
@@ -9,14 +7,14 @@ final class ProgressThrottle: Sendable {
         var at: ContinuousClock.Instant
     }
 
-    private static let slots = 1024
+    private static let slots = 64
     private let interval: Duration
-    private let entries: Mutex<[Entry]>
+    private let entries: Sharded<[Entry]>
 
     init(interval: Duration) {
         self.interval = interval
         let never = ContinuousClock.now - .seconds(86_400)
-        entries = Mutex(Array(repeating: Entry(at: never), count: Self.slots))
+        entries = Sharded(count: 16) { Array(repeating: Entry(at: never), count: Self.slots) }
     }
 
     /// Whether to record `run`'s progress now; if so, the time is noted.
@@ -24,8 +22,8 @@ final class ProgressThrottle: Sendable {
         var hash: UInt64 = 0xcbf2_9ce4_8422_2325
         for byte in run.utf8 { hash = (hash ^ UInt64(byte)) &* 0x0000_0100_0000_01b3 }
         let now = ContinuousClock.now
-        let slot = Int(hash % UInt64(Self.slots))
-        return entries.withLock { entries in
+        let slot = Int((hash >> 8) % UInt64(Self.slots))
+        return entries.withLock(run) { entries in
             if entries[slot].hash == hash && entries[slot].at.duration(to: now) < interval { return false }
             entries[slot] = Entry(hash: hash, at: now)
             return true

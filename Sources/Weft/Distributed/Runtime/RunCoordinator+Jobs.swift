@@ -279,7 +279,7 @@ extension RunCoordinator {
             try await contexts.apply(record.patch, run: run, origin: "n\(node).\(iteration)")
         }
         let doneKey = RunKeys.done(run)
-        var finished = try await records.addToSet(doneKey, member: String(node))
+        var finished = try await records.addToSet(doneKey, member: RunKeys.doneMember(node))
         var ready: [(node: Int, input: JSONValue)] = []
         var pending: [(edge: Int, arrival: Arrival)] = []
         let outgoing = plan.adjacency.outgoing(node)
@@ -304,7 +304,7 @@ extension RunCoordinator {
                 // Dead-path elimination (design rule 3).
                 _ = try await records.setIfAbsent(
                     RunKeys.result(run, target, iteration), NodeResultRecord.skipped.encoded(), fence: nil)
-                finished = max(finished, try await records.addToSet(doneKey, member: String(target)))
+                finished = max(finished, try await records.addToSet(doneKey, member: RunKeys.doneMember(target)))
                 for next in plan.adjacency.outgoing(target).reversed() { pending.append((next, .skipped)) }
             }
         }
@@ -349,7 +349,7 @@ extension RunCoordinator {
         let arrivals = RunKeys.arrivals(run, target, iteration)
         let isTaken: Bool
         if case .taken = arrival { isTaken = true } else { isTaken = false }
-        let count = try await records.addToSet(arrivals, member: String(edge) + (isTaken ? "t" : "s"))
+        let count = try await records.addToSet(arrivals, member: RunKeys.arrivalMember(edge, taken: isTaken))
         if shape.join == .any {
             if case .taken(let value) = arrival {
                 let marker = Array(String(edge).utf8)

@@ -105,7 +105,7 @@ extension RunCoordinator {
     private func recordSkips(_ run: String, machine: RunStateMachine, results: [NodeResultRecord?]) async throws {
         for node in 0..<machine.plan.nodeCount where machine.nodeStatus(node) == .skipped && results[node] == nil {
             _ = try await records.setIfAbsent(RunKeys.result(run, node, 0), NodeResultRecord.skipped.encoded(), fence: nil)
-            _ = try await records.addToSet(RunKeys.done(run), member: String(node))
+            _ = try await records.addToSet(RunKeys.done(run), member: RunKeys.doneMember(node))
         }
     }
 }

@@ -25,8 +25,9 @@ final class RunCoordinator: Sendable {
     /// Limits progress writes to a few per stall timeout per run.
     let progress: ProgressThrottle
     /// Run records never change once written: cached, bounded.
-    private let metas = Mutex<[String: RunMeta]>([:])
-    private static let metaCacheLimit = 4096
+    private let metas = Sharded<[String: RunMeta]> { [:] }
+    /// Per shard.
+    private static let metaCacheLimit = 512
 
     let transport: any QueueTransport
     let records: any CoordinationStore
@@ -52,10 +53,10 @@ final class RunCoordinator: Sendable {
     // MARK: Records
 
     func meta(_ run: String) async throws -> RunMeta? {
-        if let cached = metas.withLock({ $0[run] }) { return cached }
+        if let cached = metas.withLock(run, { $0[run] }) { return cached }
         guard let bytes = try await records.value(at: RunKeys.meta(run)) else { return nil }
         let meta = try RunMeta(decoding: bytes)
-        metas.withLock { cache in
+        metas.withLock(run) { cache in
             if cache.count >= Self.metaCacheLimit { cache.removeAll(keepingCapacity: true) }
             cache[run] = meta
         }

@@ -9,7 +9,28 @@ enum RunKeys {
     /// The set of finished (completed or skipped) nodes.
     static func done(_ run: String) -> StoreKey { StoreKey(run: run, name: "d") }
     static func result(_ run: String, _ node: Int, _ iteration: Int) -> StoreKey {
-        StoreKey(run: run, name: "n\(node).\(iteration)")
+        if iteration == 0 && node < Names.count { return StoreKey(run: run, name: Names.results[node]) }
+        return StoreKey(run: run, name: "n\(node).\(iteration)")
+    }
+
+    /// The member naming node `node` in the set of finished nodes.
+    static func doneMember(_ node: Int) -> String {
+        node < Names.count ? Names.numbers[node] : String(node)
+    }
+
+    /// The member recording that `edge` resolved, taken or skipped, in a join's arrivals.
+    static func arrivalMember(_ edge: Int, taken: Bool) -> String {
+        guard edge < Names.count else { return String(edge) + (taken ? "t" : "s") }
+        return taken ? Names.taken[edge] : Names.skipped[edge]
+    }
+
+    /// Names built once for the first nodes and edges, so that the hot path builds no strings.
+    private enum Names {
+        static let count = 4096
+        static let results = (0..<count).map { "n\($0).0" }
+        static let numbers = (0..<count).map { String($0) }
+        static let taken = (0..<count).map { "\($0)t" }
+        static let skipped = (0..<count).map { "\($0)s" }
     }
     /// The node's last failed attempt, while it waits for a retry.
     static func lastFailure(_ run: String, _ node: Int, _ iteration: Int) -> StoreKey {
@@ -32,7 +53,7 @@ enum RunKeys {
     }
     /// The fence of a node's attempts (in the fences' own namespace).
     static func fence(_ run: String, _ node: Int, _ iteration: Int) -> StoreKey {
-        StoreKey(run: run, name: "n\(node).\(iteration)")
+        result(run, node, iteration)
     }
     /// The counter of re-publications by the reconciler, part of their fencing tokens.
     static func generation(_ run: String, _ node: Int, _ iteration: Int) -> StoreKey {

@@ -21,16 +21,17 @@ enum RecordFormat {
     }
 }
 
-/// What a run was started with: written once, when it starts.
-struct RunMeta: Sendable, Hashable {
-    var blueprintID: String
-    var blueprintVersion: String
-    var input: JSONValue
+/// What a run was started with: written once, when it starts. Immutable and shared by
+/// reference (workers cache it), so that passing it around copies nothing.
+final class RunMeta: Sendable {
+    let blueprintID: String
+    let blueprintVersion: String
+    let input: JSONValue
     /// The queue of the client that started the run, told when it ends.
-    var replyTo: String?
-    var deadline: Duration?
+    let replyTo: String?
+    let deadline: Duration?
     /// Wall-clock start, in seconds since 1970.
-    var startedAt: Double
+    let startedAt: Double
 
     func encoded() -> [UInt8] {
         var writer = RecordFormat.writer()
@@ -56,14 +57,17 @@ struct RunMeta: Sendable, Hashable {
         self.startedAt = startedAt
     }
 
-    init(decoding bytes: [UInt8]) throws(WeftError) {
+    convenience init(decoding bytes: [UInt8]) throws(WeftError) {
         var reader = try RecordFormat.reader(bytes, subject: "run record")
-        blueprintID = try reader.string()
-        blueprintVersion = try reader.string()
-        input = try reader.json()
-        replyTo = try reader.optionalString()
-        deadline = try reader.bool() ? .nanoseconds(try reader.signed()) : nil
-        startedAt = try reader.json().doubleValue ?? 0
+        let blueprintID = try reader.string()
+        let blueprintVersion = try reader.string()
+        let input = try reader.json()
+        let replyTo = try reader.optionalString()
+        let deadline: Duration? = try reader.bool() ? .nanoseconds(try reader.signed()) : nil
+        let startedAt = try reader.json().doubleValue ?? 0
+        self.init(
+            blueprintID: blueprintID, blueprintVersion: blueprintVersion, input: input, replyTo: replyTo, deadline: deadline,
+            startedAt: startedAt)
     }
 }
 

@@ -97,7 +97,20 @@ public final class Worker: Sendable {
     private struct Slot {
         var consumer: QueueConsumer?
         var task: Task<Void, Never>?
-        var job: (run: String, since: ContinuousClock.Instant)?
+        let job = SlotJob()
+    }
+
+    /// The job a slot has in hand, behind the slot's own lock (so that slots never wait for
+    /// each other to note it).
+    private final class SlotJob: Sendable {
+        private let state = Mutex<(run: String, since: ContinuousClock.Instant)?>(nil)
+
+        func set(_ run: String?) {
+            let now = ContinuousClock.now
+            state.withLock { $0 = run.map { ($0, now) } }
+        }
+
+        var current: (run: String, since: ContinuousClock.Instant)? { state.withLock { $0 } }
     }
 
     private struct RunState {
@@ -114,7 +127,7 @@ public final class Worker: Sendable {
     let coordinator: RunCoordinator
     private let wakeup = WakeupSignal()
     private let runState = Mutex(RunState())
-    private let counts = Mutex(Statistics())
+    private let counts = WorkerCounters()
     private let limiter: ConcurrencyLimiter
 
     /// Creates a worker for the blueprints of `catalog`.
@@ -152,7 +165,7 @@ public final class Worker: Sendable {
     }
 
     /// What this worker did so far.
-    public var statistics: Statistics { counts.withLock { $0 } }
+    public var statistics: Statistics { counts.snapshot }
 
     /// Consumes the worker's queues, fires due timers and reconciles stalled runs until
     /// ``shutdown()`` is called or the calling task is cancelled. A job being handled when the
@@ -161,7 +174,7 @@ public final class Worker: Sendable {
         let queues = self.queues
         for queue in queues { try await backends.transport.declare(queue) }
         let slotQueues = queues.flatMap { Array(repeating: $0, count: max(1, configuration.concurrency)) }
-        runState.withLock { $0.slots = Array(repeating: Slot(), count: slotQueues.count) }
+        runState.withLock { $0.slots = slotQueues.map { _ in Slot() } }
         configuration.logger.info(
             "worker started",
             metadata: ["weft.queues": "\(queues.joined(separator: ","))", "weft.concurrency": "\(configuration.concurrency)"])
@@ -200,7 +213,8 @@ public final class Worker: Sendable {
                 try? await configuration.clock.sleep(for: .milliseconds(100) * min(failures, 50))
                 continue
             }
-            let task = Task { await self.consume(consumer, slot: slot, limitsAcrossQueues: limitsAcrossQueues) }
+            let job = runState.withLock { $0.slots[slot].job }
+            let task = Task { await self.consume(consumer, job: job, limitsAcrossQueues: limitsAcrossQueues) }
             let stopping = runState.withLock { state in
                 state.slots[slot].consumer = consumer
                 state.slots[slot].task = task
@@ -219,11 +233,11 @@ public final class Worker: Sendable {
         }
     }
 
-    private func consume(_ consumer: QueueConsumer, slot: Int, limitsAcrossQueues: Bool) async {
+    private func consume(_ consumer: QueueConsumer, job: SlotJob, limitsAcrossQueues: Bool) async {
         do {
             for try await delivery in consumer {
                 if limitsAcrossQueues { await limiter.acquire() }
-                _ = await process(delivery, slot: slot)
+                _ = await process(delivery, job: job)
                 if limitsAcrossQueues { limiter.release() }
                 if Task.isCancelled { break }
             }
@@ -248,17 +262,14 @@ public final class Worker: Sendable {
     /// consumers call this; tests and simulators may call it directly.
     @discardableResult
     public func process(_ delivery: QueueDelivery) async -> DeliveryOutcome {
-        await process(delivery, slot: nil)
+        await process(delivery, job: nil)
     }
 
-    private func process(_ delivery: QueueDelivery, slot: Int?) async -> DeliveryOutcome {
+    private func process(_ delivery: QueueDelivery, job: SlotJob?) async -> DeliveryOutcome {
         let outcome: DeliveryOutcome
-        if let slot {
-            outcome = await coordinator.handle(delivery) { envelope in
-                let now = ContinuousClock.now
-                self.runState.withLock { $0.slots[slot].job = (envelope.runID, now) }
-            }
-            runState.withLock { $0.slots[slot].job = nil }
+        if let job {
+            outcome = await coordinator.handle(delivery) { envelope in job.set(envelope.runID) }
+            job.set(nil)
         } else {
             outcome = await coordinator.handle(delivery)
         }
@@ -278,18 +289,7 @@ public final class Worker: Sendable {
             configuration.logger.warning(
                 "could not settle a delivery; it will be delivered again", metadata: ["weft.error": "\(error)"])
         }
-        counts.withLock { counts in
-            switch outcome {
-            case .completed: counts.completed += 1
-            case .retryScheduled: counts.retriesScheduled += 1
-            case .dropped: counts.dropped += 1
-            case .left: counts.left += 1
-            case .deadLettered: counts.deadLettered += 1
-            case .quarantined: counts.quarantined += 1
-            case .requeued: counts.requeued += 1
-            case .crashed: counts.crashed += 1
-            }
-        }
+        counts.count(outcome)
         return outcome
     }
 
@@ -337,11 +337,9 @@ public final class Worker: Sendable {
                 return
             }
             let now = ContinuousClock.now
-            let inHand = runState.withLock { state in
-                state.slots.enumerated().compactMap { slot, entry -> (Int, String)? in
-                    guard let job = entry.job, job.since.duration(to: now) >= interval else { return nil }
-                    return (slot, job.run)
-                }
+            let inHand = runState.withLock { $0.slots.enumerated().map { ($0, $1.job) } }.compactMap { slot, job -> (Int, String)? in
+                guard let current = job.current, current.since.duration(to: now) >= interval else { return nil }
+                return (slot, current.run)
             }
             for (slot, run) in inHand {
                 guard let terminal = try? await coordinator.terminal(run) else {
@@ -350,7 +348,7 @@ public final class Worker: Sendable {
                     try? await backends.coordinationStore.recordProgress(run: run, quietFor: .zero)
                     continue
                 }
-                let task = runState.withLock { state in state.slots[slot].job?.run == run ? state.slots[slot].task : nil }
+                let task = runState.withLock { state in state.slots[slot].job.current?.run == run ? state.slots[slot].task : nil }
                 guard let task else { continue }
                 configuration.logger.info(
                     "cancelling an attempt: its run ended", metadata: ["weft.run": "\(run)", "weft.status": "\(terminal.status.rawValue)"])

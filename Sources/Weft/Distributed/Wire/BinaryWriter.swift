@@ -69,10 +69,10 @@ struct BinaryWriter {
         case .object(let members):
             byte(7)
             varint(members.count)
-            // Sorted, so that equal objects encode to equal bytes.
-            for key in members.keys.sorted() {
+            // In the dictionary's order: readers build a dictionary, so order carries nothing.
+            for (key, value) in members {
                 string(key)
-                json(members[key]!)
+                json(value)
             }
         }
     }

@@ -1,0 +1,34 @@
+import Synchronization
+
+/// State split into shards by a string key (a run id), each behind its own lock, so that
+/// tasks working on different keys seldom wait for each other.
+final class Sharded<Value: Sendable>: Sendable {
+    private final class Shard: Sendable {
+        let state: Mutex<Value>
+        init(_ value: sending Value) { state = Mutex(value) }
+    }
+
+    private let shards: [Shard]
+
+    /// Creates `count` shards, each starting as `make()`.
+    init(count: Int = 16, _ make: () -> Value) {
+        shards = (0..<max(1, count)).map { _ in Shard(make()) }
+    }
+
+    /// Runs `body` on the shard of `key`, under its lock.
+    func withLock<T: Sendable>(_ key: String, _ body: (inout Value) -> T) -> T {
+        shards[index(key)].state.withLock { body(&$0) }
+    }
+
+    /// Runs `body` on every shard in turn, each under its lock.
+    func forEach(_ body: (inout Value) -> Void) {
+        for shard in shards { shard.state.withLock { body(&$0) } }
+    }
+
+    /// The shard of `key`: FNV-1a of its bytes, stable within a process.
+    func index(_ key: String) -> Int {
+        var hash: UInt32 = 2_166_136_261
+        for byte in key.utf8 { hash = (hash ^ UInt32(byte)) &* 16_777_619 }
+        return Int(hash % UInt32(shards.count))
+    }
+}

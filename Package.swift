@@ -48,7 +48,9 @@ let package = Package(
         ),
         .executableTarget(name: "weft", dependencies: ["WeftCLI"], path: "Sources/weft"),
         // Runnable samples: their node code and blueprints, and one executable each.
-        .target(name: "WeftSamples", dependencies: ["Weft"], path: "Samples/WeftSamples"),
+        .target(
+            name: "WeftSamples", dependencies: ["Weft", .product(name: "Logging", package: "swift-log")],
+            path: "Samples/WeftSamples"),
         .executableTarget(name: "OrderPipeline", dependencies: ["WeftSamples"], path: "Samples/OrderPipeline"),
         .executableTarget(
             name: "DocumentProcessing", dependencies: ["WeftSamples"], path: "Samples/DocumentProcessing"),

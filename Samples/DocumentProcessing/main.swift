@@ -1,5 +1,6 @@
 import Foundation
 import WeftSamples
 
-// Runs the document-processing flow embedded in memory: `swift run document-processing [--input '<json>']`.
+// Runs the document-processing flow embedded in memory, or with `--distributed` on a fleet of
+// workers in this process: `swift run document-processing [--input '<json>'] [--distributed [--workers N]]`.
 exit(await SampleRunner.main(sample: "document-processing"))

@@ -1,20 +1,32 @@
 import Foundation
+import Logging
 import Weft
 
-/// Runs a sample embedded in memory, printing each event as it happens, then the result and
-/// the run drawn as a Mermaid graph.
+/// Runs a sample, embedded in memory (the default) or distributed over a fleet of workers, and
+/// prints what happened, the result and the run drawn as a Mermaid graph. Which one is
+/// configuration: the sample's node code is the same.
 public enum SampleRunner {
+    /// Where a sample runs.
+    public enum Mode: Sendable, Equatable {
+        /// In this process, on ``LocalRuntime``: events are printed as they happen.
+        case embedded
+        /// On a fleet of `workers` workers in this process over in-memory backends (queue,
+        /// context and coordination stores), driven through ``DistributedRuntime``.
+        case distributed(workers: Int)
+    }
+
     /// Runs `sample` with `input` (its own sample input when `nil`) and returns the result.
-    public static func run(_ sample: SampleCatalog.Sample, input: JSONValue? = nil, print write: @Sendable (String) -> Void = { print($0) }) async throws -> RunResult {
-        let runtime = LocalRuntime(sample.workflow)
-        let events = runtime.events()
-        let handle = try runtime.start(sample.workflow.blueprint, input: input ?? sample.input)
-        write("▶ \(sample.name) (run \(handle.runID))")
-        for await event in events where event.runID == handle.runID {
-            write("  " + describe(event.kind))
-            if case .runFinished = event.kind { break }
+    public static func run(
+        _ sample: SampleCatalog.Sample, input: JSONValue? = nil, mode: Mode = .embedded,
+        print write: @Sendable (String) -> Void = { print($0) }
+    ) async throws -> RunResult {
+        let result: RunResult
+        switch mode {
+        case .embedded:
+            result = try await runEmbedded(sample, input: input, print: write)
+        case .distributed(let workers):
+            result = try await runDistributed(sample, input: input, workers: workers, print: write)
         }
-        let result = await handle.result()
         write("")
         write("status: \(result.status.rawValue)")
         if let output = result.output { write("output: \(try output.jsonString(pretty: true))") }
@@ -24,7 +36,53 @@ public enum SampleRunner {
         return result
     }
 
-    /// The entry point of a sample executable: `--input '<json>'` overrides the sample input.
+    private static func runEmbedded(
+        _ sample: SampleCatalog.Sample, input: JSONValue?, print write: @Sendable (String) -> Void
+    ) async throws -> RunResult {
+        let runtime = LocalRuntime(sample.workflow)
+        let events = runtime.events()
+        let handle = try runtime.start(sample.workflow.blueprint, input: input ?? sample.input)
+        write("▶ \(sample.name) (run \(handle.runID))")
+        for await event in events where event.runID == handle.runID {
+            write("  " + describe(event.kind))
+            if case .runFinished = event.kind { break }
+        }
+        return await handle.result()
+    }
+
+    private static func runDistributed(
+        _ sample: SampleCatalog.Sample, input: JSONValue?, workers: Int, print write: @Sendable (String) -> Void
+    ) async throws -> RunResult {
+        var logger = Logger(label: "weft.sample")
+        logger.logLevel = .warning
+        let fleet = try await InProcessFleet.start(
+            registry: sample.workflow.registry, blueprints: [sample.workflow.blueprint], workers: workers,
+            backends: .inMemory(), worker: Worker.Configuration(logger: logger),
+            client: DistributedRuntime.Configuration(logger: logger))
+        do {
+            let handle = try await fleet.client.start(sample.workflow.blueprint, input: input ?? sample.input)
+            write("▶ \(sample.name) (run \(handle.runID)) on \(workers) workers over in-memory backends")
+            let result = try await handle.result()
+            for record in result.nodes {
+                var line = "  \(record.nodeID): \(record.status.rawValue)"
+                if record.attempts > 1 { line += " after \(record.attempts) attempts" }
+                if record.usedFallback { line += " via fallback" }
+                write(line)
+            }
+            for (index, worker) in fleet.workers.enumerated() {
+                write("  worker \(index): \(worker.statistics.completed) jobs, \(worker.statistics.retriesScheduled) retries scheduled")
+            }
+            await fleet.shutdown()
+            return result
+        } catch {
+            await fleet.shutdown()
+            throw error
+        }
+    }
+
+    /// The entry point of a sample executable: `--input '<json>'` overrides the sample input;
+    /// `--distributed [--workers N]` (or `WEFT_RUNTIME=distributed`) runs it on a fleet of N
+    /// workers (default 3) in this process instead of embedded.
     public static func main(sample name: String, arguments: [String] = CommandLine.arguments) async -> Int32 {
         guard let sample = SampleCatalog.sample(named: name) else {
             FileHandle.standardError.write(Data("no sample named \(name)\n".utf8))
@@ -36,12 +94,31 @@ public enum SampleRunner {
                 guard flag + 1 < arguments.count else { throw WeftError(.invalidInput, "--input needs a JSON value") }
                 input = try JSONValue(parsing: arguments[flag + 1])
             }
-            let result = try await run(sample, input: input)
+            let result = try await run(sample, input: input, mode: mode(arguments: arguments))
             return result.status == .completed ? 0 : 1
         } catch {
             FileHandle.standardError.write(Data("\(name): \(error)\n".utf8))
             return 1
         }
+    }
+
+    /// The mode the arguments and the environment ask for.
+    static func mode(arguments: [String], environment: [String: String] = ProcessInfo.processInfo.environment) throws -> Mode {
+        let distributed = arguments.contains("--distributed") || environment["WEFT_RUNTIME"] == "distributed"
+        guard distributed else {
+            if let runtime = environment["WEFT_RUNTIME"], runtime != "embedded" {
+                throw WeftError(.invalidInput, "WEFT_RUNTIME must be embedded or distributed, not \"\(runtime)\"")
+            }
+            return .embedded
+        }
+        var workers = 3
+        if let flag = arguments.firstIndex(of: "--workers") {
+            guard flag + 1 < arguments.count, let count = Int(arguments[flag + 1]), count >= 1 else {
+                throw WeftError(.invalidInput, "--workers needs a number of at least 1")
+            }
+            workers = count
+        }
+        return .distributed(workers: workers)
     }
 
     static func describe(_ kind: RunEvent.Kind) -> String {

@@ -39,3 +39,18 @@ struct SampleTests {
         for sample in SampleCatalog.samples { #expect(sample.workflow.validate().isValid, "\(sample.name)") }
     }
 }
+
+@Suite("Samples, embedded and distributed")
+struct SampleSwitchTests {
+    @Test("Each sample gives the same result on a fleet of workers as embedded, with the same node code", arguments: SampleCatalog.samples.map(\.name))
+    func sameResult(_ name: String) async throws {
+        let sample = try #require(SampleCatalog.sample(named: name))
+        let embedded = try await SampleRunner.run(sample, mode: .embedded, print: { _ in })
+        let distributed = try await SampleRunner.run(sample, mode: .distributed(workers: 3), print: { _ in })
+        #expect(distributed.status == embedded.status)
+        #expect(distributed.output == embedded.output)
+        #expect(distributed.nodes.map(\.status) == embedded.nodes.map(\.status))
+        #expect(distributed.nodes.map(\.attempts) == embedded.nodes.map(\.attempts))
+        #expect(distributed.context == embedded.context)
+    }
+}

@@ -83,7 +83,7 @@ public struct FaultSimulator: Sendable {
         var report = Report(seed: seed)
         let random = SimulationRandom(seed: seed)
         let clock = ManualClock()
-        let fleet = FleetOptions(maxLostDeliveries: 8, stallTimeout: .seconds(30))
+        let fleet = FleetOptions(maxLostDeliveries: 8, stallTimeout: .seconds(30), retention: nil)
         let ackLimit = fleet.maxLostDeliveries - 2
         let transport = SimulatedTransport(jobQueuePrefix: fleet.queuePrefix + ".jobs") { deliveryCount in
             guard deliveryCount < ackLimit, random.chance(faults.lostAck) else { return false }

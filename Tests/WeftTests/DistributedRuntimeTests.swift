@@ -220,3 +220,26 @@ struct ManualFleetWorker {
         return await worker.process(delivery)
     }
 }
+
+@Suite("Distributed runtime: retention")
+struct RetentionTests {
+    @Test("A finished run's records are deleted once its retention passes")
+    func retention() async throws {
+        let fleet = try ManualFleet([DistributedRuntimeTests.chain], fleet: FleetOptions(retention: .seconds(60)))
+        let context = RunOptions(context: ["note": "kept until retention"])
+        let handle = try await fleet.client.start(DistributedRuntimeTests.chain.blueprint, input: 1, options: context)
+        try await fleet.drain()
+        #expect(try await handle.result().output == 20)
+        fleet.clock.advance(by: .seconds(59))
+        #expect(try await fleet.workers[0].fireDueTimers() == 0)
+        #expect(try await handle.result().context["note"] == "kept until retention")
+        fleet.clock.advance(by: .seconds(1))
+        #expect(try await fleet.workers[0].fireDueTimers() == 1)
+        await #expect(throws: WeftError.self) { try await fleet.client.status(handle.runID) }
+        let contexts = try #require(fleet.backends.contextStore as? InMemoryContextStore)
+        let records = try #require(fleet.backends.coordinationStore as? InMemoryCoordinationStore)
+        #expect(contexts.runCount == 0)
+        #expect(records.runCount == 0)
+        await fleet.shutdown()
+    }
+}

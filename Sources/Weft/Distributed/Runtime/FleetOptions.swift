@@ -13,17 +13,22 @@ public struct FleetOptions: Sendable {
     /// How long a job for a blueprint version this worker lacks waits before it is offered
     /// again. Default 1 s.
     public var unknownBlueprintDelay: Duration
+    /// How long a finished run's records stay readable (its result, status and context) before
+    /// they are deleted from the stores; `nil` keeps them forever. Default one hour.
+    public var retention: Duration?
 
     /// Creates options; every member has a default.
     public init(
         queuePrefix: String = "weft", maxLostDeliveries: Int = 5, stallTimeout: Duration = .seconds(30),
-        timerClaim: Duration = .seconds(30), unknownBlueprintDelay: Duration = .seconds(1)
+        timerClaim: Duration = .seconds(30), unknownBlueprintDelay: Duration = .seconds(1),
+        retention: Duration? = .seconds(3600)
     ) {
         self.queuePrefix = queuePrefix
         self.maxLostDeliveries = maxLostDeliveries
         self.stallTimeout = stallTimeout
         self.timerClaim = timerClaim
         self.unknownBlueprintDelay = unknownBlueprintDelay
+        self.retention = retention
     }
 
     /// The queue of jobs for nodes with queue label `label` (`nil`: the default queue):

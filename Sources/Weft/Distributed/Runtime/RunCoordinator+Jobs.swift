@@ -47,13 +47,16 @@ extension RunCoordinator {
         try await checkpoint(.received, envelope)
         // The run's status and the node's record, read together.
         let iteration = envelope.iteration
-        let current = try await records.values(at: [RunKeys.status(run), RunKeys.result(run, node, iteration)])
+        let current = try await records.values(
+            at: [RunKeys.status(run), RunKeys.result(run, node, iteration), RunKeys.meta(run)])
         if let bytes = current[0] {
             return .dropped(reason: "the run is already \(try TerminalRecord(decoding: bytes).status.rawValue)")
         }
-        guard let meta = try await meta(run) else {
+        // Read every time (a run deleted by retention must not live on in a cache), decoded once.
+        guard let metaBytes = current[2] else {
             return .deadLettered(reason: "no run \"\(run)\" is known to the store")
         }
+        let meta = try cachedMeta(run, bytes: metaBytes)
         guard meta.blueprintID == envelope.blueprintID, meta.blueprintVersion == envelope.blueprintVersion else {
             return .deadLettered(
                 reason: "the job names blueprint \"\(envelope.blueprintID)\" v\(envelope.blueprintVersion) but run \"\(run)\" "

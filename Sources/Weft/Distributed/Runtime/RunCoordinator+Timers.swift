@@ -29,6 +29,12 @@ extension RunCoordinator {
                 logger.info("run passed its deadline", metadata: ["weft.run": "\(run)"])
                 try await finish(run, TerminalRecord(status: .failed, output: nil, failure: .deadlinePassed(deadline)))
             }
+        case .expire:
+            // Retention: the run ended long ago. Its records go, this timer with them.
+            try await contexts.deleteRun(run)
+            try await records.deleteRun(run)
+            logger.debug("deleted a finished run's records", metadata: ["weft.run": "\(run)"])
+            return
         }
         try await records.completeTimer(timer.key)
     }

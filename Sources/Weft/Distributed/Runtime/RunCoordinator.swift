@@ -52,9 +52,16 @@ final class RunCoordinator: Sendable {
 
     // MARK: Records
 
+    /// The run's record, read from the store (so that a deleted run is known as such) and
+    /// decoded once per process.
     func meta(_ run: String) async throws -> RunMeta? {
-        if let cached = metas.withLock(run, { $0[run] }) { return cached }
         guard let bytes = try await records.value(at: RunKeys.meta(run)) else { return nil }
+        return try cachedMeta(run, bytes: bytes)
+    }
+
+    /// The run's record from its stored bytes, decoded once per process.
+    func cachedMeta(_ run: String, bytes: [UInt8]) throws -> RunMeta {
+        if let cached = metas.withLock(run, { $0[run] }) { return cached }
         let meta = try RunMeta(decoding: bytes)
         metas.withLock(run) { cache in
             if cache.count >= Self.metaCacheLimit { cache.removeAll(keepingCapacity: true) }
@@ -174,6 +181,9 @@ final class RunCoordinator: Sendable {
         try await announce(runID, final)
         try await records.cancelTimer(RunKeys.deadlineTimer(runID))
         try await records.forgetProgress(run: runID)
+        if let retention = options.retention {
+            try await records.scheduleTimer(RunKeys.expiryTimer(runID), after: retention, payload: TimerAction.expire.encoded())
+        }
         return final
     }
 

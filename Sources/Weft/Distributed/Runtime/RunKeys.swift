@@ -63,6 +63,7 @@ enum RunKeys {
         StoreKey(run: run, name: "t\(node).\(iteration).\(attempt)")
     }
     static func deadlineTimer(_ run: String) -> StoreKey { StoreKey(run: run, name: "deadline") }
+    static func expiryTimer(_ run: String) -> StoreKey { StoreKey(run: run, name: "expire") }
     static func leftCounter(_ run: String) -> StoreKey { StoreKey(run: run, name: "lc") }
     static func leftTimer(_ run: String, _ sequence: Int64) -> StoreKey { StoreKey(run: run, name: "l\(sequence)") }
 

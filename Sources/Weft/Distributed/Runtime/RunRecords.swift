@@ -252,6 +252,8 @@ enum TimerAction: Sendable, Hashable {
     case publish(queue: String, envelope: [UInt8], priority: UInt8)
     /// The run's deadline passed.
     case deadline
+    /// The run finished long enough ago: delete its records.
+    case expire
 
     func encoded() -> [UInt8] {
         var writer = RecordFormat.writer()
@@ -263,6 +265,8 @@ enum TimerAction: Sendable, Hashable {
             writer.byte(priority)
         case .deadline:
             writer.byte(2)
+        case .expire:
+            writer.byte(3)
         }
         return writer.bytes
     }
@@ -272,6 +276,7 @@ enum TimerAction: Sendable, Hashable {
         switch try reader.byte() {
         case 1: self = .publish(queue: try reader.string(), envelope: try reader.raw(), priority: try reader.byte())
         case 2: self = .deadline
+        case 3: self = .expire
         case let raw: throw reader.malformed("unknown timer action \(raw)")
         }
     }

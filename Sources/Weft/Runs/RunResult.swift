@@ -114,6 +114,8 @@ struct NodeRecordTable: Sendable {
     enum Source: Sendable {
         case records([NodeRecord])
         case run(plan: ExecutionPlan, states: [RunStateMachine.NodeState], failures: [Int: NodeFailure])
+        /// A distributed run's stored records, decoded when read.
+        case stored(plan: ExecutionPlan, records: [[UInt8]?])
     }
 
     let source: Source
@@ -122,6 +124,7 @@ struct NodeRecordTable: Sendable {
         switch source {
         case .records(let records): return records
         case .run(let plan, _, _): return (0..<plan.nodeCount).map { record(at: $0) }
+        case .stored(let plan, let records): return (0..<plan.nodeCount).map { Self.decode(plan, records, $0) }
         }
     }
 
@@ -129,6 +132,26 @@ struct NodeRecordTable: Sendable {
         switch source {
         case .records(let records): return records.first { $0.nodeID == id }
         case .run(let plan, _, _): return plan.indexByID[id].map { record(at: $0) }
+        case .stored(let plan, let records): return plan.indexByID[id].map { Self.decode(plan, records, $0) }
+        }
+    }
+
+    /// Node `node`'s stored record; a record that cannot be read shows as interrupted, with why.
+    private static func decode(_ plan: ExecutionPlan, _ records: [[UInt8]?], _ node: Int) -> NodeRecord {
+        guard let bytes = records[node] else { return NodeRecord(nodeID: plan.ids[node], status: .notRun) }
+        do {
+            let record = try NodeResultRecord(decoding: bytes)
+            let status: NodeRecord.Status
+            switch record.status {
+            case .completed: status = .completed
+            case .skipped: status = .skipped
+            case .failed: status = .failed
+            }
+            return NodeRecord(
+                nodeID: plan.ids[node], status: status, attempts: record.attempt, duration: record.duration,
+                output: record.output, failure: record.failure, usedFallback: record.usedFallback)
+        } catch {
+            return NodeRecord(nodeID: plan.ids[node], status: .interrupted, failure: NodeFailure(error))
         }
     }
 

@@ -43,28 +43,16 @@ extension RunCoordinator {
             throw WeftError(.unknownRun, "No run \"\(run)\" is known to the store")
         }
         guard let terminal = try await terminal(run) else { return nil }
-        var nodes: [NodeRecord] = []
+        // The node records are read now and decoded only if the caller looks at them.
+        var table = NodeRecordTable(source: .records([]))
         if let plan = catalog.plan(id: meta.blueprintID, version: meta.blueprintVersion)?.plan {
-            for (node, record) in try await results(run, plan: plan).enumerated() {
-                guard let record else {
-                    nodes.append(NodeRecord(nodeID: plan.ids[node], status: .notRun))
-                    continue
-                }
-                let status: NodeRecord.Status
-                switch record.status {
-                case .completed: status = .completed
-                case .skipped: status = .skipped
-                case .failed: status = .failed
-                }
-                nodes.append(NodeRecord(
-                    nodeID: plan.ids[node], status: status, attempts: record.attempt, duration: record.duration,
-                    output: record.output, failure: record.failure, usedFallback: record.usedFallback))
-            }
+            let keys = (0..<plan.nodeCount).map { RunKeys.result(run, $0, 0) }
+            table = NodeRecordTable(source: .stored(plan: plan, records: try await records.values(at: keys)))
         }
         let seconds = max(0, terminal.finishedAt - meta.startedAt)
         return RunResult(
             runID: run, blueprintID: meta.blueprintID, blueprintVersion: meta.blueprintVersion, status: terminal.status,
-            output: terminal.output, failure: terminal.failure, nodes: nodes, context: try await contexts.snapshot(run: run),
+            output: terminal.output, failure: terminal.failure, table: table, context: try await contexts.snapshot(run: run),
             duration: .nanoseconds(Int64(seconds * 1e9)))
     }
 }

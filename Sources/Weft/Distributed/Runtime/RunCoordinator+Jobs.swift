@@ -281,6 +281,10 @@ extension RunCoordinator {
         if !record.patch.isEmpty {
             try await contexts.apply(record.patch, run: run, origin: "n\(node).\(iteration)")
         }
+        if record.taken.isEmpty {
+            // A terminal node: completion reads its output without scanning every record.
+            _ = try await records.addToSet(RunKeys.terminals(run), member: RunKeys.doneMember(node))
+        }
         let doneKey = RunKeys.done(run)
         var finished = try await records.addToSet(doneKey, member: RunKeys.doneMember(node))
         var ready: [(node: Int, input: JSONValue)] = []
@@ -417,13 +421,23 @@ extension RunCoordinator {
         return .object(map)
     }
 
-    /// Every node finished: the run completes with the outputs of its terminal nodes (design rule 10).
-    func complete(_ run: String, plan: ExecutionPlan) async throws {
-        let results = try await results(run, plan: plan)
+    /// Every node finished: the run completes with the outputs of its terminal nodes (design
+    /// rule 10). Reads the nodes noted as terminal, or, with `scan`, every record (the
+    /// reconciler's way: it cannot trust notes a dead worker may not have written).
+    func complete(_ run: String, plan: ExecutionPlan, scan: Bool = false) async throws {
         var outputs: [(Int, JSONValue)] = []
-        for (node, record) in results.enumerated() {
-            guard let record, record.status == .completed, record.taken.isEmpty else { continue }
-            outputs.append((node, record.output ?? .null))
+        if scan {
+            for (node, record) in try await results(run, plan: plan).enumerated() {
+                guard let record, record.status == .completed, record.taken.isEmpty else { continue }
+                outputs.append((node, record.output ?? .null))
+            }
+        } else {
+            let nodes = try await records.members(of: RunKeys.terminals(run)).compactMap { Int($0) }.sorted()
+            let stored = try await records.values(at: nodes.map { RunKeys.result(run, $0, 0) })
+            for (node, bytes) in zip(nodes, stored) {
+                guard let bytes else { continue }
+                outputs.append((node, try NodeResultRecord(decoding: bytes).output ?? .null))
+            }
         }
         let output: JSONValue
         if outputs.count == 1 {

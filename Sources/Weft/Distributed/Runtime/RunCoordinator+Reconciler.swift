@@ -68,7 +68,7 @@ extension RunCoordinator {
                 }
             case .finish:
                 try await recordSkips(run, machine: machine, results: results)
-                if machine.outcome?.status == .completed { try await complete(run, plan: plan) }
+                if machine.outcome?.status == .completed { try await complete(run, plan: plan, scan: true) }
                 return 0
             default:
                 continue

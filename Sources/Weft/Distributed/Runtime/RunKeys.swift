@@ -8,6 +8,8 @@ enum RunKeys {
     static func announced(_ run: String) -> StoreKey { StoreKey(run: run, name: "p") }
     /// The set of finished (completed or skipped) nodes.
     static func done(_ run: String) -> StoreKey { StoreKey(run: run, name: "d") }
+    /// The set of completed nodes that took no outgoing edge: the run's result is theirs.
+    static func terminals(_ run: String) -> StoreKey { StoreKey(run: run, name: "o") }
     static func result(_ run: String, _ node: Int, _ iteration: Int) -> StoreKey {
         if iteration == 0 && node < Names.count { return StoreKey(run: run, name: Names.results[node]) }
         return StoreKey(run: run, name: "n\(node).\(iteration)")

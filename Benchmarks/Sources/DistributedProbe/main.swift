@@ -1,3 +1,4 @@
+import Foundation
 import Weft
 import WeftWorkloads
 
@@ -13,6 +14,13 @@ let clock = ContinuousClock()
 
 func median(_ values: [Double]) -> Double { values.sorted()[values.count / 2] }
 
+/// CPU time (user + system) this process has used, in seconds.
+func cpuSeconds() -> Double {
+    var usage = rusage()
+    getrusage(RUSAGE_SELF.rawValue, &usage)
+    return Double(usage.ru_utime.tv_sec + usage.ru_stime.tv_sec) + Double(usage.ru_utime.tv_usec + usage.ru_stime.tv_usec) / 1e6
+}
+
 // The machine's mood, measured in the same rounds: LocalRuntime running 100-node chains.
 let local = LocalRuntime(registry: Workloads.registry)
 let localChain = try local.plan(for: Workloads.chain(100))
@@ -21,15 +29,21 @@ try await Task.detached {
     var chainRates: [Double] = []
     var fanRates: [Double] = []
     var localRates: [Double] = []
+    var chainCPU = 0.0
+    var fanCPU = 0.0
     try await workloads.chains()  // warm-up
     try await workloads.fanOut()
     for _ in 0..<rounds {
         var start = clock.now
+        var cpu = cpuSeconds()
         try await workloads.chains()
         chainRates.append(640 / (clock.now - start).seconds)
+        chainCPU += cpuSeconds() - cpu
         start = clock.now
+        cpu = cpuSeconds()
         for _ in 0..<5 { try await workloads.fanOut() }
         fanRates.append(510 / (clock.now - start).seconds)
+        fanCPU += cpuSeconds() - cpu
         start = clock.now
         for _ in 0..<50 { _ = await local.run(localChain, input: 1) }
         localRates.append(5000 / (clock.now - start).seconds)
@@ -39,6 +53,7 @@ try await Task.detached {
             + "64 concurrent 10-node chains: median \(Int(median(chainRates))) hops/s (min \(Int(chainRates.min()!)), max \(Int(chainRates.max()!))); "
             + "1 → 100 → 1: median \(Int(median(fanRates))) hops/s (min \(Int(fanRates.min()!)), max \(Int(fanRates.max()!))); "
             + "reference, LocalRuntime 100-node chain: median \(Int(median(localRates))) nodes/s; "
+            + "CPU per hop: chains \(Int(chainCPU / Double(640 * rounds) * 1e9)) ns, fan \(Int(fanCPU / Double(510 * rounds) * 1e9)) ns; "
             + "ratios to it: chains \(Double(Int(median(chainRates) / median(localRates) * 1000)) / 1000), fan \(Double(Int(median(fanRates) / median(localRates) * 1000)) / 1000)")
 }.value
 await workloads.fleet.shutdown()

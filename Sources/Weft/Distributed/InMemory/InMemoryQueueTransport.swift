@@ -52,9 +52,14 @@ public final class InMemoryQueueTransport: QueueTransport {
     fileprivate final class ConsumerState: @unchecked Sendable {
         let queue: QueueState
         let prefetch: Int
-        var outstanding = 0
+        /// Deliveries handed out and not settled. Atomic, so that an ack takes no lock.
+        let outstanding = Atomic<Int>(0)
+        /// Set while the consumer waits with no room: an ack must then wake it, under the lock.
+        let waitsForRoom = Atomic<Bool>(false)
         var stopped = false
         var continuation: CheckedContinuation<QueueDelivery?, Never>?
+
+        var hasRoom: Bool { outstanding.load(ordering: .sequentiallyConsistent) < prefetch }
 
         init(queue: QueueState, prefetch: Int) {
             self.queue = queue
@@ -65,13 +70,13 @@ public final class InMemoryQueueTransport: QueueTransport {
     private struct State {
         var queues: [String: QueueState] = [:]
         var consumers: [ObjectIdentifier: ConsumerState] = [:]
-        var unsettled = 0
         var isShutDown = false
     }
 
     private typealias HandOff = (CheckedContinuation<QueueDelivery?, Never>, QueueDelivery)
 
     private let state = Mutex(State())
+    private let unsettled = Atomic<Int>(0)
 
     /// Creates a transport with no queues.
     public init() {}
@@ -91,7 +96,7 @@ public final class InMemoryQueueTransport: QueueTransport {
             }
             target.push(Pending(message: message, deliveryCount: 1))
             handOff(target, into: &handOffs)
-            state.unsettled += handOffs.count
+            unsettled.add(handOffs.count, ordering: .relaxed)
         }
         for (continuation, delivery) in handOffs { continuation.resume(returning: delivery) }
     }
@@ -105,7 +110,7 @@ public final class InMemoryQueueTransport: QueueTransport {
             }
             for message in messages { target.push(Pending(message: message, deliveryCount: 1)) }
             handOff(target, into: &handOffs)
-            state.unsettled += handOffs.count
+            unsettled.add(handOffs.count, ordering: .relaxed)
         }
         for (continuation, delivery) in handOffs { continuation.resume(returning: delivery) }
     }
@@ -114,14 +119,14 @@ public final class InMemoryQueueTransport: QueueTransport {
     /// inside the lock.
     private func handOff(_ queue: QueueState, into handOffs: inout [HandOff]) {
         while let consumer = queue.waiting.first {
-            guard let continuation = consumer.continuation, !consumer.stopped, consumer.outstanding < consumer.prefetch
-            else {
+            guard let continuation = consumer.continuation, !consumer.stopped, consumer.hasRoom else {
                 queue.waiting.removeFirst()
                 continue
             }
             guard let delivery = take(for: consumer) else { return }
             queue.waiting.removeFirst()
             consumer.continuation = nil
+            consumer.waitsForRoom.store(false, ordering: .sequentiallyConsistent)
             handOffs.append((continuation, delivery))
         }
     }
@@ -129,7 +134,7 @@ public final class InMemoryQueueTransport: QueueTransport {
     /// Takes the next message of `consumer`'s queue for it, if there is one. Called inside the lock.
     private func take(for consumer: ConsumerState) -> QueueDelivery? {
         guard let item = consumer.queue.pop() else { return nil }
-        consumer.outstanding += 1
+        consumer.outstanding.add(1, ordering: .sequentiallyConsistent)
         return QueueDelivery(
             message: item.message, queue: consumer.queue.name, deliveryCount: item.deliveryCount,
             settlement: Settlement(transport: self, consumer: consumer, item: item))
@@ -153,8 +158,8 @@ public final class InMemoryQueueTransport: QueueTransport {
         // since a suspension costs a trip through the executor even when resumed at once.
         let ready: QueueDelivery?? = state.withLock { state in
             guard !consumer.stopped, !state.isShutDown, !Task.isCancelled else { return .some(nil) }
-            guard consumer.outstanding < consumer.prefetch, let delivery = take(for: consumer) else { return .none }
-            state.unsettled += 1
+            guard consumer.hasRoom, let delivery = take(for: consumer) else { return .none }
+            unsettled.add(1, ordering: .relaxed)
             return .some(delivery)
         }
         if let ready { return ready }
@@ -162,8 +167,12 @@ public final class InMemoryQueueTransport: QueueTransport {
             await withCheckedContinuation { (continuation: CheckedContinuation<QueueDelivery?, Never>) in
                 let immediate: QueueDelivery?? = state.withLock { state in
                     guard !consumer.stopped, !state.isShutDown, !Task.isCancelled else { return .some(nil) }
-                    if consumer.outstanding < consumer.prefetch, let delivery = take(for: consumer) {
-                        state.unsettled += 1
+                    // Acks take no lock: announce the wait first, then look for room again, so
+                    // that an ack either sees the announcement or left room seen here.
+                    consumer.waitsForRoom.store(true, ordering: .sequentiallyConsistent)
+                    if consumer.hasRoom, let delivery = take(for: consumer) {
+                        consumer.waitsForRoom.store(false, ordering: .sequentiallyConsistent)
+                        unsettled.add(1, ordering: .relaxed)
                         return .some(delivery)
                     }
                     consumer.continuation = continuation
@@ -201,12 +210,25 @@ public final class InMemoryQueueTransport: QueueTransport {
         guard settlement.claim() else {
             throw WeftError(.deliveryAlreadySettled, "The delivery was already settled")
         }
+        let consumer = settlement.consumer
+        let queue = consumer.queue
+        if case .ack = outcome {
+            // The common case takes no lock, unless the consumer waits for the room this frees.
+            consumer.outstanding.subtract(1, ordering: .sequentiallyConsistent)
+            unsettled.subtract(1, ordering: .relaxed)
+            guard consumer.waitsForRoom.load(ordering: .sequentiallyConsistent) else { return }
+            var handOffs: [HandOff] = []
+            state.withLock { _ in
+                handOff(queue, into: &handOffs)
+                unsettled.add(handOffs.count, ordering: .relaxed)
+            }
+            for (continuation, delivery) in handOffs { continuation.resume(returning: delivery) }
+            return
+        }
         var handOffs: [HandOff] = []
         state.withLock { state in
-            let consumer = settlement.consumer
-            let queue = consumer.queue
-            consumer.outstanding -= 1
-            state.unsettled -= 1
+            consumer.outstanding.subtract(1, ordering: .sequentiallyConsistent)
+            unsettled.subtract(1, ordering: .relaxed)
             var item = settlement.item
             switch outcome {
             case .ack:
@@ -221,7 +243,7 @@ public final class InMemoryQueueTransport: QueueTransport {
             }
             // The settlement may have made room for a waiting consumer, or brought a message back.
             handOff(queue, into: &handOffs)
-            state.unsettled += handOffs.count
+            unsettled.add(handOffs.count, ordering: .relaxed)
         }
         for (continuation, delivery) in handOffs { continuation.resume(returning: delivery) }
     }
@@ -262,7 +284,7 @@ public final class InMemoryQueueTransport: QueueTransport {
             }
             target.deadLetters = kept
             handOff(target, into: &handOffs)
-            state.unsettled += handOffs.count
+            unsettled.add(handOffs.count, ordering: .relaxed)
             return moved
         }
         for (continuation, delivery) in handOffs { continuation.resume(returning: delivery) }
@@ -284,7 +306,7 @@ public final class InMemoryQueueTransport: QueueTransport {
     }
 
     /// How many deliveries are handed out and not settled, across all queues: for tests.
-    public var unsettledCount: Int { state.withLock { $0.unsettled } }
+    public var unsettledCount: Int { unsettled.load(ordering: .relaxed) }
 
     fileprivate final class Settlement: DeliverySettlement {
         let transport: InMemoryQueueTransport

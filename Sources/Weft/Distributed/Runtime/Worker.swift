@@ -106,8 +106,9 @@ public final class Worker: Sendable {
         private let state = Mutex<(run: String, since: ContinuousClock.Instant)?>(nil)
 
         func set(_ run: String?) {
+            guard let run else { return state.withLock { $0 = nil } }
             let now = ContinuousClock.now
-            state.withLock { $0 = run.map { ($0, now) } }
+            state.withLock { $0 = (run, now) }
         }
 
         var current: (run: String, since: ContinuousClock.Instant)? { state.withLock { $0 } }

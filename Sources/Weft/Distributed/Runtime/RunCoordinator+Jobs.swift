@@ -47,16 +47,17 @@ extension RunCoordinator {
         try await checkpoint(.received, envelope)
         // The run's status and the node's record, read together.
         let iteration = envelope.iteration
+        let cached = freshMeta(run)
         let current = try await records.values(
-            at: [RunKeys.status(run), RunKeys.result(run, node, iteration), RunKeys.meta(run)])
+            at: cached == nil
+                ? [RunKeys.status(run), RunKeys.result(run, node, iteration), RunKeys.meta(run)]
+                : [RunKeys.status(run), RunKeys.result(run, node, iteration)])
         if let bytes = current[0] {
             return .dropped(reason: "the run is already \(try TerminalRecord(decoding: bytes).status.rawValue)")
         }
-        // Read every time (a run deleted by retention must not live on in a cache), decoded once.
-        guard let metaBytes = current[2] else {
+        guard let meta = try cached ?? current[2].map({ try cachedMeta(run, bytes: $0) }) else {
             return .deadLettered(reason: "no run \"\(run)\" is known to the store")
         }
-        let meta = try cachedMeta(run, bytes: metaBytes)
         guard meta.blueprintID == envelope.blueprintID, meta.blueprintVersion == envelope.blueprintVersion else {
             return .deadLettered(
                 reason: "the job names blueprint \"\(envelope.blueprintID)\" v\(envelope.blueprintVersion) but run \"\(run)\" "
@@ -72,6 +73,15 @@ extension RunCoordinator {
             // A redelivery, or a duplicate: continue from what was recorded.
             record = recorded
         } else {
+            if envelope.fencingToken > RunKeys.token(attempt: 1) {
+                // A retry or a re-publication: raise the node's fence before running, so that an
+                // older attempt still running somewhere can no longer commit.
+                let marker = StoreKey(run: run, name: "x\(node).\(iteration).\(envelope.fencingToken)")
+                let fence = Fence(key: RunKeys.fence(run, node, iteration), token: envelope.fencingToken)
+                if try await records.setIfAbsent(marker, [], fence: fence) == .fenced {
+                    return .dropped(reason: "attempt \(envelope.attempt) was superseded by a newer one")
+                }
+            }
             switch try await execute(envelope, plan: plan, node: node, meta: meta) {
             case .finished(let produced): record = produced
             case .outcome(let outcome): return outcome

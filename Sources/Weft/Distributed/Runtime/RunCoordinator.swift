@@ -25,7 +25,10 @@ final class RunCoordinator: Sendable {
     /// Limits progress writes to a few per stall timeout per run.
     let progress: ProgressThrottle
     /// Run records never change once written: cached, bounded.
-    private let metas = Sharded<[String: RunMeta]> { [:] }
+    private let metas = Sharded<[String: CachedMeta]> { [:] }
+    /// How long a cached run record may be used without reading the store again: less than
+    /// the retention, so that a run deleted by retention is never taken for a live one.
+    private let metaFreshness: Duration
     /// Per shard.
     private static let metaCacheLimit = 512
 
@@ -48,6 +51,7 @@ final class RunCoordinator: Sendable {
         self.faults = faults
         self.timerScheduled = timerScheduled
         self.progress = ProgressThrottle(interval: options.stallTimeout / 4)
+        self.metaFreshness = min(options.retention.map { $0 / 2 } ?? .seconds(600), .seconds(600))
     }
 
     // MARK: Records
@@ -61,13 +65,26 @@ final class RunCoordinator: Sendable {
 
     /// The run's record from its stored bytes, decoded once per process.
     func cachedMeta(_ run: String, bytes: [UInt8]) throws -> RunMeta {
-        if let cached = metas.withLock(run, { $0[run] }) { return cached }
+        let now = ContinuousClock.now
+        if let cached = metas.withLock(run, { $0[run] }), cached.at.duration(to: now) < metaFreshness { return cached.meta }
         let meta = try RunMeta(decoding: bytes)
         metas.withLock(run) { cache in
             if cache.count >= Self.metaCacheLimit { cache.removeAll(keepingCapacity: true) }
-            cache[run] = meta
+            cache[run] = CachedMeta(meta: meta, at: now)
         }
         return meta
+    }
+
+    /// The run's record if this process read it recently enough to trust it without reading
+    /// the store (see `metaFreshness`).
+    func freshMeta(_ run: String) -> RunMeta? {
+        guard let cached = metas.withLock(run, { $0[run] }) else { return nil }
+        return cached.at.duration(to: .now) < metaFreshness ? cached.meta : nil
+    }
+
+    struct CachedMeta: Sendable {
+        var meta: RunMeta
+        var at: ContinuousClock.Instant
     }
 
     func terminal(_ run: String) async throws -> TerminalRecord? {

@@ -75,8 +75,28 @@ let benchmarks: @Sendable () -> Void = {
         }
     }
 
+    Benchmark("e': same, timed only", configuration: .init(metrics: [.wallClock, .throughput], setup: {
+        try await distributed.start()
+    }, teardown: {
+        await distributed.stop()
+    })) { benchmark in
+        for _ in benchmark.scaledIterations {
+            try await distributed.workloads!.chains()
+        }
+    }
+
     // (f) The same fleet, 1 → 100 → 1 with an `all` join. Node hops/s = throughput × 102.
     Benchmark("f: distributed, fan-out 1 → 100 → 1 (in-memory backends)", configuration: .init(setup: {
+        try await distributed.start()
+    }, teardown: {
+        await distributed.stop()
+    })) { benchmark in
+        for _ in benchmark.scaledIterations {
+            try await distributed.workloads!.fanOut()
+        }
+    }
+
+    Benchmark("f': same, timed only", configuration: .init(metrics: [.wallClock, .throughput], setup: {
         try await distributed.start()
     }, teardown: {
         await distributed.stop()

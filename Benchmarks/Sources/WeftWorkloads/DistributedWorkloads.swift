@@ -15,10 +15,13 @@ public struct DistributedWorkloads: Sendable {
         logger.logLevel = .warning
         let chain = Workloads.chain(10)
         let fan = Workloads.fanOut(100)
+        // Finished runs are deleted after a second, so that the stores stay at a steady size
+        // (the default keeps them an hour, and a benchmark finishes hundreds of thousands).
+        let options = FleetOptions(retention: .seconds(1))
         let fleet = try await InProcessFleet.start(
             registry: Workloads.registry, blueprints: [chain, fan], workers: workers,
-            worker: Worker.Configuration(concurrency: concurrency, logger: logger),
-            client: DistributedRuntime.Configuration(logger: logger))
+            worker: Worker.Configuration(fleet: options, concurrency: concurrency, logger: logger),
+            client: DistributedRuntime.Configuration(fleet: options, logger: logger))
         return DistributedWorkloads(fleet: fleet, chain: chain, fan: fan)
     }
 

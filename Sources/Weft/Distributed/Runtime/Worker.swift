@@ -142,7 +142,7 @@ public final class Worker: Sendable {
             backends: backends, catalog: catalog, options: configuration.fleet,
             execution: .init(
                 middleware: configuration.middleware, dependencies: configuration.dependencies, clock: configuration.clock),
-            logger: configuration.logger, faults: configuration.faults, timerScheduled: { _ in wakeup.signal() })
+            logger: configuration.logger, faults: configuration.faults, timerScheduled: { delay in wakeup.signal(dueIn: delay) })
     }
 
     /// Creates a worker for `blueprints`, compiled against `registry`.

@@ -298,6 +298,7 @@ final class RecordingCoordinationStore: CoordinationStore {
     func removeValue(at key: StoreKey) async throws { try await base.removeValue(at: key) }
     func addToSet(_ key: StoreKey, member: String) async throws -> Int { try await base.addToSet(key, member: member) }
     func members(of key: StoreKey) async throws -> [String] { try await base.members(of: key) }
+    func addToSets(_ additions: [SetAddition]) async throws -> [Int] { try await base.addToSets(additions) }
     func increment(_ key: StoreKey, by delta: Int64) async throws -> Int64 { try await base.increment(key, by: delta) }
     func acquireLease(_ key: StoreKey, owner: String, ttl: Duration) async throws -> Lease? {
         try await base.acquireLease(key, owner: owner, ttl: ttl)

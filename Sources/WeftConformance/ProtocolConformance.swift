@@ -241,6 +241,18 @@ public enum ProtocolConformance {
             let total = try await store.increment(counter, by: 0)
             expect(total == 200, "counter \(total) after 200 increments", into: &failures)
         },
+        ProtocolCheck(.coordination, "batched set additions report each set's size after its addition") { harness, failures in
+            let store = try await harness.makeBackends().coordinationStore
+            let run = unique("run")
+            let a = StoreKey(run: run, name: "a")
+            let b = StoreKey(run: run, name: "b")
+            let sizes = try await store.addToSets([
+                SetAddition(key: a, member: "1"), SetAddition(key: b, member: "1"), SetAddition(key: a, member: "2"),
+                SetAddition(key: a, member: "1"),
+            ])
+            expect(sizes == [1, 1, 2, 2], "sizes \(sizes)", into: &failures)
+            expect(Set(try await store.members(of: a)) == ["1", "2"], "members of a", into: &failures)
+        },
         ProtocolCheck(.coordination, "a write with a stale fencing token is refused") { harness, failures in
             let store = try await harness.makeBackends().coordinationStore
             let run = unique("run")

@@ -187,6 +187,20 @@ public final class InMemoryCoordinationStore: CoordinationStore {
         }
     }
 
+    public func addToSets(_ additions: [SetAddition]) async throws -> [Int] {
+        guard let run = additions.first?.key.run, additions.allSatisfy({ $0.key.run == run }) else {
+            var sizes: [Int] = []
+            for addition in additions { sizes.append(try await addToSet(addition.key, member: addition.member)) }
+            return sizes
+        }
+        return withRecords(run) { records in
+            additions.map { addition in
+                records.sets[addition.key.name, default: []].insert(addition.member)
+                return records.sets[addition.key.name]?.count ?? 0
+            }
+        }
+    }
+
     public func members(of key: StoreKey) async throws -> [String] {
         withRun(key.run) { Array($0.runs[key.run]?.sets[key.name] ?? []) }
     }

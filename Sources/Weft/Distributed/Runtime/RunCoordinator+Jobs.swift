@@ -291,28 +291,49 @@ extension RunCoordinator {
         if !record.patch.isEmpty {
             try await contexts.apply(record.patch, run: run, origin: "n\(node).\(iteration)")
         }
-        if record.taken.isEmpty {
-            // A terminal node: completion reads its output without scanning every record.
-            _ = try await records.addToSet(RunKeys.terminals(run), member: RunKeys.doneMember(node))
-        }
         let doneKey = RunKeys.done(run)
-        var finished = try await records.addToSet(doneKey, member: RunKeys.doneMember(node))
         var ready: [(node: Int, input: JSONValue)] = []
-        var pending: [(edge: Int, arrival: Arrival)] = []
+        var pending: [(edge: Int, arrival: Arrival, arrivals: Int?)] = []
         let outgoing = plan.adjacency.outgoing(node)
         pending.reserveCapacity(outgoing.count)
+        // One batch of set additions: the node is finished (and terminal, when it took no edge;
+        // completion then reads its output without scanning every record), and its edges
+        // arrive at the joins they reach.
+        var additions: [SetAddition] = []
+        if record.taken.isEmpty {
+            additions.append(SetAddition(key: RunKeys.terminals(run), member: RunKeys.doneMember(node)))
+        }
+        additions.append(SetAddition(key: doneKey, member: RunKeys.doneMember(node)))
         var takenIndex = record.taken.count - 1
+        var joins: [Int] = []  // positions in `pending` of arrivals at joins, in `additions` order
         for edge in outgoing.reversed() {
+            let arrival: Arrival
             if takenIndex >= 0 && record.taken[takenIndex].edge == edge {
-                pending.append((edge, .taken(record.taken[takenIndex].value ?? record.output ?? .null)))
+                arrival = .taken(record.taken[takenIndex].value ?? record.output ?? .null)
                 takenIndex -= 1
             } else {
-                pending.append((edge, .skipped))
+                arrival = .skipped
             }
-        }
-        while let (edge, arrival) = pending.popLast() {
             let target = Int(plan.ends[edge].target)
-            switch try await arrive(run: run, plan: fleetPlan, meta: meta, edge: edge, target: target, iteration: iteration, arrival: arrival) {
+            if plan.shapes[target].incomingCount > 1 {
+                let isTaken: Bool
+                if case .taken = arrival { isTaken = true } else { isTaken = false }
+                additions.append(SetAddition(
+                    key: RunKeys.arrivals(run, target, iteration), member: RunKeys.arrivalMember(edge, taken: isTaken)))
+                joins.append(pending.count)
+            }
+            pending.append((edge, arrival, nil))
+        }
+        let sizes = try await records.addToSets(additions)
+        let firstArrival = additions.count - joins.count
+        var finished = sizes[firstArrival - 1]
+        for (offset, position) in joins.enumerated() { pending[position].arrivals = sizes[firstArrival + offset] }
+        while let (edge, arrival, arrivals) = pending.popLast() {
+            let target = Int(plan.ends[edge].target)
+            switch try await arrive(
+                run: run, plan: fleetPlan, meta: meta, edge: edge, target: target, iteration: iteration, arrival: arrival,
+                arrivals: arrivals)
+            {
             case .wait:
                 continue
             case .ready(let input):
@@ -322,7 +343,7 @@ extension RunCoordinator {
                 _ = try await records.setIfAbsent(
                     RunKeys.result(run, target, iteration), NodeResultRecord.skipped.encoded(), fence: nil)
                 finished = max(finished, try await records.addToSet(doneKey, member: RunKeys.doneMember(target)))
-                for next in plan.adjacency.outgoing(target).reversed() { pending.append((next, .skipped)) }
+                for next in plan.adjacency.outgoing(target).reversed() { pending.append((next, .skipped, nil)) }
             }
         }
         if let envelope { try await checkpoint(.arrived, envelope) }
@@ -353,8 +374,11 @@ extension RunCoordinator {
     }
 
     /// Records that `edge` resolved and says what that means for its target (design rule 4).
+    /// `arrivals` is the size of the target's arrival set after this edge's addition, when the
+    /// caller added it already.
     private func arrive(
-        run: String, plan fleetPlan: FleetPlan, meta: RunMeta, edge: Int, target: Int, iteration: Int, arrival: Arrival
+        run: String, plan fleetPlan: FleetPlan, meta: RunMeta, edge: Int, target: Int, iteration: Int, arrival: Arrival,
+        arrivals known: Int? = nil
     ) async throws -> Readiness {
         let plan = fleetPlan.plan
         let shape = plan.shapes[target]
@@ -366,7 +390,12 @@ extension RunCoordinator {
         let arrivals = RunKeys.arrivals(run, target, iteration)
         let isTaken: Bool
         if case .taken = arrival { isTaken = true } else { isTaken = false }
-        let count = try await records.addToSet(arrivals, member: RunKeys.arrivalMember(edge, taken: isTaken))
+        let count: Int
+        if let known {
+            count = known
+        } else {
+            count = try await records.addToSet(arrivals, member: RunKeys.arrivalMember(edge, taken: isTaken))
+        }
         if shape.join == .any {
             if case .taken(let value) = arrival {
                 let marker = Array(String(edge).utf8)

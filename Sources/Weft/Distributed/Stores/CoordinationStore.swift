@@ -35,6 +35,10 @@ public protocol CoordinationStore: Sendable {
     /// again changes nothing, so a duplicate cannot inflate the count.
     func addToSet(_ key: StoreKey, member: String) async throws -> Int
 
+    /// Adds each member to its set, in order, and returns each set's size right after its
+    /// addition: one round trip for several additions (a store may apply them together).
+    func addToSets(_ additions: [SetAddition]) async throws -> [Int]
+
     /// The members of the set at `key`, in no particular order.
     func members(of key: StoreKey) async throws -> [String]
 
@@ -93,7 +97,29 @@ public protocol CoordinationStore: Sendable {
     func deleteRun(_ run: String) async throws
 }
 
+/// A member to add to the set at a key: see ``CoordinationStore/addToSets(_:)``.
+public struct SetAddition: Sendable, Hashable {
+    /// The set's key.
+    public var key: StoreKey
+    /// The member.
+    public var member: String
+
+    /// Creates an addition.
+    public init(key: StoreKey, member: String) {
+        self.key = key
+        self.member = member
+    }
+}
+
 extension CoordinationStore {
+    /// Adds the members one by one; stores that can apply several at once should do so.
+    public func addToSets(_ additions: [SetAddition]) async throws -> [Int] {
+        var sizes: [Int] = []
+        sizes.reserveCapacity(additions.count)
+        for addition in additions { sizes.append(try await addToSet(addition.key, member: addition.member)) }
+        return sizes
+    }
+
     /// Reads the keys one by one; stores that can read several at once should do so.
     public func values(at keys: [StoreKey]) async throws -> [[UInt8]?] {
         var values: [[UInt8]?] = []

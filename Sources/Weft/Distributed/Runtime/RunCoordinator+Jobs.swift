@@ -50,12 +50,12 @@ extension RunCoordinator {
         let cached = freshMeta(run)
         let current = try await records.values(
             at: cached == nil
-                ? [RunKeys.status(run), RunKeys.result(run, node, iteration), RunKeys.meta(run)]
-                : [RunKeys.status(run), RunKeys.result(run, node, iteration)])
+                ? [RunKeys.status(run), RunKeys.result(run, node, iteration), RunKeys.hasContext(run), RunKeys.meta(run)]
+                : [RunKeys.status(run), RunKeys.result(run, node, iteration), RunKeys.hasContext(run)])
         if let bytes = current[0] {
             return .dropped(reason: "the run is already \(try TerminalRecord(decoding: bytes).status.rawValue)")
         }
-        guard let meta = try cached ?? current[2].map({ try cachedMeta(run, bytes: $0) }) else {
+        guard let meta = try cached ?? current[3].map({ try cachedMeta(run, bytes: $0) }) else {
             return .deadLettered(reason: "no run \"\(run)\" is known to the store")
         }
         guard meta.blueprintID == envelope.blueprintID, meta.blueprintVersion == envelope.blueprintVersion else {
@@ -82,7 +82,7 @@ extension RunCoordinator {
                     return .dropped(reason: "attempt \(envelope.attempt) was superseded by a newer one")
                 }
             }
-            switch try await execute(envelope, plan: plan, node: node, meta: meta) {
+            switch try await execute(envelope, plan: plan, node: node, meta: meta, hasContext: current[2] != nil) {
             case .finished(let produced): record = produced
             case .outcome(let outcome): return outcome
             }
@@ -117,12 +117,14 @@ extension RunCoordinator {
     }
 
     /// Runs the attempt the envelope names (and the node's fallback if that was its last).
-    private func execute(_ envelope: Envelope, plan fleetPlan: FleetPlan, node: Int, meta: RunMeta) async throws -> AttemptResult {
+    private func execute(
+        _ envelope: Envelope, plan fleetPlan: FleetPlan, node: Int, meta: RunMeta, hasContext: Bool
+    ) async throws -> AttemptResult {
         let plan = fleetPlan.plan
         let run = envelope.runID
         let iteration = envelope.iteration
         let attempt = envelope.attempt
-        let snapshot = try await contexts.snapshot(run: run)
+        let snapshot = hasContext ? try await contexts.snapshot(run: run) : [:]
         let state = RunState(runID: run, dependencies: execution.dependencies, logger: logger, context: snapshot)
         let implementation = plan.implementations[node]
         var prepared: JSONValue? = nil
@@ -289,7 +291,7 @@ extension RunCoordinator {
             return
         }
         if !record.patch.isEmpty {
-            try await contexts.apply(record.patch, run: run, origin: "n\(node).\(iteration)")
+            try await applyContext(record.patch, run: run, origin: "n\(node).\(iteration)")
         }
         let doneKey = RunKeys.done(run)
         var ready: [(node: Int, input: JSONValue)] = []

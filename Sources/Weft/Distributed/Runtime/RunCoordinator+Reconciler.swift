@@ -38,7 +38,7 @@ extension RunCoordinator {
         // Context writes of recorded nodes whose worker died before applying them (idempotent).
         for (node, record) in results.enumerated() {
             guard let record, record.status == .completed, !record.patch.isEmpty else { continue }
-            try await contexts.apply(record.patch, run: run, origin: "n\(node).0")
+            try await applyContext(record.patch, run: run, origin: "n\(node).0")
         }
         let context = StaticContextReader(try await contexts.snapshot(run: run))
         var machine = RunStateMachine(plan: plan, input: meta.input, seedSource: run)

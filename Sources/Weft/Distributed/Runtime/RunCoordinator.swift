@@ -128,6 +128,7 @@ final class RunCoordinator: Sendable {
             return
         }
         if !runOptions.context.isEmpty {
+            _ = try await records.setIfAbsent(RunKeys.hasContext(runID), [1], fence: nil)
             var patch = ContextPatch()
             for (key, value) in runOptions.context.sorted(by: { $0.key < $1.key }) { patch.set(key, value) }
             try await contexts.apply(patch, run: runID, origin: "start")
@@ -225,6 +226,12 @@ final class RunCoordinator: Sendable {
             throw WeftError(.unknownRun, "No run \"\(runID)\" is known to the store")
         }
         return try await finish(runID, TerminalRecord(status: .cancelled, output: nil, failure: .runCancelled))
+    }
+
+    /// Applies context writes recorded for a node, noting first that the run has context.
+    func applyContext(_ patch: ContextPatch, run: String, origin: String) async throws {
+        _ = try await records.setIfAbsent(RunKeys.hasContext(run), [1], fence: nil)
+        try await contexts.apply(patch, run: run, origin: origin)
     }
 
     // MARK: Faults

@@ -4,6 +4,8 @@
 enum RunKeys {
     static func meta(_ run: String) -> StoreKey { StoreKey(run: run, name: "m") }
     static func status(_ run: String) -> StoreKey { StoreKey(run: run, name: "s") }
+    /// Present once the run's context may hold entries: until then a job reads no context.
+    static func hasContext(_ run: String) -> StoreKey { StoreKey(run: run, name: "c") }
     /// Set once the run's end was announced to the client that started it.
     static func announced(_ run: String) -> StoreKey { StoreKey(run: run, name: "p") }
     /// The set of finished (completed or skipped) nodes.

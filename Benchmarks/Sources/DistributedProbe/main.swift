@@ -9,6 +9,8 @@ let arguments = CommandLine.arguments.dropFirst().compactMap { Int($0) }
 let rounds = arguments.first ?? 20
 let workers = arguments.dropFirst().first ?? 1
 let concurrency = arguments.dropFirst(2).first ?? 8
+/// `WEFT_PROBE=fan` or `chains` runs only that workload (for profiling one at a time).
+let only = ProcessInfo.processInfo.environment["WEFT_PROBE"]
 let workloads = try await DistributedWorkloads.start(workers: workers, concurrency: concurrency)
 let clock = ContinuousClock()
 
@@ -36,12 +38,12 @@ try await Task.detached {
     for _ in 0..<rounds {
         var start = clock.now
         var cpu = cpuSeconds()
-        try await workloads.chains()
+        if only != "fan" { try await workloads.chains() }
         chainRates.append(640 / (clock.now - start).seconds)
         chainCPU += cpuSeconds() - cpu
         start = clock.now
         cpu = cpuSeconds()
-        for _ in 0..<5 { try await workloads.fanOut() }
+        if only != "chains" { for _ in 0..<5 { try await workloads.fanOut() } }
         fanRates.append(510 / (clock.now - start).seconds)
         fanCPU += cpuSeconds() - cpu
         start = clock.now

@@ -3,7 +3,9 @@ import Logging
 extension RunCoordinator {
     /// Handles one delivery of the job queues and says how to settle it. Never throws: every
     /// failure becomes an outcome (a dead letter, a requeue, a crash for fault injection).
-    func handle(_ delivery: QueueDelivery, started: (Envelope) -> Void = { _ in }) async -> DeliveryOutcome {
+    func handle(
+        _ delivery: QueueDelivery, started: (Envelope, ContinuousClock.Instant) -> Void = { _, _ in }
+    ) async -> DeliveryOutcome {
         let envelope: Envelope
         do {
             envelope = try Envelope(decoding: delivery.body)
@@ -12,9 +14,11 @@ extension RunCoordinator {
                 "dead-lettering an undecodable message", metadata: ["weft.queue": "\(delivery.queue)", "weft.error": "\(error)"])
             return .deadLettered(reason: "\(error)")
         }
-        started(envelope)
+        // One clock reading serves the whole job's bookkeeping.
+        let now = ContinuousClock.now
+        started(envelope, now)
         do {
-            return try await handle(envelope, delivery: delivery)
+            return try await handle(envelope, delivery: delivery, now: now)
         } catch let crash as SimulatedCrash {
             return .crashed(at: crash.step)
         } catch let error as WeftError where error.code == .malformedMessage || error.code == .unsupportedVersion {
@@ -31,7 +35,9 @@ extension RunCoordinator {
         }
     }
 
-    private func handle(_ envelope: Envelope, delivery: QueueDelivery) async throws -> DeliveryOutcome {
+    private func handle(_ envelope: Envelope, delivery: QueueDelivery, now: ContinuousClock.Instant) async throws
+        -> DeliveryOutcome
+    {
         guard envelope.kind == .job else {
             return .deadLettered(reason: "a \(envelope.kind) message does not belong on job queue \(delivery.queue)")
         }
@@ -47,7 +53,7 @@ extension RunCoordinator {
         try await checkpoint(.received, envelope)
         // The run's status and the node's record, read together.
         let iteration = envelope.iteration
-        let cached = freshMeta(run)
+        let cached = freshMeta(run, now: now)
         let current = try await records.values(
             at: cached == nil
                 ? [RunKeys.status(run), RunKeys.result(run, node, iteration), RunKeys.hasContext(run), RunKeys.meta(run)]
@@ -55,7 +61,7 @@ extension RunCoordinator {
         if let bytes = current[0] {
             return .dropped(reason: "the run is already \(try TerminalRecord(decoding: bytes).status.rawValue)")
         }
-        guard let meta = try cached ?? current[3].map({ try cachedMeta(run, bytes: $0) }) else {
+        guard let meta = try cached ?? current[3].map({ try cachedMeta(run, bytes: $0, now: now) }) else {
             return .deadLettered(reason: "no run \"\(run)\" is known to the store")
         }
         guard meta.blueprintID == envelope.blueprintID, meta.blueprintVersion == envelope.blueprintVersion else {
@@ -107,7 +113,8 @@ extension RunCoordinator {
             }
             try await checkpoint(.recorded, envelope)
         }
-        try await advance(run: run, plan: plan, meta: meta, node: node, iteration: iteration, record: record, envelope: envelope)
+        try await advance(
+            run: run, plan: plan, meta: meta, node: node, iteration: iteration, record: record, envelope: envelope, now: now)
         return .completed
     }
 
@@ -279,7 +286,7 @@ extension RunCoordinator {
     /// Idempotent: a redelivery repeats it from the same record with the same effects.
     func advance(
         run: String, plan fleetPlan: FleetPlan, meta: RunMeta, node: Int, iteration: Int, record: NodeResultRecord,
-        envelope: Envelope?
+        envelope: Envelope?, now: ContinuousClock.Instant = .now
     ) async throws {
         let plan = fleetPlan.plan
         if record.status == .failed {
@@ -364,7 +371,7 @@ extension RunCoordinator {
         if let envelope { try await checkpoint(.published, envelope) }
         if finished == plan.nodeCount {
             try await complete(run, plan: plan)
-        } else if progress.shouldRecord(run) {
+        } else if progress.shouldRecord(run, now: now) {
             try await records.recordProgress(run: run, quietFor: .zero)
         }
     }

@@ -64,8 +64,7 @@ final class RunCoordinator: Sendable {
     }
 
     /// The run's record from its stored bytes, decoded once per process.
-    func cachedMeta(_ run: String, bytes: [UInt8]) throws -> RunMeta {
-        let now = ContinuousClock.now
+    func cachedMeta(_ run: String, bytes: [UInt8], now: ContinuousClock.Instant = .now) throws -> RunMeta {
         if let cached = metas.withLock(run, { $0[run] }), cached.at.duration(to: now) < metaFreshness { return cached.meta }
         let meta = try RunMeta(decoding: bytes)
         metas.withLock(run) { cache in
@@ -77,9 +76,9 @@ final class RunCoordinator: Sendable {
 
     /// The run's record if this process read it recently enough to trust it without reading
     /// the store (see `metaFreshness`).
-    func freshMeta(_ run: String) -> RunMeta? {
+    func freshMeta(_ run: String, now: ContinuousClock.Instant = .now) -> RunMeta? {
         guard let cached = metas.withLock(run, { $0[run] }) else { return nil }
-        return cached.at.duration(to: .now) < metaFreshness ? cached.meta : nil
+        return cached.at.duration(to: now) < metaFreshness ? cached.meta : nil
     }
 
     struct CachedMeta: Sendable {

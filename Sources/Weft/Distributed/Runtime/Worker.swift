@@ -105,10 +105,12 @@ public final class Worker: Sendable {
     private final class SlotJob: Sendable {
         private let state = Mutex<(run: String, since: ContinuousClock.Instant)?>(nil)
 
-        func set(_ run: String?) {
-            guard let run else { return state.withLock { $0 = nil } }
-            let now = ContinuousClock.now
+        func set(_ run: String, at now: ContinuousClock.Instant) {
             state.withLock { $0 = (run, now) }
+        }
+
+        func clear() {
+            state.withLock { $0 = nil }
         }
 
         var current: (run: String, since: ContinuousClock.Instant)? { state.withLock { $0 } }
@@ -269,8 +271,8 @@ public final class Worker: Sendable {
     private func process(_ delivery: QueueDelivery, job: SlotJob?) async -> DeliveryOutcome {
         let outcome: DeliveryOutcome
         if let job {
-            outcome = await coordinator.handle(delivery) { envelope in job.set(envelope.runID) }
-            job.set(nil)
+            outcome = await coordinator.handle(delivery) { envelope, now in job.set(envelope.runID, at: now) }
+            job.clear()
         } else {
             outcome = await coordinator.handle(delivery)
         }

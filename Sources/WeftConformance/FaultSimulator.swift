@@ -41,12 +41,17 @@ public struct FaultSimulator: Sendable {
     public struct Report: Sendable, CustomStringConvertible {
         /// The seed.
         public var seed: UInt64
-        /// How many runs, deliveries, crashes, lost acks, duplicates and reconciler passes.
+        /// How many runs were started.
         public var runs = 0
+        /// How many deliveries workers handled.
         public var deliveries = 0
+        /// How many of them a simulated crash cut short.
         public var crashes = 0
+        /// How many acks were lost (their messages delivered again).
         public var lostAcks = 0
+        /// How many deliveries were duplicated.
         public var duplicates = 0
+        /// How many reconciler passes ran.
         public var reconciles = 0
         /// Every broken rule, one line each; empty when the seed passed.
         public var violations: [String] = []

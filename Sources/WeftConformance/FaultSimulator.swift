@@ -295,6 +295,13 @@ final class RecordingCoordinationStore: CoordinationStore {
         if outcome == .stored { writes.withLock { $0[key, default: 0] += 1 } }
         return outcome
     }
+    func setIfAbsent(_ key: StoreKey, _ value: [UInt8], fence: Fence?, thenAddToSets additions: [SetAddition])
+        async throws -> (SetIfAbsentOutcome, [Int])
+    {
+        let result = try await base.setIfAbsent(key, value, fence: fence, thenAddToSets: additions)
+        if result.0 == .stored { writes.withLock { $0[key, default: 0] += 1 } }
+        return result
+    }
     func compareAndSet(_ key: StoreKey, expected: [UInt8]?, new: [UInt8], fence: Fence?) async throws -> CompareAndSetOutcome {
         let outcome = try await base.compareAndSet(key, expected: expected, new: new, fence: fence)
         if outcome == .swapped { writes.withLock { $0[key, default: 0] += 1 } }

@@ -253,6 +253,22 @@ public enum ProtocolConformance {
             expect(sizes == [1, 1, 2, 2], "sizes \(sizes)", into: &failures)
             expect(Set(try await store.members(of: a)) == ["1", "2"], "members of a", into: &failures)
         },
+        ProtocolCheck(.coordination, "a set-if-absent with additions adds them only when it stores") { harness, failures in
+            let store = try await harness.makeBackends().coordinationStore
+            let run = unique("run")
+            let key = StoreKey(run: run, name: "n1.0")
+            let done = StoreKey(run: run, name: "d")
+            let fence = Fence(key: key, token: 5)
+            let first = try await store.setIfAbsent(key, [1], fence: fence, thenAddToSets: [SetAddition(key: done, member: "1")])
+            expect(first.0 == .stored && first.1 == [1], "first write gave \(first)", into: &failures)
+            let second = try await store.setIfAbsent(key, [2], fence: fence, thenAddToSets: [SetAddition(key: done, member: "2")])
+            expect(second.0 == .exists([1]) && second.1.isEmpty, "second write gave \(second)", into: &failures)
+            let stale = try await store.setIfAbsent(
+                StoreKey(run: run, name: "n2.0"), [3], fence: Fence(key: key, token: 4),
+                thenAddToSets: [SetAddition(key: done, member: "3")])
+            expect(stale.0 == .fenced && stale.1.isEmpty, "a stale write gave \(stale)", into: &failures)
+            expect(try await store.members(of: done) == ["1"], "additions of refused writes were made", into: &failures)
+        },
         ProtocolCheck(.coordination, "a write with a stale fencing token is refused") { harness, failures in
             let store = try await harness.makeBackends().coordinationStore
             let run = unique("run")

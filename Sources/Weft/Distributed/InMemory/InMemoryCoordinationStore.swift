@@ -136,6 +136,28 @@ public final class InMemoryCoordinationStore: CoordinationStore {
         }
     }
 
+    public func setIfAbsent(_ key: StoreKey, _ value: [UInt8], fence: Fence?, thenAddToSets additions: [SetAddition])
+        async throws -> (SetIfAbsentOutcome, [Int])
+    {
+        guard additions.allSatisfy({ $0.key.run == key.run }) else {
+            let outcome = try await setIfAbsent(key, value, fence: fence)
+            guard outcome == .stored else { return (outcome, []) }
+            return (outcome, try await addToSets(additions))
+        }
+        // One lock for the write and its additions.
+        return try await fenced(key, fence) { records -> ((SetIfAbsentOutcome, [Int]), Bool) in
+            if let existing = records.values[key.name] { return ((.exists(existing), []), false) }
+            records.values[key.name] = value
+            let sizes = additions.map { addition in
+                records.sets[addition.key.name, default: []].insert(addition.member)
+                return records.sets[addition.key.name]?.count ?? 0
+            }
+            return ((.stored, sizes), true)
+        } refused: {
+            (.fenced, [])
+        }
+    }
+
     public func compareAndSet(_ key: StoreKey, expected: [UInt8]?, new: [UInt8], fence: Fence?) async throws
         -> CompareAndSetOutcome
     {

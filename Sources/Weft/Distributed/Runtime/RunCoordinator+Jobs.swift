@@ -100,11 +100,23 @@ extension RunCoordinator {
                 return .dropped(reason: "the run ended (\(terminal.status.rawValue)) while the node ran")
             }
             let key = RunKeys.result(run, node, iteration)
-            switch try await records.setIfAbsent(
-                key, record.encoded(), fence: Fence(key: RunKeys.fence(run, node, iteration), token: envelope.fencingToken))
-            {
+            let fence = Fence(key: RunKeys.fence(run, node, iteration), token: envelope.fencingToken)
+            // Without context writes, the result and its set additions (finished, join arrivals)
+            // go in one store call. With them, the writes must be applied between the two, so
+            // that no successor runs before it can see them.
+            let batch = record.status == .completed && record.patch.isEmpty
+                ? arrivalBatch(run: run, plan: plan, node: node, iteration: iteration, record: record) : nil
+            let (outcome, sizes) = try await records.setIfAbsent(
+                key, record.encoded(), fence: fence, thenAddToSets: batch?.additions ?? [])
+            switch outcome {
             case .stored:
-                break
+                if let batch {
+                    try await checkpoint(.recorded, envelope)
+                    try await advance(
+                        run: run, plan: plan, meta: meta, node: node, iteration: iteration, record: record,
+                        envelope: envelope, now: now, added: (batch, sizes))
+                    return .completed
+                }
             case .exists(let bytes):
                 // Another delivery recorded first: its result stands, and routes.
                 record = try NodeResultRecord(decoding: bytes)
@@ -276,7 +288,7 @@ extension RunCoordinator {
 
     // MARK: Advancing
 
-    private enum Arrival {
+    enum Arrival {
         case taken(JSONValue)
         case skipped
     }
@@ -284,9 +296,57 @@ extension RunCoordinator {
     /// Everything after a node's result is recorded: its context writes, its edges, the joins
     /// they reach, dead-path elimination, the successors that became ready, and completion.
     /// Idempotent: a redelivery repeats it from the same record with the same effects.
+    /// The set additions a completed node's result makes (it is finished, terminal when it took
+    /// no edge, and its edges arrive at the joins they reach), and the edges to resolve.
+    struct ArrivalBatch {
+        var additions: [SetAddition] = []
+        var pending: [(edge: Int, arrival: Arrival, arrivals: Int?)] = []
+        /// Positions in `pending` of the arrivals at joins, in `additions` order after the first
+        /// `additions.count - joins.count` entries.
+        var joins: [Int] = []
+    }
+
+    func arrivalBatch(
+        run: String, plan fleetPlan: FleetPlan, node: Int, iteration: Int, record: NodeResultRecord
+    ) -> ArrivalBatch {
+        let plan = fleetPlan.plan
+        var batch = ArrivalBatch()
+        let outgoing = plan.adjacency.outgoing(node)
+        batch.pending.reserveCapacity(outgoing.count)
+        // Completion reads terminal nodes' outputs without scanning every record.
+        if record.taken.isEmpty {
+            batch.additions.append(SetAddition(key: RunKeys.terminals(run), member: RunKeys.doneMember(node)))
+        }
+        batch.additions.append(SetAddition(key: RunKeys.done(run), member: RunKeys.doneMember(node)))
+        var takenIndex = record.taken.count - 1
+        for edge in outgoing.reversed() {
+            let arrival: Arrival
+            if takenIndex >= 0 && record.taken[takenIndex].edge == edge {
+                arrival = .taken(record.taken[takenIndex].value ?? record.output ?? .null)
+                takenIndex -= 1
+            } else {
+                arrival = .skipped
+            }
+            let target = Int(plan.ends[edge].target)
+            if plan.shapes[target].incomingCount > 1 {
+                let isTaken: Bool
+                if case .taken = arrival { isTaken = true } else { isTaken = false }
+                batch.additions.append(SetAddition(
+                    key: RunKeys.arrivals(run, target, iteration), member: RunKeys.arrivalMember(edge, taken: isTaken)))
+                batch.joins.append(batch.pending.count)
+            }
+            batch.pending.append((edge, arrival, nil))
+        }
+        return batch
+    }
+
+    /// Everything after a node's result is recorded: its context writes, its edges, the joins
+    /// they reach, dead-path elimination, the successors that became ready, and completion.
+    /// Idempotent: a redelivery repeats it from the same record with the same effects. `added`
+    /// carries the set additions already made together with the record.
     func advance(
         run: String, plan fleetPlan: FleetPlan, meta: RunMeta, node: Int, iteration: Int, record: NodeResultRecord,
-        envelope: Envelope?, now: ContinuousClock.Instant = .now
+        envelope: Envelope?, now: ContinuousClock.Instant = .now, added: (batch: ArrivalBatch, sizes: [Int])? = nil
     ) async throws {
         let plan = fleetPlan.plan
         if record.status == .failed {
@@ -302,41 +362,18 @@ extension RunCoordinator {
         }
         let doneKey = RunKeys.done(run)
         var ready: [(node: Int, input: JSONValue)] = []
-        var pending: [(edge: Int, arrival: Arrival, arrivals: Int?)] = []
-        let outgoing = plan.adjacency.outgoing(node)
-        pending.reserveCapacity(outgoing.count)
-        // One batch of set additions: the node is finished (and terminal, when it took no edge;
-        // completion then reads its output without scanning every record), and its edges
-        // arrive at the joins they reach.
-        var additions: [SetAddition] = []
-        if record.taken.isEmpty {
-            additions.append(SetAddition(key: RunKeys.terminals(run), member: RunKeys.doneMember(node)))
+        var batch: ArrivalBatch
+        let sizes: [Int]
+        if let added {
+            (batch, sizes) = added
+        } else {
+            batch = arrivalBatch(run: run, plan: fleetPlan, node: node, iteration: iteration, record: record)
+            sizes = try await records.addToSets(batch.additions)
         }
-        additions.append(SetAddition(key: doneKey, member: RunKeys.doneMember(node)))
-        var takenIndex = record.taken.count - 1
-        var joins: [Int] = []  // positions in `pending` of arrivals at joins, in `additions` order
-        for edge in outgoing.reversed() {
-            let arrival: Arrival
-            if takenIndex >= 0 && record.taken[takenIndex].edge == edge {
-                arrival = .taken(record.taken[takenIndex].value ?? record.output ?? .null)
-                takenIndex -= 1
-            } else {
-                arrival = .skipped
-            }
-            let target = Int(plan.ends[edge].target)
-            if plan.shapes[target].incomingCount > 1 {
-                let isTaken: Bool
-                if case .taken = arrival { isTaken = true } else { isTaken = false }
-                additions.append(SetAddition(
-                    key: RunKeys.arrivals(run, target, iteration), member: RunKeys.arrivalMember(edge, taken: isTaken)))
-                joins.append(pending.count)
-            }
-            pending.append((edge, arrival, nil))
-        }
-        let sizes = try await records.addToSets(additions)
-        let firstArrival = additions.count - joins.count
+        let firstArrival = batch.additions.count - batch.joins.count
         var finished = sizes[firstArrival - 1]
-        for (offset, position) in joins.enumerated() { pending[position].arrivals = sizes[firstArrival + offset] }
+        for (offset, position) in batch.joins.enumerated() { batch.pending[position].arrivals = sizes[firstArrival + offset] }
+        var pending = batch.pending
         while let (edge, arrival, arrivals) = pending.popLast() {
             let target = Int(plan.ends[edge].target)
             switch try await arrive(

@@ -21,6 +21,12 @@ public protocol CoordinationStore: Sendable {
     /// higher token was seen for the fence's key; otherwise the fence's token becomes the highest.
     func setIfAbsent(_ key: StoreKey, _ value: [UInt8], fence: Fence?) async throws -> SetIfAbsentOutcome
 
+    /// ``setIfAbsent(_:_:fence:)``, and when the value was stored, `additions` too, as by
+    /// ``addToSets(_:)``: one round trip for a write and what follows from it. Returns the
+    /// outcome and, when stored, the sets' sizes (else none). A store may do both atomically.
+    func setIfAbsent(_ key: StoreKey, _ value: [UInt8], fence: Fence?, thenAddToSets additions: [SetAddition])
+        async throws -> (SetIfAbsentOutcome, [Int])
+
     /// Replaces the value at `key` with `new` if it equals `expected` (`nil`: absent), under
     /// the same fencing rule as ``setIfAbsent(_:_:fence:)``.
     func compareAndSet(_ key: StoreKey, expected: [UInt8]?, new: [UInt8], fence: Fence?) async throws
@@ -112,6 +118,15 @@ public struct SetAddition: Sendable, Hashable {
 }
 
 extension CoordinationStore {
+    /// Stores, then adds; stores that can do both in one step should.
+    public func setIfAbsent(_ key: StoreKey, _ value: [UInt8], fence: Fence?, thenAddToSets additions: [SetAddition])
+        async throws -> (SetIfAbsentOutcome, [Int])
+    {
+        let outcome = try await setIfAbsent(key, value, fence: fence)
+        guard outcome == .stored, !additions.isEmpty else { return (outcome, []) }
+        return (outcome, try await addToSets(additions))
+    }
+
     /// Adds the members one by one; stores that can apply several at once should do so.
     public func addToSets(_ additions: [SetAddition]) async throws -> [Int] {
         var sizes: [Int] = []

@@ -237,12 +237,22 @@ public final class Worker: Sendable {
     }
 
     private func consume(_ consumer: QueueConsumer, job: SlotJob, limitsAcrossQueues: Bool) async {
+        var backendFailures = 0
         do {
             for try await delivery in consumer {
                 if limitsAcrossQueues { await limiter.acquire() }
-                _ = await process(delivery, job: job)
+                let outcome = await process(delivery, job: job)
                 if limitsAcrossQueues { limiter.release() }
                 if Task.isCancelled { break }
+                if case .requeued = outcome {
+                    // A backend is failing: back off (50 ms, doubling, at most 5 s) rather than
+                    // spin on the job that was just put back.
+                    backendFailures += 1
+                    let delay = min(Duration.milliseconds(50) * (1 << min(backendFailures - 1, 7)), .seconds(5))
+                    try? await configuration.clock.sleep(for: delay)
+                } else {
+                    backendFailures = 0
+                }
             }
         } catch is CancellationError {
         } catch {

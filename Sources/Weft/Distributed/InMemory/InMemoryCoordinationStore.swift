@@ -3,7 +3,7 @@ import Synchronization
 
 /// A ``CoordinationStore`` in this process's memory: the embedded default and what tests use.
 ///
-/// Records are kept in shards by run, each behind its own lock, so that workers handling
+/// Records are kept in shards by run (``Sharded``), each behind its own lock, so that workers handling
 /// different runs rarely wait for each other; every operation on one run is atomic. Timers are
 /// kept in a heap by due time; nothing polls.
 public final class InMemoryCoordinationStore: CoordinationStore {
@@ -41,10 +41,6 @@ public final class InMemoryCoordinationStore: CoordinationStore {
         var progress: [String: Duration] = [:]
     }
 
-    private final class ShardBox: Sendable {
-        let state = Mutex(Shard())
-    }
-
     private struct TimerEntry: Comparable {
         var due: Duration
         var sequence: UInt64
@@ -71,8 +67,7 @@ public final class InMemoryCoordinationStore: CoordinationStore {
         }
     }
 
-    private static let shardCount = 16
-    private let shards: [ShardBox] = (0..<InMemoryCoordinationStore.shardCount).map { _ in ShardBox() }
+    private let shards = Sharded<Shard> { Shard() }
     private let timers = Mutex(TimerQueue())
     private let clock: StoreClock
 
@@ -81,14 +76,8 @@ public final class InMemoryCoordinationStore: CoordinationStore {
         self.clock = clock
     }
 
-    private func shardIndex(_ run: String) -> Int {
-        var hash: UInt32 = 2_166_136_261
-        for byte in run.utf8 { hash = (hash ^ UInt32(byte)) &* 16_777_619 }
-        return Int(hash % UInt32(Self.shardCount))
-    }
-
-    private func withRun<T>(_ run: String, _ body: (inout Shard) -> T) -> T {
-        shards[shardIndex(run)].state.withLock { body(&$0) }
+    private func withRun<T: Sendable>(_ run: String, _ body: (inout Shard) -> T) -> T {
+        shards.withLock(run, body)
     }
 
     private static func records(_ run: String, in shard: inout Shard) -> RunRecords {
@@ -99,8 +88,8 @@ public final class InMemoryCoordinationStore: CoordinationStore {
     }
 
     /// Runs `body` on `run`'s records, created if absent, under its shard's lock.
-    private func withRecords<T>(_ run: String, _ body: (RunRecords) -> T) -> T {
-        shards[shardIndex(run)].state.withLock { shard in
+    private func withRecords<T: Sendable>(_ run: String, _ body: (RunRecords) -> T) -> T {
+        shards.withLock(run) { shard in
             if let records = shard.runs[run] { return body(records) }
             let records = RunRecords()
             shard.runs[run] = records
@@ -174,7 +163,7 @@ public final class InMemoryCoordinationStore: CoordinationStore {
     /// Runs a write on `key`'s run records; with a fence, the write happens only when the fence's
     /// token is at least the highest seen for its key, which it then becomes. `body` returns its
     /// outcome and whether it wrote.
-    private func fenced<T>(
+    private func fenced<T: Sendable>(
         _ key: StoreKey, _ fence: Fence?, _ body: (inout RunRecords) -> (T, Bool), refused: () -> T
     ) async throws -> T {
         guard let fence else {
@@ -352,10 +341,8 @@ public final class InMemoryCoordinationStore: CoordinationStore {
     public func runsWithoutProgress(for age: Duration, limit: Int) async throws -> [String] {
         let cutoff = clock.now - age
         var found: [(String, Duration)] = []
-        for shard in shards {
-            shard.state.withLock { shard in
-                for (run, time) in shard.progress where time <= cutoff { found.append((run, time)) }
-            }
+        shards.forEach { shard in
+            for (run, time) in shard.progress where time <= cutoff { found.append((run, time)) }
         }
         return found.sorted { ($0.1, $0.0) < ($1.1, $1.0) }.prefix(limit).map(\.0)
     }
@@ -372,5 +359,9 @@ public final class InMemoryCoordinationStore: CoordinationStore {
     }
 
     /// How many runs have records: for tests of retention.
-    public var runCount: Int { shards.reduce(0) { $0 + $1.state.withLock { $0.runs.count } } }
+    public var runCount: Int {
+        var count = 0
+        shards.forEach { count += $0.runs.count }
+        return count
+    }
 }

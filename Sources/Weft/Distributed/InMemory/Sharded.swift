@@ -25,10 +25,8 @@ final class Sharded<Value: Sendable>: Sendable {
         for shard in shards { shard.state.withLock { body(&$0) } }
     }
 
-    /// The shard of `key`: FNV-1a of its bytes, stable within a process.
+    /// The shard of `key`: FNV-1a of its bytes, the same in every process.
     func index(_ key: String) -> Int {
-        var hash: UInt32 = 2_166_136_261
-        for byte in key.utf8 { hash = (hash ^ UInt32(byte)) &* 16_777_619 }
-        return Int(hash % UInt32(shards.count))
+        Int(SplitMix64.hash(key) % UInt64(shards.count))
     }
 }

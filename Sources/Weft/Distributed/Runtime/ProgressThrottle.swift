@@ -19,8 +19,7 @@ final class ProgressThrottle: Sendable {
 
     /// Whether to record `run`'s progress now; if so, the time is noted.
     func shouldRecord(_ run: String, now: ContinuousClock.Instant = .now) -> Bool {
-        var hash: UInt64 = 0xcbf2_9ce4_8422_2325
-        for byte in run.utf8 { hash = (hash ^ UInt64(byte)) &* 0x0000_0100_0000_01b3 }
+        let hash = SplitMix64.hash(run)
         let slot = Int((hash >> 8) % UInt64(Self.slots))
         return entries.withLock(run) { entries in
             if entries[slot].hash == hash && entries[slot].at.duration(to: now) < interval { return false }

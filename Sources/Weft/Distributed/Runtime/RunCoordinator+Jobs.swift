@@ -51,7 +51,8 @@ extension RunCoordinator {
         }
         guard envelope.attempt >= 1 else { return .deadLettered(reason: "attempt \(envelope.attempt) is not valid") }
         try await checkpoint(.received, envelope)
-        // The run's status and the node's record, read together.
+        // The run's status, the node's record, whether the run has context and (unless this
+        // process read it lately) the run's record: one read.
         let iteration = envelope.iteration
         let cached = freshMeta(run, now: now)
         let current = try await records.values(

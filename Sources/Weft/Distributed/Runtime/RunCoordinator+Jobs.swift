@@ -375,8 +375,14 @@ extension RunCoordinator {
         var finished = sizes[firstArrival - 1]
         for (offset, position) in batch.joins.enumerated() { batch.pending[position].arrivals = sizes[firstArrival + offset] }
         var pending = batch.pending
+        ready.reserveCapacity(pending.count)
         while let (edge, arrival, arrivals) = pending.popLast() {
             let target = Int(plan.ends[edge].target)
+            if case .taken(let value) = arrival, plan.shapes[target].incomingCount == 1, !plan.shapes[target].hasInputs {
+                // The common case (a chain, a fan-out): the target gets the value, nothing to look up.
+                ready.append((target, value))
+                continue
+            }
             switch try await arrive(
                 run: run, plan: fleetPlan, meta: meta, edge: edge, target: target, iteration: iteration, arrival: arrival,
                 arrivals: arrivals)
@@ -397,14 +403,20 @@ extension RunCoordinator {
         if ready.count == 1 {
             try await publishJob(plan: fleetPlan, runID: run, node: ready[0].node, iteration: iteration, attempt: 1, input: ready[0].input)
         } else if !ready.isEmpty {
-            // A fan-out: one batch per queue.
-            var batches: [String: [QueueMessage]] = [:]
+            // A fan-out: one batch per queue (usually a single one).
+            var batches: [(queue: String, messages: [QueueMessage])] = []
             for (target, input) in ready {
                 let envelope = jobEnvelope(plan: fleetPlan, runID: run, node: target, iteration: iteration, attempt: 1, input: input)
-                batches[fleetPlan.queues[target], default: []].append(
-                    QueueMessage(body: envelope.encoded(), priority: fleetPlan.priorities[target]))
+                let message = QueueMessage(body: envelope.encoded(), priority: fleetPlan.priorities[target])
+                let queue = fleetPlan.queues[target]
+                if let index = batches.firstIndex(where: { $0.queue == queue }) {
+                    batches[index].messages.append(message)
+                } else {
+                    batches.append((queue, [message]))
+                    batches[batches.count - 1].messages.reserveCapacity(ready.count)
+                }
             }
-            for (queue, messages) in batches.sorted(by: { $0.key < $1.key }) { try await transport.publish(messages, to: queue) }
+            for (queue, messages) in batches { try await transport.publish(messages, to: queue) }
         }
         if let envelope { try await checkpoint(.published, envelope) }
         if finished == plan.nodeCount {
@@ -477,7 +489,15 @@ extension RunCoordinator {
             let sources = try await records.values(
                 at: others.map { RunKeys.result(run, Int(plan.ends[$0].source), iteration) })
             for (other, bytes) in zip(others, sources) {
-                taken.append((other, try bytes.flatMap { try NodeResultRecord(decoding: $0).value(of: other) } ?? .null))
+                guard let bytes else {
+                    taken.append((other, .null))
+                    continue
+                }
+                // An edge without a transform carries its source's output: read just that.
+                let value =
+                    plan.ends[other].hasTransform
+                    ? try NodeResultRecord(decoding: bytes).value(of: other) : try NodeResultRecord.output(decoding: bytes)
+                taken.append((other, value ?? .null))
             }
         }
         if taken.isEmpty { return .skip }

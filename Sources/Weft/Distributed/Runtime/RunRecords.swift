@@ -129,6 +129,17 @@ struct NodeResultRecord: Sendable, Hashable {
 
     init(status: Status) { self.status = status }
 
+    /// Just the output of an encoded record (a join reads a hundred of them): the fields before
+    /// it are skipped, the ones after it are not read.
+    static func output(decoding bytes: [UInt8]) throws(WeftError) -> JSONValue? {
+        var reader = try RecordFormat.reader(bytes, subject: "node record")
+        _ = try reader.byte()  // status
+        _ = try reader.varint()  // attempt
+        _ = try reader.byte()  // used fallback
+        _ = try reader.varint()  // duration
+        return try reader.optionalJSON()
+    }
+
     init(decoding bytes: [UInt8]) throws(WeftError) {
         var reader = try RecordFormat.reader(bytes, subject: "node record")
         let raw = try reader.byte()

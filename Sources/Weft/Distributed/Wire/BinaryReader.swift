@@ -71,9 +71,12 @@ struct BinaryReader {
         let length = try count()
         let start = offset
         offset += length
-        // Through a contiguous buffer: validating a slice generically is several times slower.
-        let text = bytes.withUnsafeBufferPointer { buffer in
-            String(validating: UnsafeBufferPointer(rebasing: buffer[start..<start + length]), as: UTF8.self)
+        // Through a contiguous buffer, and ASCII (ids, keys: nearly everything) without the
+        // generic validation, which is several times slower.
+        let text = bytes.withUnsafeBufferPointer { buffer -> String? in
+            let slice = UnsafeBufferPointer(rebasing: buffer[start..<start + length])
+            if slice.allSatisfy({ $0 < 0x80 }) { return String(decoding: slice, as: UTF8.self) }
+            return String(validating: slice, as: UTF8.self)
         }
         guard let text else { throw malformed("invalid UTF-8") }
         return text

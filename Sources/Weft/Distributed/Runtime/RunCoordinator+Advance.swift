@@ -1,0 +1,273 @@
+import Logging
+
+/// After a node's result is recorded: its edges, the joins they reach, dead-path elimination,
+/// the successors that become ready, and completion (design §2 rules 2–5 and 10, §4).
+extension RunCoordinator {
+    enum Arrival {
+        case taken(JSONValue)
+        case skipped
+    }
+
+    /// Everything after a node's result is recorded: its context writes, its edges, the joins
+    /// they reach, dead-path elimination, the successors that became ready, and completion.
+    /// Idempotent: a redelivery repeats it from the same record with the same effects.
+    /// The set additions a completed node's result makes (it is finished, terminal when it took
+    /// no edge, and its edges arrive at the joins they reach), and the edges to resolve.
+    struct ArrivalBatch {
+        var additions: [SetAddition] = []
+        var pending: [(edge: Int, arrival: Arrival, arrivals: Int?)] = []
+        /// Positions in `pending` of the arrivals at joins, in `additions` order after the first
+        /// `additions.count - joins.count` entries.
+        var joins: [Int] = []
+    }
+
+    func arrivalBatch(
+        run: String, plan fleetPlan: FleetPlan, node: Int, iteration: Int, record: NodeResultRecord
+    ) -> ArrivalBatch {
+        let plan = fleetPlan.plan
+        var batch = ArrivalBatch()
+        let outgoing = plan.adjacency.outgoing(node)
+        batch.pending.reserveCapacity(outgoing.count)
+        // Completion reads terminal nodes' outputs without scanning every record.
+        if record.taken.isEmpty {
+            batch.additions.append(SetAddition(key: RunKeys.terminals(run), member: RunKeys.doneMember(node)))
+        }
+        batch.additions.append(SetAddition(key: RunKeys.done(run), member: RunKeys.doneMember(node)))
+        var takenIndex = record.taken.count - 1
+        for edge in outgoing.reversed() {
+            let arrival: Arrival
+            if takenIndex >= 0 && record.taken[takenIndex].edge == edge {
+                arrival = .taken(record.taken[takenIndex].value ?? record.output ?? .null)
+                takenIndex -= 1
+            } else {
+                arrival = .skipped
+            }
+            let target = Int(plan.ends[edge].target)
+            if plan.shapes[target].incomingCount > 1 {
+                let isTaken: Bool
+                if case .taken = arrival { isTaken = true } else { isTaken = false }
+                batch.additions.append(SetAddition(
+                    key: RunKeys.arrivals(run, target, iteration), member: RunKeys.arrivalMember(edge, taken: isTaken)))
+                batch.joins.append(batch.pending.count)
+            }
+            batch.pending.append((edge, arrival, nil))
+        }
+        return batch
+    }
+
+    /// Everything after a node's result is recorded: its context writes, its edges, the joins
+    /// they reach, dead-path elimination, the successors that became ready, and completion.
+    /// Idempotent: a redelivery repeats it from the same record with the same effects. `added`
+    /// carries the set additions already made together with the record.
+    func advance(
+        run: String, plan fleetPlan: FleetPlan, meta: RunMeta, node: Int, iteration: Int, record: NodeResultRecord,
+        envelope: Envelope?, now: ContinuousClock.Instant = .now, added: (batch: ArrivalBatch, sizes: [Int])? = nil
+    ) async throws {
+        let plan = fleetPlan.plan
+        if record.status == .failed {
+            try await finish(run, TerminalRecord(
+                status: .failed, output: nil,
+                failure: RunFailure(
+                    nodeID: plan.ids[node], attempt: record.attempt,
+                    cause: record.failure ?? NodeFailure(message: "failed", errorType: "WeftError"))))
+            return
+        }
+        if !record.patch.isEmpty {
+            try await applyContext(record.patch, run: run, origin: "n\(node).\(iteration)")
+        }
+        let doneKey = RunKeys.done(run)
+        var ready: [(node: Int, input: JSONValue)] = []
+        var batch: ArrivalBatch
+        let sizes: [Int]
+        if let added {
+            (batch, sizes) = added
+        } else {
+            batch = arrivalBatch(run: run, plan: fleetPlan, node: node, iteration: iteration, record: record)
+            sizes = try await records.addToSets(batch.additions)
+        }
+        let firstArrival = batch.additions.count - batch.joins.count
+        var finished = sizes[firstArrival - 1]
+        for (offset, position) in batch.joins.enumerated() { batch.pending[position].arrivals = sizes[firstArrival + offset] }
+        var pending = batch.pending
+        ready.reserveCapacity(pending.count)
+        while let (edge, arrival, arrivals) = pending.popLast() {
+            let target = Int(plan.ends[edge].target)
+            if case .taken(let value) = arrival, plan.shapes[target].incomingCount == 1, !plan.shapes[target].hasInputs {
+                // The common case (a chain, a fan-out): the target gets the value, nothing to look up.
+                ready.append((target, value))
+                continue
+            }
+            switch try await arrive(
+                run: run, plan: fleetPlan, meta: meta, edge: edge, target: target, iteration: iteration, arrival: arrival,
+                arrivals: arrivals)
+            {
+            case .wait:
+                continue
+            case .ready(let input):
+                ready.append((target, input))
+            case .skip:
+                // Dead-path elimination (design rule 3).
+                _ = try await records.setIfAbsent(
+                    RunKeys.result(run, target, iteration), NodeResultRecord.skipped.encoded(), fence: nil)
+                finished = max(finished, try await records.addToSet(doneKey, member: RunKeys.doneMember(target)))
+                for next in plan.adjacency.outgoing(target).reversed() { pending.append((next, .skipped, nil)) }
+            }
+        }
+        if let envelope { try await checkpoint(.arrived, envelope) }
+        if ready.count == 1 {
+            try await publishJob(plan: fleetPlan, runID: run, node: ready[0].node, iteration: iteration, attempt: 1, input: ready[0].input)
+        } else if !ready.isEmpty {
+            // A fan-out: one batch per queue (usually a single one).
+            var batches: [(queue: String, messages: [QueueMessage])] = []
+            for (target, input) in ready {
+                let envelope = jobEnvelope(plan: fleetPlan, runID: run, node: target, iteration: iteration, attempt: 1, input: input)
+                let message = QueueMessage(body: envelope.encoded(), priority: fleetPlan.priorities[target])
+                let queue = fleetPlan.queues[target]
+                if let index = batches.firstIndex(where: { $0.queue == queue }) {
+                    batches[index].messages.append(message)
+                } else {
+                    batches.append((queue, [message]))
+                    batches[batches.count - 1].messages.reserveCapacity(ready.count)
+                }
+            }
+            for (queue, messages) in batches { try await transport.publish(messages, to: queue) }
+        }
+        if let envelope { try await checkpoint(.published, envelope) }
+        if finished == plan.nodeCount {
+            try await complete(run, plan: plan)
+        } else if progress.shouldRecord(run, now: now) {
+            try await records.recordProgress(run: run, quietFor: .zero)
+        }
+    }
+
+    private enum Readiness {
+        case wait
+        case ready(JSONValue)
+        case skip
+    }
+
+    /// Records that `edge` resolved and says what that means for its target (design rule 4).
+    /// `arrivals` is the size of the target's arrival set after this edge's addition, when the
+    /// caller added it already.
+    private func arrive(
+        run: String, plan fleetPlan: FleetPlan, meta: RunMeta, edge: Int, target: Int, iteration: Int, arrival: Arrival,
+        arrivals known: Int? = nil
+    ) async throws -> Readiness {
+        let plan = fleetPlan.plan
+        let shape = plan.shapes[target]
+        let incoming = Int(shape.incomingCount)
+        if incoming == 1 {
+            guard case .taken(let value) = arrival else { return .skip }
+            return .ready(try await input(run: run, plan: fleetPlan, meta: meta, node: target, iteration: iteration, taken: [(edge, value)]))
+        }
+        let arrivals = RunKeys.arrivals(run, target, iteration)
+        let isTaken: Bool
+        if case .taken = arrival { isTaken = true } else { isTaken = false }
+        let count: Int
+        if let known {
+            count = known
+        } else {
+            count = try await records.addToSet(arrivals, member: RunKeys.arrivalMember(edge, taken: isTaken))
+        }
+        if shape.join == .any {
+            if case .taken(let value) = arrival {
+                let marker = Array(String(edge).utf8)
+                switch try await records.setIfAbsent(RunKeys.anyFired(run, target, iteration), marker, fence: nil) {
+                case .stored:
+                    break
+                case .exists(let winner) where winner == marker:
+                    break  // a redelivery of the arrival that fired the join: publish again
+                default:
+                    return .wait
+                }
+                return .ready(try await input(run: run, plan: fleetPlan, meta: meta, node: target, iteration: iteration, taken: [(edge, value)]))
+            }
+            guard count == incoming else { return .wait }
+            let members = try await records.members(of: arrivals)
+            return members.contains(where: { $0.hasSuffix("t") }) ? .wait : .skip
+        }
+        guard count == incoming else { return .wait }
+        let members = try await records.members(of: arrivals)
+        var taken: [(Int, JSONValue)] = []
+        var others: [Int] = []
+        for member in members where member.hasSuffix("t") {
+            guard let other = Int(member.dropLast()) else { continue }
+            if other == edge, case .taken(let value) = arrival {
+                taken.append((other, value))
+            } else {
+                others.append(other)
+            }
+        }
+        if !others.isEmpty {
+            // The values the other taken edges carry, from their sources' records, in one read.
+            let sources = try await records.values(
+                at: others.map { RunKeys.result(run, Int(plan.ends[$0].source), iteration) })
+            for (other, bytes) in zip(others, sources) {
+                guard let bytes else {
+                    taken.append((other, .null))
+                    continue
+                }
+                // An edge without a transform carries its source's output: read just that.
+                let value =
+                    plan.ends[other].hasTransform
+                    ? try NodeResultRecord(decoding: bytes).value(of: other) : try NodeResultRecord.output(decoding: bytes)
+                taken.append((other, value ?? .null))
+            }
+        }
+        if taken.isEmpty { return .skip }
+        return .ready(try await input(run: run, plan: fleetPlan, meta: meta, node: target, iteration: iteration, taken: taken))
+    }
+
+    /// A ready node's input (design rule 5), from the values its taken incoming edges carry.
+    func input(
+        run: String, plan fleetPlan: FleetPlan, meta: RunMeta, node: Int, iteration: Int, taken: [(edge: Int, value: JSONValue)]
+    ) async throws -> JSONValue {
+        let plan = fleetPlan.plan
+        if plan.shapes[node].hasInputs {
+            let nodes =
+                fleetPlan.inputsReadNodes[node]
+                ? try await nodeStates(run, plan: plan) : Array(repeating: RunStateMachine.NodeState(), count: plan.nodeCount)
+            let context = fleetPlan.inputsReadContext[node] ? try await contexts.snapshot(run: run) : [:]
+            if let value = RunStateMachine.evaluateInputs(
+                plan: plan, runInput: meta.input, nodes: nodes, node: node, context: StaticContextReader(context))
+            {
+                return value
+            }
+        }
+        if taken.count == 1 { return taken[0].value }
+        var map: [String: JSONValue] = [:]
+        map.reserveCapacity(taken.count)
+        for (edge, value) in taken.sorted(by: { $0.edge < $1.edge }) { map[plan.ids[Int(plan.ends[edge].source)]] = value }
+        return .object(map)
+    }
+
+    /// Every node finished: the run completes with the outputs of its terminal nodes (design
+    /// rule 10). Reads the nodes noted as terminal, or, with `scan`, every record (the
+    /// reconciler's way: it cannot trust notes a dead worker may not have written).
+    func complete(_ run: String, plan: ExecutionPlan, scan: Bool = false) async throws {
+        var outputs: [(Int, JSONValue)] = []
+        if scan {
+            for (node, record) in try await results(run, plan: plan).enumerated() {
+                guard let record, record.status == .completed, record.taken.isEmpty else { continue }
+                outputs.append((node, record.output ?? .null))
+            }
+        } else {
+            let nodes = try await records.members(of: RunKeys.terminals(run)).compactMap { Int($0) }.sorted()
+            let stored = try await records.values(at: nodes.map { RunKeys.result(run, $0, 0) })
+            for (node, bytes) in zip(nodes, stored) {
+                guard let bytes else { continue }
+                outputs.append((node, try NodeResultRecord(decoding: bytes).output ?? .null))
+            }
+        }
+        let output: JSONValue
+        if outputs.count == 1 {
+            output = outputs[0].1
+        } else {
+            var map: [String: JSONValue] = [:]
+            for (node, value) in outputs { map[plan.ids[node]] = value }
+            output = .object(map)
+        }
+        try await finish(run, TerminalRecord(status: .completed, output: output, failure: nil))
+    }
+
+}

@@ -28,6 +28,7 @@ extension RunCoordinator {
         var batch = ArrivalBatch()
         let outgoing = plan.adjacency.outgoing(node)
         batch.pending.reserveCapacity(outgoing.count)
+        batch.additions.reserveCapacity(2 + outgoing.count)
         // Completion reads terminal nodes' outputs without scanning every record.
         if record.taken.isEmpty {
             batch.additions.append(SetAddition(key: RunKeys.terminals(run), member: RunKeys.doneMember(node)))

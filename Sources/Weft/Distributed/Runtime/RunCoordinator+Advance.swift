@@ -114,7 +114,7 @@ extension RunCoordinator {
                 for next in plan.adjacency.outgoing(target).reversed() { pending.append((next, .skipped, nil)) }
             }
         }
-        if let envelope { try await checkpoint(.arrived, envelope) }
+        if faults != nil, let envelope { try await checkpoint(.arrived, envelope) }
         if ready.count == 1 {
             try await publishJob(plan: fleetPlan, runID: run, node: ready[0].node, iteration: iteration, attempt: 1, input: ready[0].input)
         } else if !ready.isEmpty {
@@ -133,7 +133,7 @@ extension RunCoordinator {
             }
             for (queue, messages) in batches { try await transport.publish(messages, to: queue) }
         }
-        if let envelope { try await checkpoint(.published, envelope) }
+        if faults != nil, let envelope { try await checkpoint(.published, envelope) }
         if finished == plan.nodeCount {
             try await complete(run, plan: plan)
         } else if progress.shouldRecord(run, now: now) {

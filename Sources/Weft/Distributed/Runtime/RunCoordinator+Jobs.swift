@@ -50,7 +50,7 @@ extension RunCoordinator {
                 reason: "blueprint \"\(envelope.blueprintID)\" v\(envelope.blueprintVersion) has no node \"\(envelope.nodeID)\"")
         }
         guard envelope.attempt >= 1 else { return .deadLettered(reason: "attempt \(envelope.attempt) is not valid") }
-        try await checkpoint(.received, envelope)
+        if faults != nil { try await checkpoint(.received, envelope) }
         // The run's status, the node's record, whether the run has context and (unless this
         // process read it lately) the run's record: one read.
         let iteration = envelope.iteration
@@ -93,7 +93,7 @@ extension RunCoordinator {
             case .finished(let produced): record = produced
             case .outcome(let outcome): return outcome
             }
-            try await checkpoint(.executed, envelope)
+            if faults != nil { try await checkpoint(.executed, envelope) }
             // A failure may come from the run ending elsewhere (its attempt was cancelled): then
             // the job ends here. A success is recorded even so: what it publishes is dropped on
             // delivery, and the run's status cannot change again.
@@ -112,7 +112,7 @@ extension RunCoordinator {
             switch outcome {
             case .stored:
                 if let batch {
-                    try await checkpoint(.recorded, envelope)
+                    if faults != nil { try await checkpoint(.recorded, envelope) }
                     try await advance(
                         run: run, plan: plan, meta: meta, node: node, iteration: iteration, record: record,
                         envelope: envelope, now: now, added: (batch, sizes))
@@ -124,7 +124,7 @@ extension RunCoordinator {
             case .fenced:
                 return .dropped(reason: "attempt \(envelope.attempt) was superseded by a newer one")
             }
-            try await checkpoint(.recorded, envelope)
+            if faults != nil { try await checkpoint(.recorded, envelope) }
         }
         try await advance(
             run: run, plan: plan, meta: meta, node: node, iteration: iteration, record: record, envelope: envelope, now: now)
@@ -224,19 +224,29 @@ extension RunCoordinator {
         if plan.shapes[node].routingIsPlain {
             record.taken = outgoing.map { NodeResultRecord.TakenEdge(edge: $0, value: nil) }
         } else {
-            var entries = snapshot
-            patch.apply(to: &entries)
-            let nodes =
-                fleetPlan.routingReadsNodes[node]
-                ? try await nodeStates(run, plan: plan) : Array(repeating: RunStateMachine.NodeState(), count: plan.nodeCount)
-            let decision = RunStateMachine.route(
-                plan: plan, runInput: meta.input, nodes: nodes, node: node, output: output,
-                context: StaticContextReader(entries))
-            record.taken = decision.taken.map {
-                NodeResultRecord.TakenEdge(edge: $0.edge, value: plan.ends[$0.edge].hasTransform ? Optional($0.value) : Optional<JSONValue>.none)
-            }
+            try await route(&record, plan: fleetPlan, run: run, node: node, meta: meta, snapshot: snapshot, output: output)
         }
         return record
+    }
+
+    /// Decides the routing of a node whose edges have actions, conditions or transforms.
+    @inline(never)
+    private func route(
+        _ record: inout NodeResultRecord, plan fleetPlan: FleetPlan, run: String, node: Int, meta: RunMeta,
+        snapshot: [String: JSONValue], output: NodeOutput
+    ) async throws {
+        let plan = fleetPlan.plan
+        var entries = snapshot
+        record.patch.apply(to: &entries)
+        let nodes =
+            fleetPlan.routingReadsNodes[node]
+            ? try await nodeStates(run, plan: plan) : Array(repeating: RunStateMachine.NodeState(), count: plan.nodeCount)
+        let decision = RunStateMachine.route(
+            plan: plan, runInput: meta.input, nodes: nodes, node: node, output: output, context: StaticContextReader(entries))
+        record.taken = decision.taken.map {
+            NodeResultRecord.TakenEdge(
+                edge: $0.edge, value: plan.ends[$0.edge].hasTransform ? Optional($0.value) : Optional<JSONValue>.none)
+        }
     }
 
     /// Records the failed attempt and schedules the next as a durable timer (design rule 6).

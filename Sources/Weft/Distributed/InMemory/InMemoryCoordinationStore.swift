@@ -39,6 +39,24 @@ public final class InMemoryCoordinationStore: CoordinationStore {
     private struct Shard {
         var runs: [String: RunRecords] = [:]
         var progress: [String: Duration] = [:]
+        /// The run this shard served last: consecutive operations on one run (every step of a
+        /// job, a fan-out's parallel jobs) compare its id instead of hashing it.
+        var lastRun = ""
+        var lastRecords: RunRecords?
+
+        mutating func records(_ run: String) -> RunRecords? {
+            if let lastRecords, lastRun == run { return lastRecords }
+            guard let records = runs[run] else { return nil }
+            lastRun = run
+            lastRecords = records
+            return records
+        }
+
+        mutating func remove(_ run: String) {
+            runs.removeValue(forKey: run)
+            progress.removeValue(forKey: run)
+            if lastRun == run { lastRecords = nil }
+        }
     }
 
     private struct TimerEntry: Comparable {
@@ -81,7 +99,7 @@ public final class InMemoryCoordinationStore: CoordinationStore {
     }
 
     private static func records(_ run: String, in shard: inout Shard) -> RunRecords {
-        if let records = shard.runs[run] { return records }
+        if let records = shard.records(run) { return records }
         let records = RunRecords()
         shard.runs[run] = records
         return records
@@ -90,7 +108,7 @@ public final class InMemoryCoordinationStore: CoordinationStore {
     /// Runs `body` on `run`'s records, created if absent, under its shard's lock.
     private func withRecords<T: Sendable>(_ run: String, _ body: (RunRecords) -> T) -> T {
         shards.withLock(run) { shard in
-            if let records = shard.runs[run] { return body(records) }
+            if let records = shard.records(run) { return body(records) }
             let records = RunRecords()
             shard.runs[run] = records
             return body(records)
@@ -110,7 +128,7 @@ public final class InMemoryCoordinationStore: CoordinationStore {
             return values
         }
         return withRun(run) { shard in
-            let records = shard.runs[run]
+            let records = shard.records(run)
             return keys.map { records?.values[$0.name] }
         }
     }
@@ -352,10 +370,7 @@ public final class InMemoryCoordinationStore: CoordinationStore {
     }
 
     public func deleteRun(_ run: String) async throws {
-        withRun(run) { shard in
-            shard.runs.removeValue(forKey: run)
-            shard.progress.removeValue(forKey: run)
-        }
+        withRun(run) { $0.remove(run) }
     }
 
     /// How many runs have records: for tests of retention.

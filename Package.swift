@@ -9,6 +9,7 @@ let package = Package(
         .library(name: "WeftTesting", targets: ["WeftTesting"]),
         .library(name: "WeftConformance", targets: ["WeftConformance"]),
         .library(name: "WeftSamples", targets: ["WeftSamples"]),
+        .library(name: "WeftAMQP", targets: ["WeftAMQP"]),
         .executable(name: "weft", targets: ["weft"]),
         .executable(name: "order-pipeline", targets: ["OrderPipeline"]),
         .executable(name: "document-processing", targets: ["DocumentProcessing"]),
@@ -17,6 +18,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
         .package(url: "https://github.com/apple/swift-collections", from: "1.6.0"),
+        .package(url: "https://github.com/apple/swift-metrics", from: "2.13.0"),
     ],
     targets: [
         // The core: model, authoring, pure engine, local runtime. No I/O libraries.
@@ -37,6 +39,19 @@ let package = Package(
             name: "WeftConformance",
             dependencies: ["Weft", "WeftTesting", .product(name: "Logging", package: "swift-log")],
             path: "Sources/WeftConformance"),
+        // librabbitmq 0.11 from Debian (librabbitmq-dev), and the AMQP transport over it.
+        .systemLibrary(
+            name: "CRabbitMQ", path: "Plugins/CRabbitMQ", pkgConfig: "librabbitmq",
+            providers: [.apt(["librabbitmq-dev"])]),
+        .target(
+            name: "WeftAMQP",
+            dependencies: [
+                "Weft", "CRabbitMQ",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "DequeModule", package: "swift-collections"),
+            ],
+            path: "Plugins/WeftAMQP"),
         // The CLI's logic, kept in a library so tests can drive it.
         .target(
             name: "WeftCLI",
@@ -56,6 +71,9 @@ let package = Package(
             name: "DocumentProcessing", dependencies: ["WeftSamples"], path: "Samples/DocumentProcessing"),
         .testTarget(name: "WeftTests", dependencies: ["Weft", "WeftTesting", "WeftSamples", "WeftConformance"],
             path: "Tests/WeftTests"),
+        .testTarget(
+            name: "WeftAMQPTests", dependencies: ["WeftAMQP", "Weft", "WeftConformance", "WeftSamples", "WeftTesting"],
+            path: "Tests/WeftAMQPTests"),
         .testTarget(name: "WeftCLITests", dependencies: ["WeftCLI"], path: "Tests/WeftCLITests"),
     ],
     swiftLanguageModes: [.v6]

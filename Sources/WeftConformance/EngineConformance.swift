@@ -11,10 +11,12 @@ import Weft
 public enum EngineConformance {
     /// Runs every input of `scenario` with ``LocalRuntime`` and on an ``InProcessFleet`` of
     /// `workers` workers over `backends`, and returns how the results differ (empty: none).
+    /// `fleet` names the queues: give each check its own prefix when checks share a broker.
     ///
     /// - Throws: ``ConformanceError`` when a distributed run does not end within `timeout`.
     public static func check(
-        _ scenario: EngineScenario, backends: WeftBackends, workers: Int = 3, timeout: Duration = .seconds(60)
+        _ scenario: EngineScenario, backends: WeftBackends, workers: Int = 3, timeout: Duration = .seconds(60),
+        fleet: FleetOptions = FleetOptions()
     ) async throws -> [String] {
         let workflow = scenario.workflow
         let local = LocalRuntime(workflow)
@@ -22,9 +24,10 @@ public enum EngineConformance {
         configuration.concurrency = 4
         configuration.timerPollInterval = .milliseconds(50)
         configuration.logger.logLevel = .warning
+        configuration.fleet = fleet
         let fleet = try await InProcessFleet.start(
             registry: workflow.registry, blueprints: [workflow.blueprint], workers: workers, backends: backends,
-            worker: configuration, client: DistributedRuntime.Configuration(logger: quietLogger))
+            worker: configuration, client: DistributedRuntime.Configuration(fleet: fleet, logger: quietLogger))
         var differences: [String] = []
         do {
             for input in scenario.inputs {

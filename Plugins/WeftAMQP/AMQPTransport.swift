@@ -1,0 +1,184 @@
+import Logging
+import Weft
+
+/// Weft's queue transport over RabbitMQ (AMQP 0-9-1, through librabbitmq).
+///
+/// ```swift
+/// let transport = try await AMQPTransport.connect(AMQPConfiguration(url: "amqp://127.0.0.1:5672/"))
+/// let backends = WeftBackends(transport: transport, contextStore: …, coordinationStore: …)
+/// ```
+///
+/// - **Connections.** One for publishing, one for consuming, each owned by a dedicated thread
+///   that sleeps in `poll`; heartbeats are serviced there. A lost connection is re-established
+///   with growing delays ( ``AMQPConfiguration/ReconnectPolicy``); publishes not yet confirmed
+///   are sent again, consumers resume, and the gap is logged and counted (``statistics``).
+/// - **Publishing.** Persistent messages with their priority, `mandatory` (a message no queue
+///   takes fails with `WeftError.unknownQueue`), awaited through publisher confirms, pipelined
+///   up to ``AMQPConfiguration/Options/confirmWindow`` messages.
+/// - **Consuming.** `basic.consume` with the asked prefetch and manual acknowledgements.
+///   `retry()` publishes the message again and acknowledges the original; `deadLetter(reason:)`
+///   publishes it through the dead-letter exchange with the reason; both wait for the broker's
+///   confirmation before acknowledging.
+/// - **Topology.** A durable direct exchange `<prefix>.work` routes messages to the queue of the
+///   same name (job queues and the clients' result queues alike); every declared queue `q` has a
+///   dead-letter queue `q.dead-letter`, bound to the exchange `<prefix>.dead-letter`, which is
+///   also the queue's broker-side dead-letter exchange.
+public final class AMQPTransport: QueueTransport {
+    let core: AMQPTransportCore
+
+    private init(core: AMQPTransportCore) { self.core = core }
+
+    /// Connects to the broker (both connections) and declares Weft's exchanges.
+    /// - Throws: ``AMQPError`` with the reason: `unreachable`, `authenticationFailed`, `tlsFailure`.
+    public static func connect(_ configuration: AMQPConfiguration, logger: Logger = Logger(label: "weft.amqp")) async throws -> AMQPTransport {
+        let core = try AMQPTransportCore(configuration: configuration, logger: logger)
+        try await core.publisher.start()
+        do {
+            try await core.consumer.start()
+        } catch {
+            await core.publisher.shutdown()
+            throw error
+        }
+        logger.info("Connected to the broker", metadata: ["broker": "\(configuration)"])
+        return AMQPTransport(core: core)
+    }
+
+    /// What the transport has done so far: confirms, redeliveries, connection losses and gaps.
+    public var statistics: AMQPStatistics { core.counters.snapshot }
+
+    /// The configuration it was made with.
+    public var configuration: AMQPConfiguration { core.configuration }
+
+    public func declare(_ queue: String) async throws {
+        core.topology.remember(queue)
+        let topology = core.topology
+        try await core.publisher.perform { context throws(AMQPError) in try topology.declare(queue, context) }
+    }
+
+    public func publish(_ message: QueueMessage, to queue: String) async throws {
+        try await core.publisher.publish([outgoing(message, to: queue)])
+    }
+
+    public func publish(_ messages: [QueueMessage], to queue: String) async throws {
+        try await core.publisher.publish(messages.map { outgoing($0, to: queue) })
+    }
+
+    public func consume(_ queue: String, prefetch: Int) async throws -> QueueConsumer {
+        let prefetch = max(1, min(prefetch, core.options.prefetchLimit ?? Int(UInt16.max)))
+        let source = AMQPConsumerSource(queue: queue, prefetch: prefetch, core: core)
+        try await core.consumer.subscribe(source)
+        return QueueConsumer(source)
+    }
+
+    public func depth(of queue: String) async throws -> Int {
+        do {
+            return try await core.publisher.perform { context throws(AMQPError) in
+                try context.link.declareQueue(queue, passive: true, arguments: [], channel: context.adminChannel)
+            }
+        } catch let error as AMQPError where error.code == .notFound {
+            throw WeftError(.unknownQueue, "No queue \"\(queue)\" was declared")
+        }
+    }
+
+    public func deadLetters(of queue: String, limit: Int) async throws -> [DeadLetter] {
+        let deadLetterQueue = core.options.deadLetterQueue(of: queue)
+        do {
+            return try await core.publisher.perform { context throws(AMQPError) in
+                // Read without acknowledging, then close the channel: the broker puts every
+                // message back in its place.
+                let channel = try context.openChannel()
+                defer { context.closeChannel(channel) }
+                var letters: [DeadLetter] = []
+                while letters.count < limit, let (_, message) = try context.link.get(deadLetterQueue, channel: channel) {
+                    letters.append(Self.deadLetter(message, queue: queue))
+                }
+                return letters
+            }
+        } catch let error as AMQPError where error.code == .notFound {
+            throw WeftError(.unknownQueue, "No queue \"\(queue)\" was declared")
+        }
+    }
+
+    public func redriveDeadLetters(of queue: String, limit: Int, matching: @Sendable (DeadLetter) -> Bool) async throws -> Int {
+        guard limit > 0 else { return 0 }
+        let deadLetterQueue = core.options.deadLetterQueue(of: queue)
+        struct Scan: Sendable {
+            var channel: UInt16
+            var generation: UInt64
+            var depth: Int
+        }
+        // Messages are read without acknowledging, in batches, and stay held by the channel
+        // until the end: the chosen ones are acknowledged once re-published, the others go
+        // back in place when the channel closes.
+        let scan: Scan
+        do {
+            scan = try await core.publisher.perform(retriesOnReconnect: false) { context throws(AMQPError) in
+                let depth = try context.link.declareQueue(deadLetterQueue, passive: true, arguments: [], channel: context.adminChannel)
+                return Scan(channel: try context.openChannel(), generation: context.generation, depth: depth)
+            }
+        } catch let error as AMQPError where error.code == .notFound {
+            throw WeftError(.unknownQueue, "No queue \"\(queue)\" was declared")
+        }
+        var chosen: [(tag: UInt64, message: AMQPIncomingMessage)] = []
+        do {
+            var scanned = 0
+            while chosen.count < limit && scanned < scan.depth {
+                let want = min(256, scan.depth - scanned)
+                let batch = try await core.publisher.perform(retriesOnReconnect: false) { context throws(AMQPError) in
+                    guard context.generation == scan.generation else {
+                        throw AMQPError(.connectionLost, "the connection was lost while re-driving dead letters")
+                    }
+                    var batch: [(tag: UInt64, message: AMQPIncomingMessage)] = []
+                    while batch.count < want, let entry = try context.link.get(deadLetterQueue, channel: scan.channel) { batch.append(entry) }
+                    return batch
+                }
+                if batch.isEmpty { break }
+                scanned += batch.count
+                for entry in batch where chosen.count < limit && matching(Self.deadLetter(entry.message, queue: queue)) {
+                    chosen.append(entry)
+                }
+            }
+        } catch {
+            try? await core.publisher.perform(retriesOnReconnect: false) { context throws(AMQPError) in
+                if context.generation == scan.generation { context.closeChannel(scan.channel) }
+            }
+            throw error
+        }
+        do {
+            try await core.publisher.publish(chosen.map { entry in
+                AMQPOutgoingMessage(
+                    exchange: core.options.workExchange, routingKey: entry.message.originQueue ?? queue, body: entry.message.body,
+                    priority: entry.message.priority)
+            })
+        } catch {
+            try? await core.publisher.perform(retriesOnReconnect: false) { context throws(AMQPError) in
+                if context.generation == scan.generation { context.closeChannel(scan.channel) }
+            }
+            throw error
+        }
+        let tags = chosen.map(\.tag)
+        try await core.publisher.perform(retriesOnReconnect: false) { context throws(AMQPError) in
+            guard context.generation == scan.generation else {
+                throw AMQPError(.connectionLost, "the connection was lost while re-driving: the re-driven messages are also still dead-lettered")
+            }
+            defer { context.closeChannel(scan.channel) }
+            for tag in tags { try context.link.ack(channel: scan.channel, tag: tag) }
+        }
+        return chosen.count
+    }
+
+    public func shutdown() async {
+        await core.consumer.shutdown()
+        await core.publisher.shutdown()
+    }
+
+    private func outgoing(_ message: QueueMessage, to queue: String) -> AMQPOutgoingMessage {
+        AMQPOutgoingMessage(exchange: core.options.workExchange, routingKey: queue, body: message.body, priority: message.priority)
+    }
+
+    private static func deadLetter(_ message: AMQPIncomingMessage, queue: String) -> DeadLetter {
+        DeadLetter(
+            queue: message.originQueue ?? queue, message: QueueMessage(body: message.body, priority: message.priority),
+            reason: message.reason ?? "dead-lettered by the broker")
+    }
+}

@@ -1,0 +1,24 @@
+import Testing
+import Weft
+import WeftAMQP
+import WeftConformance
+
+@Suite("The AMQP transport passes the conformance suites on a real RabbitMQ")
+struct AMQPConformanceTests {
+    @Test("Every queue contract holds (classic queues)", arguments: ProtocolConformance.queue)
+    func queueContract(_ check: ProtocolCheck) async throws {
+        let failures = try await check.run(Broker.harness())
+        #expect(failures.isEmpty, "\(failures.joined(separator: "\n"))")
+    }
+
+    @Test("The distributed runtime over AMQP gives LocalRuntime's results", arguments: EngineScenario.standard)
+    func engineRules(_ scenario: EngineScenario) async throws {
+        let transport = try await Broker.transport()
+        let backends = WeftBackends(
+            transport: transport, contextStore: InMemoryContextStore(), coordinationStore: InMemoryCoordinationStore())
+        let differences = try await EngineConformance.check(
+            scenario, backends: backends, fleet: FleetOptions(queuePrefix: unique("conformance")))
+        await transport.shutdown()
+        #expect(differences.isEmpty, "\(differences.joined(separator: "\n"))")
+    }
+}

@@ -83,6 +83,7 @@ final class AMQPConnectionLoop {
     private var isDrained: Bool { outbox.isEmpty && unconfirmed.isEmpty }
 
     private func sleep(_ link: AMQPLink) throws(AMQPError) {
+        if shutdownDeadline != nil && isDrained { return }  // done: the loop finishes
         guard connection.prepareToSleep() else { return }
         var timeout = Int32(clamping: max(1, options.heartbeat.components.seconds) * 500)
         if let shutdownDeadline {

@@ -19,8 +19,8 @@ struct AMQPURL: Sendable, Hashable {
             usesTLS = false
             rest = rest.dropFirst(7)
         } else {
-            let scheme = text.split(separator: ":", maxSplits: 1).first.map(String.init) ?? ""
-            throw invalid(scheme.isEmpty || scheme == text ? "no scheme" : "unknown scheme \"\(scheme)\"")
+            guard let separator = text.range(of: "://") else { throw invalid("no scheme") }
+            throw invalid("unknown scheme \"\(text[..<separator.lowerBound])\"")
         }
         var path: Substring = ""
         if let slash = rest.firstIndex(of: "/") {

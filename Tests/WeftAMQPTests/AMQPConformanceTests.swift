@@ -3,8 +3,13 @@ import Weft
 import WeftAMQP
 import WeftConformance
 
-@Suite("The AMQP transport passes the conformance suites on a real RabbitMQ")
-struct AMQPConformanceTests {
+/// Every test that talks to the broker, one at a time: some stop and restart it.
+@Suite("AMQP transport on a real RabbitMQ", .serialized)
+struct AMQPTests {}
+
+extension AMQPTests {
+@Suite("Conformance suites")
+struct Conformance {
     @Test("Every queue contract holds (classic queues)", arguments: ProtocolConformance.queue)
     func queueContract(_ check: ProtocolCheck) async throws {
         let failures = try await check.run(Broker.harness())
@@ -21,4 +26,5 @@ struct AMQPConformanceTests {
         await transport.shutdown()
         #expect(differences.isEmpty, "\(differences.joined(separator: "\n"))")
     }
+}
 }

@@ -1,5 +1,6 @@
 import Testing
 import Weft
+import WeftTesting
 
 @Suite("Joins")
 struct JoinTests {

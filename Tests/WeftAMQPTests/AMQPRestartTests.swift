@@ -1,0 +1,84 @@
+import Synchronization
+import Testing
+import Weft
+import WeftAMQP
+import WeftTesting
+
+extension AMQPTests {
+    @Suite("Broker restarts")
+    struct Restarts {
+        @Test("Persistent messages on durable queues survive a broker restart", .timeLimit(.minutes(3)))
+        func messagesSurvive() async throws {
+            let prefix = unique("restart")
+            let queue = unique("durable")
+            let before = try await Broker.transport(prefix: prefix)
+            try await before.declare(queue)
+            try await before.publish((0..<20).map { QueueMessage(body: [UInt8($0)], priority: UInt8($0 % 2)) }, to: queue)
+            await before.shutdown()
+
+            try await Broker.restart()
+
+            let after = try await Broker.transport(prefix: prefix)
+            #expect(try await after.depth(of: queue) == 20)
+            let consumer = try await after.consume(queue, prefetch: 20)
+            var bodies: [UInt8] = []
+            for try await delivery in consumer {
+                bodies.append(delivery.body[0])
+                try await delivery.ack()
+                if bodies.count == 20 { break }
+            }
+            await consumer.stop()
+            // Priority 1 first, then priority 0, each in publishing order.
+            #expect(bodies == Array(stride(from: 1, to: 20, by: 2)) + Array(stride(from: 0, to: 20, by: 2)))
+            #expect(try await after.depth(of: queue) == 0)
+            await after.shutdown()
+        }
+
+        @Test("When the broker stops and starts during runs, the transport reconnects and every run completes", .timeLimit(.minutes(3)))
+        func runsCompleteAcrossARestart() async throws {
+            let runs = 12
+            let release = Gate()
+            let allHeld = Gate()
+            let held = Mutex(0)
+            let workflow = Workflow(unique("restart-chain")) {
+                Node("first") { context in JSONValue(context.input.intValue! + 1) }
+                Node("hold") { context in
+                    if held.withLock({ $0 += 1; return $0 }) == runs { allHeld.open() }
+                    await release.wait()
+                    return JSONValue(context.input.intValue! * 2)
+                }
+                Node("last") { context in JSONValue(context.input.intValue! + 3) }
+                Chain("first", "hold", "last")
+            }
+            let transport = try await Broker.transport()
+            let backends = WeftBackends(
+                transport: transport, contextStore: InMemoryContextStore(), coordinationStore: InMemoryCoordinationStore())
+            let fleetOptions = FleetOptions(queuePrefix: unique("restart"))
+            var worker = Worker.Configuration(fleet: fleetOptions, logger: quietLogger)
+            worker.concurrency = runs
+            let fleet = try await InProcessFleet.start(
+                registry: workflow.registry, blueprints: [workflow.blueprint], workers: 2, backends: backends, worker: worker,
+                client: DistributedRuntime.Configuration(fleet: fleetOptions, resultPollInterval: .milliseconds(200), logger: quietLogger))
+            var handles: [DistributedRunHandle] = []
+            for input in 0..<runs { handles.append(try await fleet.client.start(workflow.blueprint, input: JSONValue(input))) }
+            await allHeld.wait()
+
+            try Broker.stop()
+            release.open()  // the nodes finish while the broker is away; their successors wait to be published
+            try Broker.start()
+
+            for (input, handle) in handles.enumerated() {
+                let result = try await handle.result()
+                #expect(result.status == .completed)
+                #expect(result.output == JSONValue((input + 1) * 2 + 3))
+                #expect(result[node: "last"]?.attempts == 1)
+            }
+            let statistics = transport.statistics
+            #expect(statistics.connectionLosses >= 2)  // the publishing and the consuming connection
+            #expect(statistics.reconnections >= 2)
+            #expect(statistics.disconnectedMilliseconds > 0)
+            await fleet.shutdown()
+            await transport.shutdown()
+        }
+    }
+}

@@ -21,6 +21,18 @@ let package = Package(
         .executableTarget(
             name: "distributed-probe", dependencies: ["WeftWorkloads", .product(name: "Weft", package: "weft")],
             path: "Sources/DistributedProbe"),
+        // The chain workload in plain C over librabbitmq: the physical limit Weft's AMQP transport
+        // is compared with.
+        .target(name: "AMQPRawHops", path: "Sources/AMQPRawHops", linkerSettings: [.linkedLibrary("rabbitmq")]),
+        // Raw librabbitmq, Weft's AMQP transport alone, and the distributed runtime over AMQP, in one
+        // run against one broker: hops per second and their ratios.
+        .executableTarget(
+            name: "amqp-probe",
+            dependencies: [
+                "WeftWorkloads", "AMQPRawHops",
+                .product(name: "Weft", package: "weft"), .product(name: "WeftAMQP", package: "weft"),
+            ],
+            path: "Sources/AMQPProbe"),
         .executableTarget(
             name: "WeftBenchmarks",
             dependencies: [

@@ -9,17 +9,20 @@ public struct DistributedWorkloads: Sendable {
     public let chain: Blueprint
     public let fan: Blueprint
 
-    /// Starts `workers` workers of `concurrency` each.
-    public static func start(workers: Int = 1, concurrency: Int = 8) async throws -> DistributedWorkloads {
+    /// Starts `workers` workers of `concurrency` each, over `backends` (in memory by default),
+    /// their queues named with `queuePrefix`.
+    public static func start(
+        workers: Int = 1, concurrency: Int = 8, backends: WeftBackends = .inMemory(), queuePrefix: String = "weft"
+    ) async throws -> DistributedWorkloads {
         var logger = Logger(label: "weft.bench")
         logger.logLevel = .warning
         let chain = Workloads.chain(10)
         let fan = Workloads.fanOut(100)
         // Finished runs are deleted after a second, so that the stores stay at a steady size
         // (the default keeps them an hour, and a benchmark finishes hundreds of thousands).
-        let options = FleetOptions(retention: .seconds(1))
+        let options = FleetOptions(queuePrefix: queuePrefix, retention: .seconds(1))
         let fleet = try await InProcessFleet.start(
-            registry: Workloads.registry, blueprints: [chain, fan], workers: workers,
+            registry: Workloads.registry, blueprints: [chain, fan], workers: workers, backends: backends,
             worker: Worker.Configuration(fleet: options, concurrency: concurrency, logger: logger),
             client: DistributedRuntime.Configuration(fleet: options, logger: logger))
         return DistributedWorkloads(fleet: fleet, chain: chain, fan: fan)

@@ -39,6 +39,8 @@ final class AMQPConnectionLoop {
     private var channelsInUse: Set<UInt16> = []
 
     private var commands: Deque<AMQPConnection.Command> = []
+    /// Whether the last poll found the socket readable (or timed out).
+    private var socketReadable = true
 
     private struct PendingPublish {
         let request: AMQPConnection.PublishRequest
@@ -70,11 +72,13 @@ final class AMQPConnectionLoop {
             do {
                 try serveCommands(link)
                 try flushOutbox(link)
-                try readFrames(link)
+                // Read only when poll said the socket has something (or its wait timed out, when
+                // heartbeats are due): an empty read costs two system calls.
+                if socketReadable || link.hasBufferedInput { try readFrames(link) }
                 if link.hasBufferedInput { continue }
-                try sleep(link)
-                try readFrames(link)
+                socketReadable = try sleep(link)
             } catch {
+                socketReadable = true
                 lose(error)
             }
         }
@@ -82,9 +86,12 @@ final class AMQPConnectionLoop {
 
     private var isDrained: Bool { outbox.isEmpty && unconfirmed.isEmpty }
 
-    private func sleep(_ link: AMQPLink) throws(AMQPError) {
-        if shutdownDeadline != nil && isDrained { return }  // done: the loop finishes
-        guard connection.prepareToSleep() else { return }
+    /// Sleeps until the socket or the inbox has something, or heartbeats are due; returns
+    /// whether the socket should be read.
+    private func sleep(_ link: AMQPLink) throws(AMQPError) -> Bool {
+        if shutdownDeadline != nil && isDrained { return false }  // done: the loop finishes
+        // Commands wait: serve them without sleeping, and read what came meanwhile.
+        guard connection.prepareToSleep() else { return true }
         var timeout = Int32(clamping: max(1, options.heartbeat.components.seconds) * 500)
         if let shutdownDeadline {
             let left = ContinuousClock.now.duration(to: shutdownDeadline)
@@ -99,6 +106,7 @@ final class AMQPConnectionLoop {
         if result > 0 && descriptors[0].revents & Int16(POLLERR | POLLHUP | POLLNVAL) != 0 && descriptors[0].revents & Int16(POLLIN) == 0 {
             throw AMQPError(.connectionLost, "the broker's socket closed")
         }
+        return result <= 0 || descriptors[0].revents & Int16(POLLIN) != 0
     }
 
     // MARK: Connecting

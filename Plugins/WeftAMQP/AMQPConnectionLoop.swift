@@ -195,7 +195,6 @@ final class AMQPConnectionLoop {
         while let pending = unconfirmed.popLast() {
             outbox.prepend(PendingPublish(request: pending.request, index: pending.index))
         }
-        if shutdownDeadline != nil { return }
     }
 
     private func context(_ link: AMQPLink) -> AMQPOperationContext {
@@ -223,14 +222,8 @@ final class AMQPConnectionLoop {
 
     private func serveCommands(_ link: AMQPLink) throws(AMQPError) {
         connection.takeCommands(into: &commands)
-        while let command = commands.popFirst() {
-            do {
-                try serve(command, link)
-            } catch {
-                // The connection is gone: commands not yet served wait for the next one.
-                throw error
-            }
-        }
+        // A loss throws out of here: the commands not yet served wait for the next connection.
+        while let command = commands.popFirst() { try serve(command, link) }
     }
 
     private func serve(_ command: AMQPConnection.Command, _ link: AMQPLink) throws(AMQPError) {

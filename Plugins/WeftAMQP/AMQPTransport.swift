@@ -71,6 +71,9 @@ public final class AMQPTransport: QueueTransport {
     }
 
     public func depth(of queue: String) async throws -> Int {
+        // Acknowledgements are sent without waiting; let those already given reach the broker
+        // first, so that a message acked before this call is not counted.
+        _ = try? await core.consumer.perform(retriesOnReconnect: false) { _ throws(AMQPError) in }
         do {
             return try await core.publisher.perform { context throws(AMQPError) in
                 try context.link.declareQueue(queue, passive: true, arguments: [], channel: context.adminChannel)

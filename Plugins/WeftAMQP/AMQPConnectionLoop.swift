@@ -139,8 +139,8 @@ final class AMQPConnectionLoop {
             if let lostAt {
                 let gap = lostAt.duration(to: .now)
                 let milliseconds = Int(gap.components.seconds * 1000 + gap.components.attoseconds / 1_000_000_000_000_000)
-                connection.counters.reconnections.add(1, ordering: .relaxed)
-                connection.counters.disconnectedMilliseconds.add(milliseconds, ordering: .relaxed)
+                connection.counters.reconnections.add(1)
+                connection.counters.disconnectedMilliseconds.add(milliseconds)
                 logger.notice(
                     "Reconnected to the broker", metadata: ["gap_ms": "\(milliseconds)", "attempts": "\(failedAttempts + 1)"])
                 self.lostAt = nil
@@ -186,12 +186,12 @@ final class AMQPConnectionLoop {
     /// drop what they hold (the broker redelivers it), operations wait or fail.
     private func lose(_ error: AMQPError) {
         logger.warning("Lost the broker; reconnecting", metadata: ["error": "\(error.message)"])
-        connection.counters.connectionLosses.add(1, ordering: .relaxed)
+        connection.counters.connectionLosses.add(1)
         lostAt = .now
         link = nil
         consumerChannels.removeAll()
         for source in sources.values { source.connectionLost(generation: generation) }
-        connection.counters.republished.add(unconfirmed.count, ordering: .relaxed)
+        connection.counters.republished.add(unconfirmed.count)
         while let pending = unconfirmed.popLast() {
             outbox.prepend(PendingPublish(request: pending.request, index: pending.index))
         }
@@ -232,13 +232,13 @@ final class AMQPConnectionLoop {
             for index in request.messages.indices { outbox.append(PendingPublish(request: request, index: index)) }
         case .ack(let generation, let channel, let tag):
             guard generation == self.generation, consumerChannels[channel] != nil else {
-                connection.counters.staleSettlements.add(1, ordering: .relaxed)
+                connection.counters.staleSettlements.add(1)
                 return
             }
             try link.ack(channel: channel, tag: tag)
         case .requeue(let generation, let channel, let tag):
             guard generation == self.generation, consumerChannels[channel] != nil else {
-                connection.counters.staleSettlements.add(1, ordering: .relaxed)
+                connection.counters.staleSettlements.add(1)
                 return
             }
             try link.requeue(channel: channel, tag: tag)
@@ -288,7 +288,7 @@ final class AMQPConnectionLoop {
             case .publish(let request):
                 for index in request.messages.indices { outbox.append(PendingPublish(request: request, index: index)) }
             case .ack, .requeue:
-                connection.counters.staleSettlements.add(1, ordering: .relaxed)
+                connection.counters.staleSettlements.add(1)
             case .operation(let operation):
                 waitingOperations.append(operation)
             case .subscribe(let source, let continuation):
@@ -377,10 +377,10 @@ final class AMQPConnectionLoop {
             if refused {
                 pending.request.complete(AMQPError(.publishRefused, "the broker refused a message for \(pending.request.messages[pending.index].routingKey)"))
             } else if let returned = pending.returned {
-                connection.counters.returnedPublishes.add(1, ordering: .relaxed)
+                connection.counters.returnedPublishes.add(1)
                 pending.request.complete(WeftError(.unknownQueue, returned))
             } else {
-                connection.counters.confirmedPublishes.add(1, ordering: .relaxed)
+                connection.counters.confirmedPublishes.add(1)
                 pending.request.complete(nil)
             }
         }
@@ -433,8 +433,8 @@ final class AMQPConnectionLoop {
             let redelivered = deliver.redelivered != 0
             let message = try link.readContent(channel: channel)
             guard let source = consumerChannels[channel] else { return }  // a channel being closed
-            connection.counters.deliveries.add(1, ordering: .relaxed)
-            if redelivered { connection.counters.redeliveries.add(1, ordering: .relaxed) }
+            connection.counters.deliveries.add(1)
+            if redelivered { connection.counters.redeliveries.add(1) }
             source.deliver(message, tag: tag, redelivered: redelivered, channel: channel, generation: generation)
         case AMQPMethod.basicCancel:
             // The broker cancelled a consumer (its queue was deleted).

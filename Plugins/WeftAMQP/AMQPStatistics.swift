@@ -1,6 +1,8 @@
+import Metrics
 import Synchronization
 
 /// What an ``AMQPTransport`` has done since it connected: for dashboards, tests and the logs.
+/// The same counts go to swift-metrics as `weft_amqp_<count>_total` counters.
 public struct AMQPStatistics: Sendable, Hashable {
     /// Messages the broker confirmed.
     public var confirmedPublishes: Int
@@ -23,28 +25,41 @@ public struct AMQPStatistics: Sendable, Hashable {
     public var disconnectedMilliseconds: Int
 }
 
+/// One count of ``AMQPStatistics``, also reported to swift-metrics as a counter
+/// `weft_amqp_<name>_total` (a no-op until the application bootstraps a metrics backend).
+final class AMQPTally: Sendable {
+    private let value = Atomic<Int>(0)
+    private let metric: Counter
+
+    init(_ name: String) { metric = Counter(label: "weft_amqp_\(name)_total") }
+
+    func add(_ amount: Int) {
+        guard amount > 0 else { return }
+        value.add(amount, ordering: .relaxed)
+        metric.increment(by: amount)
+    }
+
+    var current: Int { value.load(ordering: .relaxed) }
+}
+
 /// The counters behind ``AMQPStatistics``, shared by a transport's connections.
 final class AMQPCounters: Sendable {
-    let confirmedPublishes = Atomic<Int>(0)
-    let republished = Atomic<Int>(0)
-    let returnedPublishes = Atomic<Int>(0)
-    let deliveries = Atomic<Int>(0)
-    let redeliveries = Atomic<Int>(0)
-    let staleSettlements = Atomic<Int>(0)
-    let connectionLosses = Atomic<Int>(0)
-    let reconnections = Atomic<Int>(0)
-    let disconnectedMilliseconds = Atomic<Int>(0)
+    let confirmedPublishes = AMQPTally("confirmed_publishes")
+    let republished = AMQPTally("republished")
+    let returnedPublishes = AMQPTally("returned_publishes")
+    let deliveries = AMQPTally("deliveries")
+    let redeliveries = AMQPTally("redeliveries")
+    let staleSettlements = AMQPTally("stale_settlements")
+    let connectionLosses = AMQPTally("connection_losses")
+    let reconnections = AMQPTally("reconnections")
+    let disconnectedMilliseconds = AMQPTally("disconnected_milliseconds")
 
     var snapshot: AMQPStatistics {
         AMQPStatistics(
-            confirmedPublishes: confirmedPublishes.load(ordering: .relaxed),
-            republished: republished.load(ordering: .relaxed),
-            returnedPublishes: returnedPublishes.load(ordering: .relaxed),
-            deliveries: deliveries.load(ordering: .relaxed),
-            redeliveries: redeliveries.load(ordering: .relaxed),
-            staleSettlements: staleSettlements.load(ordering: .relaxed),
-            connectionLosses: connectionLosses.load(ordering: .relaxed),
-            reconnections: reconnections.load(ordering: .relaxed),
-            disconnectedMilliseconds: disconnectedMilliseconds.load(ordering: .relaxed))
+            confirmedPublishes: confirmedPublishes.current, republished: republished.current,
+            returnedPublishes: returnedPublishes.current, deliveries: deliveries.current,
+            redeliveries: redeliveries.current, staleSettlements: staleSettlements.current,
+            connectionLosses: connectionLosses.current, reconnections: reconnections.current,
+            disconnectedMilliseconds: disconnectedMilliseconds.current)
     }
 }

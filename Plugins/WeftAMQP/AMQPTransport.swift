@@ -176,7 +176,8 @@ public final class AMQPTransport: QueueTransport {
     }
 
     private func outgoing(_ message: QueueMessage, to queue: String) -> AMQPOutgoingMessage {
-        AMQPOutgoingMessage(exchange: core.options.workExchange, routingKey: queue, body: message.body, priority: message.priority)
+        core.noticePriority(message.priority)
+        return AMQPOutgoingMessage(exchange: core.options.workExchange, routingKey: queue, body: message.body, priority: message.priority)
     }
 
     private static func deadLetter(_ message: AMQPIncomingMessage, queue: String) -> DeadLetter {

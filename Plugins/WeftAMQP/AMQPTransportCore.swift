@@ -10,6 +10,7 @@ final class AMQPTransportCore: Sendable {
     let topology: AMQPTopology
     let publisher: AMQPConnection
     let consumer: AMQPConnection
+    private let warnedAboutPriorities = Atomic<Bool>(false)
 
     var options: AMQPConfiguration.Options { configuration.options }
 
@@ -26,6 +27,13 @@ final class AMQPTransportCore: Sendable {
         consumer = try AMQPConnection(
             role: .consumer, configuration: configuration, logger: logger, counters: counters,
             onConnect: { _ throws(AMQPError) in })
+    }
+
+    /// Warns once that message priorities are ignored because queues have none.
+    func noticePriority(_ priority: UInt8) {
+        guard priority > 0, options.maxPriority == 0, !warnedAboutPriorities.exchange(true, ordering: .relaxed) else { return }
+        logger.warning(
+            "Message priorities are ignored: Weft's queues were declared without priorities (AMQPConfiguration.Options.maxPriority is 0)")
     }
 
     /// Acknowledges a delivery (sent by the consumer connection's thread; not awaited).
@@ -83,7 +91,8 @@ final class AMQPTopology: Sendable {
         var deadLetterArguments: [(String, AMQPLink.QueueArgument)] = []
         switch options.queueType {
         case .classic:
-            arguments += [("x-max-priority", .int(Int(QueueMessage.maxPriority))), ("x-queue-version", .int(2))]
+            if options.maxPriority > 0 { arguments.append(("x-max-priority", .int(Int(options.maxPriority)))) }
+            arguments.append(("x-queue-version", .int(2)))
             deadLetterArguments.append(("x-queue-version", .int(2)))
         case .quorum:
             arguments.append(("x-queue-type", .string("quorum")))
@@ -95,7 +104,7 @@ final class AMQPTopology: Sendable {
         } catch where error.code == .channelClosed {
             throw AMQPError(
                 .channelClosed,
-                "\(error.message) (the queue exists with other arguments: declared by another queue type or an older Weft?)")
+                "\(error.message) (the queue exists with other arguments: declared with another queue type or maxPriority?)")
         }
         try link.bind(queue, to: options.workExchange, routingKey: queue, channel: channel)
         try link.bind(deadLetterQueue, to: options.deadLetterExchange, routingKey: deadLetterQueue, channel: channel)

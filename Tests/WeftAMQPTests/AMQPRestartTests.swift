@@ -11,14 +11,14 @@ extension AMQPTests {
         func messagesSurvive() async throws {
             let prefix = unique("restart")
             let queue = unique("durable")
-            let before = try await Broker.transport(prefix: prefix)
+            let before = try await Broker.transport(prefix: prefix, maxPriority: 1)
             try await before.declare(queue)
             try await before.publish((0..<20).map { QueueMessage(body: [UInt8($0)], priority: UInt8($0 % 2)) }, to: queue)
             await before.shutdown()
 
             try await Broker.restart()
 
-            let after = try await Broker.transport(prefix: prefix)
+            let after = try await Broker.transport(prefix: prefix, maxPriority: 1)
             #expect(try await after.depth(of: queue) == 20)
             let consumer = try await after.consume(queue, prefetch: 20)
             var bodies: [UInt8] = []

@@ -27,20 +27,24 @@ enum Broker {
 
     /// A transport connected to the test broker, with a prefix of its own.
     static func transport(
-        prefix: String = unique("weft-test"), queueType: AMQPConfiguration.QueueType = .classic
+        prefix: String = unique("weft-test"), queueType: AMQPConfiguration.QueueType = .classic, maxPriority: UInt8 = 0
     ) async throws -> AMQPTransport {
         let configuration = try AMQPConfiguration(
-            url: url(), options: .init(prefix: prefix, reconnect: .exponential(initialDelay: .milliseconds(50), maximumDelay: .milliseconds(500)), queueType: queueType))
+            url: url(),
+            options: .init(
+                prefix: prefix, reconnect: .exponential(initialDelay: .milliseconds(50), maximumDelay: .milliseconds(500)),
+                queueType: queueType, maxPriority: maxPriority))
         return try await AMQPTransport.connect(configuration, logger: quietLogger)
     }
 
-    /// Backends for the conformance suites: AMQP, with in-memory stores.
+    /// Backends for the conformance suites: AMQP (classic queues with all ten priorities, or
+    /// quorum queues), with in-memory stores.
     static func harness(queueType: AMQPConfiguration.QueueType = .classic) -> BackendHarness {
         let clock = ManualClock()
         return BackendHarness(
             makeBackends: {
                 WeftBackends(
-                    transport: try await transport(queueType: queueType), contextStore: InMemoryContextStore(),
+                    transport: try await transport(queueType: queueType, maxPriority: queueType == .classic ? 9 : 0), contextStore: InMemoryContextStore(),
                     coordinationStore: InMemoryCoordinationStore(clock: StoreClock(clock)))
             },
             passTime: { clock.advance(by: $0) },

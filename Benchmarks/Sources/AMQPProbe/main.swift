@@ -1,6 +1,7 @@
 import AMQPRawHops
 import Foundation
 import Logging
+import Synchronization
 import Weft
 import WeftAMQP
 import WeftWorkloads
@@ -23,6 +24,36 @@ var logger = Logger(label: "weft.bench")
 logger.logLevel = .warning
 
 func median(_ values: [Double]) -> Double { values.sorted()[values.count / 2] }
+
+/// CPU seconds (user + system) used by this process.
+func processCPU() -> Double {
+    var usage = rusage()
+    getrusage(RUSAGE_SELF.rawValue, &usage)
+    return Double(usage.ru_utime.tv_sec + usage.ru_stime.tv_sec) + Double(usage.ru_utime.tv_usec + usage.ru_stime.tv_usec) / 1e6
+}
+
+/// CPU seconds used by the broker, when `WEFT_BROKER_PID` names its process (beam.smp).
+let brokerPID = ProcessInfo.processInfo.environment["WEFT_BROKER_PID"]
+func brokerCPU() -> Double {
+    guard let brokerPID, let stat = try? String(contentsOfFile: "/proc/\(brokerPID)/stat", encoding: .utf8),
+        let close = stat.lastIndex(of: ")")
+    else { return 0 }
+    let fields = stat[stat.index(after: close)...].split(separator: " ")
+    return (Double(fields[11]) ?? 0) / 100 + (Double(fields[12]) ?? 0) / 100
+}
+
+/// CPU microseconds per hop of this process and of the broker over a measured stretch.
+struct CPUCost {
+    var client = 0.0
+    var broker = 0.0
+    mutating func add(_ start: (Double, Double), hops: Int) {
+        client += (processCPU() - start.0) * 1e6 / Double(hops)
+        broker += (brokerCPU() - start.1) * 1e6 / Double(hops)
+    }
+    func text(_ rounds: Int) -> String {
+        String(format: "client %.0f µs, broker %.0f µs", client / Double(rounds), broker / Double(rounds))
+    }
+}
 let clock = ContinuousClock()
 
 func rawHops(round: Int) throws -> Double {
@@ -38,23 +69,45 @@ func transportHops(_ transport: AMQPTransport, queue: String) async throws -> Do
     for _ in 0..<chains { try await transport.publish(QueueMessage(body: encode(UInt32(hopsPerChain))), to: queue) }
     let total = chains * hopsPerChain
     let start = clock.now
-    let consumer = try await transport.consume(queue, prefetch: chains)
-    try await withThrowingTaskGroup(of: Void.self) { group in
-        var received = 0
-        for try await delivery in consumer {
-            received += 1
-            group.addTask {
-                let remaining = decode(delivery.body)
-                if remaining > 1 { try await transport.publish(QueueMessage(body: encode(remaining - 1)), to: queue) }
-                try await delivery.ack()
+    // `WEFT_PROBE_CONSUMERS=n`: n consumers sharing the prefetch (as a worker's slots would).
+    let count = ProcessInfo.processInfo.environment["WEFT_PROBE_CONSUMERS"].flatMap { Int($0) } ?? 1
+    let consumers = try await (0..<count).asyncMap { _ in try await transport.consume(queue, prefetch: chains / count) }
+    let received = Counter()
+    try await withThrowingTaskGroup(of: Void.self) { outer in
+        for consumer in consumers {
+            outer.addTask {
+                try await withThrowingTaskGroup(of: Void.self) { group in
+                    for try await delivery in consumer {
+                        let seen = received.increment()
+                        group.addTask {
+                            let remaining = decode(delivery.body)
+                            if remaining > 1 { try await transport.publish(QueueMessage(body: encode(remaining - 1)), to: queue) }
+                            try await delivery.ack()
+                        }
+                        if seen >= total { break }
+                    }
+                    try await group.waitForAll()
+                }
+                for consumer in consumers { await consumer.stop() }
             }
-            if received == total { break }
         }
-        try await group.waitForAll()
+        try await outer.waitForAll()
     }
     let elapsed = start.duration(to: clock.now)
-    await consumer.stop()
     return Double(total) / seconds(elapsed)
+}
+
+final class Counter: Sendable {
+    private let value = Mutex(0)
+    func increment() -> Int { value.withLock { $0 += 1; return $0 } }
+}
+
+extension Sequence {
+    func asyncMap<T>(_ transform: (Element) async throws -> T) async rethrows -> [T] {
+        var result: [T] = []
+        for element in self { result.append(try await transform(element)) }
+        return result
+    }
 }
 
 func encode(_ value: UInt32) -> [UInt8] { withUnsafeBytes(of: value.littleEndian) { Array($0) } }
@@ -85,13 +138,23 @@ try await Task.detached {
     var raw: [Double] = []
     var alone: [Double] = []
     var runtime: [Double] = []
+    var rawCPU = CPUCost()
+    var aloneCPU = CPUCost()
+    var runtimeCPU = CPUCost()
+    let total = chains * hopsPerChain
     for round in 0..<rounds {
+        var cpu = (processCPU(), brokerCPU())
         raw.append(try rawHops(round: round))
+        rawCPU.add(cpu, hops: total)
+        cpu = (processCPU(), brokerCPU())
         alone.append(try await transportHops(transport, queue: queue))
+        aloneCPU.add(cpu, hops: total)
+        cpu = (processCPU(), brokerCPU())
         let start = clock.now
         let repeats = hopsPerChain / 10
         for _ in 0..<repeats { try await workloads.chains(chains) }
         runtime.append(Double(chains * 10 * repeats) / seconds(start.duration(to: clock.now)))
+        runtimeCPU.add(cpu, hops: chains * 10 * repeats)
     }
     let rawMedian = median(raw)
     let aloneMedian = median(alone)
@@ -101,6 +164,11 @@ try await Task.detached {
         "AMQP, \(chains) concurrent chains, hops/s (median of \(rounds) rounds): raw librabbitmq \(format(rawMedian)) (\(raw.map(format).joined(separator: " "))); "
             + "Weft transport \(format(aloneMedian)) (\(alone.map(format).joined(separator: " "))), ratio \(String(format: "%.2f", aloneMedian / rawMedian)); "
             + "distributed runtime \(format(runtimeMedian)) (\(runtime.map(format).joined(separator: " "))), ratio \(String(format: "%.2f", runtimeMedian / rawMedian))")
+    let counts = runtimeTransport.statistics
+    print("runtime transport: \(counts.confirmedPublishes) confirmed publishes, \(counts.deliveries) deliveries, \(counts.redeliveries) redeliveries, \(counts.staleSettlements) stale settlements for \((rounds * hopsPerChain / 10 + 1) * chains * 10) hops")
+    if brokerPID != nil {
+        print("CPU per hop: raw \(rawCPU.text(rounds)); transport \(aloneCPU.text(rounds)); runtime \(runtimeCPU.text(rounds))")
+    }
     await workloads.fleet.shutdown()
     await runtimeTransport.shutdown()
     await transport.shutdown()

@@ -145,14 +145,14 @@ final class AMQPConnection: Sendable {
     }
 
     /// Starts delivering `source`'s queue to it (and again after every reconnection).
-    func subscribe(_ source: AMQPConsumerSource) async throws {
+    func subscribe(_ source: AMQPSharedConsumer) async throws {
         try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, Error>) in
             submit(.subscribe(source, continuation))
         }
     }
 
     /// Stops delivering to `source`; what it had not settled goes back to the queue.
-    func unsubscribe(_ source: AMQPConsumerSource) async {
+    func unsubscribe(_ source: AMQPSharedConsumer) async {
         await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
             submit(.unsubscribe(source, continuation))
         }
@@ -180,14 +180,16 @@ extension AMQPConnection {
         case ack(generation: UInt64, channel: UInt16, tag: UInt64)
         case requeue(generation: UInt64, channel: UInt16, tag: UInt64)
         case operation(Operation)
-        case subscribe(AMQPConsumerSource, CheckedContinuation<Void, Error>)
-        case unsubscribe(AMQPConsumerSource, CheckedContinuation<Void, Never>)
+        case subscribe(AMQPSharedConsumer, CheckedContinuation<Void, Error>)
+        case unsubscribe(AMQPSharedConsumer, CheckedContinuation<Void, Never>)
+        /// A subscription's members changed: ask the broker for their prefetch.
+        case updatePrefetch(AMQPSharedConsumer)
         case shutdown(CheckedContinuation<Void, Never>)
 
         func fail(_ error: any Error) {
             switch self {
             case .publish(let request): request.fail(error)
-            case .ack, .requeue: break
+            case .ack, .requeue, .updatePrefetch: break
             case .operation(let operation): operation.fail(error)
             case .subscribe(_, let continuation): continuation.resume(throwing: error)
             case .unsubscribe(let source, let continuation):

@@ -34,8 +34,8 @@ final class AMQPConnectionLoop {
     private var waitingOperations: Deque<AMQPConnection.Operation> = []
 
     // Consuming (channels from 3).
-    private var sources: [ObjectIdentifier: AMQPConsumerSource] = [:]
-    private var consumerChannels: [UInt16: AMQPConsumerSource] = [:]
+    private var sources: [ObjectIdentifier: AMQPSharedConsumer] = [:]
+    private var consumerChannels: [UInt16: AMQPSharedConsumer] = [:]
     private var channelsInUse: Set<UInt16> = []
 
     private var commands: Deque<AMQPConnection.Command> = []
@@ -275,6 +275,10 @@ final class AMQPConnectionLoop {
                 channelsInUse.remove(channel)
                 if !link.closedChannels.contains(channel) { try link.closeChannel(channel) }
             }
+        case .updatePrefetch(let source):
+            if let channel = consumerChannels.first(where: { $0.value === source })?.key {
+                try link.setPrefetch(source.prefetch, shared: source.isShared, channel: channel)
+            }
         case .shutdown(let continuation):
             shutdownWaiters.append(continuation)
             beginShutdown()
@@ -298,6 +302,8 @@ final class AMQPConnectionLoop {
                 sources[ObjectIdentifier(source)] = nil
                 source.finish(throwing: nil)
                 continuation.resume()
+            case .updatePrefetch:
+                break  // the prefetch is set when the subscription is made again
             case .shutdown(let continuation):
                 shutdownWaiters.append(continuation)
                 beginShutdown()
@@ -343,12 +349,12 @@ final class AMQPConnectionLoop {
 
     // MARK: Consumers
 
-    private func attach(_ source: AMQPConsumerSource, _ link: AMQPLink) throws(AMQPError) {
+    private func attach(_ source: AMQPSharedConsumer, _ link: AMQPLink) throws(AMQPError) {
         let channel = freeChannel()
         try link.openChannel(channel)
         channelsInUse.insert(channel)
         do {
-            try link.setPrefetch(source.prefetch, channel: channel)
+            try link.setPrefetch(source.prefetch, shared: source.isShared, channel: channel)
             try link.consume(source.queue, channel: channel)
         } catch {
             channelsInUse.remove(channel)

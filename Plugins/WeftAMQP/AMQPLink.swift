@@ -291,9 +291,11 @@ final class AMQPLink {
         try check(channel: channel, "binding queue \(queue)")
     }
 
-    /// Sets the prefetch of `channel`.
-    func setPrefetch(_ count: Int, channel: amqp_channel_t) throws(AMQPError) {
-        amqp_basic_qos(state, channel, 0, UInt16(clamping: count), 0)
+    /// Sets the prefetch of `channel`: for the channel as a whole when `shared` (RabbitMQ's
+    /// `global` flag: changeable while its consumers consume, but not supported by quorum
+    /// queues), else for the consumers started after it.
+    func setPrefetch(_ count: Int, shared: Bool, channel: amqp_channel_t) throws(AMQPError) {
+        amqp_basic_qos(state, channel, 0, UInt16(clamping: count), shared ? 1 : 0)
         try check(channel: channel, "setting the prefetch")
     }
 

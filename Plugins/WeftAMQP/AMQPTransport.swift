@@ -1,4 +1,5 @@
 import Logging
+import Synchronization
 import Weft
 
 /// Weft's queue transport over RabbitMQ (AMQP 0-9-1, through librabbitmq).
@@ -25,6 +26,8 @@ import Weft
 ///   also the queue's broker-side dead-letter exchange.
 public final class AMQPTransport: QueueTransport {
     let core: AMQPTransportCore
+    /// The broker subscription of each consumed queue.
+    private let subscriptions = Mutex<[String: AMQPSharedConsumer]>([:])
 
     private init(core: AMQPTransportCore) { self.core = core }
 
@@ -63,11 +66,46 @@ public final class AMQPTransport: QueueTransport {
         try await core.publisher.publish(messages.map { outgoing($0, to: queue) })
     }
 
+    /// Consumers of one queue share one broker subscription (one channel, the sum of their
+    /// prefetches); each takes the next delivery in turn.
     public func consume(_ queue: String, prefetch: Int) async throws -> QueueConsumer {
         let prefetch = max(1, min(prefetch, core.options.prefetchLimit ?? Int(UInt16.max)))
-        let source = AMQPConsumerSource(queue: queue, prefetch: prefetch, core: core)
-        try await core.consumer.subscribe(source)
+        let (source, isNew) = subscriptions.withLock { subscriptions -> (AMQPConsumerSource, Bool) in
+            if let shared = subscriptions[queue], shared.isShared {
+                let source = AMQPConsumerSource(shared: shared, transport: self)
+                if shared.join(ObjectIdentifier(source), prefetch: prefetch) { return (source, false) }
+            }
+            let shared = AMQPSharedConsumer(queue: queue, core: core)
+            let source = AMQPConsumerSource(shared: shared, transport: self)
+            _ = shared.join(ObjectIdentifier(source), prefetch: prefetch)
+            subscriptions[queue] = shared
+            return (source, true)
+        }
+        if isNew {
+            do {
+                try await core.consumer.subscribe(source.shared)
+            } catch {
+                subscriptions.withLock { subscriptions in
+                    if subscriptions[queue] === source.shared { subscriptions[queue] = nil }
+                }
+                throw error
+            }
+        } else {
+            core.consumer.submit(.updatePrefetch(source.shared))
+        }
         return QueueConsumer(source)
+    }
+
+    /// A consumer stopped: the last one of a queue ends the subscription (the broker takes
+    /// back what was not handed out); otherwise the prefetch shrinks.
+    func leave(_ source: AMQPConsumerSource) async {
+        let shared = source.shared
+        let last = subscriptions.withLock { subscriptions -> Bool in
+            guard shared.leave(ObjectIdentifier(source)) == 0 else { return false }
+            if subscriptions[shared.queue] === shared { subscriptions[shared.queue] = nil }
+            return true
+        }
+        if last { await core.consumer.unsubscribe(shared) } else { core.consumer.submit(.updatePrefetch(shared)) }
     }
 
     public func depth(of queue: String) async throws -> Int {

@@ -25,6 +25,34 @@ extension AMQPTests {
             await transport.shutdown()
         }
 
+        @Test("Consumers of one queue share a subscription whose prefetch is the sum of theirs", .timeLimit(.minutes(1)))
+        func sharedPrefetch() async throws {
+            let transport = try await Broker.transport()
+            let queue = unique("shared")
+            try await transport.declare(queue)
+            try await transport.publish([QueueMessage(body: [1]), QueueMessage(body: [2]), QueueMessage(body: [3])], to: queue)
+            let first = try await transport.consume(queue, prefetch: 1)
+            let second = try await transport.consume(queue, prefetch: 1)
+            var firstIterator = first.makeAsyncIterator()
+            var secondIterator = second.makeAsyncIterator()
+            // Both hold a delivery at once: the subscription's prefetch grew to 2 when the second joined.
+            let a = try #require(try await firstIterator.next())
+            let b = try #require(try await secondIterator.next())
+            #expect(Set([a.body, b.body]) == [[1], [2]])
+            try await a.ack()
+            await first.stop()
+            #expect(try await firstIterator.next() == nil)
+            // The second goes on alone, with its own prefetch of 1: once it settles what it
+            // holds, it gets what the first did not take.
+            try await b.ack()
+            let c = try #require(try await secondIterator.next())
+            #expect(c.body == [3])
+            try await c.ack()
+            await second.stop()
+            #expect(try await transport.depth(of: queue) == 0)
+            await transport.shutdown()
+        }
+
         @Test("A delivery settles once; a second settlement is refused")
         func settlesOnce() async throws {
             let transport = try await Broker.transport()

@@ -77,13 +77,15 @@ func transportHops(_ transport: AMQPTransport, queue: String) async throws -> Do
         for consumer in consumers {
             outer.addTask {
                 try await withThrowingTaskGroup(of: Void.self) { group in
+                    let sequential = ProcessInfo.processInfo.environment["WEFT_PROBE_SEQUENTIAL"] != nil
                     for try await delivery in consumer {
                         let seen = received.increment()
-                        group.addTask {
+                        let handle: @Sendable () async throws -> Void = {
                             let remaining = decode(delivery.body)
                             if remaining > 1 { try await transport.publish(QueueMessage(body: encode(remaining - 1)), to: queue) }
                             try await delivery.ack()
                         }
+                        if sequential { try await handle() } else { group.addTask { try await handle() } }
                         if seen >= total { break }
                     }
                     try await group.waitForAll()
@@ -110,7 +112,28 @@ extension Sequence {
     }
 }
 
-func encode(_ value: UInt32) -> [UInt8] { withUnsafeBytes(of: value.littleEndian) { Array($0) } }
+/// `runs` runs of the 10-node chain, 64 in flight at all times (a new one starts as soon as one
+/// ends), so that the figure is the steady state rather than the tail of a batch.
+func runtimeHops(_ workloads: DistributedWorkloads, runs: Int) async throws -> Double {
+    let start = clock.now
+    let started = Counter()
+    try await withThrowingTaskGroup(of: Void.self) { group in
+        for _ in 0..<chains {
+            group.addTask {
+                while started.increment() <= runs {
+                    let result = try await workloads.fleet.run(workloads.chain, input: 1)
+                    precondition(result.status == .completed)
+                }
+            }
+        }
+        try await group.waitForAll()
+    }
+    return Double(runs * 10) / seconds(start.duration(to: clock.now))
+}
+
+/// `WEFT_PROBE_BODY=n` pads the transport's messages to n bytes (the runtime's envelopes are ~150).
+let padding = max(0, (ProcessInfo.processInfo.environment["WEFT_PROBE_BODY"].flatMap { Int($0) } ?? 4) - 4)
+func encode(_ value: UInt32) -> [UInt8] { withUnsafeBytes(of: value.littleEndian) { Array($0) } + [UInt8](repeating: 0, count: padding) }
 func decode(_ bytes: [UInt8]) -> UInt32 { bytes.withUnsafeBytes { UInt32(littleEndian: $0.loadUnaligned(as: UInt32.self)) } }
 func seconds(_ duration: Duration) -> Double {
     Double(duration.components.seconds) + Double(duration.components.attoseconds) / 1e18
@@ -133,7 +156,7 @@ try await Task.detached {
     // Warm-up.
     _ = try rawHops(round: -1)
     _ = try await transportHops(transport, queue: queue)
-    try await workloads.chains(chains)
+    _ = try await runtimeHops(workloads, runs: chains * hopsPerChain / 10)
 
     var raw: [Double] = []
     var alone: [Double] = []
@@ -142,19 +165,19 @@ try await Task.detached {
     var aloneCPU = CPUCost()
     var runtimeCPU = CPUCost()
     let total = chains * hopsPerChain
+    let runs = total / 10
     for round in 0..<rounds {
         var cpu = (processCPU(), brokerCPU())
-        raw.append(try rawHops(round: round))
+        // `WEFT_PROBE=runtime` measures the runtime alone (for profiling it).
+        let onlyRuntime = ProcessInfo.processInfo.environment["WEFT_PROBE"] == "runtime"
+        raw.append(onlyRuntime ? 1 : try rawHops(round: round))
         rawCPU.add(cpu, hops: total)
         cpu = (processCPU(), brokerCPU())
-        alone.append(try await transportHops(transport, queue: queue))
+        alone.append(onlyRuntime ? 1 : try await transportHops(transport, queue: queue))
         aloneCPU.add(cpu, hops: total)
         cpu = (processCPU(), brokerCPU())
-        let start = clock.now
-        let repeats = hopsPerChain / 10
-        for _ in 0..<repeats { try await workloads.chains(chains) }
-        runtime.append(Double(chains * 10 * repeats) / seconds(start.duration(to: clock.now)))
-        runtimeCPU.add(cpu, hops: chains * 10 * repeats)
+        runtime.append(try await runtimeHops(workloads, runs: runs))
+        runtimeCPU.add(cpu, hops: runs * 10)
     }
     let rawMedian = median(raw)
     let aloneMedian = median(alone)
@@ -165,7 +188,7 @@ try await Task.detached {
             + "Weft transport \(format(aloneMedian)) (\(alone.map(format).joined(separator: " "))), ratio \(String(format: "%.2f", aloneMedian / rawMedian)); "
             + "distributed runtime \(format(runtimeMedian)) (\(runtime.map(format).joined(separator: " "))), ratio \(String(format: "%.2f", runtimeMedian / rawMedian))")
     let counts = runtimeTransport.statistics
-    print("runtime transport: \(counts.confirmedPublishes) confirmed publishes, \(counts.deliveries) deliveries, \(counts.redeliveries) redeliveries, \(counts.staleSettlements) stale settlements for \((rounds * hopsPerChain / 10 + 1) * chains * 10) hops")
+    print("runtime transport: \(counts.confirmedPublishes) confirmed publishes, \(counts.deliveries) deliveries, \(counts.redeliveries) redeliveries, \(counts.staleSettlements) stale settlements for \((rounds + 1) * chains * hopsPerChain) hops (with the warm-up)")
     if brokerPID != nil {
         print("CPU per hop: raw \(rawCPU.text(rounds)); transport \(aloneCPU.text(rounds)); runtime \(runtimeCPU.text(rounds))")
     }

@@ -9,7 +9,8 @@
 #   scripts/rabbitmq.sh env [DIR]      print the variables again
 #   scripts/rabbitmq.sh status [DIR]   exit 0 when the broker answers
 #
-# DIR defaults to $WEFT_RABBITMQ_DIR or /tmp/weft-rabbitmq. Ports are chosen free at the first
+# DIR defaults to $WEFT_RABBITMQ_DIR or /tmp/weft-rabbitmq. WEFT_RABBITMQ_ERL_ARGS passes extra
+# Erlang VM flags to the broker (e.g. "+sbwt none" to stop its schedulers spinning). Ports are chosen free at the first
 # start (or taken from WEFT_RABBITMQ_PORT, WEFT_RABBITMQ_TLS_PORT) and kept in DIR/ports, so a
 # restart comes back on the same ones. The variables printed (and written to DIR/env):
 #   WEFT_AMQP_URL       amqp://guest:guest@127.0.0.1:PORT/
@@ -116,7 +117,7 @@ EOF
         RABBITMQ_NODE_IP_ADDRESS=127.0.0.1 RABBITMQ_NODE_PORT="$PORT" RABBITMQ_DIST_PORT="$DIST_PORT" \
         RABBITMQ_CONFIG_FILE="$dir/rabbitmq.conf" RABBITMQ_ENABLED_PLUGINS_FILE="$dir/enabled_plugins" \
         RABBITMQ_MNESIA_BASE="$dir/mnesia" RABBITMQ_LOG_BASE="$dir/log" \
-        RABBITMQ_PID_FILE="$dir/rabbitmq.pid" \
+        RABBITMQ_PID_FILE="$dir/rabbitmq.pid" RABBITMQ_SERVER_ADDITIONAL_ERL_ARGS="${WEFT_RABBITMQ_ERL_ARGS:-}" \
         setsid "$server" > "$dir/log/server.out" 2>&1 &
     echo $! > "$dir/server.pid"
     for _ in $(seq 1 120); do

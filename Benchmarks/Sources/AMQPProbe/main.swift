@@ -12,7 +12,11 @@ import WeftWorkloads
 //   2. Weft's AMQP transport alone,
 //   3. the whole distributed runtime over AMQP with in-memory stores (64 concurrent 10-node
 //      chains, a worker of concurrency 64),
-// interleaved for `rounds` rounds; prints medians and the ratios to the raw figure.
+// interleaved for `rounds` rounds; prints medians and the ratios to the raw figure, the mean
+// publish-to-confirmation time of the transport and of the runtime, and, with
+// `WEFT_BROKER_PID=<beam.smp pid>`, the CPU per hop of this process and of the broker.
+// Switches for investigating: WEFT_PROBE=runtime (the runtime alone), WEFT_PROBE_CONSUMERS=n,
+// WEFT_PROBE_SEQUENTIAL=1, WEFT_PROBE_QUEUES=2, WEFT_PROBE_BODY=bytes, WEFT_PROBE_KEEP_RUNS=1.
 //   eval "$(scripts/rabbitmq.sh start)"   # or any broker: WEFT_AMQP_URL
 //   swift build -c release --package-path Benchmarks --product amqp-probe && Benchmarks/.build/release/amqp-probe [rounds]
 let rounds = CommandLine.arguments.dropFirst().first.flatMap { Int($0) } ?? 5
@@ -60,7 +64,7 @@ func rawHops(round: Int) throws -> Double {
     let endpoint = configuration.endpoint
     let rate = weft_raw_chain_hops(
         endpoint.host, Int32(endpoint.port), configuration.credentials.user, configuration.credentials.password,
-        "weft-bench-raw-\(getpid())-\(round)", Int32(chains), Int32(hopsPerChain))
+        "weft-bench-raw-\(getpid())-\(UInt32.random(in: 0...UInt32.max))-\(round)", Int32(chains), Int32(hopsPerChain))
     guard rate > 0 else { throw AMQPError(.protocolError, "the raw benchmark failed") }
     return rate
 }
@@ -71,7 +75,15 @@ func transportHops(_ transport: AMQPTransport, queue: String) async throws -> Do
     let start = clock.now
     // `WEFT_PROBE_CONSUMERS=n`: n consumers sharing the prefetch (as a worker's slots would).
     let count = ProcessInfo.processInfo.environment["WEFT_PROBE_CONSUMERS"].flatMap { Int($0) } ?? 1
-    let consumers = try await (0..<count).asyncMap { _ in try await transport.consume(queue, prefetch: chains / count) }
+    // `WEFT_PROBE_QUEUES=2`: successors alternate between two queues (as the runtime's job
+    // and result queues share one publishing channel).
+    let queues = ProcessInfo.processInfo.environment["WEFT_PROBE_QUEUES"] == "2" ? [queue, queue + ".second"] : [queue]
+    for name in queues { try await transport.declare(name) }
+    var opened: [QueueConsumer] = []
+    for name in queues {
+        for _ in 0..<count { opened.append(try await transport.consume(name, prefetch: chains / count)) }
+    }
+    let consumers = opened
     let received = Counter()
     try await withThrowingTaskGroup(of: Void.self) { outer in
         for consumer in consumers {
@@ -82,7 +94,13 @@ func transportHops(_ transport: AMQPTransport, queue: String) async throws -> Do
                         let seen = received.increment()
                         let handle: @Sendable () async throws -> Void = {
                             let remaining = decode(delivery.body)
-                            if remaining > 1 { try await transport.publish(QueueMessage(body: encode(remaining - 1)), to: queue) }
+                            if remaining > 1 {
+                                let t0 = ContinuousClock.now
+                                try await transport.publish(QueueMessage(body: encode(remaining - 1)), to: queues[Int(remaining) % queues.count])
+                                let elapsed = t0.duration(to: .now)
+                                ProbeTimes.publish.add(Int(elapsed.components.attoseconds / 1_000_000_000), ordering: .relaxed)
+                                ProbeTimes.count.add(1, ordering: .relaxed)
+                            }
                             try await delivery.ack()
                         }
                         if sequential { try await handle() } else { group.addTask { try await handle() } }
@@ -97,6 +115,11 @@ func transportHops(_ transport: AMQPTransport, queue: String) async throws -> Do
     }
     let elapsed = start.duration(to: clock.now)
     return Double(total) / seconds(elapsed)
+}
+
+enum ProbeTimes {
+    static let publish = Atomic<Int>(0)
+    static let count = Atomic<Int>(0)
 }
 
 final class Counter: Sendable {
@@ -140,7 +163,7 @@ func seconds(_ duration: Duration) -> Double {
 }
 
 try await Task.detached {
-    let prefix = "weft-bench-\(getpid())"
+    let prefix = "weft-bench-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
     let transport = try await AMQPTransport.connect(
         AMQPConfiguration(url: url, options: .init(prefix: prefix)), logger: logger)
     let queue = "\(prefix).transport"
@@ -148,10 +171,12 @@ try await Task.detached {
 
     let runtimeTransport = try await AMQPTransport.connect(
         AMQPConfiguration(url: url, options: .init(prefix: prefix + "-runtime")), logger: logger)
+    let timed = TimedTransport(base: runtimeTransport)
     let backends = WeftBackends(
-        transport: runtimeTransport, contextStore: InMemoryContextStore(), coordinationStore: InMemoryCoordinationStore())
+        transport: timed, contextStore: InMemoryContextStore(), coordinationStore: InMemoryCoordinationStore())
     let workloads = try await DistributedWorkloads.start(
-        workers: 1, concurrency: chains, backends: backends, queuePrefix: prefix + "-runtime")
+        workers: 1, concurrency: chains, backends: backends, queuePrefix: prefix + "-runtime",
+        retention: ProcessInfo.processInfo.environment["WEFT_PROBE_KEEP_RUNS"] != nil ? nil : .seconds(1))
 
     // Warm-up.
     _ = try rawHops(round: -1)
@@ -187,6 +212,8 @@ try await Task.detached {
         "AMQP, \(chains) concurrent chains, hops/s (median of \(rounds) rounds): raw librabbitmq \(format(rawMedian)) (\(raw.map(format).joined(separator: " "))); "
             + "Weft transport \(format(aloneMedian)) (\(alone.map(format).joined(separator: " "))), ratio \(String(format: "%.2f", aloneMedian / rawMedian)); "
             + "distributed runtime \(format(runtimeMedian)) (\(runtime.map(format).joined(separator: " "))), ratio \(String(format: "%.2f", runtimeMedian / rawMedian))")
+    print("transport publishes: \(ProbeTimes.count.load(ordering: .relaxed)), mean \(ProbeTimes.publish.load(ordering: .relaxed) / max(1, ProbeTimes.count.load(ordering: .relaxed)) / 1000) µs")
+    print("runtime publishes: \(timed.count.load(ordering: .relaxed)), mean \(timed.total.load(ordering: .relaxed) / max(1, timed.count.load(ordering: .relaxed)) / 1000) µs")
     let counts = runtimeTransport.statistics
     print("runtime transport: \(counts.confirmedPublishes) confirmed publishes, \(counts.deliveries) deliveries, \(counts.redeliveries) redeliveries, \(counts.staleSettlements) stale settlements for \((rounds + 1) * chains * hopsPerChain) hops (with the warm-up)")
     if brokerPID != nil {
@@ -196,3 +223,34 @@ try await Task.detached {
     await runtimeTransport.shutdown()
     await transport.shutdown()
 }.value
+
+/// Times the runtime's publishes (submit to confirmation).
+final class TimedTransport: QueueTransport {
+    let base: AMQPTransport
+    let total = Atomic<Int>(0)
+    let count = Atomic<Int>(0)
+    init(base: AMQPTransport) { self.base = base }
+    func declare(_ queue: String) async throws { try await base.declare(queue) }
+    func publish(_ message: QueueMessage, to queue: String) async throws {
+        let start = ContinuousClock.now
+        try await base.publish(message, to: queue)
+        record(start)
+    }
+    func publish(_ messages: [QueueMessage], to queue: String) async throws {
+        let start = ContinuousClock.now
+        try await base.publish(messages, to: queue)
+        record(start)
+    }
+    private func record(_ start: ContinuousClock.Instant) {
+        let elapsed = start.duration(to: .now)
+        total.add(Int(elapsed.components.seconds) * 1_000_000_000 + Int(elapsed.components.attoseconds / 1_000_000_000), ordering: .relaxed)
+        count.add(1, ordering: .relaxed)
+    }
+    func consume(_ queue: String, prefetch: Int) async throws -> QueueConsumer { try await base.consume(queue, prefetch: prefetch) }
+    func depth(of queue: String) async throws -> Int { try await base.depth(of: queue) }
+    func deadLetters(of queue: String, limit: Int) async throws -> [DeadLetter] { try await base.deadLetters(of: queue, limit: limit) }
+    func redriveDeadLetters(of queue: String, limit: Int, matching: @Sendable (DeadLetter) -> Bool) async throws -> Int {
+        try await base.redriveDeadLetters(of: queue, limit: limit, matching: matching)
+    }
+    func shutdown() async { await base.shutdown() }
+}

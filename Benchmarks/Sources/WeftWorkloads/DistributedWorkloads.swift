@@ -12,7 +12,8 @@ public struct DistributedWorkloads: Sendable {
     /// Starts `workers` workers of `concurrency` each, over `backends` (in memory by default),
     /// their queues named with `queuePrefix`.
     public static func start(
-        workers: Int = 1, concurrency: Int = 8, backends: WeftBackends = .inMemory(), queuePrefix: String = "weft"
+        workers: Int = 1, concurrency: Int = 8, backends: WeftBackends = .inMemory(), queuePrefix: String = "weft",
+        retention: Duration? = .seconds(1)
     ) async throws -> DistributedWorkloads {
         var logger = Logger(label: "weft.bench")
         logger.logLevel = .warning
@@ -20,7 +21,7 @@ public struct DistributedWorkloads: Sendable {
         let fan = Workloads.fanOut(100)
         // Finished runs are deleted after a second, so that the stores stay at a steady size
         // (the default keeps them an hour, and a benchmark finishes hundreds of thousands).
-        let options = FleetOptions(queuePrefix: queuePrefix, retention: .seconds(1))
+        let options = FleetOptions(queuePrefix: queuePrefix, retention: retention)
         let fleet = try await InProcessFleet.start(
             registry: Workloads.registry, blueprints: [chain, fan], workers: workers, backends: backends,
             worker: Worker.Configuration(fleet: options, concurrency: concurrency, logger: logger),

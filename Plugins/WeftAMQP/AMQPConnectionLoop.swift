@@ -223,7 +223,16 @@ final class AMQPConnectionLoop {
     private func serveCommands(_ link: AMQPLink) throws(AMQPError) {
         connection.takeCommands(into: &commands)
         // A loss throws out of here: the commands not yet served wait for the next connection.
-        while let command = commands.popFirst() { try serve(command, link) }
+        // Runs of acknowledgements go out corked; anything else (which may wait for a reply)
+        // goes out at once.
+        defer { link.cork(false) }
+        while let command = commands.popFirst() {
+            switch command {
+            case .ack, .requeue: link.cork(!commands.isEmpty || link.isCorkedForBatch)
+            default: link.cork(false)
+            }
+            try serve(command, link)
+        }
     }
 
     private func serve(_ command: AMQPConnection.Command, _ link: AMQPLink) throws(AMQPError) {
@@ -369,6 +378,8 @@ final class AMQPConnectionLoop {
     // MARK: Publishing
 
     private func flushOutbox(_ link: AMQPLink) throws(AMQPError) {
+        if outbox.count > 1 && unconfirmed.count + 1 < options.confirmWindow { link.cork(true) }
+        defer { link.cork(false) }
         while unconfirmed.count < options.confirmWindow, var pending = outbox.first {
             try link.publish(pending.request.messages[pending.index], channel: Self.publishChannel)
             outbox.removeFirst()

@@ -42,6 +42,9 @@ public final class DistributedRuntime: Sendable {
 
     private struct ListenerState {
         var started = false
+        /// Whether the reply queue was declared (once is enough: a transport that loses its
+        /// broker declares what it declared again).
+        var replyQueueDeclared = false
         var consumer: QueueConsumer?
         var task: Task<Void, Never>?
         /// Wakes every waiter periodically, to read the store.
@@ -170,8 +173,13 @@ public final class DistributedRuntime: Sendable {
     }
 
     private func startListening() async throws {
-        // Declared before any run of this client can end, by every caller (it is idempotent).
-        try await backends.transport.declare(replyQueue)
+        // Declared before any run of this client can end: callers wait for it until one
+        // declaration succeeded (on a broker, a declaration is several round trips, which must
+        // not be paid again by every start).
+        if !listener.withLock({ $0.replyQueueDeclared }) {
+            try await backends.transport.declare(replyQueue)
+            listener.withLock { $0.replyQueueDeclared = true }
+        }
         let first = listener.withLock { state in
             defer { state.started = true }
             return !state.started

@@ -34,6 +34,46 @@ extension AMQPTests {
             await after.shutdown()
         }
 
+        @Test("Publishes in flight when the broker goes away are sent again and none is lost", .timeLimit(.minutes(3)))
+        func publishesSurviveALoss() async throws {
+            let transport = try await Broker.transport()
+            let queue = unique("inflight")
+            try await transport.declare(queue)
+            let total = 3000
+            let confirmed = Tally()
+            let halfway = Gate()
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                for lane in 0..<8 {
+                    group.addTask {
+                        for index in stride(from: lane, to: total, by: 8) {
+                            try await transport.publish(QueueMessage(body: [UInt8(index >> 8), UInt8(index & 0xFF)]), to: queue)
+                            if confirmed.increment() == total / 4 { halfway.open() }
+                        }
+                    }
+                }
+                // The broker goes away while publishes are in flight, unconfirmed or waiting.
+                await halfway.wait()
+                try Broker.stop()
+                try Broker.start()
+                try await group.waitForAll()
+            }
+            // Every publish returned: each message is on the queue at least once.
+            let consumer = try await transport.consume(queue, prefetch: 500)
+            var seen = Set<Int>()
+            var deliveries = 0
+            for try await delivery in consumer {
+                seen.insert(Int(delivery.body[0]) << 8 | Int(delivery.body[1]))
+                deliveries += 1
+                try await delivery.ack()
+                if seen.count == total, try await transport.depth(of: queue) == 0 { break }
+            }
+            await consumer.stop()
+            #expect(seen.count == total)
+            #expect(deliveries >= total)  // duplicates are allowed: delivery is at least once
+            #expect(transport.statistics.reconnections >= 1)
+            await transport.shutdown()
+        }
+
         @Test("When the broker stops and starts during runs, the transport reconnects and every run completes", .timeLimit(.minutes(3)))
         func runsCompleteAcrossARestart() async throws {
             let runs = 12
@@ -81,4 +121,12 @@ extension AMQPTests {
             await transport.shutdown()
         }
     }
+}
+
+/// Counts across tasks.
+final class Tally: Sendable {
+    private let value = Mutex(0)
+
+    /// Adds one and returns the new count.
+    func increment() -> Int { value.withLock { $0 += 1; return $0 } }
 }

@@ -10,6 +10,7 @@ let package = Package(
         .library(name: "WeftConformance", targets: ["WeftConformance"]),
         .library(name: "WeftSamples", targets: ["WeftSamples"]),
         .library(name: "WeftAMQP", targets: ["WeftAMQP"]),
+        .library(name: "WeftLMDB", targets: ["WeftLMDB"]),
         .executable(name: "weft", targets: ["weft"]),
         .executable(name: "order-pipeline", targets: ["OrderPipeline"]),
         .executable(name: "document-processing", targets: ["DocumentProcessing"]),
@@ -52,6 +53,16 @@ let package = Package(
                 .product(name: "DequeModule", package: "swift-collections"),
             ],
             path: "Plugins/WeftAMQP"),
+        // liblmdb 0.9 from Debian (liblmdb-dev), and the state stores over it.
+        .systemLibrary(name: "CLMDB", path: "Plugins/CLMDB", pkgConfig: "lmdb", providers: [.apt(["liblmdb-dev"])]),
+        .target(
+            name: "WeftLMDB",
+            dependencies: [
+                "Weft", "CLMDB",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "DequeModule", package: "swift-collections"),
+            ],
+            path: "Plugins/WeftLMDB"),
         // The CLI's logic, kept in a library so tests can drive it.
         .target(
             name: "WeftCLI",
@@ -74,6 +85,9 @@ let package = Package(
         .testTarget(
             name: "WeftAMQPTests", dependencies: ["WeftAMQP", "Weft", "WeftConformance", "WeftSamples", "WeftTesting"],
             path: "Tests/WeftAMQPTests"),
+        .testTarget(
+            name: "WeftLMDBTests", dependencies: ["WeftLMDB", "Weft", "WeftConformance", "WeftTesting"],
+            path: "Tests/WeftLMDBTests"),
         .testTarget(name: "WeftCLITests", dependencies: ["WeftCLI"], path: "Tests/WeftCLITests"),
     ],
     swiftLanguageModes: [.v6]

@@ -1,0 +1,152 @@
+import Synchronization
+import Testing
+@testable import WeftLMDB
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// A fresh directory under /tmp, removed at the end of the test.
+struct TemporaryDirectory: ~Copyable {
+    let path: String
+
+    init() {
+        var template = Array("/tmp/weft-lmdb-XXXXXX".utf8CString)
+        path = template.withUnsafeMutableBufferPointer { String(cString: mkdtemp($0.baseAddress!)) }
+    }
+
+    deinit { _ = system("rm -rf '\(path)'") }
+}
+
+func bytes(_ text: String) -> [UInt8] { Array(text.utf8) }
+
+@Suite("LMDB environment: group commit, durability, growth, bad files")
+struct LMDBEnvironmentTests {
+    @Test("Concurrent writes are committed in groups, read back, and still there after reopening")
+    func groupCommit() async throws {
+        let directory = TemporaryDirectory()
+        let environment = try LMDBEnvironment(LMDBConfiguration(path: directory.path), databases: ["items"])
+        let items = environment.database("items")
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for index in 0..<500 {
+                group.addTask {
+                    _ = try await environment.write { transaction in
+                        try transaction.put(items, bytes("key-\(index)"), bytes("value-\(index)"))
+                    }
+                }
+            }
+            try await group.waitForAll()
+        }
+        #expect(try environment.read { try $0.get(items, bytes("key-42")) } == bytes("value-42"))
+        #expect(try environment.statistics().entries["items"] == 500)
+        environment.close()
+
+        let reopened = try LMDBEnvironment(LMDBConfiguration(path: directory.path), databases: ["items"])
+        let keys = try reopened.read { transaction in
+            var keys: [[UInt8]] = []
+            try transaction.scan(reopened.database("items"), prefix: bytes("key-")) { key, _ in
+                keys.append(key)
+                return true
+            }
+            return keys
+        }
+        #expect(keys.count == 500)
+        reopened.close()
+    }
+
+    @Test("Racing set-if-absent writers: exactly one wins")
+    func oneWinner() async throws {
+        let directory = TemporaryDirectory()
+        let environment = try LMDBEnvironment(LMDBConfiguration(path: directory.path), databases: ["items"])
+        let items = environment.database("items")
+        let winners = try await withThrowingTaskGroup(of: Bool.self) { group in
+            for index in 0..<200 {
+                group.addTask {
+                    try await environment.write { try $0.put(items, bytes("the-key"), bytes("writer-\(index)"), onlyIfAbsent: true) }
+                }
+            }
+            var winners = 0
+            for try await won in group where won { winners += 1 }
+            return winners
+        }
+        #expect(winners == 1)
+        environment.close()
+    }
+
+    @Test("A write that fails is undone; the others of its batch commit")
+    func failedWriteIsUndone() async throws {
+        struct Refused: Error {}
+        let directory = TemporaryDirectory()
+        let environment = try LMDBEnvironment(LMDBConfiguration(path: directory.path), databases: ["items"])
+        let items = environment.database("items")
+        let outcomes = await withTaskGroup(of: Bool.self) { group in
+            for index in 0..<50 {
+                group.addTask {
+                    do {
+                        try await environment.write { transaction in
+                            try transaction.put(items, bytes("k\(index)"), bytes("v"))
+                            if index % 2 == 1 { throw Refused() }
+                        }
+                        return true
+                    } catch {
+                        return false
+                    }
+                }
+            }
+            var succeeded = 0
+            for await outcome in group where outcome { succeeded += 1 }
+            return succeeded
+        }
+        #expect(outcomes == 25)
+        #expect(try environment.statistics().entries["items"] == 25)
+        #expect(try environment.read { try $0.get(items, bytes("k1")) } == nil)
+        #expect(try environment.read { try $0.get(items, bytes("k2")) } == bytes("v"))
+        environment.close()
+    }
+
+    @Test("A full map grows; at its largest, writes fail with mapFull and the store stays usable")
+    func mapGrowth() async throws {
+        let directory = TemporaryDirectory()
+        let configuration = LMDBConfiguration(path: directory.path, mapSize: 1 << 20, maxMapSize: 4 << 20)
+        let environment = try LMDBEnvironment(configuration, databases: ["items"])
+        let items = environment.database("items")
+        let value = [UInt8](repeating: 7, count: 16 * 1024)
+        for index in 0..<120 {  // ~2 MiB: more than the first map
+            try await environment.write { try $0.put(items, bytes("big-\(index)"), value) }
+        }
+        #expect(try environment.statistics().mapSize > 1 << 20)
+        var failure: LMDBError?
+        do {
+            for index in 120..<1000 { try await environment.write { try $0.put(items, bytes("big-\(index)"), value) } }
+        } catch let error as LMDBError {
+            failure = error
+        }
+        #expect(failure?.code == .mapFull, "\(String(describing: failure))")
+        #expect(failure?.message.contains("maxMapSize") == true)
+        // What was committed is intact and the environment still reads.
+        #expect(try environment.read { try $0.get(items, bytes("big-3")) } == value)
+        environment.close()
+    }
+
+    @Test("A newer format, a foreign file and a second open give typed errors")
+    func badFiles() async throws {
+        let directory = TemporaryDirectory()
+        let environment = try LMDBEnvironment(LMDBConfiguration(path: directory.path), databases: ["items"])
+        let again = #expect(throws: LMDBError.self) { try LMDBEnvironment(LMDBConfiguration(path: directory.path), databases: []) }
+        #expect(again?.code == .alreadyOpen)
+        let meta = environment.database("weft.meta")
+        try await environment.write { try $0.put(meta, bytes("format"), withUnsafeBytes(of: UInt32(99).littleEndian) { Array($0) }) }
+        environment.close()
+        let newer = #expect(throws: LMDBError.self) { try LMDBEnvironment(LMDBConfiguration(path: directory.path), databases: []) }
+        #expect(newer?.code == .newerFormat)
+        #expect(newer?.message.contains("format 99") == true)
+
+        let foreign = TemporaryDirectory()
+        let garbage = [UInt8](repeating: 0x5A, count: 64 * 1024)
+        let file = fopen("\(foreign.path)/data.mdb", "w")
+        _ = garbage.withUnsafeBytes { fwrite($0.baseAddress, 1, $0.count, file) }
+        fclose(file)
+        let invalid = #expect(throws: LMDBError.self) { try LMDBEnvironment(LMDBConfiguration(path: foreign.path), databases: []) }
+        #expect(invalid?.code == .invalidFile, "\(String(describing: invalid))")
+    }
+}

@@ -42,21 +42,29 @@ extension AMQPTests {
             let total = 3000
             let confirmed = Tally()
             let halfway = Gate()
-            try await withThrowingTaskGroup(of: Void.self) { group in
-                for lane in 0..<8 {
-                    group.addTask {
-                        for index in stride(from: lane, to: total, by: 8) {
-                            try await transport.publish(QueueMessage(body: [UInt8(index >> 8), UInt8(index & 0xFF)]), to: queue)
-                            if confirmed.increment() == total / 4 { halfway.open() }
+            let publishers = Task {
+                try await withThrowingTaskGroup(of: Void.self) { group in
+                    for lane in 0..<8 {
+                        group.addTask {
+                            for index in stride(from: lane, to: total, by: 8) {
+                                try await transport.publish(QueueMessage(body: [UInt8(index >> 8), UInt8(index & 0xFF)]), to: queue)
+                                if confirmed.increment() == total / 4 { halfway.open() }
+                            }
                         }
                     }
+                    try await group.waitForAll()
                 }
-                // The broker goes away while publishes are in flight, unconfirmed or waiting.
-                await halfway.wait()
-                try Broker.stop()
-                try Broker.start()
-                try await group.waitForAll()
             }
+            // The broker goes away while publishes are in flight, unconfirmed or waiting.
+            await halfway.wait()
+            try Broker.stop()
+            try Broker.start()
+            // A guard, not a synchronisation: a publish that never returns fails the test with
+            // what the transport saw, instead of hanging the suite.
+            let finished = try await firstOf(publishers, orFailAfter: .seconds(120)) {
+                "publishes still waiting: \(total - confirmed.current) of \(total); \(transport.statistics)"
+            }
+            try finished.get()
             // Every publish returned: each message is on the queue at least once.
             let consumer = try await transport.consume(queue, prefetch: 500)
             var seen = Set<Int>()
@@ -129,4 +137,36 @@ final class Tally: Sendable {
 
     /// Adds one and returns the new count.
     func increment() -> Int { value.withLock { $0 += 1; return $0 } }
+
+    /// The count.
+    var current: Int { value.withLock { $0 } }
+}
+
+/// True for the first caller only.
+final class Once: Sendable {
+    private let done = Mutex(false)
+
+    func claim() -> Bool { done.withLock { done in defer { done = true }; return !done } }
+}
+
+struct StillWaiting: Error, CustomStringConvertible {
+    var description: String
+}
+
+/// The outcome of `task`, or, when it has not ended after `limit`, a `StillWaiting` failure
+/// (without waiting for the task any longer).
+func firstOf<Value: Sendable>(
+    _ task: Task<Value, any Error>, orFailAfter limit: Duration, _ report: @escaping @Sendable () -> String
+) async throws -> Result<Value, any Error> {
+    let once = Once()
+    return try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Result<Value, any Error>, Error>) in
+        Task {
+            let result = await task.result
+            if once.claim() { continuation.resume(returning: result) }
+        }
+        Task {
+            try? await Task.sleep(for: limit)
+            if once.claim() { continuation.resume(throwing: StillWaiting(description: report())) }
+        }
+    }
 }

@@ -59,7 +59,17 @@ enum Broker {
     }
 
     static func stop() throws { try script("stop") }
-    static func start() throws { try script("start") }
+    /// Starts the broker again; a start that fails (its reason goes to standard error) is tried
+    /// once more after stopping what is left of it, since a loaded machine sometimes trips a
+    /// broker restarted seconds after it stopped.
+    static func start() throws {
+        do {
+            try script("start")
+        } catch {
+            try? script("stop")
+            try script("start")
+        }
+    }
 
     private static func script(_ command: String) throws {
         let directory = try variable("WEFT_RABBITMQ_DIR")

@@ -53,6 +53,27 @@ extension AMQPTests {
             await transport.shutdown()
         }
 
+        @Test("Heartbeats keep an idle connection alive: after several silent intervals nothing was lost")
+        func heartbeats() async throws {
+            let configuration = try AMQPConfiguration(
+                url: Broker.url(), options: .init(prefix: unique("heartbeat"), heartbeat: .seconds(1)))
+            let transport = try await AMQPTransport.connect(configuration, logger: quietLogger)
+            let queue = unique("idle")
+            try await transport.declare(queue)
+            let consumer = try await transport.consume(queue, prefetch: 1)
+            // The behaviour under test is silence: four heartbeat intervals with no traffic. A
+            // client that did not send heartbeats would be disconnected by the broker after two.
+            try await Task.sleep(for: .seconds(4))
+            try await transport.publish(QueueMessage(body: [4]), to: queue)
+            var iterator = consumer.makeAsyncIterator()
+            let delivery = try #require(try await iterator.next())
+            #expect(delivery.body == [4])
+            try await delivery.ack()
+            #expect(transport.statistics.connectionLosses == 0)
+            await consumer.stop()
+            await transport.shutdown()
+        }
+
         @Test("A delivery settles once; a second settlement is refused")
         func settlesOnce() async throws {
             let transport = try await Broker.transport()

@@ -228,7 +228,7 @@ final class AMQPConnectionLoop {
         defer { link.cork(false) }
         while let command = commands.popFirst() {
             switch command {
-            case .ack, .requeue: link.cork(!commands.isEmpty || link.isCorkedForBatch)
+            case .ack, .requeue: link.cork(!commands.isEmpty || link.isCorked)
             default: link.cork(false)
             }
             try serve(command, link)

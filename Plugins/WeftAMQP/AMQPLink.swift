@@ -168,9 +168,8 @@ final class AMQPLink {
         isCorked = on
     }
 
-    private var isCorked = false
-    /// Whether frames are being held for a batch.
-    var isCorkedForBatch: Bool { isCorked }
+    /// Whether outgoing frames are being held (``cork(_:)``).
+    private(set) var isCorked = false
 
     /// Lets librabbitmq reuse the memory of frames already handled.
     func releaseBuffers() { amqp_maybe_release_buffers(state) }

@@ -1,6 +1,7 @@
 import CLMDB
 import DequeModule
 import Synchronization
+import Weft
 
 #if canImport(Glibc)
 import Glibc
@@ -181,23 +182,11 @@ final class LMDBSignal: @unchecked Sendable {
 
 /// Starts a dedicated OS thread (LMDB write transactions begin and commit on one thread).
 enum LMDBThread {
-    private final class Box {
-        let body: () -> Void
-        init(_ body: @escaping () -> Void) { self.body = body }
-    }
-
     static func detach(name: String, _ body: @escaping () -> Void) {
         let name = String(name.prefix(15))
-        let box = Unmanaged.passRetained(Box {
+        DedicatedThread.detach {
             weft_lmdb_name_current_thread(name)
             body()
-        }).toOpaque()
-        var thread = pthread_t()
-        let result = pthread_create(&thread, nil, { argument in
-            Unmanaged<Box>.fromOpaque(argument!).takeRetainedValue().body()
-            return nil
-        }, box)
-        precondition(result == 0, "pthread_create failed: \(result)")
-        pthread_detach(thread)
+        }
     }
 }

@@ -75,21 +75,3 @@ public final class LMDBContextStore: ContextStore {
         }
     }
 }
-
-/// Compact binary keys: a run id length-prefixed (a varint), so that one run's keys share a
-/// prefix no other run's keys start with, followed by the rest.
-enum LMDBKey {
-    static func run(_ run: String, then rest: String = "") -> [UInt8] {
-        var key: [UInt8] = []
-        key.reserveCapacity(run.utf8.count + rest.utf8.count + 2)
-        var length = UInt64(run.utf8.count)
-        repeat {
-            let low = UInt8(length & 0x7F)
-            length >>= 7
-            key.append(length == 0 ? low : low | 0x80)
-        } while length != 0
-        key.append(contentsOf: run.utf8)
-        key.append(contentsOf: rest.utf8)
-        return key
-    }
-}

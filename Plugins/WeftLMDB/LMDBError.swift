@@ -16,6 +16,11 @@ public struct LMDBError: Error, Sendable, Hashable, CustomStringConvertible {
         public static let alreadyOpen = Code(name: "already_open")
         /// Too many processes and threads read at once (`maxReaders`).
         public static let readersFull = Code(name: "readers_full")
+        /// A key is longer than LMDB allows (511 bytes with the run id): a run id or a record
+        /// name that long is refused.
+        public static let keyTooLarge = Code(name: "key_too_large")
+        /// A record the store reads back is not in the form it wrote (a damaged environment).
+        public static let corruptRecord = Code(name: "corrupt_record")
         /// The environment was closed.
         public static let closed = Code(name: "closed")
         /// The operating system refused (permissions, disk space, a missing directory).
@@ -46,6 +51,8 @@ public struct LMDBError: Error, Sendable, Hashable, CustomStringConvertible {
         case MDB_MAP_FULL: return LMDBError(.mapFull, "\(what): the store is full (\(text))")
         case MDB_INVALID, MDB_CORRUPTED, MDB_VERSION_MISMATCH:
             return LMDBError(.invalidFile, "\(what): not a usable LMDB environment (\(text))")
+        case MDB_BAD_VALSIZE:
+            return LMDBError(.keyTooLarge, "\(what): a key is longer than LMDB's limit of 511 bytes (run id plus record name)")
         case MDB_READERS_FULL: return LMDBError(.readersFull, "\(what): too many readers (\(text)); raise maxReaders")
         default:
             return LMDBError(status > 0 ? .system : .failed, "\(what): \(text)")

@@ -61,10 +61,14 @@ struct LMDBTransaction {
         defer { mdb_cursor_close(cursor) }
         var key = MDB_val()
         var value = MDB_val()
-        var status = prefix.withUnsafeBytes { prefixBytes in
-            key = MDB_val(mv_size: prefixBytes.count, mv_data: UnsafeMutableRawPointer(mutating: prefixBytes.baseAddress))
-            return mdb_cursor_get(cursor, &key, &value, MDB_SET_RANGE)
-        }
+        // LMDB refuses an empty key: an empty prefix starts at the first entry.
+        var status =
+            prefix.isEmpty
+            ? mdb_cursor_get(cursor, &key, &value, MDB_FIRST)
+            : prefix.withUnsafeBytes { prefixBytes in
+                key = MDB_val(mv_size: prefixBytes.count, mv_data: UnsafeMutableRawPointer(mutating: prefixBytes.baseAddress))
+                return mdb_cursor_get(cursor, &key, &value, MDB_SET_RANGE)
+            }
         while status == 0 {
             let keyBytes = Self.bytes(key)
             guard keyBytes.starts(with: prefix) else { return }

@@ -82,9 +82,18 @@ public struct FaultSimulator: Sendable {
         self.maxSteps = maxSteps
     }
 
-    /// Runs every input of every scenario, concurrently on the simulated fleet, and checks the
-    /// outcomes against ``LocalRuntime``.
-    public func run(_ scenarios: [EngineScenario]) async throws -> Report {
+    /// The stores a simulation runs on, made for the simulation's manual clock.
+    public typealias StoreFactory = @Sendable (StoreClock) async throws -> (any ContextStore, any CoordinationStore)
+
+    /// The in-memory stores.
+    public static let inMemoryStores: StoreFactory = { clock in
+        (InMemoryContextStore(), InMemoryCoordinationStore(clock: clock))
+    }
+
+    /// Runs every input of every scenario, concurrently on the simulated fleet, on the stores
+    /// `makeStores` gives (in memory by default), and checks the outcomes against
+    /// ``LocalRuntime``.
+    public func run(_ scenarios: [EngineScenario], stores makeStores: StoreFactory = inMemoryStores) async throws -> Report {
         var report = Report(seed: seed)
         let random = SimulationRandom(seed: seed)
         let clock = ManualClock()
@@ -95,8 +104,9 @@ public struct FaultSimulator: Sendable {
             random.noteLostAck()
             return true
         }
-        let records = RecordingCoordinationStore(InMemoryCoordinationStore(clock: StoreClock(clock)))
-        let backends = WeftBackends(transport: transport, contextStore: InMemoryContextStore(), coordinationStore: records)
+        let (contextStore, coordinationStore) = try await makeStores(StoreClock(clock))
+        let records = RecordingCoordinationStore(coordinationStore)
+        let backends = WeftBackends(transport: transport, contextStore: contextStore, coordinationStore: records)
         let executions = ExecutionLog()
         let crashes = CrashInjector(random: random, rate: faults.crash, limit: fleet.maxLostDeliveries - 2)
 

@@ -33,6 +33,14 @@ let package = Package(
                 .product(name: "Weft", package: "weft"), .product(name: "WeftAMQP", package: "weft"),
             ],
             path: "Sources/AMQPProbe"),
+        // Batched, fsynced LMDB puts in plain C: the limit Weft's LMDB store is compared with.
+        .target(name: "LMDBRawPuts", path: "Sources/LMDBRawPuts", linkerSettings: [.linkedLibrary("lmdb")]),
+        // The C loop, then Weft's LMDB coordination store with 1, 16 and 256 concurrent callers of
+        // durable set-if-absent, and reads: operations per second and the ratio.
+        .executableTarget(
+            name: "lmdb-probe",
+            dependencies: ["LMDBRawPuts", .product(name: "Weft", package: "weft"), .product(name: "WeftLMDB", package: "weft")],
+            path: "Sources/LMDBProbe"),
         .executableTarget(
             name: "WeftBenchmarks",
             dependencies: [

@@ -119,7 +119,8 @@ public final class LMDBEnvironment: Sendable {
 
     /// Runs `body` on the writer thread, in the next group commit, and returns its value once
     /// the commit is durable. When `body` throws, its writes are undone (the batch's others are
-    /// not) and the error is rethrown here.
+    /// not) and the error is rethrown here. `body` may run more than once (when another write of
+    /// its batch fails or the map grows): it must act only through the transaction.
     @discardableResult
     func write<Value: Sendable>(_ body: @escaping @Sendable (LMDBTransaction) throws -> Value) async throws -> Value {
         guard let writer = writerBox.withLock({ $0 }), !closed.load(ordering: .relaxed) else {

@@ -85,6 +85,9 @@ let package = Package(
         .testTarget(
             name: "WeftAMQPTests", dependencies: ["WeftAMQP", "Weft", "WeftConformance", "WeftSamples", "WeftTesting"],
             path: "Tests/WeftAMQPTests"),
+        // A child process of the LMDB tests (races and crashes across processes).
+        .executableTarget(
+            name: "weft-lmdb-child", dependencies: ["WeftLMDB", "Weft"], path: "Tests/WeftLMDBChild"),
         .testTarget(
             name: "WeftLMDBTests", dependencies: ["WeftLMDB", "Weft", "WeftConformance", "WeftTesting"],
             path: "Tests/WeftLMDBTests"),

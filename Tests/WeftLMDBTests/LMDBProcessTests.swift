@@ -1,0 +1,71 @@
+import Foundation
+import Testing
+import Weft
+@testable import WeftLMDB
+
+@Suite("LMDB state store shared by processes: races and crashes")
+struct LMDBProcessTests {
+    @Test("Processes racing on set-if-absent and add-to-set: exactly one winner per key, every size once")
+    func racesAcrossProcesses() async throws {
+        let directory = TemporaryDirectory()
+        let (processCount, keys) = (4, 200)
+        let children = try (0..<processCount).map { try ChildProcess(["race", directory.path, "p\($0)", "\(keys)"]) }
+        // Every child has the environment open before any of them starts.
+        for child in children {
+            for await line in child.lines where line == "ready" { break }
+        }
+        for child in children { child.send("go") }
+        var won = [Int](repeating: 0, count: keys)
+        var sizes = [[Int]](repeating: [], count: keys)
+        for child in children {
+            for await line in child.lines {
+                let parts = line.split(separator: " ")
+                guard parts.count == 4, parts[0] == "key", let key = Int(parts[1]), let size = Int(parts[3]) else { continue }
+                if parts[2] == "won" { won[key] += 1 }
+                sizes[key].append(size)
+            }
+            #expect(await child.exitStatus() == 0)
+        }
+        #expect(won.allSatisfy { $0 == 1 }, "winners per key: \(won)")
+        // Each process's addition saw the set's size right after it: 1…N, each exactly once.
+        #expect(sizes.allSatisfy { $0.sorted() == Array(1...processCount) }, "sizes: \(sizes.prefix(5))")
+
+        let store = try LMDBStateStore(LMDBConfiguration(path: directory.path))
+        for key in 0..<keys {
+            let members = try await store.coordinationStore.members(of: StoreKey(run: "race", name: "set-\(key)"))
+            #expect(members.count == processCount)
+            let value = try await store.coordinationStore.value(at: StoreKey(run: "race", name: "value-\(key)"))
+            #expect(value.map { members.contains(String(decoding: $0, as: UTF8.self)) } == true)
+        }
+        store.close()
+    }
+
+    @Test("A writer killed with SIGKILL mid-write: every write it was told was durable is there, and the store opens cleanly")
+    func crashDurability() async throws {
+        let directory = TemporaryDirectory()
+        let child = try ChildProcess(["write", directory.path])
+        var acknowledged: [Int] = []
+        for await line in child.lines {
+            guard let index = Int(line) else { continue }
+            acknowledged.append(index)
+            if acknowledged.count == 3_000 { child.kill() }
+        }
+        // Lines already in the pipe when it died were acknowledged too: all of them count.
+        #expect(await child.exitStatus() == SIGKILL)
+        #expect(acknowledged.count >= 3_000)
+
+        let store = try LMDBStateStore(LMDBConfiguration(path: directory.path))
+        let keys = acknowledged.map { StoreKey(run: "crash-\($0 / 10)", name: "record-\($0 % 10)") }
+        let values = try await store.coordinationStore.values(at: keys)
+        let missing = zip(acknowledged, values).filter { index, value in value != Array("value-\(index)".utf8) }.map(\.0)
+        #expect(missing.isEmpty, "\(missing.count) acknowledged writes are missing, such as \(missing.prefix(5))")
+        for index in acknowledged where index % 10 == 0 {
+            let written = try await store.contextStore.value(forKey: "written", run: "crash-\(index / 10)")
+            #expect(written == .int(Int64(index)))
+        }
+        // The environment is whole: it takes new writes.
+        let outcome = try await store.coordinationStore.setIfAbsent(StoreKey(run: "after", name: "crash"), [1], fence: nil)
+        #expect(outcome == .stored)
+        store.close()
+    }
+}

@@ -67,7 +67,7 @@ let package = Package(
         .target(
             name: "WeftCLI",
             dependencies: [
-                "Weft", "WeftSamples",
+                "Weft", "WeftSamples", "WeftLMDB",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             path: "Sources/WeftCLI"
@@ -91,7 +91,8 @@ let package = Package(
         .testTarget(
             name: "WeftLMDBTests", dependencies: ["WeftLMDB", "Weft", "WeftConformance", "WeftTesting"],
             path: "Tests/WeftLMDBTests"),
-        .testTarget(name: "WeftCLITests", dependencies: ["WeftCLI"], path: "Tests/WeftCLITests"),
+        .testTarget(
+            name: "WeftCLITests", dependencies: ["WeftCLI", "Weft", "WeftLMDB", "WeftSamples"], path: "Tests/WeftCLITests"),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -80,3 +80,38 @@ extension LMDBCoordinationStore {
         }
     }
 }
+
+extension LMDBCoordinationStore {
+    /// The ids of the runs with records, in key order, at most `limit`: for inspection.
+    public func runIDs(limit: Int = .max) throws -> [String] {
+        let records = self.records
+        return try environment.read { transaction in
+            var runs: [String] = []
+            var position: [UInt8] = []
+            while runs.count < limit, let key = try transaction.firstKey(records, atOrAfter: position) {
+                guard let (run, _) = LMDBKey.split(key) else { throw LMDBError.corrupt("a record key") }
+                runs.append(run)
+                // Every key of the run starts with its prefix and a kind byte below 0xFF.
+                position = LMDBKey.run(run)
+                position.append(0xFF)
+            }
+            return runs
+        }
+    }
+
+    /// When each unfinished run counts as stalled (its last progress plus its allowed quiet
+    /// time), as store time in nanoseconds, earliest first: for inspection.
+    public func progressIndex(limit: Int = .max) throws -> [(run: String, stalledAfter: UInt64)] {
+        let progressIndex = self.progressIndex
+        return try environment.read { transaction in
+            var entries: [(run: String, stalledAfter: UInt64)] = []
+            guard limit > 0 else { return entries }
+            try transaction.scan(progressIndex, prefix: []) { key, _ in
+                guard let time = LMDBKey.readUInt64(key) else { throw LMDBError.corrupt("the progress index") }
+                entries.append((String(decoding: key.dropFirst(8), as: UTF8.self), time))
+                return entries.count < limit
+            }
+            return entries
+        }
+    }
+}

@@ -50,11 +50,12 @@ struct LMDBTransaction {
         return true
     }
 
-    /// Calls `body` with every key (and value) starting with `prefix`, in key order, until it
-    /// returns false.
+    /// Calls `body` with every key (and value) starting with `prefix`, in key order from `start`
+    /// (default: the prefix), until it returns false.
     func scan(
-        _ database: LMDBDatabase, prefix: [UInt8], _ body: ([UInt8], [UInt8]) throws -> Bool
+        _ database: LMDBDatabase, prefix: [UInt8], from start: [UInt8]? = nil, _ body: ([UInt8], [UInt8]) throws -> Bool
     ) throws {
+        let start = start ?? prefix
         var cursor: OpaquePointer?
         let opened = mdb_cursor_open(pointer, database.handle, &cursor)
         guard opened == 0, let cursor else { throw LMDBError.status(opened, "scanning \(database.name)") }
@@ -63,9 +64,9 @@ struct LMDBTransaction {
         var value = MDB_val()
         // LMDB refuses an empty key: an empty prefix starts at the first entry.
         var status =
-            prefix.isEmpty
+            start.isEmpty
             ? mdb_cursor_get(cursor, &key, &value, MDB_FIRST)
-            : prefix.withUnsafeBytes { prefixBytes in
+            : start.withUnsafeBytes { prefixBytes in
                 key = MDB_val(mv_size: prefixBytes.count, mv_data: UnsafeMutableRawPointer(mutating: prefixBytes.baseAddress))
                 return mdb_cursor_get(cursor, &key, &value, MDB_SET_RANGE)
             }
@@ -76,6 +77,16 @@ struct LMDBTransaction {
             status = mdb_cursor_get(cursor, &key, &value, MDB_NEXT)
         }
         if status != MDB_NOTFOUND { throw LMDBError.status(status, "scanning \(database.name)") }
+    }
+
+    /// The first key at or after `position` (the first key of all when it is empty).
+    func firstKey(_ database: LMDBDatabase, atOrAfter position: [UInt8]) throws -> [UInt8]? {
+        var found: [UInt8]?
+        try scan(database, prefix: [], from: position) { key, _ in
+            found = key
+            return false
+        }
+        return found
     }
 
     static func bytes(_ value: MDB_val) -> [UInt8] {

@@ -7,8 +7,8 @@ import WeftSamples
 public struct WeftCommand: AsyncParsableCommand {
     public static let configuration = CommandConfiguration(
         commandName: "weft",
-        abstract: "Run, check and draw Weft workflows.",
-        subcommands: [RunCommand.self, ValidateCommand.self, GraphCommand.self, SamplesCommand.self])
+        abstract: "Run, check and draw Weft workflows; inspect state stores.",
+        subcommands: [RunCommand.self, ValidateCommand.self, GraphCommand.self, SamplesCommand.self, StoreCommand.self])
 
     public init() {}
 }

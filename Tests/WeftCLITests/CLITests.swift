@@ -2,6 +2,7 @@ import Foundation
 import Testing
 import Weft
 import WeftCLI
+import WeftLMDB
 import WeftSamples
 
 @Suite("The weft command-line tool")
@@ -98,5 +99,54 @@ struct CLITests {
         for sample in SampleCatalog.samples {
             #expect(try BlueprintFile.load("\(folder)/\(sample.name).json") == sample.workflow.blueprint)
         }
+    }
+}
+
+@Suite("weft store: inspecting an LMDB state store")
+struct StoreCommandTests {
+    @Test("stats and runs describe the runs a fleet left in the store, finished and unfinished")
+    func inspect() async throws {
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("weft-store-\(UUID().uuidString)").path
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        let sample = try #require(SampleCatalog.sample(named: "order-pipeline"))
+        let store = try LMDBStateStore(LMDBConfiguration(path: path))
+        let backends = WeftBackends(
+            transport: InMemoryQueueTransport(), contextStore: store.contextStore, coordinationStore: store.coordinationStore)
+        let fleet = try await InProcessFleet.start(
+            registry: sample.workflow.registry, blueprints: [sample.workflow.blueprint], backends: backends)
+        for _ in 0..<3 { #expect(try await fleet.run(sample.workflow.blueprint, input: sample.input).status == .completed) }
+        await fleet.shutdown()
+        // A run that no worker takes: it stays unfinished.
+        let client = try DistributedRuntime(registry: sample.workflow.registry, backends: backends)
+        let waiting = try await client.start(sample.workflow.blueprint, input: sample.input)
+        await client.shutdown()
+        store.close()
+
+        let stats = await StoreCommand.stats(path: path)
+        #expect(stats.status == 0, "\(stats.standardError)")
+        #expect(stats.standardOutput.contains("runs: 4 (1 unfinished, 3 finished)"))
+        #expect(stats.standardOutput.contains("oldest unfinished run: \(waiting.runID) (order-pipeline@"))
+        #expect(stats.standardOutput.contains("format: 1\n"))
+
+        let all = await StoreCommand.runs(path: path, unfinishedOnly: false, limit: 100)
+        #expect(all.standardOutput.components(separatedBy: " completed ").count - 1 == 3)
+        #expect(all.standardOutput.hasSuffix("4 runs\n"))
+        let unfinished = await StoreCommand.runs(path: path, unfinishedOnly: true, limit: 100)
+        #expect(unfinished.standardOutput.contains(waiting.runID) && unfinished.standardOutput.contains(" running "))
+        #expect(unfinished.standardOutput.hasSuffix("1 run\n"))
+    }
+
+    @Test("A directory without a store, and a foreign file, give one clear line")
+    func badPaths() async throws {
+        let missing = await StoreCommand.stats(path: "/nonexistent/weft-store")
+        #expect(missing == CommandOutput(standardError: "weft: error: no state store at '/nonexistent/weft-store' (no data.mdb there)\n", status: 1))
+
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("weft-store-\(UUID().uuidString)").path
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
+        try String(repeating: "not an LMDB file ", count: 1000).write(toFile: path + "/data.mdb", atomically: true, encoding: .utf8)
+        let foreign = await StoreCommand.runs(path: path, unfinishedOnly: false, limit: 10)
+        #expect(foreign.status == 1)
+        #expect(foreign.standardError.hasPrefix("weft: error: LMDB invalid_file: "), "\(foreign.standardError)")
     }
 }

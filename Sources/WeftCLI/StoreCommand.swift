@@ -1,0 +1,143 @@
+import ArgumentParser
+import Foundation
+import Weft
+import WeftLMDB
+
+/// `weft store stats|runs <path>`: what an LMDB state store holds.
+public struct StoreCommand: AsyncParsableCommand {
+    public static let configuration = CommandConfiguration(
+        commandName: "store", abstract: "Inspect a state store (LMDB).", subcommands: [Stats.self, Runs.self])
+
+    public init() {}
+
+    /// `weft store stats <path>`
+    public struct Stats: AsyncParsableCommand {
+        public static let configuration = CommandConfiguration(
+            commandName: "stats", abstract: "Sizes, counts, map usage and the oldest unfinished run.")
+
+        @Argument(help: "The store's directory (the one holding data.mdb).") var path: String
+
+        public init() {}
+
+        public func run() async throws {
+            try await StoreCommand.stats(path: path).emit()
+        }
+    }
+
+    /// `weft store runs <path> [--unfinished] [--limit N]`
+    public struct Runs: AsyncParsableCommand {
+        public static let configuration = CommandConfiguration(
+            commandName: "runs", abstract: "The runs a store has records of, with their status.")
+
+        @Argument(help: "The store's directory (the one holding data.mdb).") var path: String
+        @Flag(help: "Only runs that have not ended.") var unfinished = false
+        @Option(help: "List at most this many runs.") var limit = 100
+
+        public init() {}
+
+        public func run() async throws {
+            try await StoreCommand.runs(path: path, unfinishedOnly: unfinished, limit: limit).emit()
+        }
+    }
+
+    /// Describes the store at `path`.
+    public static func stats(path: String, now: Date = Date()) async -> CommandOutput {
+        await withStore(path) { store in
+            let statistics = try store.environment.statistics()
+            let runs = try await storedRuns(store, limit: .max)
+            let unfinished = runs.filter { $0.status == nil }
+            var text = "store: \(path)\n"
+            text += "format: \(LMDBEnvironment.formatVersion)\n"
+            let usage = Double(statistics.usedBytes) / Double(max(1, statistics.mapSize)) * 100
+            text += "map: \(bytes(statistics.mapSize)), \(bytes(statistics.usedBytes)) used (\(String(format: "%.1f", usage))%)\n"
+            text += "records: " + statistics.entries.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }.joined(separator: ", ") + "\n"
+            text += "runs: \(runs.count) (\(unfinished.count) unfinished, \(runs.count - unfinished.count) finished)\n"
+            if let oldest = unfinished.min(by: { $0.startedAt < $1.startedAt }) {
+                text += "oldest unfinished run: \(oldest.runID) (\(oldest.blueprintID)@\(oldest.blueprintVersion), started "
+                    + "\(timestamp(oldest.startedAt)), \(age(since: oldest.startedAt, now: now)) ago)\n"
+            } else {
+                text += "oldest unfinished run: none\n"
+            }
+            return CommandOutput(standardOutput: text)
+        }
+    }
+
+    /// Lists the runs of the store at `path`.
+    public static func runs(path: String, unfinishedOnly: Bool, limit: Int) async -> CommandOutput {
+        await withStore(path) { store in
+            var runs = try await storedRuns(store, limit: unfinishedOnly ? .max : limit)
+            if unfinishedOnly { runs = runs.filter { $0.status == nil } }
+            runs.sort { $0.startedAt < $1.startedAt }
+            runs = Array(runs.prefix(limit))
+            var rows = [["RUN", "BLUEPRINT", "STATUS", "STARTED", "ENDED"]]
+            for run in runs {
+                rows.append([
+                    run.runID, "\(run.blueprintID)@\(run.blueprintVersion)", run.status?.rawValue ?? "running",
+                    timestamp(run.startedAt), run.finishedAt.map(timestamp) ?? "-",
+                ])
+            }
+            return CommandOutput(standardOutput: table(rows) + "\(runs.count) run\(runs.count == 1 ? "" : "s")\n")
+        }
+    }
+
+    /// Opens the store at `path` (refusing to create one) and runs `body` on it.
+    static func withStore(_ path: String, _ body: (LMDBStateStore) async throws -> CommandOutput) async -> CommandOutput {
+        guard FileManager.default.fileExists(atPath: (path as NSString).appendingPathComponent("data.mdb")) else {
+            return .failure("no state store at '\(path)' (no data.mdb there)")
+        }
+        do {
+            let store = try LMDBStateStore(LMDBConfiguration(path: path))
+            defer { store.close() }
+            return try await body(store)
+        } catch let error as LMDBError {
+            return .failure(error.description)
+        } catch {
+            return .failure(error)
+        }
+    }
+
+    /// Every run the store has a start record of (runs whose records are only partly there,
+    /// such as a run being deleted, are left out), at most `limit`.
+    static func storedRuns(_ store: LMDBStateStore, limit: Int) async throws -> [StoredRun] {
+        var runs: [StoredRun] = []
+        for runID in try store.coordinationStore.runIDs(limit: limit) {
+            if let run = try await StoredRun.read(runID, from: store.coordinationStore) { runs.append(run) }
+        }
+        return runs
+    }
+
+    static func bytes(_ count: Int) -> String {
+        let units = ["B", "KiB", "MiB", "GiB", "TiB"]
+        var value = Double(count)
+        var unit = 0
+        while value >= 1024, unit < units.count - 1 {
+            value /= 1024
+            unit += 1
+        }
+        return unit == 0 ? "\(count) B" : String(format: "%.1f %@", value, units[unit])
+    }
+
+    static func timestamp(_ seconds: Double) -> String {
+        let formatter = ISO8601DateFormatter()
+        formatter.timeZone = TimeZone(identifier: "UTC")
+        return formatter.string(from: Date(timeIntervalSince1970: seconds))
+    }
+
+    static func age(since seconds: Double, now: Date) -> String {
+        let total = max(0, Int(now.timeIntervalSince1970 - seconds))
+        if total < 60 { return "\(total)s" }
+        if total < 3600 { return "\(total / 60)m\(total % 60)s" }
+        if total < 86400 { return "\(total / 3600)h\(total % 3600 / 60)m" }
+        return "\(total / 86400)d\(total % 86400 / 3600)h"
+    }
+
+    static func table(_ rows: [[String]]) -> String {
+        guard let first = rows.first else { return "" }
+        let widths = first.indices.map { column in rows.map { $0[column].count }.max() ?? 0 }
+        return rows.map { row in
+            row.enumerated().map { index, cell in
+                index == row.count - 1 ? cell : cell.padding(toLength: widths[index], withPad: " ", startingAt: 0)
+            }.joined(separator: "  ")
+        }.joined(separator: "\n") + "\n"
+    }
+}

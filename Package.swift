@@ -83,7 +83,7 @@ let package = Package(
         .testTarget(name: "WeftTests", dependencies: ["Weft", "WeftTesting", "WeftSamples", "WeftConformance"],
             path: "Tests/WeftTests"),
         .testTarget(
-            name: "WeftAMQPTests", dependencies: ["WeftAMQP", "Weft", "WeftConformance", "WeftSamples", "WeftTesting"],
+            name: "WeftAMQPTests", dependencies: ["WeftAMQP", "WeftLMDB", "Weft", "WeftConformance", "WeftSamples", "WeftTesting"],
             path: "Tests/WeftAMQPTests"),
         // A child process of the LMDB tests (races and crashes across processes).
         .executableTarget(

@@ -1,6 +1,8 @@
+import Foundation
 import Testing
 import Weft
 import WeftAMQP
+import WeftLMDB
 import WeftConformance
 
 /// Every test that talks to the broker, one at a time: some stop and restart it.
@@ -24,6 +26,21 @@ struct Conformance {
         let differences = try await EngineConformance.check(
             scenario, backends: backends, fleet: FleetOptions(queuePrefix: unique("conformance")))
         await transport.shutdown()
+        #expect(differences.isEmpty, "\(differences.joined(separator: "\n"))")
+    }
+
+    @Test("The distributed runtime over AMQP with LMDB stores gives LocalRuntime's results", arguments: EngineScenario.standard)
+    func engineRulesOnLMDB(_ scenario: EngineScenario) async throws {
+        let transport = try await Broker.transport()
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("weft-amqp-lmdb-\(UUID().uuidString)").path
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let store = try LMDBStateStore(LMDBConfiguration(path: directory))
+        let backends = WeftBackends(
+            transport: transport, contextStore: store.contextStore, coordinationStore: store.coordinationStore)
+        let differences = try await EngineConformance.check(
+            scenario, backends: backends, fleet: FleetOptions(queuePrefix: unique("conformance")))
+        await transport.shutdown()
+        store.close()
         #expect(differences.isEmpty, "\(differences.joined(separator: "\n"))")
     }
 }

@@ -89,7 +89,10 @@ let package = Package(
         .executableTarget(
             name: "weft-lmdb-child", dependencies: ["WeftLMDB", "Weft"], path: "Tests/WeftLMDBChild"),
         .testTarget(
-            name: "WeftLMDBTests", dependencies: ["WeftLMDB", "Weft", "WeftConformance", "WeftTesting"],
+            name: "WeftLMDBTests",
+            dependencies: [
+                "WeftLMDB", "Weft", "WeftConformance", "WeftTesting", .product(name: "Logging", package: "swift-log"),
+            ],
             path: "Tests/WeftLMDBTests"),
         .testTarget(
             name: "WeftCLITests", dependencies: ["WeftCLI", "Weft", "WeftLMDB", "WeftSamples"], path: "Tests/WeftCLITests"),

@@ -28,6 +28,42 @@ public struct DistributedRunStatus: Sendable, Hashable {
         public var lastError: String?
         /// Why the job was quarantined, when it was.
         public var quarantine: String?
+        /// The job queue its jobs go to.
+        public var queue: String = ""
+        /// Whether it is pending and its job should be on ``queue`` now: every edge it waits
+        /// for has arrived (a run that does not move with ready nodes has no worker taking them).
+        public var ready = false
+        /// For a node joining several incoming edges: how many have arrived (been resolved,
+        /// taken or skipped), out of how many, and the join's rule.
+        public var join: Join?
+        /// While it is ``State/retrying``: when the next attempt is due, in seconds since 1970.
+        public var retryAt: Double?
+
+        /// Creates a node's status.
+        public init(
+            nodeID: String, state: State, attempts: Int, lastError: String? = nil, quarantine: String? = nil,
+            queue: String = "", ready: Bool = false, join: Join? = nil, retryAt: Double? = nil
+        ) {
+            self.nodeID = nodeID
+            self.state = state
+            self.attempts = attempts
+            self.lastError = lastError
+            self.quarantine = quarantine
+            self.queue = queue
+            self.ready = ready
+            self.join = join
+            self.retryAt = retryAt
+        }
+    }
+
+    /// The arrivals at a joining node.
+    public struct Join: Sendable, Hashable {
+        /// Incoming edges resolved so far.
+        public var arrived: Int
+        /// Its incoming edges.
+        public var expected: Int
+        /// Its rule (`all`, `any`).
+        public var strategy: JoinStrategy
     }
 
     /// The run's id.

@@ -8,26 +8,43 @@ extension RunCoordinator {
         }
         let terminal = try await terminal(run)
         var nodes: [DistributedRunStatus.Node] = []
-        if let plan = catalog.plan(id: meta.blueprintID, version: meta.blueprintVersion)?.plan {
+        if let fleetPlan = catalog.plan(id: meta.blueprintID, version: meta.blueprintVersion) {
+            let plan = fleetPlan.plan
+            let results = try await results(run, plan: plan)
+            var ready = Set<Int>()
+            if terminal == nil {
+                let context = StaticContextReader(try await contexts.snapshot(run: run))
+                ready = Set(RecordReplay(plan: plan, input: meta.input, run: run, results: results, context: context).ready.map(\.node))
+            }
             for node in 0..<plan.nodeCount {
-                var entry = DistributedRunStatus.Node(nodeID: plan.ids[node], state: .pending, attempts: 0)
+                var entry = DistributedRunStatus.Node(
+                    nodeID: plan.ids[node], state: .pending, attempts: 0, queue: fleetPlan.queues[node])
                 if let bytes = try await records.value(at: RunKeys.lastFailure(run, node, 0)) {
                     let failure = try NodeResultRecord(decoding: bytes)
                     entry.state = .retrying
                     entry.attempts = failure.attempt
                     entry.lastError = failure.failure?.message
+                    entry.retryAt = failure.retryAt
                 }
-                if let record = try await result(run, node: node, iteration: 0) {
+                if let record = results[node] {
                     switch record.status {
                     case .completed: entry.state = .completed
                     case .skipped: entry.state = .skipped
                     case .failed: entry.state = .failed
                     }
                     entry.attempts = record.attempt
+                    entry.retryAt = nil
                     if let failure = record.failure { entry.lastError = failure.message }
                 } else if let bytes = try await records.value(at: RunKeys.quarantine(run, node, 0)) {
                     entry.state = .quarantined
                     entry.quarantine = try QuarantineRecord(decoding: bytes).signature
+                } else if entry.state == .pending {
+                    entry.ready = ready.contains(node)
+                }
+                let incoming = Int(plan.shapes[node].incomingCount)
+                if incoming > 1 {
+                    let arrived = try await records.members(of: RunKeys.arrivals(run, node, 0)).count
+                    entry.join = DistributedRunStatus.Join(arrived: arrived, expected: incoming, strategy: plan.shapes[node].join)
                 }
                 nodes.append(entry)
             }

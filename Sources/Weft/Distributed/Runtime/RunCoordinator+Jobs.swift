@@ -1,3 +1,4 @@
+import Foundation
 import Logging
 
 extension RunCoordinator {
@@ -264,7 +265,8 @@ extension RunCoordinator {
             writer.json(prepared)
             _ = try await records.setIfAbsent(RunKeys.prepared(run, node, iteration), writer.bytes, fence: nil)
         }
-        try await noteFailure(run: run, node: node, iteration: iteration, attempt: attempt, failure: failure)
+        let retryAt = Date().timeIntervalSince1970 + Double(delay.nanoseconds) / 1e9
+        try await noteFailure(run: run, node: node, iteration: iteration, attempt: attempt, failure: failure, retryAt: retryAt)
         let next = jobEnvelope(
             plan: plan, runID: run, node: node, iteration: iteration, attempt: attempt + 1, input: envelope.payload)
         let action = TimerAction.publish(queue: plan.queues[node], envelope: next.encoded(), priority: plan.priorities[node])
@@ -282,10 +284,13 @@ extension RunCoordinator {
     }
 
     /// Keeps the node's latest failed attempt, for inspection and the reconciler.
-    private func noteFailure(run: String, node: Int, iteration: Int, attempt: Int, failure: NodeFailure) async throws {
+    private func noteFailure(
+        run: String, node: Int, iteration: Int, attempt: Int, failure: NodeFailure, retryAt: Double?
+    ) async throws {
         var record = NodeResultRecord(status: .failed)
         record.attempt = attempt
         record.failure = failure
+        record.retryAt = retryAt
         let key = RunKeys.lastFailure(run, node, iteration)
         var current = try await records.value(at: key)
         while true {

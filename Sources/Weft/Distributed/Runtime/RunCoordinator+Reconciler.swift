@@ -41,39 +41,18 @@ extension RunCoordinator {
             try await applyContext(record.patch, run: run, origin: "n\(node).0")
         }
         let context = StaticContextReader(try await contexts.snapshot(run: run))
-        var machine = RunStateMachine(plan: plan, input: meta.input, seedSource: run)
-        var actions: [RunStateMachine.Action] = []
-        machine.start(context: context, into: &actions)
-        var ready: [(node: Int, input: JSONValue)] = []
-        var cursor = 0
-        while cursor < actions.count {
-            let action = actions[cursor]
-            cursor += 1
-            switch action {
-            case .execute(let node, _, let input):
-                guard let record = results[node] else {
-                    ready.append((node, input))
-                    continue
-                }
-                switch record.status {
-                case .completed:
-                    let output = record.output ?? .null
-                    let decision = RouteDecision(taken: record.taken.map { .init(edge: $0.edge, value: $0.value ?? output) })
-                    machine.apply(node: node, output: output, decision: decision, context: context, into: &actions)
-                case .failed:
-                    try await advance(run: run, plan: fleetPlan, meta: meta, node: node, iteration: 0, record: record, envelope: nil)
-                    return 0
-                case .skipped:
-                    continue
-                }
-            case .finish:
-                try await recordSkips(run, machine: machine, results: results)
-                if machine.outcome?.status == .completed { try await complete(run, plan: plan, scan: true) }
-                return 0
-            default:
-                continue
-            }
+        let replay = RecordReplay(plan: plan, input: meta.input, run: run, results: results, context: context)
+        let machine = replay.machine
+        if let (node, record) = replay.failed {
+            try await advance(run: run, plan: fleetPlan, meta: meta, node: node, iteration: 0, record: record, envelope: nil)
+            return 0
         }
+        if replay.finished {
+            try await recordSkips(run, machine: machine, results: results)
+            if machine.outcome?.status == .completed { try await complete(run, plan: plan, scan: true) }
+            return 0
+        }
+        let ready = replay.ready
         try await recordSkips(run, machine: machine, results: results)
         var published = 0
         for (node, input) in ready {
@@ -106,6 +85,53 @@ extension RunCoordinator {
         for node in 0..<machine.plan.nodeCount where machine.nodeStatus(node) == .skipped && results[node] == nil {
             _ = try await records.setIfAbsent(RunKeys.result(run, node, 0), NodeResultRecord.skipped.encoded(), fence: nil)
             _ = try await records.addToSet(RunKeys.done(run), member: RunKeys.doneMember(node))
+        }
+    }
+}
+
+/// A run's records replayed through the pure engine: what is ready (its job should be on a
+/// queue), or the failure or end the records already hold. Reads nothing itself.
+struct RecordReplay {
+    /// The engine after the replay.
+    var machine: RunStateMachine
+    /// The nodes that are ready and have no result, with their inputs.
+    var ready: [(node: Int, input: JSONValue)] = []
+    /// A node whose recorded failure the run has not yet acted on.
+    var failed: (node: Int, record: NodeResultRecord)?
+    /// Whether the records say the run is over.
+    var finished = false
+
+    init(plan: ExecutionPlan, input: JSONValue, run: String, results: [NodeResultRecord?], context: StaticContextReader) {
+        machine = RunStateMachine(plan: plan, input: input, seedSource: run)
+        var actions: [RunStateMachine.Action] = []
+        machine.start(context: context, into: &actions)
+        var cursor = 0
+        while cursor < actions.count {
+            let action = actions[cursor]
+            cursor += 1
+            switch action {
+            case .execute(let node, _, let input):
+                guard let record = results[node] else {
+                    ready.append((node, input))
+                    continue
+                }
+                switch record.status {
+                case .completed:
+                    let output = record.output ?? .null
+                    let decision = RouteDecision(taken: record.taken.map { .init(edge: $0.edge, value: $0.value ?? output) })
+                    machine.apply(node: node, output: output, decision: decision, context: context, into: &actions)
+                case .failed:
+                    failed = (node, record)
+                    return
+                case .skipped:
+                    continue
+                }
+            case .finish:
+                finished = true
+                return
+            default:
+                continue
+            }
         }
     }
 }

@@ -95,6 +95,9 @@ struct NodeResultRecord: Sendable, Hashable {
     var taken: [TakenEdge] = []
     var patch = ContextPatch()
     var failure: NodeFailure? = nil
+    /// When the next attempt is due, in wall-clock seconds since 1970: kept with a node's last
+    /// failed attempt (``RunKeys/lastFailure``) for inspection. Encoded only when set, last.
+    var retryAt: Double? = nil
 
     static let skipped = NodeResultRecord(status: .skipped)
 
@@ -124,6 +127,10 @@ struct NodeResultRecord: Sendable, Hashable {
         }
         writer.byte(failure == nil ? 0 : 1)
         if let failure { writer.failure(failure) }
+        if let retryAt {
+            writer.byte(1)
+            writer.json(.double(retryAt))
+        }
         return writer.bytes
     }
 
@@ -156,6 +163,7 @@ struct NodeResultRecord: Sendable, Hashable {
         let changeCount = try reader.count()
         for _ in 0..<changeCount { patch.changes.append(.init(key: try reader.string(), value: try reader.optionalJSON())) }
         failure = try reader.bool() ? try reader.failure() : nil
+        if !reader.isAtEnd, try reader.bool() { retryAt = try reader.json().doubleValue }
     }
 }
 

@@ -11,6 +11,7 @@ let package = Package(
         .library(name: "WeftSamples", targets: ["WeftSamples"]),
         .library(name: "WeftAMQP", targets: ["WeftAMQP"]),
         .library(name: "WeftLMDB", targets: ["WeftLMDB"]),
+        .library(name: "WeftFleet", targets: ["WeftFleet"]),
         .executable(name: "weft", targets: ["weft"]),
         .executable(name: "order-pipeline", targets: ["OrderPipeline"]),
         .executable(name: "document-processing", targets: ["DocumentProcessing"]),
@@ -20,6 +21,10 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
         .package(url: "https://github.com/apple/swift-collections", from: "1.6.0"),
         .package(url: "https://github.com/apple/swift-metrics", from: "2.13.0"),
+        .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
+        .package(url: "https://github.com/apple/swift-distributed-tracing", from: "1.7.3"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
+        .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
     ],
     targets: [
         // The core: model, authoring, pure engine, local runtime. No I/O libraries.
@@ -63,11 +68,29 @@ let package = Package(
                 .product(name: "DequeModule", package: "swift-collections"),
             ],
             path: "Plugins/WeftLMDB"),
+        // The fleet: configuration, the worker process and its graceful drain, the foreman,
+        // metrics and tracing, run inspection and the dashboard.
+        .target(
+            name: "WeftFleet",
+            dependencies: [
+                "Weft", "WeftAMQP", "WeftLMDB",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "Tracing", package: "swift-distributed-tracing"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "UnixSignals", package: "swift-service-lifecycle"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
+            path: "Sources/WeftFleet"),
         // The CLI's logic, kept in a library so tests can drive it.
         .target(
             name: "WeftCLI",
             dependencies: [
-                "Weft", "WeftSamples", "WeftLMDB",
+                "Weft", "WeftSamples", "WeftLMDB", "WeftFleet",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             path: "Sources/WeftCLI"
@@ -95,7 +118,7 @@ let package = Package(
             ],
             path: "Tests/WeftLMDBTests"),
         .testTarget(
-            name: "WeftCLITests", dependencies: ["WeftCLI", "Weft", "WeftLMDB", "WeftSamples"], path: "Tests/WeftCLITests"),
+            name: "WeftCLITests", dependencies: ["WeftCLI", "WeftFleet", "Weft", "WeftLMDB", "WeftSamples"], path: "Tests/WeftCLITests"),
     ],
     swiftLanguageModes: [.v6]
 )

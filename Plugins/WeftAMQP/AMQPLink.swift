@@ -282,6 +282,14 @@ final class AMQPLink {
     func declareQueue(
         _ name: String, passive: Bool, arguments: [(String, QueueArgument)], channel: amqp_channel_t
     ) throws(AMQPError) -> Int {
+        try declareQueueCounting(name, passive: passive, arguments: arguments, channel: channel).messages
+    }
+
+    /// Declares a durable queue (or, `passive`, checks that it exists) and returns how many
+    /// messages wait in it and how many consumers it has.
+    func declareQueueCounting(
+        _ name: String, passive: Bool, arguments: [(String, QueueArgument)], channel: amqp_channel_t
+    ) throws(AMQPError) -> (messages: Int, consumers: Int) {
         let arena = CStringArena()
         var entries: [amqp_table_entry_t] = arguments.map { key, value in
             switch value {
@@ -295,7 +303,7 @@ final class AMQPLink {
                 amqp_table_t(num_entries: Int32(table.count), entries: table.baseAddress))
         }
         try check(channel: channel, passive ? "looking up queue \(name)" : "declaring queue \(name)")
-        return Int(ok?.pointee.message_count ?? 0)
+        return (Int(ok?.pointee.message_count ?? 0), Int(ok?.pointee.consumer_count ?? 0))
     }
 
     /// Binds `queue` to `exchange` for `routingKey`.

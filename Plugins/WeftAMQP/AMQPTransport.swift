@@ -121,6 +121,19 @@ public final class AMQPTransport: QueueTransport {
         }
     }
 
+    /// How many messages wait in `queue` (ready, not delivered) and how many consumers it has,
+    /// of every process: what `weft status` and `weft top` show.
+    /// - Throws: `WeftError.unknownQueue` when the queue was never declared.
+    public func queueInfo(_ queue: String) async throws -> (messages: Int, consumers: Int) {
+        do {
+            return try await core.publisher.perform { context throws(AMQPError) in
+                try context.link.declareQueueCounting(queue, passive: true, arguments: [], channel: context.adminChannel)
+            }
+        } catch let error as AMQPError where error.code == .notFound {
+            throw WeftError(.unknownQueue, "No queue \"\(queue)\" was declared")
+        }
+    }
+
     public func deadLetters(of queue: String, limit: Int) async throws -> [DeadLetter] {
         let deadLetterQueue = core.options.deadLetterQueue(of: queue)
         do {

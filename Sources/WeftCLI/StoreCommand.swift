@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import Weft
+import WeftFleet
 import WeftLMDB
 
 /// `weft store stats|runs <path>`: what an LMDB state store holds.

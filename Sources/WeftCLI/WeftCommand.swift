@@ -1,14 +1,18 @@
 import ArgumentParser
 import Foundation
 import Weft
+import WeftFleet
 import WeftSamples
 
 /// The `weft` command-line tool.
 public struct WeftCommand: AsyncParsableCommand {
     public static let configuration = CommandConfiguration(
         commandName: "weft",
-        abstract: "Run, check and draw Weft workflows; inspect state stores.",
-        subcommands: [RunCommand.self, ValidateCommand.self, GraphCommand.self, SamplesCommand.self, StoreCommand.self])
+        abstract: "Run, check and draw Weft workflows; run and control a fleet of workers.",
+        subcommands: [
+            RunCommand.self, ValidateCommand.self, GraphCommand.self, SamplesCommand.self, WorkerCommand.self, ConfigCommand.self,
+            StartCommand.self, StatusCommand.self, CancelCommand.self, RunsCommand.self, DLQCommand.self, StoreCommand.self,
+        ])
 
     public init() {}
 }

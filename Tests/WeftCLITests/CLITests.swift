@@ -2,6 +2,7 @@ import Foundation
 import Testing
 import Weft
 import WeftCLI
+import WeftFleet
 import WeftLMDB
 import WeftSamples
 

@@ -90,6 +90,9 @@ public final class Worker: Sendable {
         public var requeued = 0
         /// Deliveries a fault injector crashed.
         public var crashed = 0
+
+        /// All zero.
+        public init() {}
     }
 
     /// One consumer of the worker: its consuming task (cancelled to cancel the attempt in hand
@@ -103,17 +106,41 @@ public final class Worker: Sendable {
     /// The job a slot has in hand, behind the slot's own lock (so that slots never wait for
     /// each other to note it).
     private final class SlotJob: Sendable {
-        private let state = Mutex<(run: String, since: ContinuousClock.Instant)?>(nil)
+        private let state = Mutex<(run: String, node: String, attempt: Int, since: ContinuousClock.Instant)?>(nil)
 
-        func set(_ run: String, at now: ContinuousClock.Instant) {
-            state.withLock { $0 = (run, now) }
+        func set(_ envelope: Envelope, at now: ContinuousClock.Instant) {
+            state.withLock { $0 = (envelope.runID, envelope.nodeID, envelope.attempt, now) }
         }
 
         func clear() {
             state.withLock { $0 = nil }
         }
 
-        var current: (run: String, since: ContinuousClock.Instant)? { state.withLock { $0 } }
+        var current: (run: String, node: String, attempt: Int, since: ContinuousClock.Instant)? { state.withLock { $0 } }
+    }
+
+    /// A job a worker is handling now.
+    public struct JobInHand: Sendable, Hashable {
+        /// Its run.
+        public var runID: String
+        /// Its node.
+        public var nodeID: String
+        /// Its attempt.
+        public var attempt: Int
+        /// How long it has been in hand.
+        public var elapsed: Duration
+    }
+
+    /// The jobs this worker is handling now.
+    public var jobsInHand: [JobInHand] {
+        let now = ContinuousClock.now
+        return runState.withLock { state in
+            state.slots.compactMap { slot in
+                slot.job.current.map {
+                    JobInHand(runID: $0.run, nodeID: $0.node, attempt: $0.attempt, elapsed: $0.since.duration(to: now))
+                }
+            }
+        }
     }
 
     private struct RunState {
@@ -281,7 +308,7 @@ public final class Worker: Sendable {
     private func process(_ delivery: QueueDelivery, job: SlotJob?) async -> DeliveryOutcome {
         let outcome: DeliveryOutcome
         if let job {
-            outcome = await coordinator.handle(delivery) { envelope, now in job.set(envelope.runID, at: now) }
+            outcome = await coordinator.handle(delivery) { envelope, now in job.set(envelope, at: now) }
             job.clear()
         } else {
             outcome = await coordinator.handle(delivery)

@@ -1,0 +1,381 @@
+import ArgumentParser
+import Foundation
+import Logging
+import Weft
+import WeftFleet
+import WeftLMDB
+import WeftSamples
+
+/// What the `weft` tool itself can run on a fleet: the samples.
+enum ToolProgram {
+    static var registry: NodeRegistry { SampleCatalog.registry }
+    static var blueprints: [Blueprint] { SampleCatalog.samples.map(\.workflow.blueprint) }
+}
+
+/// A configuration, or the output that says why there is none.
+enum LoadedConfiguration {
+    case success(FleetConfiguration)
+    case failure(CommandOutput)
+}
+
+/// Loads the configuration, or the failure to print.
+func loadConfiguration(_ flags: FleetFlags) -> LoadedConfiguration {
+    do {
+        return .success(try flags.load())
+    } catch {
+        return .failure(CommandOutput(standardError: "weft: \(error)\n", status: 64))
+    }
+}
+
+/// A client for the configured fleet (quiet: its logs are for `--log-level debug`).
+func connectClient(_ configuration: FleetConfiguration) async throws -> FleetClient {
+    var logger = Logger(label: "weft.client")
+    logger.logLevel = configuration.logLevel == .info ? .warning : configuration.logLevel
+    return try await FleetClient.connect(configuration, registry: ToolProgram.registry, blueprints: ToolProgram.blueprints, logger: logger)
+}
+
+/// Runs `body` with a client, turning failures into one line.
+func withClient(_ flags: FleetFlags, _ body: (FleetClient) async throws -> CommandOutput) async -> CommandOutput {
+    let configuration: FleetConfiguration
+    switch loadConfiguration(flags) {
+    case .success(let loaded): configuration = loaded
+    case .failure(let output): return output
+    }
+    let client: FleetClient
+    do {
+        client = try await connectClient(configuration)
+    } catch {
+        return .failure(error)
+    }
+    let output: CommandOutput
+    do {
+        output = try await body(client)
+    } catch {
+        output = .failure(error)
+    }
+    await client.shutdown()
+    return output
+}
+
+/// `weft worker`: a worker process serving the samples' blueprints (and the configured files).
+public struct WorkerCommand: AsyncParsableCommand {
+    public static let configuration = CommandConfiguration(
+        commandName: "worker",
+        abstract: "Run a worker: consume the fleet's queues and run nodes until SIGTERM or SIGINT (then drain).")
+
+    @OptionGroup var flags: FleetFlags
+
+    public init() {}
+
+    public func run() async throws {
+        let configuration: FleetConfiguration
+        switch loadConfiguration(flags) {
+        case .success(let loaded): configuration = loaded
+        case .failure(let output): return try output.emit()
+        }
+        FleetProcess.bootstrap(configuration)
+        do {
+            try await WorkerProgram(registry: ToolProgram.registry, blueprints: ToolProgram.blueprints).run(configuration)
+        } catch {
+            try CommandOutput.failure(error).emit()
+        }
+    }
+}
+
+/// `weft config check`
+public struct ConfigCommand: AsyncParsableCommand {
+    public static let configuration = CommandConfiguration(
+        commandName: "config", abstract: "Check a fleet configuration.", subcommands: [Check.self])
+
+    public init() {}
+
+    /// `weft config check [--config file] [flags]`
+    public struct Check: AsyncParsableCommand {
+        public static let configuration = CommandConfiguration(
+            commandName: "check", abstract: "Validate the configuration (file, environment, flags) and print the result.")
+
+        @OptionGroup var flags: FleetFlags
+
+        public init() {}
+
+        public func run() async throws {
+            try ConfigCommand.check(flags).emit()
+        }
+    }
+
+    /// Checks the configuration `flags` lead to.
+    public static func check(_ flags: FleetFlags) -> CommandOutput {
+        switch loadConfiguration(flags) {
+        case .failure(let output):
+            return output
+        case .success(let configuration):
+            var text = "configuration is valid\n"
+            let broker = (try? configuration.amqpConfiguration()).map { "\($0.endpoint)" } ?? configuration.broker
+            text += "  broker: \(broker)\n  store: \(configuration.store)\n  queue prefix: \(configuration.queuePrefix)\n"
+            text += "  queues: \(configuration.queues.map { $0.map { $0.isEmpty ? "(default)" : $0 }.joined(separator: ", ") } ?? "all the blueprints use")\n"
+            text += "  concurrency: \(configuration.concurrency), blocking threads: \(configuration.blockingThreads)\n"
+            text += "  log level: \(configuration.logLevel.rawValue), metrics: "
+                + (configuration.metricsPort > 0 ? "127.0.0.1:\(configuration.metricsPort)/metrics" : "off") + "\n"
+            text += "  foreman: \(configuration.foreman.workers) workers (\(configuration.foreman.minWorkers)…\(configuration.foreman.maxWorkers))\n"
+            return CommandOutput(standardOutput: text)
+        }
+    }
+}
+
+/// `weft start <blueprint> [--input json] [--wait]`
+public struct StartCommand: AsyncParsableCommand {
+    public static let configuration = CommandConfiguration(
+        commandName: "start", abstract: "Start a run on the fleet and print its id (--wait: wait and print the result).")
+
+    @Argument(help: "A sample's name (see `weft samples`), a blueprint id known to the fleet, or a blueprint JSON file.")
+    var blueprint: String
+    @Option(help: "The run's input, as JSON (default: a sample's own input, else null).") var input: String?
+    @Flag(help: "Wait for the run to end and print its result.") var wait = false
+    @OptionGroup var flags: FleetFlags
+
+    public init() {}
+
+    public func run() async throws {
+        try await Self.execute(blueprint: blueprint, input: input, wait: wait, flags: flags).emit()
+    }
+
+    /// Starts the run; with `wait`, waits for it (showing progress on a terminal).
+    public static func execute(blueprint name: String, input: String?, wait: Bool, flags: FleetFlags) async -> CommandOutput {
+        var value = SampleCatalog.sample(named: name)?.input ?? .null
+        if let input {
+            do { value = try JSONValue(parsing: input) } catch {
+                return .failure("--input is not valid JSON: \((error as? WeftError)?.message ?? "\(error)")")
+            }
+        }
+        return await withClient(flags) { client in
+            let blueprint: Blueprint
+            if let known = SampleCatalog.sample(named: name)?.workflow.blueprint ?? client.blueprint(id: name) {
+                blueprint = known
+            } else if FileManager.default.fileExists(atPath: name) {
+                blueprint = try BlueprintFile.load(name)
+            } else {
+                return .failure("no sample, known blueprint or file named '\(name)'")
+            }
+            let handle = try await client.runtime.start(blueprint, input: value)
+            guard wait else { return CommandOutput(standardOutput: handle.runID + "\n") }
+            FileHandle.standardError.write(Data("run \(handle.runID)\n".utf8))
+            let progress = ProgressLine(total: blueprint.nodes.count)
+            let watcher = Task {
+                while !Task.isCancelled {
+                    if let status = try? await handle.status() {
+                        progress.show(done: status.nodes.filter { $0.state == .completed || $0.state == .skipped }.count)
+                    }
+                    try? await Task.sleep(for: .milliseconds(200))
+                }
+            }
+            let result = try await handle.result()
+            watcher.cancel()
+            progress.finish()
+            var text = "\(handle.runID)\nstatus: \(result.status.rawValue)\n"
+            if let output = result.output { text += "output: \(try output.jsonString(pretty: true))\n" }
+            guard result.status == .completed else {
+                return CommandOutput(standardOutput: text, standardError: "weft: run \(result.status.rawValue): \(result.failure?.description ?? "")\n", status: 1)
+            }
+            return CommandOutput(standardOutput: text)
+        }
+    }
+}
+
+/// A one-line progress indicator on a terminal's standard error (nothing when not a terminal).
+final class ProgressLine: Sendable {
+    let total: Int
+    let enabled = isatty(STDERR_FILENO) == 1
+
+    init(total: Int) { self.total = total }
+
+    func show(done: Int) {
+        guard enabled else { return }
+        let width = 30
+        let filled = total == 0 ? width : min(width, done * width / total)
+        let bar = String(repeating: "█", count: filled) + String(repeating: "░", count: width - filled)
+        FileHandle.standardError.write(Data("\r\(bar) \(done)/\(total) nodes".utf8))
+    }
+
+    func finish() {
+        guard enabled else { return }
+        FileHandle.standardError.write(Data("\r\u{1B}[2K".utf8))
+    }
+}
+
+/// `weft status <run>`
+public struct StatusCommand: AsyncParsableCommand {
+    public static let configuration = CommandConfiguration(
+        commandName: "status", abstract: "A run's status: each node's state, attempts and errors, and why a running run is not moving.")
+
+    @Argument(help: "The run's id.") var run: String
+    @OptionGroup var flags: FleetFlags
+
+    public init() {}
+
+    public func run() async throws {
+        try await Self.execute(run: run, flags: flags).emit()
+    }
+
+    /// Describes run `run`.
+    public static func execute(run: String, flags: FleetFlags) async -> CommandOutput {
+        await withClient(flags) { client in
+            CommandOutput(standardOutput: describe(try await client.explain(run)))
+        }
+    }
+
+    /// The text of an explanation.
+    public static func describe(_ explanation: RunExplanation, now: Date = Date()) -> String {
+        let status = explanation.status
+        var text = "run \(status.runID): \(status.status.rawValue) (\(status.blueprintID)@\(status.blueprintVersion))\n"
+        if let failure = status.failure { text += "failure: \(failure.description)\n" }
+        if let output = status.output, let json = try? output.jsonString(pretty: false) { text += "output: \(json)\n" }
+        if status.nodes.isEmpty {
+            text += "nodes: this process does not know blueprint \(status.blueprintID)@\(status.blueprintVersion); pass it with --blueprint\n"
+        } else {
+            var rows = [["NODE", "STATE", "ATTEMPTS", "QUEUE", "DETAIL"]]
+            for node in status.nodes {
+                var detail = node.lastError.map { "last error: \($0)" } ?? ""
+                if let join = node.join, node.state == .pending { detail = "join \(join.arrived)/\(join.expected) (\(join.strategy.rawValue))" }
+                if let quarantine = node.quarantine { detail = "quarantined: \(quarantine)" }
+                let state = node.state == .pending && node.ready ? "ready" : node.state.rawValue
+                rows.append([node.nodeID, state, "\(node.attempts)", node.queue, detail])
+            }
+            text += StoreCommand.table(rows)
+        }
+        let reasons = explanation.reasons(now: now)
+        if !reasons.isEmpty {
+            text += "why:\n" + reasons.map { "  \($0)\n" }.joined()
+        }
+        return text
+    }
+}
+
+/// `weft cancel <run>`
+public struct CancelCommand: AsyncParsableCommand {
+    public static let configuration = CommandConfiguration(commandName: "cancel", abstract: "Cancel a run.")
+
+    @Argument(help: "The run's id.") var run: String
+    @OptionGroup var flags: FleetFlags
+
+    public init() {}
+
+    public func run() async throws {
+        let run = self.run
+        try await withClient(flags) { client in
+            let status = try await client.runtime.cancel(run)
+            return CommandOutput(standardOutput: "run \(run): \(status.rawValue)\n")
+        }.emit()
+    }
+}
+
+/// `weft runs [--status s] [--blueprint id] [--limit n]`
+public struct RunsCommand: AsyncParsableCommand {
+    public static let configuration = CommandConfiguration(commandName: "runs", abstract: "List the fleet's runs, oldest first.")
+
+    @Option(help: "Only runs with this status: running, completed, failed, cancelled.") var status: String?
+    @Option(name: .customLong("blueprint-id"), help: "Only runs of this blueprint id.") var blueprint: String?
+    @Option(help: "List at most this many.") var limit = 50
+    @OptionGroup var flags: FleetFlags
+
+    public init() {}
+
+    public func run() async throws {
+        try await Self.execute(status: status, blueprint: blueprint, limit: limit, flags: flags).emit()
+    }
+
+    /// Lists the runs of the configured store.
+    public static func execute(status: String?, blueprint: String?, limit: Int, flags: FleetFlags) async -> CommandOutput {
+        let configuration: FleetConfiguration
+        switch loadConfiguration(flags) {
+        case .success(let loaded): configuration = loaded
+        case .failure(let output): return output
+        }
+        if let status, !["running", "completed", "failed", "cancelled"].contains(status) {
+            return .failure("--status must be running, completed, failed or cancelled (got \"\(status)\")")
+        }
+        return await StoreCommand.withStore(configuration.store) { store in
+            var runs = try await StoreCommand.storedRuns(store, limit: .max)
+            if let status { runs = runs.filter { ($0.status?.rawValue ?? "running") == status } }
+            if let blueprint { runs = runs.filter { $0.blueprintID == blueprint } }
+            runs.sort { $0.startedAt < $1.startedAt }
+            let shown = runs.prefix(limit)
+            var rows = [["RUN", "BLUEPRINT", "STATUS", "STARTED", "ENDED"]]
+            for run in shown {
+                rows.append([
+                    run.runID, "\(run.blueprintID)@\(run.blueprintVersion)", run.status?.rawValue ?? "running",
+                    StoreCommand.timestamp(run.startedAt), run.finishedAt.map(StoreCommand.timestamp) ?? "-",
+                ])
+            }
+            return CommandOutput(standardOutput: StoreCommand.table(rows) + "\(shown.count) of \(runs.count) runs\n")
+        }
+    }
+}
+
+/// `weft dlq list|redrive`
+public struct DLQCommand: AsyncParsableCommand {
+    public static let configuration = CommandConfiguration(
+        commandName: "dlq", abstract: "The dead letters of a job queue: list them, or send them back.", subcommands: [List.self, Redrive.self])
+
+    public init() {}
+
+    /// `weft dlq list [--label l] [--limit n]`
+    public struct List: AsyncParsableCommand {
+        public static let configuration = CommandConfiguration(commandName: "list", abstract: "List dead letters, with their reasons.")
+
+        @Option(help: "The job queue's label (default: the default queue).") var label = ""
+        @Option(help: "At most this many.") var limit = 50
+        @OptionGroup var flags: FleetFlags
+
+        public init() {}
+
+        public func run() async throws {
+            try await DLQCommand.list(label: label, limit: limit, flags: flags).emit()
+        }
+    }
+
+    /// `weft dlq redrive [--label l] [--limit n] [--run id]`
+    public struct Redrive: AsyncParsableCommand {
+        public static let configuration = CommandConfiguration(
+            commandName: "redrive", abstract: "Publish dead letters to their queue again (all, or one run's).")
+
+        @Option(help: "The job queue's label (default: the default queue).") var label = ""
+        @Option(help: "At most this many.") var limit = 1000
+        @Option(help: "Only the dead letters of this run.") var run: String?
+        @OptionGroup var flags: FleetFlags
+
+        public init() {}
+
+        public func run() async throws {
+            try await DLQCommand.redrive(label: label, limit: limit, run: run, flags: flags).emit()
+        }
+    }
+
+    /// Lists the dead letters of the queue with `label`.
+    public static func list(label: String, limit: Int, flags: FleetFlags) async -> CommandOutput {
+        await withClient(flags) { client in
+            let queue = client.configuration.fleetOptions.jobQueue(label: label)
+            let letters = try await client.transport.deadLetters(of: queue, limit: limit)
+            var rows = [["RUN", "NODE", "ATTEMPT", "REASON"]]
+            for letter in letters {
+                if let envelope = try? Envelope(decoding: letter.message.body) {
+                    rows.append([envelope.runID, envelope.nodeID, "\(envelope.attempt)", letter.reason])
+                } else {
+                    rows.append(["?", "?", "?", letter.reason + " (the message is not an envelope)"])
+                }
+            }
+            return CommandOutput(standardOutput: StoreCommand.table(rows) + "\(letters.count) dead letter\(letters.count == 1 ? "" : "s") in \(queue).dead-letter\n")
+        }
+    }
+
+    /// Re-publishes dead letters of the queue with `label`.
+    public static func redrive(label: String, limit: Int, run: String?, flags: FleetFlags) async -> CommandOutput {
+        await withClient(flags) { client in
+            let queue = client.configuration.fleetOptions.jobQueue(label: label)
+            let count = try await client.transport.redriveDeadLetters(of: queue, limit: limit) { letter in
+                guard let run else { return true }
+                return (try? Envelope(decoding: letter.message.body))?.runID == run
+            }
+            return CommandOutput(standardOutput: "redrove \(count) dead letter\(count == 1 ? "" : "s") to \(queue)\n")
+        }
+    }
+}

@@ -1,0 +1,113 @@
+import Foundation
+import Logging
+import Weft
+import WeftAMQP
+
+/// How the processes of a fleet run: one JSON file, environment variables and flags, in rising
+/// order of precedence.
+///
+/// ```json
+/// {
+///   "broker": "amqp://weft@rabbit.internal/prod",
+///   "store": "/var/lib/weft/state",
+///   "queuePrefix": "weft",
+///   "queues": ["", "gpu"],
+///   "concurrency": 8,
+///   "blockingThreads": 2,
+///   "logLevel": "info",
+///   "metricsPort": 9464,
+///   "drainTimeout": 30,
+///   "blueprints": ["blueprints/orders.json"],
+///   "foreman": {"workers": 2, "minWorkers": 1, "maxWorkers": 4, "scaleInterval": 5, "restartLimit": 5}
+/// }
+/// ```
+public struct FleetConfiguration: Sendable, Hashable {
+    /// The foreman's settings.
+    public struct Foreman: Sendable, Hashable {
+        /// Worker processes to start with. Default 2.
+        public var workers = 2
+        /// The fewest workers scaling may leave. Default 1.
+        public var minWorkers = 1
+        /// The most workers scaling may start. Default 4.
+        public var maxWorkers = 4
+        /// Seconds between two looks at the queues for scaling. Default 5.
+        public var scaleInterval = 5.0
+        /// Crashes of one worker slot within a minute after which it is not restarted. Default 5.
+        public var restartLimit = 5
+        /// The command that starts a worker; empty: this executable with `worker`.
+        public var workerCommand: [String] = []
+
+        /// The defaults.
+        public init() {}
+    }
+
+    /// The broker's URL (`amqp://` or `amqps://`). Default `amqp://127.0.0.1:5672/` (credentials
+    /// from `WEFT_AMQP_USER`/`WEFT_AMQP_PASSWORD`, else guest).
+    public var broker = "amqp://127.0.0.1:5672/"
+    /// The LMDB state store's directory. Default `/var/lib/weft/state`.
+    public var store = "/var/lib/weft/state"
+    /// Prefixes every queue. Default `weft`.
+    public var queuePrefix = "weft"
+    /// The queue labels to serve (`""` is the default queue); `nil`: every queue the blueprints use.
+    public var queues: [String]?
+    /// Jobs one worker process handles at once. Default: the number of cores.
+    public var concurrency = ProcessInfo.processInfo.activeProcessorCount
+    /// Threads for nodes declared blocking. Default: the number of cores.
+    public var blockingThreads = ProcessInfo.processInfo.activeProcessorCount
+    /// The log level. Default `info`.
+    public var logLevel: Logger.Level = .info
+    /// The local port of the Prometheus metrics endpoint (`/metrics` on 127.0.0.1); 0 turns it
+    /// off. A foreman serves on it and gives its workers the ports after it. Default 0.
+    public var metricsPort = 0
+    /// Seconds a draining worker waits for the jobs in hand before it hands them back. Default 30.
+    public var drainTimeout = 30.0
+    /// Blueprint JSON files to serve, besides those compiled into the worker.
+    public var blueprints: [String] = []
+    /// How long finished runs stay readable, in seconds; `nil` keeps them. Default 3,600.
+    public var retention: Double? = 3600
+    /// The foreman's settings.
+    public var foreman = Foreman()
+
+    /// The defaults.
+    public init() {}
+
+    /// Where workers and the foreman report their state for `weft top`: `<store>/fleet`.
+    public var statusDirectory: String { (store as NSString).appendingPathComponent("fleet") }
+
+    /// The fleet options every process shares.
+    public var fleetOptions: FleetOptions {
+        FleetOptions(queuePrefix: queuePrefix, retention: retention.map { .milliseconds(Int64($0 * 1000)) })
+    }
+
+    /// The broker's configuration.
+    /// - Throws: ``AMQPError`` with code `invalidURL`.
+    public func amqpConfiguration() throws -> AMQPConfiguration {
+        try AMQPConfiguration(url: broker)
+    }
+}
+
+/// A problem in a fleet configuration: where it is and what is wrong.
+public struct ConfigurationProblem: Sendable, Hashable, CustomStringConvertible {
+    /// The setting (`concurrency`, `foreman.maxWorkers`) or the file.
+    public var setting: String
+    /// What is wrong, and what is expected.
+    public var message: String
+
+    /// Creates a problem.
+    public init(_ setting: String, _ message: String) {
+        self.setting = setting
+        self.message = message
+    }
+
+    public var description: String { "\(setting): \(message)" }
+}
+
+/// A configuration that cannot be used, with every problem found.
+public struct ConfigurationError: Error, Sendable, CustomStringConvertible {
+    /// The problems, in the order found.
+    public var problems: [ConfigurationProblem]
+
+    public var description: String {
+        "invalid configuration:\n" + problems.map { "  \($0)" }.joined(separator: "\n")
+    }
+}

@@ -1,0 +1,50 @@
+import ArgumentParser
+
+/// The flags every fleet command takes (`weft worker`, `weft foreman`, `weft start`…), and a
+/// worker executable built with ``WorkerProgram`` too. Each replaces the file's and the
+/// environment's setting.
+public struct FleetFlags: ParsableArguments, Sendable {
+    @Option(help: "The configuration file (JSON); also WEFT_CONFIG.")
+    public var config: String?
+    @Option(help: "The broker's URL, amqp:// or amqps://; also WEFT_BROKER.")
+    public var broker: String?
+    @Option(help: "The LMDB state store's directory; also WEFT_STORE.")
+    public var store: String?
+    @Option(name: .customLong("queue-prefix"), help: "Prefixes every queue name; also WEFT_QUEUE_PREFIX.")
+    public var queuePrefix: String?
+    @Option(name: .customLong("queue"), help: "A queue label to serve (repeat; \"\" is the default queue); also WEFT_QUEUES.")
+    public var queues: [String] = []
+    @Option(help: "Jobs a worker handles at once; also WEFT_CONCURRENCY.")
+    public var concurrency: Int?
+    @Option(name: .customLong("log-level"), help: "trace, debug, info, notice, warning, error or critical; also WEFT_LOG_LEVEL.")
+    public var logLevel: String?
+    @Option(name: .customLong("metrics-port"), help: "Serve Prometheus metrics on 127.0.0.1:<port>/metrics; 0: off. Also WEFT_METRICS_PORT.")
+    public var metricsPort: Int?
+    @Option(name: .customLong("drain-timeout"), help: "Seconds a stopping worker waits for its jobs in hand.")
+    public var drainTimeout: Double?
+    @Option(name: .customLong("blueprint"), help: "A blueprint JSON file to serve (repeat).")
+    public var blueprints: [String] = []
+
+    public init() {}
+
+    /// The overrides these flags make.
+    public var overrides: FleetConfiguration.Overrides {
+        var overrides = FleetConfiguration.Overrides()
+        overrides.broker = broker
+        overrides.store = store
+        overrides.queuePrefix = queuePrefix
+        overrides.queues = queues.isEmpty ? nil : queues
+        overrides.concurrency = concurrency
+        overrides.logLevel = logLevel
+        overrides.metricsPort = metricsPort
+        overrides.drainTimeout = drainTimeout
+        overrides.blueprints = blueprints
+        return overrides
+    }
+
+    /// The configuration: file, environment, then these flags.
+    /// - Throws: ``ConfigurationError`` with every problem.
+    public func load() throws(ConfigurationError) -> FleetConfiguration {
+        try FleetConfiguration.load(file: config, overrides: overrides)
+    }
+}

@@ -1,0 +1,134 @@
+import ArgumentParser
+import Foundation
+import Logging
+import Metrics
+import Prometheus
+import ServiceLifecycle
+import Synchronization
+import Weft
+import WeftAMQP
+import WeftLMDB
+
+/// A worker process: your node registry and blueprints, the broker and the state store from
+/// the fleet's configuration. Build your own worker executable with one call:
+///
+/// ```swift
+/// // Sources/my-worker/main.swift
+/// import WeftFleet
+///
+/// await WorkerProgram(registry: MyNodes.registry, blueprints: [orders.blueprint]).main()
+/// ```
+///
+/// It takes the flags of `weft worker` (``FleetFlags``), reads the same configuration file and
+/// environment, logs to standard error, serves metrics when a port is set, and drains on SIGTERM
+/// or SIGINT. Point the foreman at it with `foreman.workerCommand`.
+public struct WorkerProgram: Sendable {
+    /// The node code.
+    public var registry: NodeRegistry
+    /// The blueprints compiled in (the configuration's blueprint files are added).
+    public var blueprints: [Blueprint]
+
+    /// A worker for `blueprints` over `registry`.
+    public init(registry: NodeRegistry, blueprints: [Blueprint]) {
+        self.registry = registry
+        self.blueprints = blueprints
+    }
+
+    /// Parses `arguments` as ``FleetFlags``, runs the worker until it is stopped, and exits the
+    /// process: status 0 after a clean stop, 1 on an error (printed), 64 on bad flags or settings.
+    public func main(arguments: [String] = Array(CommandLine.arguments.dropFirst())) async -> Never {
+        let flags: FleetFlags
+        do {
+            flags = try FleetFlags.parse(arguments)
+        } catch {
+            FleetFlags.exit(withError: error)
+        }
+        let configuration: FleetConfiguration
+        do {
+            configuration = try flags.load()
+        } catch {
+            FileHandle.standardError.write(Data("weft worker: \(error)\n".utf8))
+            exit(64)
+        }
+        FleetProcess.bootstrap(configuration)
+        do {
+            try await run(configuration)
+            exit(0)
+        } catch {
+            FileHandle.standardError.write(Data("weft worker: error: \(error)\n".utf8))
+            exit(1)
+        }
+    }
+
+    /// Runs the worker with `configuration` until SIGTERM or SIGINT (then drains) or a failure.
+    /// Call ``FleetProcess/bootstrap(_:)`` first to set up logging and metrics.
+    public func run(_ configuration: FleetConfiguration) async throws {
+        var logger = Logger(label: "weft.worker")
+        logger.logLevel = configuration.logLevel
+        logger[metadataKey: "weft.pid"] = "\(getpid())"
+        let transport = try await AMQPTransport.connect(try configuration.amqpConfiguration(), logger: logger)
+        let store: LMDBStateStore
+        do {
+            store = try LMDBStateStore(LMDBConfiguration(path: configuration.store))
+        } catch {
+            await transport.shutdown()
+            throw error
+        }
+        defer { store.close() }
+        do {
+            let worker = try Worker(
+                registry: registry, blueprints: blueprints + configuration.blueprints.map(BlueprintFile.load),
+                backends: WeftBackends(
+                    transport: transport, contextStore: store.contextStore, coordinationStore: store.coordinationStore),
+                configuration: Worker.Configuration(
+                    fleet: configuration.fleetOptions, concurrency: configuration.concurrency,
+                    queueLabels: configuration.queues.map(Set.init), middleware: [WorkerInstrumentation()], logger: logger))
+            var services = [
+                ServiceGroupConfiguration.ServiceConfiguration(
+                    service: WorkerService(
+                        worker: worker, drainTimeout: .milliseconds(Int64(configuration.drainTimeout * 1000)),
+                        statusDirectory: FleetStatusDirectory(path: configuration.statusDirectory), logger: logger),
+                    successTerminationBehavior: .gracefullyShutdownGroup)
+            ]
+            if configuration.metricsPort > 0, let registry = FleetProcess.metricsRegistry {
+                services.append(.init(service: MetricsServer(registry: registry, port: configuration.metricsPort, logger: logger)))
+            }
+            let group = ServiceGroup(
+                configuration: ServiceGroupConfiguration(
+                    services: services, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
+            try await group.run()
+        } catch {
+            await transport.shutdown()
+            throw error
+        }
+        await transport.shutdown()
+        logger.info("worker process stopped")
+    }
+}
+
+/// Process-wide set-up of the fleet's processes: logging and metrics, once.
+public enum FleetProcess {
+    private static let state = Mutex<(bootstrapped: Bool, registry: PrometheusCollectorRegistry?)>((false, nil))
+
+    /// Logs to standard error at the configuration's level and, when it has a metrics port,
+    /// reports metrics to a Prometheus registry. Only the first call in a process counts.
+    public static func bootstrap(_ configuration: FleetConfiguration) {
+        let first = state.withLock { state -> Bool in
+            guard !state.bootstrapped else { return false }
+            state.bootstrapped = true
+            if configuration.metricsPort > 0 { state.registry = PrometheusCollectorRegistry() }
+            return true
+        }
+        guard first else { return }
+        let level = configuration.logLevel
+        LoggingSystem.bootstrap { label in
+            var handler = StreamLogHandler.standardError(label: label)
+            handler.logLevel = level
+            return handler
+        }
+        if let registry = metricsRegistry { MetricsSystem.bootstrap(PrometheusMetricsFactory(registry: registry)) }
+    }
+
+    /// The registry metrics go to, when a metrics port was configured.
+    public static var metricsRegistry: PrometheusCollectorRegistry? { state.withLock { $0.registry } }
+}

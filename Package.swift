@@ -92,6 +92,7 @@ let package = Package(
             dependencies: [
                 "Weft", "WeftSamples", "WeftLMDB", "WeftFleet",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
             path: "Sources/WeftCLI"
         ),

@@ -1,4 +1,5 @@
 import ArgumentParser
+import ServiceLifecycle
 import Foundation
 import Logging
 import Weft
@@ -377,5 +378,43 @@ public struct DLQCommand: AsyncParsableCommand {
             }
             return CommandOutput(standardOutput: "redrove \(count) dead letter\(count == 1 ? "" : "s") to \(queue)\n")
         }
+    }
+}
+
+/// `weft foreman`: keeps this machine's workers alive.
+public struct ForemanCommand: AsyncParsableCommand {
+    public static let configuration = CommandConfiguration(
+        commandName: "foreman",
+        abstract: "Run this machine's workers: restart those that die, scale with the queues, reload on SIGHUP, drain on SIGTERM.")
+
+    @Option(help: "Workers to start with (also WEFT_WORKERS; the file's foreman.workers).") var workers: Int?
+    @OptionGroup var flags: FleetFlags
+
+    public init() {}
+
+    public func run() async throws {
+        let flags = self.flags
+        var overrides = flags.overrides
+        overrides.workers = workers
+        let load: @Sendable () throws -> FleetConfiguration = { [overrides] in
+            try FleetConfiguration.load(file: flags.config, overrides: overrides)
+        }
+        let configuration: FleetConfiguration
+        do {
+            configuration = try load()
+        } catch {
+            return try CommandOutput(standardError: "weft: \(error)\n", status: 64).emit()
+        }
+        FleetProcess.bootstrap(configuration)
+        var logger = Logger(label: "weft.foreman")
+        logger.logLevel = configuration.logLevel
+        let foreman = Foreman(configuration: configuration, reload: load, logger: logger)
+        var services = [ServiceGroupConfiguration.ServiceConfiguration(service: foreman, successTerminationBehavior: .gracefullyShutdownGroup)]
+        if configuration.metricsPort > 0, let registry = FleetProcess.metricsRegistry {
+            services.append(.init(service: MetricsServer(registry: registry, port: configuration.metricsPort, logger: logger)))
+        }
+        let group = ServiceGroup(
+            configuration: ServiceGroupConfiguration(services: services, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
+        try await group.run()
     }
 }

@@ -10,7 +10,8 @@ public struct WeftCommand: AsyncParsableCommand {
         commandName: "weft",
         abstract: "Run, check and draw Weft workflows; run and control a fleet of workers.",
         subcommands: [
-            RunCommand.self, ValidateCommand.self, GraphCommand.self, SamplesCommand.self, WorkerCommand.self, ConfigCommand.self,
+            RunCommand.self, ValidateCommand.self, GraphCommand.self, SamplesCommand.self, WorkerCommand.self, ForemanCommand.self,
+            ConfigCommand.self,
             StartCommand.self, StatusCommand.self, CancelCommand.self, RunsCommand.self, DLQCommand.self, StoreCommand.self,
         ])
 

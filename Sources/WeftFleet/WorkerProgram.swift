@@ -90,6 +90,10 @@ public struct WorkerProgram: Sendable {
                         statusDirectory: FleetStatusDirectory(path: configuration.statusDirectory), logger: logger),
                     successTerminationBehavior: .gracefullyShutdownGroup)
             ]
+            if let foreman = ProcessInfo.processInfo.environment["WEFT_FOREMAN_PID"].flatMap(Int32.init) {
+                services.append(
+                    .init(service: ForemanWatch(foreman: foreman, logger: logger), successTerminationBehavior: .gracefullyShutdownGroup))
+            }
             if configuration.metricsPort > 0, let registry = FleetProcess.metricsRegistry {
                 services.append(.init(service: MetricsServer(registry: registry, port: configuration.metricsPort, logger: logger)))
             }

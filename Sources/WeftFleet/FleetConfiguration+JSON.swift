@@ -1,0 +1,22 @@
+import Weft
+
+extension FleetConfiguration {
+    /// The settings as the configuration file's JSON: what ``load(file:environment:overrides:)``
+    /// reads back to the same settings. The foreman hands its workers their configuration so.
+    public var json: JSONValue {
+        var object: [String: JSONValue] = [
+            "broker": .string(broker), "store": .string(store), "queuePrefix": .string(queuePrefix),
+            "concurrency": .int(Int64(concurrency)), "blockingThreads": .int(Int64(blockingThreads)),
+            "logLevel": .string(logLevel.rawValue), "metricsPort": .int(Int64(metricsPort)),
+            "drainTimeout": .double(drainTimeout), "blueprints": .array(blueprints.map(JSONValue.string)),
+            "retention": retention.map(JSONValue.double) ?? .null,
+        ]
+        object["queues"] = queues.map { .array($0.map(JSONValue.string)) } ?? .null
+        object["foreman"] = .object([
+            "workers": .int(Int64(foreman.workers)), "minWorkers": .int(Int64(foreman.minWorkers)),
+            "maxWorkers": .int(Int64(foreman.maxWorkers)), "scaleInterval": .double(foreman.scaleInterval),
+            "restartLimit": .int(Int64(foreman.restartLimit)), "workerCommand": .array(foreman.workerCommand.map(JSONValue.string)),
+        ])
+        return .object(object)
+    }
+}

@@ -90,9 +90,11 @@ let package = Package(
         .target(
             name: "WeftCLI",
             dependencies: [
-                "Weft", "WeftSamples", "WeftLMDB", "WeftFleet",
+                "Weft", "WeftSamples", "WeftLMDB", "WeftAMQP", "WeftFleet",
+                .product(name: "Logging", package: "swift-log"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "UnixSignals", package: "swift-service-lifecycle"),
             ],
             path: "Sources/WeftCLI"
         ),

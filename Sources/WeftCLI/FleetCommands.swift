@@ -1,5 +1,7 @@
 import ArgumentParser
 import ServiceLifecycle
+import UnixSignals
+import WeftAMQP
 import Foundation
 import Logging
 import Weft
@@ -111,7 +113,7 @@ public struct ConfigCommand: AsyncParsableCommand {
             return output
         case .success(let configuration):
             var text = "configuration is valid\n"
-            let broker = (try? configuration.amqpConfiguration()).map { "\($0.endpoint)" } ?? configuration.broker
+            let broker = configuration.brokerDescription
             text += "  broker: \(broker)\n  store: \(configuration.store)\n  queue prefix: \(configuration.queuePrefix)\n"
             text += "  queues: \(configuration.queues.map { $0.map { $0.isEmpty ? "(default)" : $0 }.joined(separator: ", ") } ?? "all the blueprints use")\n"
             text += "  concurrency: \(configuration.concurrency), blocking threads: \(configuration.blockingThreads)\n"
@@ -416,5 +418,93 @@ public struct ForemanCommand: AsyncParsableCommand {
         let group = ServiceGroup(
             configuration: ServiceGroupConfiguration(services: services, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
         try await group.run()
+    }
+}
+
+/// `weft top`: a live view of the fleet on this machine.
+public struct TopCommand: AsyncParsableCommand {
+    public static let configuration = CommandConfiguration(
+        commandName: "top",
+        abstract: "A live view of queues, workers, throughput, failures and the foreman; Ctrl-C to quit.")
+
+    @Option(help: "Seconds between refreshes.") var interval = 1.0
+    @Flag(help: "Print one frame and exit.") var once = false
+    @Flag(help: "Print plain frames one after another, even on a terminal.") var plain = false
+    @OptionGroup var flags: FleetFlags
+
+    public init() {}
+
+    public func run() async throws {
+        let configuration: FleetConfiguration
+        switch loadConfiguration(flags) {
+        case .success(let loaded): configuration = loaded
+        case .failure(let output): return try output.emit()
+        }
+        var logger = Logger(label: "weft.top")
+        logger.logLevel = .critical
+        let transport = try? await AMQPTransport.connect(try configuration.amqpConfiguration(), logger: logger)
+        let store = FileManager.default.fileExists(atPath: configuration.store + "/data.mdb")
+            ? try? LMDBStateStore(LMDBConfiguration(path: configuration.store)) : nil
+        let sampler = FleetSampler(configuration: configuration, transport: transport, store: store)
+        let live = isatty(STDOUT_FILENO) == 1 && !plain && !once
+        let interval = self.interval
+        let once = self.once
+        let screen = TerminalScreen(live: live)
+        screen.begin()
+        await withTaskGroup(of: Void.self) { group in
+            group.addTask {
+                // One sample first, so that the first frame shows rates too.
+                _ = await sampler.sample()
+                try? await Task.sleep(for: .milliseconds(Int64(min(interval, 0.5) * 1000)))
+                while !Task.isCancelled {
+                    let snapshot = await sampler.sample()
+                    screen.show(Dashboard.render(snapshot, configuration: configuration, width: screen.width))
+                    if once { return }
+                    try? await Task.sleep(for: .milliseconds(Int64(interval * 1000)))
+                }
+            }
+            group.addTask {
+                for await _ in await UnixSignalsSequence(trapping: .sigint, .sigterm) { return }
+            }
+            await group.next()
+            group.cancelAll()
+        }
+        screen.end()
+        await transport?.shutdown()
+        store?.close()
+    }
+}
+
+/// The terminal `weft top` draws on: in place on a terminal (cursor hidden, restored at the
+/// end), or frame after frame.
+final class TerminalScreen: Sendable {
+    let live: Bool
+
+    init(live: Bool) { self.live = live }
+
+    var width: Int {
+        var size = winsize()
+        guard live, ioctl(STDOUT_FILENO, UInt(TIOCGWINSZ), &size) == 0, size.ws_col > 20 else { return 160 }
+        return Int(size.ws_col)
+    }
+
+    func begin() {
+        if live { write("\u{1B}[?25l\u{1B}[2J") }
+    }
+
+    func show(_ lines: [String]) {
+        if live {
+            write("\u{1B}[H" + lines.map { $0 + "\u{1B}[K" }.joined(separator: "\n") + "\u{1B}[J")
+        } else {
+            write(lines.joined(separator: "\n") + "\n\n")
+        }
+    }
+
+    func end() {
+        if live { write("\n\u{1B}[?25h") }
+    }
+
+    private func write(_ text: String) {
+        FileHandle.standardOutput.write(Data(text.utf8))
     }
 }

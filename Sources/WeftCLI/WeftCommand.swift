@@ -12,7 +12,8 @@ public struct WeftCommand: AsyncParsableCommand {
         subcommands: [
             RunCommand.self, ValidateCommand.self, GraphCommand.self, SamplesCommand.self, WorkerCommand.self, ForemanCommand.self,
             ConfigCommand.self,
-            StartCommand.self, StatusCommand.self, CancelCommand.self, RunsCommand.self, DLQCommand.self, StoreCommand.self,
+            StartCommand.self, StatusCommand.self, CancelCommand.self, RunsCommand.self, DLQCommand.self, TopCommand.self,
+            StoreCommand.self,
         ])
 
     public init() {}

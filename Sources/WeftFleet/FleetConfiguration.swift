@@ -79,6 +79,13 @@ public struct FleetConfiguration: Sendable, Hashable {
         FleetOptions(queuePrefix: queuePrefix, retention: retention.map { .milliseconds(Int64($0 * 1000)) })
     }
 
+    /// The broker for people: `amqp[s]://host:port/vhost`, never with credentials.
+    public var brokerDescription: String {
+        guard let endpoint = try? amqpConfiguration().endpoint else { return "(invalid broker URL)" }
+        let vhost = endpoint.virtualHost == "/" ? "/" : "/" + endpoint.virtualHost
+        return "\(endpoint.usesTLS ? "amqps" : "amqp")://\(endpoint.host):\(endpoint.port)\(vhost)"
+    }
+
     /// The broker's configuration.
     /// - Throws: ``AMQPError`` with code `invalidURL`.
     public func amqpConfiguration() throws -> AMQPConfiguration {

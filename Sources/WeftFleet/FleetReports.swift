@@ -30,6 +30,18 @@ public struct WorkerReport: Codable, Sendable, Hashable {
     public var counts: [String: Int]
     /// Resident memory, in bytes.
     public var residentBytes: Int
+    /// The latest failed attempts, newest last (at most 10).
+    public var failures: [Failure] = []
+
+    /// A failed attempt.
+    public struct Failure: Codable, Sendable, Hashable {
+        /// Seconds since 1970.
+        public var at: Double
+        public var run: String
+        public var node: String
+        public var attempt: Int
+        public var error: String
+    }
 }
 
 /// What the foreman says of itself and its workers (`<store>/fleet/foreman.json`).

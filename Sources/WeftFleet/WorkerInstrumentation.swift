@@ -1,4 +1,6 @@
+import Foundation
 import Metrics
+import Synchronization
 import Tracing
 import Weft
 
@@ -6,8 +8,13 @@ import Weft
 /// traces it as a span (`weft.node <id>`, with the run, node and attempt as attributes, so a
 /// tracing backend groups a run's attempts).
 public struct WorkerInstrumentation: NodeMiddleware {
+    /// Where failed attempts are noted, for the worker's report.
+    public let failures: RecentFailures
+
     /// Creates the middleware; it reports to the bootstrapped metrics and tracing systems.
-    public init() {}
+    public init(failures: RecentFailures = RecentFailures()) {
+        self.failures = failures
+    }
 
     public func intercept(_ context: NodeContext, next: NodeMiddlewareNext) async throws -> NodeOutput {
         let start = ContinuousClock.now
@@ -15,13 +22,44 @@ public struct WorkerInstrumentation: NodeMiddleware {
             Timer(label: "weft_node_duration_seconds", dimensions: [("node", context.nodeID)])
                 .recordInterval(since: start)
         }
-        return try await withSpan("weft.node \(context.nodeID)", ofKind: .consumer) { span in
-            span.attributes["weft.run"] = context.runID
-            span.attributes["weft.node"] = context.nodeID
-            span.attributes["weft.attempt"] = context.attempt
-            return try await next(context)
+        do {
+            return try await withSpan("weft.node \(context.nodeID)", ofKind: .consumer) { span in
+                span.attributes["weft.run"] = context.runID
+                span.attributes["weft.node"] = context.nodeID
+                span.attributes["weft.attempt"] = context.attempt
+                return try await next(context)
+            }
+        } catch {
+            Counter(label: "weft_node_failures_total", dimensions: [("node", context.nodeID)]).increment()
+            failures.note(
+                WorkerReport.Failure(
+                    at: Date().timeIntervalSince1970, run: context.runID, node: context.nodeID, attempt: context.attempt,
+                    error: (error as? NodeError)?.message ?? (error as? WeftError)?.message ?? "\(error)"))
+            throw error
         }
     }
+}
+
+/// The latest failed attempts of a worker (at most 10), for its report.
+public final class RecentFailures: Sendable {
+    private let entries = Mutex<(latest: [WorkerReport.Failure], total: Int)>(([], 0))
+
+    /// An empty log.
+    public init() {}
+
+    func note(_ failure: WorkerReport.Failure) {
+        entries.withLock { entries in
+            entries.total += 1
+            entries.latest.append(failure)
+            if entries.latest.count > 10 { entries.latest.removeFirst(entries.latest.count - 10) }
+        }
+    }
+
+    /// The latest failures, oldest first.
+    public var all: [WorkerReport.Failure] { entries.withLock { $0.latest } }
+
+    /// How many failures were noted in all.
+    public var total: Int { entries.withLock { $0.total } }
 }
 
 extension Timer {

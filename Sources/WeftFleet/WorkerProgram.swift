@@ -76,18 +76,19 @@ public struct WorkerProgram: Sendable {
         }
         defer { store.close() }
         do {
+            let failures = RecentFailures()
             let worker = try Worker(
                 registry: registry, blueprints: blueprints + configuration.blueprints.map(BlueprintFile.load),
                 backends: WeftBackends(
                     transport: transport, contextStore: store.contextStore, coordinationStore: store.coordinationStore),
                 configuration: Worker.Configuration(
                     fleet: configuration.fleetOptions, concurrency: configuration.concurrency,
-                    queueLabels: configuration.queues.map(Set.init), middleware: [WorkerInstrumentation()], logger: logger))
+                    queueLabels: configuration.queues.map(Set.init), middleware: [WorkerInstrumentation(failures: failures)], logger: logger))
             var services = [
                 ServiceGroupConfiguration.ServiceConfiguration(
                     service: WorkerService(
                         worker: worker, drainTimeout: .milliseconds(Int64(configuration.drainTimeout * 1000)),
-                        statusDirectory: FleetStatusDirectory(path: configuration.statusDirectory), logger: logger),
+                        statusDirectory: FleetStatusDirectory(path: configuration.statusDirectory), failures: failures, logger: logger),
                     successTerminationBehavior: .gracefullyShutdownGroup)
             ]
             if let foreman = ProcessInfo.processInfo.environment["WEFT_FOREMAN_PID"].flatMap(Int32.init) {

@@ -16,11 +16,17 @@ public struct WorkerService: Service {
     public let drainTimeout: Duration
     /// Where its report goes; `nil`: nowhere.
     public let statusDirectory: FleetStatusDirectory?
+    /// The failed attempts its report lists (those ``WorkerInstrumentation`` notes).
+    public let failures: RecentFailures?
     private let logger: Logger
 
     /// Creates the service.
-    public init(worker: Worker, drainTimeout: Duration, statusDirectory: FleetStatusDirectory?, logger: Logger) {
+    public init(
+        worker: Worker, drainTimeout: Duration, statusDirectory: FleetStatusDirectory?, failures: RecentFailures? = nil,
+        logger: Logger
+    ) {
         self.worker = worker
+        self.failures = failures
         self.drainTimeout = drainTimeout
         self.statusDirectory = statusDirectory
         self.logger = logger
@@ -35,6 +41,7 @@ public struct WorkerService: Service {
         let worker = self.worker
         let logger = self.logger
         let statusDirectory = self.statusDirectory
+        let failures = self.failures
         let state = WorkerState()
         let startedAt = Date().timeIntervalSince1970
         let reportName = "worker-\(getpid()).json"
@@ -50,7 +57,7 @@ public struct WorkerService: Service {
                         jobs: worker.jobsInHand.map {
                             WorkerReport.Job(run: $0.runID, node: $0.nodeID, attempt: $0.attempt, seconds: $0.elapsed.seconds)
                         },
-                        counts: previous.named, residentBytes: FleetStatusDirectory.residentBytes())
+                        counts: previous.named.merging(["failures": failures?.total ?? 0]) { $1 }, residentBytes: FleetStatusDirectory.residentBytes(), failures: failures?.all ?? [])
                     do { try statusDirectory.write(report, as: reportName) } catch {
                         logger.warning("could not write the worker's report", metadata: ["weft.error": "\(error)"])
                     }

@@ -121,6 +121,13 @@ let package = Package(
             ],
             path: "Tests/WeftLMDBTests"),
         .testTarget(
+            name: "WeftFleetTests",
+            dependencies: [
+                "WeftFleet", "WeftCLI", "Weft", "WeftSamples", "WeftAMQP", "WeftLMDB",
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            path: "Tests/WeftFleetTests"),
+        .testTarget(
             name: "WeftCLITests", dependencies: ["WeftCLI", "WeftFleet", "Weft", "WeftLMDB", "WeftSamples"], path: "Tests/WeftCLITests"),
     ],
     swiftLanguageModes: [.v6]

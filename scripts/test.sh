@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Runs Weft's whole test suite from a fresh checkout on Debian with Swift installed: installs
-# what the plugins need (apt), starts a throwaway RabbitMQ on free loopback ports (plain and
-# TLS), runs every test against it, and stops the broker again, whatever happens.
+# what the plugins need (apt), starts two throwaway RabbitMQs on free loopback ports (plain and
+# TLS): one for the AMQP plugin's tests, which stop and restart theirs, and one for the fleet's
+# end-to-end tests, which run beside them; runs every test, and stops the brokers again,
+# whatever happens.
 # Extra arguments go to `swift test` (for example `--filter AMQPTests`).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -9,11 +11,16 @@ cd "$(dirname "$0")/.."
 bash scripts/install-dependencies.sh
 
 broker_dir=$(mktemp -d /tmp/weft-test-rabbitmq.XXXXXX)
-stop_broker() {
+fleet_broker_dir=$(mktemp -d /tmp/weft-test-rabbitmq-fleet.XXXXXX)
+stop_brokers() {
     bash scripts/rabbitmq.sh stop "$broker_dir" || true
-    rm -rf "$broker_dir"
+    bash scripts/rabbitmq.sh stop "$fleet_broker_dir" || true
+    rm -rf "$broker_dir" "$fleet_broker_dir"
 }
-trap stop_broker EXIT
+trap stop_brokers EXIT
+fleet_variables=$(bash scripts/rabbitmq.sh start "$fleet_broker_dir")
+WEFT_FLEET_AMQP_URL=$(bash -c "$fleet_variables"$'\n''echo "$WEFT_AMQP_URL"')
+export WEFT_FLEET_AMQP_URL
 eval "$(bash scripts/rabbitmq.sh start "$broker_dir")"
 
 swift build --build-tests

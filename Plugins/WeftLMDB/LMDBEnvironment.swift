@@ -36,8 +36,13 @@ public final class LMDBEnvironment: Sendable {
     ///   `newerFormat`, `system` (permissions, a path that is a file…).
     public init(_ configuration: LMDBConfiguration, databases names: [String]) throws {
         self.configuration = configuration
-        if mkdir(configuration.path, 0o755) != 0 && errno != EEXIST {
-            throw LMDBError(.system, "cannot create \(configuration.path): \(String(cString: strerror(errno)))")
+        // Created with its missing parents.
+        var prefix = configuration.path.hasPrefix("/") ? "" : "."
+        for component in configuration.path.split(separator: "/") {
+            prefix += "/" + component
+            if mkdir(prefix, 0o755) != 0 && errno != EEXIST {
+                throw LMDBError(.system, "cannot create \(prefix): \(String(cString: strerror(errno)))")
+            }
         }
         guard let resolved = realpath(configuration.path, nil) else {
             throw LMDBError(.system, "cannot resolve \(configuration.path): \(String(cString: strerror(errno)))")

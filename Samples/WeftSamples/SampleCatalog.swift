@@ -18,15 +18,15 @@ public enum SampleCatalog {
         Sample(name: "document-processing", workflow: DocumentProcessing.workflow, input: DocumentProcessing.sampleInput),
     ]
 
-    /// The node code of every sample in one registry.
+    /// The node code of every sample and fleet workload in one registry.
     public static var registry: NodeRegistry {
         var registry = NodeRegistry()
-        for sample in samples { registry.merge(sample.workflow.registry) }
+        for sample in samples + FleetWorkloads.all { registry.merge(sample.workflow.registry) }
         return registry
     }
 
-    /// The sample named `name`.
+    /// The sample or fleet workload named `name`.
     public static func sample(named name: String) -> Sample? {
-        samples.first { $0.name == name }
+        (samples + FleetWorkloads.all).first { $0.name == name }
     }
 }

@@ -12,7 +12,7 @@ import WeftSamples
 /// What the `weft` tool itself can run on a fleet: the samples.
 enum ToolProgram {
     static var registry: NodeRegistry { SampleCatalog.registry }
-    static var blueprints: [Blueprint] { SampleCatalog.samples.map(\.workflow.blueprint) }
+    static var blueprints: [Blueprint] { (SampleCatalog.samples + FleetWorkloads.all).map(\.workflow.blueprint) }
 }
 
 /// A configuration, or the output that says why there is none.

@@ -61,12 +61,18 @@ extension FleetConfiguration {
         if store.isEmpty {
             problems.append(ConfigurationProblem("store", "is empty; give the state store's directory"))
         } else {
-            let parent = (store as NSString).deletingLastPathComponent
             var isDirectory: ObjCBool = false
             if FileManager.default.fileExists(atPath: store, isDirectory: &isDirectory) {
                 if !isDirectory.boolValue { problems.append(ConfigurationProblem("store", "\(store) is a file, not a directory")) }
-            } else if !parent.isEmpty && !FileManager.default.fileExists(atPath: parent) {
-                problems.append(ConfigurationProblem("store", "the directory \(parent) does not exist"))
+            } else {
+                // It will be created: its nearest existing ancestor must let us.
+                var ancestor = (store as NSString).deletingLastPathComponent
+                while !ancestor.isEmpty && ancestor != "/" && !FileManager.default.fileExists(atPath: ancestor) {
+                    ancestor = (ancestor as NSString).deletingLastPathComponent
+                }
+                if !ancestor.isEmpty && !FileManager.default.isWritableFile(atPath: ancestor) {
+                    problems.append(ConfigurationProblem("store", "\(store) does not exist and cannot be created: \(ancestor) is not writable"))
+                }
             }
         }
         if queuePrefix.isEmpty || queuePrefix.contains(where: { $0.isWhitespace }) {

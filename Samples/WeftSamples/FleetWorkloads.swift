@@ -1,0 +1,60 @@
+import Weft
+
+/// Small workflows for exercising a fleet: benchmarks, demos and the fleet's tests. The `weft`
+/// tool's workers serve them next to the samples; `weft start <name>` starts them.
+public enum FleetWorkloads {
+    /// Node code that does nothing but pass its input on (`util.pass`), sleep first
+    /// (`util.sleep`, `params.milliseconds`), or fail every attempt (`util.fail`).
+    public static var registry: NodeRegistry {
+        var registry = NodeRegistry()
+        registry.register("util.pass") { (context: NodeContext) async throws -> JSONValue in context.input }
+        registry.register("util.sleep") { (context: NodeContext) async throws -> JSONValue in
+            let milliseconds = context.params["milliseconds"]?.intValue ?? 100
+            try await Task.sleep(for: .milliseconds(milliseconds))
+            return context.input
+        }
+        registry.register("util.fail") { (context: NodeContext) async throws -> JSONValue in
+            throw NodeError("util.fail always fails", isRetryable: true)
+        }
+        return registry
+    }
+
+    /// Ten `util.pass` nodes in a row.
+    public static let chain = Workflow("chain-10") {
+        for index in 0..<10 { Node("n\(index)", uses: "util.pass") }
+        for index in 0..<9 { Edge("n\(index)", to: "n\(index + 1)") }
+    }.merging(registry)
+
+    /// One node fanning out to 100, joined by one (`all`).
+    public static let fanOut = Workflow("fan-100") {
+        Node("split", uses: "util.pass")
+        for index in 0..<100 { Node("w\(index)", uses: "util.pass") }
+        Node("join", uses: "util.pass").join(.all)
+        for index in 0..<100 {
+            Edge("split", to: "w\(index)")
+            Edge("w\(index)", to: "join")
+        }
+    }.merging(registry)
+
+    /// Two nodes that sleep 300 ms each: jobs that are in hand for a while.
+    public static let slowChain = Workflow("slow-chain") {
+        Node("first", uses: "util.sleep", params: ["milliseconds": 300])
+        Node("second", uses: "util.sleep", params: ["milliseconds": 300])
+        Edge("first", to: "second")
+    }.merging(registry)
+
+    /// A node on the default queue, then one on the `gpu` queue.
+    public static let gpuStep = Workflow("gpu-step") {
+        Node("prepare", uses: "util.pass")
+        Node("render", uses: "util.pass").queue("gpu")
+        Edge("prepare", to: "render")
+    }.merging(registry)
+
+    /// The workloads, by name.
+    public static let all: [SampleCatalog.Sample] = [
+        .init(name: "chain-10", workflow: chain, input: 1),
+        .init(name: "fan-100", workflow: fanOut, input: 1),
+        .init(name: "slow-chain", workflow: slowChain, input: 1),
+        .init(name: "gpu-step", workflow: gpuStep, input: 1),
+    ]
+}

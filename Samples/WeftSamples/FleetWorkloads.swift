@@ -36,10 +36,10 @@ public enum FleetWorkloads {
         }
     }.merging(registry)
 
-    /// Two nodes that sleep 300 ms each: jobs that are in hand for a while.
+    /// Two nodes that sleep 1.5 s each: jobs that are in hand for a while.
     public static let slowChain = Workflow("slow-chain") {
-        Node("first", uses: "util.sleep", params: ["milliseconds": 300])
-        Node("second", uses: "util.sleep", params: ["milliseconds": 300])
+        Node("first", uses: "util.sleep", params: ["milliseconds": 1500])
+        Node("second", uses: "util.sleep", params: ["milliseconds": 1500])
         Edge("first", to: "second")
     }.merging(registry)
 

@@ -8,7 +8,7 @@ extension FleetConfiguration {
             "broker": .string(broker), "store": .string(store), "queuePrefix": .string(queuePrefix),
             "concurrency": .int(Int64(concurrency)), "blockingThreads": .int(Int64(blockingThreads)),
             "logLevel": .string(logLevel.rawValue), "metricsPort": .int(Int64(metricsPort)),
-            "drainTimeout": .double(drainTimeout), "blueprints": .array(blueprints.map(JSONValue.string)),
+            "drainTimeout": .double(drainTimeout), "stallTimeout": .double(stallTimeout), "blueprints": .array(blueprints.map(JSONValue.string)),
             "retention": retention.map(JSONValue.double) ?? .null,
         ]
         object["queues"] = queues.map { .array($0.map(JSONValue.string)) } ?? .null

@@ -86,6 +86,7 @@ extension FleetConfiguration {
             problems.append(ConfigurationProblem("metricsPort", "must be a port, 1–65535, or 0 for none (got \(metricsPort))"))
         }
         if !(drainTimeout > 0) { problems.append(ConfigurationProblem("drainTimeout", "must be more than 0 seconds")) }
+        if !(stallTimeout > 0) { problems.append(ConfigurationProblem("stallTimeout", "must be more than 0 seconds")) }
         if let retention, !(retention > 0) { problems.append(ConfigurationProblem("retention", "must be more than 0 seconds, or null")) }
         for path in blueprints where !FileManager.default.fileExists(atPath: path) {
             problems.append(ConfigurationProblem("blueprints", "no file at \(path)"))
@@ -110,7 +111,7 @@ extension FleetConfiguration {
 
     private static let keys = [
         "broker", "store", "queuePrefix", "queues", "concurrency", "blockingThreads", "logLevel", "metricsPort",
-        "drainTimeout", "blueprints", "retention", "foreman",
+        "drainTimeout", "stallTimeout", "blueprints", "retention", "foreman",
     ]
     private static let foremanKeys = ["workers", "minWorkers", "maxWorkers", "scaleInterval", "restartLimit", "workerCommand"]
 
@@ -147,6 +148,7 @@ extension FleetConfiguration {
         if let badLevel { reader.problem("logLevel", Self.levelMessage(badLevel)) }
         reader.int("metricsPort") { metricsPort = $0 }
         reader.number("drainTimeout") { drainTimeout = $0 }
+        reader.number("stallTimeout") { stallTimeout = $0 }
         reader.strings("blueprints", nullable: false) { blueprints = $0 ?? [] }
         if object["retention"] == .null { retention = nil } else { reader.number("retention") { retention = $0 } }
         if let value = object["foreman"] {

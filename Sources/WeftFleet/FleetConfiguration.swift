@@ -17,6 +17,7 @@ import WeftAMQP
 ///   "logLevel": "info",
 ///   "metricsPort": 9464,
 ///   "drainTimeout": 30,
+///   "stallTimeout": 30,
 ///   "blueprints": ["blueprints/orders.json"],
 ///   "foreman": {"workers": 2, "minWorkers": 1, "maxWorkers": 4, "scaleInterval": 5, "restartLimit": 5}
 /// }
@@ -65,6 +66,9 @@ public struct FleetConfiguration: Sendable, Hashable {
     public var blueprints: [String] = []
     /// How long finished runs stay readable, in seconds; `nil` keeps them. Default 3,600.
     public var retention: Double? = 3600
+    /// Seconds without progress after which the reconciler repairs a run (re-publishes what its
+    /// records say is ready: the work of a worker that died mid-job). Default 30.
+    public var stallTimeout = 30.0
     /// The foreman's settings.
     public var foreman = Foreman()
 
@@ -76,7 +80,9 @@ public struct FleetConfiguration: Sendable, Hashable {
 
     /// The fleet options every process shares.
     public var fleetOptions: FleetOptions {
-        FleetOptions(queuePrefix: queuePrefix, retention: retention.map { .milliseconds(Int64($0 * 1000)) })
+        FleetOptions(
+            queuePrefix: queuePrefix, stallTimeout: .milliseconds(Int64(stallTimeout * 1000)),
+            retention: retention.map { .milliseconds(Int64($0 * 1000)) })
     }
 
     /// The broker for people: `amqp[s]://host:port/vhost`, never with credentials.

@@ -97,19 +97,20 @@ public struct WorkerService: Service {
             group.cancelAll()
             return ending ?? .stopped(nil)
         }
+        let counts = worker.statistics.named.reduce(into: Logger.Metadata()) { $0["weft.\($1.key)"] = "\($1.value)" }
         switch ending {
         case .stopped(nil):
-            logger.info("worker drained: every job in hand finished")
+            logger.info("worker drained: every job in hand finished", metadata: counts)
         case .stopped(let error?):
             throw error
         case .drainTimedOut:
             let jobs = worker.jobsInHand
             logger.warning(
                 "drain timed out; handing back the jobs in hand unacknowledged",
-                metadata: [
+                metadata: counts.merging([
                     "weft.timeout": "\(drainTimeout)", "weft.jobs_in_hand": "\(jobs.count)",
                     "weft.runs": "\(jobs.map(\.runID).joined(separator: ","))",
-                ])
+                ]) { $1 })
         }
     }
 }

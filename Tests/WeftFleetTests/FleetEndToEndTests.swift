@@ -1,0 +1,198 @@
+import Foundation
+import Logging
+import Testing
+import Weft
+import WeftAMQP
+import WeftFleet
+import WeftSamples
+@testable import WeftCLI
+
+/// The fleet for real: `weft` processes on a real RabbitMQ and LMDB store, one test at a time.
+@Suite("Fleet end to end: foreman, workers, run control and the dashboard", .serialized)
+struct FleetEndToEndTests {
+    static var quiet: Logger {
+        var logger = Logger(label: "test")
+        logger.logLevel = .critical
+        return logger
+    }
+
+    static func orderInput(_ index: Int) -> JSONValue {
+        let customer = index % 5 == 0 ? "buyer\(index)@other.example.org" : "buyer\(index)@example.com"
+        let quantity = index % 7 == 0 ? 40 : 1 + index % 4
+        return [
+            "orderId": .string("E-\(index)"), "customer": .string(customer),
+            "lines": [["sku": "loom-shuttle", "quantity": .int(Int64(quantity)), "price": 35.5], ["sku": "weft-yarn", "quantity": 3, "price": 4.2]],
+        ]
+    }
+
+    @Test("A foreman with 3 workers completes 200 fan-out runs as the embedded runtime does, while a worker is killed and replaced")
+    func foremanSurvivesAKilledWorker() async throws {
+        var configuration = try FleetHarness.configuration()
+        configuration.logLevel = .warning
+        // A worker killed between recording a result and publishing what follows leaves its run
+        // to the reconciler: let it look after 3 s rather than the default 30.
+        configuration.stallTimeout = 3
+        let file = FileManager.default.temporaryDirectory.appendingPathComponent("weft-e2e-\(UUID().uuidString).json").path
+        try configuration.json.jsonString(pretty: true).write(toFile: file, atomically: true, encoding: .utf8)
+        let foreman = try WeftProcess(["foreman", "--workers", "3", "--concurrency", "4", "--config", file])
+        let status = FleetStatusDirectory(path: configuration.statusDirectory)
+        try await FleetHarness.waitUntil("three workers report") { status.workers().count == 3 }
+
+        let sample = OrderPipeline.workflow
+        let client = try await FleetClient.connect(
+            configuration, registry: sample.registry, blueprints: [sample.blueprint], logger: Self.quiet)
+        let local = LocalRuntime(sample)
+        let finished = Tally()
+        let killed = Task {
+            try await FleetHarness.waitUntil("50 runs finished") { finished.value >= 50 }
+            let victim = try #require(status.foreman()?.slots.compactMap(\.pid).first)
+            kill(victim, SIGKILL)
+            return victim
+        }
+        let differences = try await withThrowingTaskGroup(of: [String].self) { group in
+            for index in 0..<200 {
+                group.addTask {
+                    let input = Self.orderInput(index)
+                    let handle = try await client.runtime.start(sample.blueprint, input: input)
+                    let result = try await handle.result()
+                    finished.add()
+                    let expected = try await local.run(sample.blueprint, input: input)
+                    var differences: [String] = []
+                    if result.status != expected.status { differences.append("run \(index): \(result.status) ≠ \(expected.status)") }
+                    if result.output != expected.output { differences.append("run \(index): output \(String(describing: result.output))") }
+                    return differences
+                }
+            }
+            return try await group.reduce(into: []) { $0 += $1 }
+        }
+        #expect(differences.isEmpty, "\(differences.prefix(5))")
+        let victim = try await killed.value
+
+        // The foreman noticed and started a replacement.
+        try await FleetHarness.waitUntil("the killed worker is replaced") {
+            guard let report = status.foreman() else { return false }
+            return report.slots.compactMap(\.pid).count == 3 && !report.slots.contains { $0.pid == victim }
+        }
+        let report = try #require(status.foreman())
+        #expect(report.decisions.contains { $0.action == "restart" && $0.reason.contains("killed by signal 9") })
+        #expect(report.slots.map(\.restarts).reduce(0, +) == 1)
+
+        await client.shutdown()
+        let workers = report.slots.compactMap(\.pid)
+        foreman.signal(SIGTERM)
+        #expect(await foreman.exitStatus() == 0, "\(foreman.output.suffix(2000))")
+        for pid in workers { #expect(kill(pid, 0) != 0, "worker \(pid) outlived its foreman") }
+    }
+
+    @Test("A worker stopped with SIGTERM finishes its jobs in hand and acks nothing else; another finishes the runs; nothing is lost or done twice")
+    func gracefulDrain() async throws {
+        let configuration = try FleetHarness.configuration()
+        let first = try WeftProcess(["worker", "--concurrency", "4", "--drain-timeout", "20"] + FleetHarness.flags(configuration))
+        let status = FleetStatusDirectory(path: configuration.statusDirectory)
+        let workload = FleetWorkloads.slowChain
+        let client = try await FleetClient.connect(
+            configuration, registry: workload.registry, blueprints: [workload.blueprint], logger: Self.quiet)
+        var handles: [DistributedRunHandle] = []
+        for index in 0..<4 { handles.append(try await client.runtime.start(workload.blueprint, input: .int(Int64(index)))) }
+        try await FleetHarness.waitUntil("the worker has four jobs in hand") {
+            status.workers().first { $0.pid == first.pid }?.jobs.count == 4
+        }
+        first.signal(SIGTERM)
+        #expect(await first.exitStatus() == 0)
+        let firstLog = first.output
+        #expect(firstLog.contains("worker drained: every job in hand finished"), "\(firstLog.suffix(2000))")
+        let firstCompleted = try #require(Self.count("completed", in: firstLog))
+        #expect(Self.count("dropped", in: firstLog) == 0)
+
+        let second = try WeftProcess(["worker", "--concurrency", "4"] + FleetHarness.flags(configuration))
+        for handle in handles { #expect(try await handle.result().status == .completed) }
+        for handle in handles {
+            let nodes = try await handle.status().nodes
+            #expect(nodes.allSatisfy { $0.state == .completed && $0.attempts == 1 }, "\(nodes)")
+        }
+        second.signal(SIGTERM)
+        #expect(await second.exitStatus() == 0)
+        let secondLog = second.output
+        let secondCompleted = try #require(Self.count("completed", in: secondLog))
+        #expect(Self.count("dropped", in: secondLog) == 0)
+        // Eight jobs in all (two nodes of four runs): each acked exactly once, by one of the two.
+        #expect(firstCompleted == 4)
+        #expect(firstCompleted + secondCompleted == 8)
+        await client.shutdown()
+    }
+
+    /// A count from a worker's last log line (`weft.completed=N`).
+    static func count(_ name: String, in log: String) -> Int? {
+        guard let line = log.split(separator: "\n").last(where: { $0.contains("weft.\(name)=") }),
+            let range = line.range(of: "weft.\(name)=")
+        else { return nil }
+        return Int(line[range.upperBound...].prefix { $0.isNumber })
+    }
+
+    @Test("weft status explains a run blocked on a queue nobody serves")
+    func statusExplainsABlockedRun() async throws {
+        let configuration = try FleetHarness.configuration()
+        let worker = try WeftProcess(["worker", "--queue", ""] + FleetHarness.flags(configuration))
+        let workload = FleetWorkloads.gpuStep
+        let client = try await FleetClient.connect(
+            configuration, registry: workload.registry, blueprints: [workload.blueprint], logger: Self.quiet)
+        let handle = try await client.runtime.start(workload.blueprint, input: 1)
+        try await FleetHarness.waitUntil("the first node completed") {
+            try await handle.status().nodes.first { $0.nodeID == "prepare" }?.state == .completed
+        }
+        // The command opens the store itself (once per process): the test's client lets go of it.
+        await client.shutdown()
+        let output = await StatusCommand.execute(
+            run: handle.runID, flags: try FleetFlags.parse(FleetHarness.flags(configuration)))
+        #expect(output.status == 0, "\(output.standardError)")
+        let queue = configuration.fleetOptions.jobQueue(label: "gpu")
+        #expect(output.standardOutput.contains("run \(handle.runID): running (gpu-step@"))
+        #expect(output.standardOutput.contains("why:\n  node render: ready, waiting on queue \(queue), which has no consumer: no worker serves it"),
+                "\(output.standardOutput)")
+        worker.signal(SIGTERM)
+        #expect(await worker.exitStatus() == 0)
+    }
+
+    @Test("weft top draws the fleet in a terminal and exits cleanly on Ctrl-C")
+    func topInATerminal() async throws {
+        let configuration = try FleetHarness.configuration()
+        let worker = try WeftProcess(["worker", "--concurrency", "2"] + FleetHarness.flags(configuration))
+        let status = FleetStatusDirectory(path: configuration.statusDirectory)
+        try await FleetHarness.waitUntil("the worker reports") { !status.workers().isEmpty }
+        let session = "weft-top-\(UUID().uuidString.prefix(8))"
+        let command = ([FleetHarness.weft, "top", "--interval", "0.3"] + FleetHarness.flags(configuration)).map { "'\($0)'" }
+            .joined(separator: " ")
+        #expect(Self.tmux(["new-session", "-d", "-s", session, "-x", "140", "-y", "40", command]).status == 0)
+        var screen = ""
+        try await FleetHarness.waitUntil("the dashboard shows the worker") {
+            screen = Self.tmux(["capture-pane", "-p", "-t", session]).output
+            return screen.contains("\(worker.pid)") && screen.contains("FOREMAN")
+        }
+        #expect(screen.contains("weft top — "))
+        #expect(screen.contains(configuration.fleetOptions.jobQueue(label: nil)))
+        #expect(screen.contains("running"))
+        _ = Self.tmux(["send-keys", "-t", session, "C-c"])
+        try await FleetHarness.waitUntil("weft top exits") { Self.tmux(["has-session", "-t", session]).status != 0 }
+        worker.signal(SIGTERM)
+        #expect(await worker.exitStatus() == 0)
+    }
+
+    /// Runs tmux and returns its status and output. The output goes through a file, not a pipe:
+    /// the server `new-session` starts would hold a pipe open for ever.
+    static func tmux(_ arguments: [String]) -> (status: Int32, output: String) {
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("weft-tmux-\(UUID().uuidString)").path
+        FileManager.default.createFile(atPath: path, contents: nil)
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        guard let handle = FileHandle(forWritingAtPath: path) else { return (127, "cannot write \(path)") }
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/tmux")
+        process.arguments = arguments
+        process.standardOutput = handle
+        process.standardError = handle
+        process.standardInput = FileHandle.nullDevice
+        do { try process.run() } catch { return (127, "\(error)") }
+        process.waitUntilExit()
+        try? handle.close()
+        return (process.terminationStatus, (try? String(contentsOfFile: path, encoding: .utf8)) ?? "")
+    }
+}

@@ -41,6 +41,14 @@ let package = Package(
             name: "lmdb-probe",
             dependencies: ["LMDBRawPuts", .product(name: "Weft", package: "weft"), .product(name: "WeftLMDB", package: "weft")],
             path: "Sources/LMDBProbe"),
+        // A client of a running fleet (Benchmarks/fleet.sh starts one): hops/s, latencies, memory.
+        .executableTarget(
+            name: "fleet-probe",
+            dependencies: [
+                .product(name: "Weft", package: "weft"), .product(name: "WeftFleet", package: "weft"),
+                .product(name: "WeftSamples", package: "weft"), .product(name: "Logging", package: "swift-log"),
+            ],
+            path: "Sources/FleetProbe"),
         .executableTarget(
             name: "WeftBenchmarks",
             dependencies: [

@@ -444,7 +444,7 @@ public struct TopCommand: AsyncParsableCommand {
         logger.logLevel = .critical
         let transport = try? await AMQPTransport.connect(try configuration.amqpConfiguration(), logger: logger)
         let store = FileManager.default.fileExists(atPath: configuration.store + "/data.mdb")
-            ? try? LMDBStateStore(LMDBConfiguration(path: configuration.store)) : nil
+            ? try? LMDBStateStore(configuration.lmdbConfiguration) : nil
         let sampler = FleetSampler(configuration: configuration, transport: transport, store: store)
         let live = isatty(STDOUT_FILENO) == 1 && !plain && !once
         let interval = self.interval

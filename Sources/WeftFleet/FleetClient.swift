@@ -35,7 +35,7 @@ public final class FleetClient: Sendable {
         let blueprints = blueprints + (try configuration.blueprints.map(BlueprintFile.load))
         var registry = registry
         for blueprint in blueprints { registry.addPlaceholders(for: blueprint) }
-        let store = try LMDBStateStore(LMDBConfiguration(path: configuration.store))
+        let store = try LMDBStateStore(configuration.lmdbConfiguration)
         let transport: AMQPTransport
         do {
             transport = try await AMQPTransport.connect(try configuration.amqpConfiguration(), logger: logger)

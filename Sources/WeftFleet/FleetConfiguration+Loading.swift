@@ -2,6 +2,7 @@ import Foundation
 import Logging
 import Weft
 import WeftAMQP
+import WeftLMDB
 
 extension FleetConfiguration {
     /// Settings given on the command line (or by a program): each one set replaces what the file
@@ -9,6 +10,7 @@ extension FleetConfiguration {
     public struct Overrides: Sendable, Hashable {
         public var broker: String?
         public var store: String?
+        public var storeSync: String?
         public var queuePrefix: String?
         public var queues: [String]?
         public var concurrency: Int?
@@ -24,7 +26,7 @@ extension FleetConfiguration {
 
     /// The environment variables read, and the settings they set.
     public static let environmentVariables: [(name: String, setting: String)] = [
-        ("WEFT_BROKER", "broker"), ("WEFT_STORE", "store"), ("WEFT_QUEUE_PREFIX", "queuePrefix"),
+        ("WEFT_BROKER", "broker"), ("WEFT_STORE", "store"), ("WEFT_STORE_SYNC", "storeSync"), ("WEFT_QUEUE_PREFIX", "queuePrefix"),
         ("WEFT_QUEUES", "queues"), ("WEFT_CONCURRENCY", "concurrency"), ("WEFT_LOG_LEVEL", "logLevel"),
         ("WEFT_METRICS_PORT", "metricsPort"), ("WEFT_WORKERS", "foreman.workers"),
     ]
@@ -110,7 +112,7 @@ extension FleetConfiguration {
     // MARK: Sources
 
     private static let keys = [
-        "broker", "store", "queuePrefix", "queues", "concurrency", "blockingThreads", "logLevel", "metricsPort",
+        "broker", "store", "storeSync", "queuePrefix", "queues", "concurrency", "blockingThreads", "logLevel", "metricsPort",
         "drainTimeout", "stallTimeout", "blueprints", "retention", "foreman",
     ]
     private static let foremanKeys = ["workers", "minWorkers", "maxWorkers", "scaleInterval", "restartLimit", "workerCommand"]
@@ -137,6 +139,11 @@ extension FleetConfiguration {
         reader.rejectUnknown(Self.keys)
         reader.string("broker") { broker = $0 }
         reader.string("store") { store = $0 }
+        var badSync: String?
+        reader.string("storeSync") { value in
+            if let mode = LMDBConfiguration.SyncMode(rawValue: value) { storeSync = mode } else { badSync = value }
+        }
+        if let badSync { reader.problem("storeSync", "\"\(badSync)\" is not a sync mode (durable or fast)") }
         reader.string("queuePrefix") { queuePrefix = $0 }
         reader.strings("queues", nullable: true) { queues = $0 }
         reader.int("concurrency") { concurrency = $0 }
@@ -172,6 +179,11 @@ extension FleetConfiguration {
     private mutating func read(environment: [String: String], problems: inout [ConfigurationProblem]) {
         if let value = environment["WEFT_BROKER"] { broker = value }
         if let value = environment["WEFT_STORE"] { store = value }
+        if let value = environment["WEFT_STORE_SYNC"] {
+            if let mode = LMDBConfiguration.SyncMode(rawValue: value) { storeSync = mode } else {
+                problems.append(ConfigurationProblem("WEFT_STORE_SYNC", "\"\(value)\" is not a sync mode (durable or fast)"))
+            }
+        }
         if let value = environment["WEFT_QUEUE_PREFIX"] { queuePrefix = value }
         if let value = environment["WEFT_QUEUES"] { queues = value.split(separator: ",", omittingEmptySubsequences: false).map(String.init) }
         func integer(_ name: String, _ set: (Int) -> Void) {
@@ -189,6 +201,11 @@ extension FleetConfiguration {
     private mutating func apply(_ overrides: Overrides, problems: inout [ConfigurationProblem]) {
         if let value = overrides.broker { broker = value }
         if let value = overrides.store { store = value }
+        if let value = overrides.storeSync {
+            if let mode = LMDBConfiguration.SyncMode(rawValue: value) { storeSync = mode } else {
+                problems.append(ConfigurationProblem("--store-sync", "\"\(value)\" is not a sync mode (durable or fast)"))
+            }
+        }
         if let value = overrides.queuePrefix { queuePrefix = value }
         if let value = overrides.queues { queues = value }
         if let value = overrides.concurrency { concurrency = value }

@@ -2,6 +2,7 @@ import Foundation
 import Logging
 import Weft
 import WeftAMQP
+import WeftLMDB
 
 /// How the processes of a fleet run: one JSON file, environment variables and flags, in rising
 /// order of precedence.
@@ -10,6 +11,7 @@ import WeftAMQP
 /// {
 ///   "broker": "amqp://weft@rabbit.internal/prod",
 ///   "store": "/var/lib/weft/state",
+///   "storeSync": "durable",
 ///   "queuePrefix": "weft",
 ///   "queues": ["", "gpu"],
 ///   "concurrency": 8,
@@ -47,6 +49,9 @@ public struct FleetConfiguration: Sendable, Hashable {
     public var broker = "amqp://127.0.0.1:5672/"
     /// The LMDB state store's directory. Default `/var/lib/weft/state`.
     public var store = "/var/lib/weft/state"
+    /// How the store's commits reach the disk: `durable` (the default: fsynced before a write is
+    /// acknowledged) or `fast` (not fsynced: a power loss loses the last commits).
+    public var storeSync: LMDBConfiguration.SyncMode = .durable
     /// Prefixes every queue. Default `weft`.
     public var queuePrefix = "weft"
     /// The queue labels to serve (`""` is the default queue); `nil`: every queue the blueprints use.
@@ -74,6 +79,11 @@ public struct FleetConfiguration: Sendable, Hashable {
 
     /// The defaults.
     public init() {}
+
+    /// The LMDB configuration of the store.
+    public var lmdbConfiguration: LMDBConfiguration {
+        LMDBConfiguration(path: store, syncMode: storeSync)
+    }
 
     /// Where workers and the foreman report their state for `weft top`: `<store>/fleet`.
     public var statusDirectory: String { (store as NSString).appendingPathComponent("fleet") }

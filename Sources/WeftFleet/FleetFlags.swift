@@ -10,6 +10,8 @@ public struct FleetFlags: ParsableArguments, Sendable {
     public var broker: String?
     @Option(help: "The LMDB state store's directory; also WEFT_STORE.")
     public var store: String?
+    @Option(name: .customLong("store-sync"), help: "durable (fsync every commit, the default) or fast; also WEFT_STORE_SYNC.")
+    public var storeSync: String?
     @Option(name: .customLong("queue-prefix"), help: "Prefixes every queue name; also WEFT_QUEUE_PREFIX.")
     public var queuePrefix: String?
     @Option(name: .customLong("queue"), help: "A queue label to serve (repeat; \"\" is the default queue); also WEFT_QUEUES.")
@@ -32,6 +34,7 @@ public struct FleetFlags: ParsableArguments, Sendable {
         var overrides = FleetConfiguration.Overrides()
         overrides.broker = broker
         overrides.store = store
+        overrides.storeSync = storeSync
         overrides.queuePrefix = queuePrefix
         overrides.queues = queues.isEmpty ? nil : queues
         overrides.concurrency = concurrency

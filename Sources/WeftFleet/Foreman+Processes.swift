@@ -63,12 +63,16 @@ extension Foreman {
     }
 
     /// This process's environment without the settings the configuration file carries (they
-    /// would override it), and with the foreman's pid, so that a worker whose foreman died drains.
+    /// would override it), with the foreman's pid, so that a worker whose foreman died drains,
+    /// and with at most two malloc arenas unless the environment says otherwise.
     static func workerEnvironment() -> [String: String] {
         var environment = ProcessInfo.processInfo.environment
         environment["WEFT_CONFIG"] = nil
         for (name, _) in FleetConfiguration.environmentVariables { environment[name] = nil }
         environment["WEFT_FOREMAN_PID"] = "\(getpid())"
+        // glibc gives each thread that allocates an arena of its own; a worker's many short
+        // tasks on few threads gain nothing from more than two, and each holds memory.
+        if environment["MALLOC_ARENA_MAX"] == nil { environment["MALLOC_ARENA_MAX"] = "2" }
         return environment
     }
 

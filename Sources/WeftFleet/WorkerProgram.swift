@@ -69,7 +69,7 @@ public struct WorkerProgram: Sendable {
         let transport = try await AMQPTransport.connect(try configuration.amqpConfiguration(), logger: logger)
         let store: LMDBStateStore
         do {
-            store = try LMDBStateStore(LMDBConfiguration(path: configuration.store))
+            store = try LMDBStateStore(configuration.lmdbConfiguration)
         } catch {
             await transport.shutdown()
             throw error
@@ -77,13 +77,15 @@ public struct WorkerProgram: Sendable {
         defer { store.close() }
         do {
             let failures = RecentFailures()
+            var workerConfiguration = Worker.Configuration(
+                fleet: configuration.fleetOptions, concurrency: configuration.concurrency,
+                queueLabels: configuration.queues.map(Set.init), middleware: [WorkerInstrumentation(failures: failures)], logger: logger)
+            workerConfiguration.blockingExecutor = BlockingExecutor(threads: configuration.blockingThreads)
             let worker = try Worker(
                 registry: registry, blueprints: blueprints + configuration.blueprints.map(BlueprintFile.load),
                 backends: WeftBackends(
                     transport: transport, contextStore: store.contextStore, coordinationStore: store.coordinationStore),
-                configuration: Worker.Configuration(
-                    fleet: configuration.fleetOptions, concurrency: configuration.concurrency,
-                    queueLabels: configuration.queues.map(Set.init), middleware: [WorkerInstrumentation(failures: failures)], logger: logger))
+                configuration: workerConfiguration)
             var services = [
                 ServiceGroupConfiguration.ServiceConfiguration(
                     service: WorkerService(

@@ -109,6 +109,14 @@ public struct Node: WorkflowComponent {
         return copy
     }
 
+    /// Declares the node's code blocking (CPU-bound, or synchronous I/O): its attempts run on a
+    /// ``BlockingExecutor``'s threads, not on the cooperative pool the runtime needs.
+    public func blocking() -> Node {
+        var copy = self
+        copy.definition.config.blocking = true
+        return copy
+    }
+
     /// The queue (capability label) whose workers run the node.
     public func queue(_ name: String) -> Node {
         var copy = self

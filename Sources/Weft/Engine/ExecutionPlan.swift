@@ -18,6 +18,8 @@ public final class ExecutionPlan: Sendable {
     let params: [JSONValue]
     let implementations: [AnyNode]
     let timeouts: [Duration?]
+    /// Which nodes run on the blocking executor.
+    let blocking: [Bool]
     /// The rarer parts, by node index: compiled `inputs` and fallback code.
     let inputs: [Int: CompiledInput]
     let fallbacks: [Int: AnyNode]
@@ -86,6 +88,7 @@ public final class ExecutionPlan: Sendable {
         self.params = blueprint.nodes.map(\.params)
         self.implementations = implementations
         self.timeouts = blueprint.nodes.map(\.config.timeout)
+        self.blocking = blueprint.nodes.map(\.config.blocking)
         self.inputs = inputs
         self.fallbacks = fallbacks
         var joinTemplates: [Int: JoinTemplate] = [:]

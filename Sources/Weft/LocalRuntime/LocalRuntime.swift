@@ -26,13 +26,17 @@ public final class LocalRuntime: Sendable {
         public var dependencies: Dependencies
         /// The logger; node loggers add run and node metadata to it.
         public var logger: Logger
+        /// Where nodes declared blocking run. Default: the process's shared pool.
+        public var blockingExecutor: BlockingExecutor
 
         /// Creates a configuration; every member has a default.
         public init(
             maxConcurrentNodes: Int = ProcessInfo.processInfo.activeProcessorCount,
             clock: any Clock<Duration> = ContinuousClock(), middleware: [any NodeMiddleware] = [],
-            dependencies: Dependencies = Dependencies(), logger: Logger = Logger(label: "weft")
+            dependencies: Dependencies = Dependencies(), logger: Logger = Logger(label: "weft"),
+            blockingExecutor: BlockingExecutor = .shared
         ) {
+            self.blockingExecutor = blockingExecutor
             self.maxConcurrentNodes = maxConcurrentNodes
             self.clock = clock
             self.middleware = middleware

@@ -63,6 +63,23 @@ struct AttemptOutcome: Sendable {
 /// Runs node code for both runtimes: attempts and fallbacks, inside the middleware chain,
 /// with the attempt's timeout. Callers hold a permit of the runtime's concurrency limiter.
 enum NodeExecution {
+    /// Runs the attempt on `executor`'s threads when given (a node declared blocking), else here.
+    static func attempt(
+        node: Int, attempt: Int, implementation: AnyNode, timeout: Duration?, context: NodeContext, prepared: JSONValue?,
+        middleware: [any NodeMiddleware], clock timeoutClock: any Clock<Duration>, on executor: BlockingExecutor?
+    ) async -> AttemptOutcome {
+        guard let executor else {
+            return await self.attempt(
+                node: node, attempt: attempt, implementation: implementation, timeout: timeout, context: context,
+                prepared: prepared, middleware: middleware, clock: timeoutClock)
+        }
+        return await withTaskExecutorPreference(executor) {
+            await self.attempt(
+                node: node, attempt: attempt, implementation: implementation, timeout: timeout, context: context,
+                prepared: prepared, middleware: middleware, clock: timeoutClock)
+        }
+    }
+
     @inline(__always)
     static func attempt(
         node: Int, attempt: Int, implementation: AnyNode, timeout: Duration?, context: NodeContext, prepared: JSONValue?,

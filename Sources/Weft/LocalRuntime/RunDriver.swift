@@ -186,7 +186,7 @@ struct RunDriver {
         var result = await NodeExecution.attempt(
             node: node, attempt: attempt, implementation: plan.implementations[node], timeout: plan.timeouts[node],
             context: context, prepared: prepared[node], middleware: runtime.configuration.middleware,
-            clock: runtime.configuration.clock)
+            clock: runtime.configuration.clock, on: plan.blocking[node] ? runtime.configuration.blockingExecutor : nil)
         result.fromJob = false
         if Task.isCancelled { machine.cancel(into: &actions) }
         handle(.attempt(result))

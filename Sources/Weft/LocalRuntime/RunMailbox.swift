@@ -40,7 +40,8 @@ struct RunWorkerContext: Sendable {
         .attempt(await NodeExecution.attempt(
             node: node, attempt: attempt, implementation: plan.implementations[node], timeout: plan.timeouts[node],
             context: nodeContext(node: node, attempt: attempt, input: input, failure: nil), prepared: prepared,
-            middleware: runtime.configuration.middleware, clock: runtime.configuration.clock))
+            middleware: runtime.configuration.middleware, clock: runtime.configuration.clock,
+            on: plan.blocking[node] ? runtime.configuration.blockingExecutor : nil))
     }
 }
 

@@ -18,12 +18,16 @@ public struct NodeConfiguration: Sendable, Hashable, Codable {
     public var queue: String?
     /// The node's priority on its queue: higher runs first where the transport supports it.
     public var priority: Int
+    /// Whether its code blocks a thread (CPU-bound work, synchronous I/O): its attempts then run
+    /// on a ``BlockingExecutor``'s threads instead of the cooperative pool.
+    public var blocking: Bool
 
     /// Creates a configuration; every member has a default.
     public init(
         maxAttempts: Int = 1, backoff: Backoff = .default, timeout: Duration? = nil, fallback: String? = nil,
-        join: JoinStrategy = .all, queue: String? = nil, priority: Int = 0
+        join: JoinStrategy = .all, queue: String? = nil, priority: Int = 0, blocking: Bool = false
     ) {
+        self.blocking = blocking
         self.maxAttempts = maxAttempts
         self.backoff = backoff
         self.timeout = timeout
@@ -33,7 +37,7 @@ public struct NodeConfiguration: Sendable, Hashable, Codable {
         self.priority = priority
     }
 
-    private enum CodingKeys: String, CodingKey { case maxAttempts, backoff, timeout, fallback, join, queue, priority }
+    private enum CodingKeys: String, CodingKey { case maxAttempts, backoff, timeout, fallback, join, queue, priority, blocking }
 
     public init(from decoder: any Decoder) throws {
         let container = try decoder.container(keyedBy: CodingKeys.self)
@@ -45,6 +49,7 @@ public struct NodeConfiguration: Sendable, Hashable, Codable {
         join = try container.decodeIfPresent(JoinStrategy.self, forKey: .join) ?? defaults.join
         queue = try container.decodeIfPresent(String.self, forKey: .queue)
         priority = try container.decodeIfPresent(Int.self, forKey: .priority) ?? defaults.priority
+        blocking = try container.decodeIfPresent(Bool.self, forKey: .blocking) ?? false
     }
 
     public func encode(to encoder: any Encoder) throws {
@@ -57,6 +62,7 @@ public struct NodeConfiguration: Sendable, Hashable, Codable {
         if join != defaults.join { try container.encode(join, forKey: .join) }
         try container.encodeIfPresent(queue, forKey: .queue)
         if priority != defaults.priority { try container.encode(priority, forKey: .priority) }
+        if blocking { try container.encode(true, forKey: .blocking) }
     }
 }
 

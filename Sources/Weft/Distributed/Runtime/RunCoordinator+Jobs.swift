@@ -162,7 +162,8 @@ extension RunCoordinator {
             failure: nil)
         let outcome = await NodeExecution.attempt(
             node: node, attempt: attempt, implementation: implementation, timeout: plan.timeouts[node], context: context,
-            prepared: prepared, middleware: execution.middleware, clock: execution.clock)
+            prepared: prepared, middleware: execution.middleware, clock: execution.clock,
+            on: plan.blocking[node] ? execution.blocking : nil)
         switch outcome.result {
         case .success(let output):
             return .finished(try await completedRecord(

@@ -12,6 +12,8 @@ final class RunCoordinator: Sendable {
         var middleware: [any NodeMiddleware] = []
         var dependencies = Dependencies()
         var clock: any Clock<Duration> = ContinuousClock()
+        /// Where nodes declared blocking run.
+        var blocking: BlockingExecutor = .shared
     }
 
     let backends: WeftBackends

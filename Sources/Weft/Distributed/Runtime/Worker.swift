@@ -46,6 +46,8 @@ public final class Worker: Sendable {
         public var cancellationCheckInterval: Duration?
         /// Crashes the worker between steps, for fault-injection tests. `nil` in production.
         public var faults: (any FaultInjector)?
+        /// Where nodes declared blocking run. Default: the process's shared pool (one thread per core).
+        public var blockingExecutor: BlockingExecutor = .shared
         /// The logger.
         public var logger: Logger
 
@@ -170,7 +172,8 @@ public final class Worker: Sendable {
         self.coordinator = RunCoordinator(
             backends: backends, catalog: catalog, options: configuration.fleet,
             execution: .init(
-                middleware: configuration.middleware, dependencies: configuration.dependencies, clock: configuration.clock),
+                middleware: configuration.middleware, dependencies: configuration.dependencies, clock: configuration.clock,
+                blocking: configuration.blockingExecutor),
             logger: configuration.logger, faults: configuration.faults, timerScheduled: { delay in wakeup.signal(dueIn: delay) })
     }
 

@@ -1,0 +1,102 @@
+import Foundation
+import Logging
+import Weft
+import WeftFleet
+import WeftSamples
+
+// The fleet issue's benchmark driver: a client of a running fleet (see Benchmarks/fleet.sh,
+// which starts the broker and `weft foreman` with 2 workers on a durable LMDB store):
+//   1. 64 concurrent 10-node chains (`chain-10`), repeated for `seconds`: runs/s, hops/s, and
+//      per-hop latency (a run's duration / 10) p50/p99;
+//   2. 1 → 100 → 1 fan-out/fan-in (`fan-100`), one run at a time: its latency p50/p99;
+//   3. worker resident memory (from the workers' reports) at idle, and after `jobs` more jobs
+//      (default 1,000,000: flat memory is the target).
+//   Benchmarks/.build/release/fleet-probe <broker-url> <store> [seconds] [fan-runs] [jobs]
+let arguments = CommandLine.arguments
+guard arguments.count >= 3 else {
+    print("usage: fleet-probe <broker-url> <store> [seconds] [fan-runs] [jobs]")
+    exit(2)
+}
+var configuration = FleetConfiguration()
+configuration.broker = arguments[1]
+configuration.store = arguments[2]
+let seconds = arguments.count > 3 ? Double(arguments[3]) ?? 20 : 20
+let fanRuns = arguments.count > 4 ? Int(arguments[4]) ?? 50 : 50
+let memoryJobs = arguments.count > 5 ? Int(arguments[5]) ?? 1_000_000 : 1_000_000
+var logger = Logger(label: "fleet-probe")
+logger.logLevel = .warning
+
+func percentile(_ values: [Double], _ fraction: Double) -> Double {
+    let sorted = values.sorted()
+    return sorted[min(sorted.count - 1, Int(Double(sorted.count) * fraction))]
+}
+
+func milliseconds(_ duration: Duration) -> Double {
+    Double(duration.components.seconds) * 1000 + Double(duration.components.attoseconds) / 1e15
+}
+
+let chain = FleetWorkloads.chain
+let fan = FleetWorkloads.fanOut
+let client = try await FleetClient.connect(
+    configuration, registry: FleetWorkloads.registry, blueprints: [chain.blueprint, fan.blueprint], logger: logger)
+let status = FleetStatusDirectory(path: configuration.statusDirectory)
+
+func workerMemory() -> [Int] { status.workers().map(\.residentBytes) }
+func workerJobs() -> Int { status.workers().reduce(0) { $0 + ($1.counts["completed"] ?? 0) } }
+
+/// Runs 64 chains at a time for `duration`; returns runs, their durations.
+func chains(for duration: Double, concurrency: Int = 64) async throws -> (runs: Int, elapsed: Duration, durations: [Double]) {
+    let start = ContinuousClock.now
+    let deadline = start + .milliseconds(Int64(duration * 1000))
+    let durations = try await withThrowingTaskGroup(of: [Double].self) { group in
+        for _ in 0..<concurrency {
+            group.addTask {
+                var durations: [Double] = []
+                while ContinuousClock.now < deadline {
+                    let began = ContinuousClock.now
+                    let result = try await client.runtime.start(chain.blueprint, input: 1).result()
+                    precondition(result.status == .completed, "a chain did not complete: \(result.status)")
+                    durations.append(milliseconds(began.duration(to: .now)))
+                }
+                return durations
+            }
+        }
+        return try await group.reduce(into: []) { $0 += $1 }
+    }
+    return (durations.count, start.duration(to: .now), durations)
+}
+
+// Warm up (connections, caches, the queues declared).
+_ = try await chains(for: 2)
+for _ in 0..<5 { _ = try await client.runtime.start(fan.blueprint, input: 1).result() }
+try await Task.sleep(for: .seconds(3))
+let idleMemory = workerMemory()
+
+let measured = try await chains(for: seconds)
+let runsPerSecond = Double(measured.runs) / (milliseconds(measured.elapsed) / 1000)
+let hopLatencies = measured.durations.map { $0 / 10 }
+print(String(format: "chains: 64 concurrent 10-node chains for %.0f s: %d runs, %.0f runs/s, %.0f hops/s", seconds, measured.runs, runsPerSecond, runsPerSecond * 10))
+print(String(format: "  per-hop latency (run duration / 10): p50 %.2f ms, p99 %.2f ms", percentile(hopLatencies, 0.5), percentile(hopLatencies, 0.99)))
+
+var fanLatencies: [Double] = []
+for _ in 0..<fanRuns {
+    let began = ContinuousClock.now
+    let result = try await client.runtime.start(fan.blueprint, input: 1).result()
+    precondition(result.status == .completed)
+    fanLatencies.append(milliseconds(began.duration(to: .now)))
+}
+print(String(format: "fan-out 1 → 100 → 1, one at a time, %d runs: p50 %.1f ms, p99 %.1f ms", fanRuns, percentile(fanLatencies, 0.5), percentile(fanLatencies, 0.99)))
+
+print("worker memory at idle: " + idleMemory.map { "\($0 / (1 << 20)) MB" }.joined(separator: ", "))
+if memoryJobs > 0 {
+    let before = workerJobs()
+    let start = ContinuousClock.now
+    while workerJobs() - before < memoryJobs {
+        _ = try await chains(for: 10)
+        print("  \(workerJobs() - before) jobs, memory " + workerMemory().map { "\($0 / (1 << 20)) MB" }.joined(separator: ", "))
+    }
+    try await Task.sleep(for: .seconds(3))
+    print("worker memory after \(workerJobs() - before) more jobs (\(Int(milliseconds(start.duration(to: .now)) / 1000)) s): "
+        + workerMemory().map { "\($0 / (1 << 20)) MB" }.joined(separator: ", "))
+}
+await client.shutdown()

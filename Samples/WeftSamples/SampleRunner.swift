@@ -43,9 +43,17 @@ public enum SampleRunner {
         let events = runtime.events()
         let handle = try runtime.start(sample.workflow.blueprint, input: input ?? sample.input)
         write("▶ \(sample.name) (run \(handle.runID))")
+        let progress = ProgressLine(total: sample.workflow.blueprint.nodes.count)
+        var done = 0
         for await event in events where event.runID == handle.runID {
+            progress.finish()
             write("  " + describe(event.kind))
+            switch event.kind {
+            case .nodeFinished, .nodeSkipped: done += 1
+            default: break
+            }
             if case .runFinished = event.kind { break }
+            progress.show(done: done)
         }
         return await handle.result()
     }
@@ -62,7 +70,18 @@ public enum SampleRunner {
         do {
             let handle = try await fleet.client.start(sample.workflow.blueprint, input: input ?? sample.input)
             write("▶ \(sample.name) (run \(handle.runID)) on \(workers) workers over in-memory backends")
+            let progress = ProgressLine(total: sample.workflow.blueprint.nodes.count)
+            let watcher = Task {
+                while !Task.isCancelled, progress.enabled {
+                    if let status = try? await handle.status() {
+                        progress.show(done: status.nodes.filter { $0.state == .completed || $0.state == .skipped }.count)
+                    }
+                    try? await Task.sleep(for: .milliseconds(100))
+                }
+            }
             let result = try await handle.result()
+            watcher.cancel()
+            progress.finish()
             for record in result.nodes {
                 var line = "  \(record.nodeID): \(record.status.rawValue)"
                 if record.attempts > 1 { line += " after \(record.attempts) attempts" }

@@ -184,27 +184,6 @@ public struct StartCommand: AsyncParsableCommand {
     }
 }
 
-/// A one-line progress indicator on a terminal's standard error (nothing when not a terminal).
-final class ProgressLine: Sendable {
-    let total: Int
-    let enabled = isatty(STDERR_FILENO) == 1
-
-    init(total: Int) { self.total = total }
-
-    func show(done: Int) {
-        guard enabled else { return }
-        let width = 30
-        let filled = total == 0 ? width : min(width, done * width / total)
-        let bar = String(repeating: "█", count: filled) + String(repeating: "░", count: width - filled)
-        FileHandle.standardError.write(Data("\r\(bar) \(done)/\(total) nodes".utf8))
-    }
-
-    func finish() {
-        guard enabled else { return }
-        FileHandle.standardError.write(Data("\r\u{1B}[2K".utf8))
-    }
-}
-
 /// `weft status <run>`
 public struct StatusCommand: AsyncParsableCommand {
     public static let configuration = CommandConfiguration(

@@ -153,6 +153,30 @@ struct FleetEndToEndTests {
         #expect(await worker.exitStatus() == 0)
     }
 
+    @Test("weft dlq lists a malformed job the worker dead-lettered, with its reason, and redrives it")
+    func deadLetters() async throws {
+        let configuration = try FleetHarness.configuration()
+        let worker = try WeftProcess(["worker"] + FleetHarness.flags(configuration))
+        let transport = try await AMQPTransport.connect(try configuration.amqpConfiguration(), logger: Self.quiet)
+        let queue = configuration.fleetOptions.jobQueue(label: nil)
+        try await transport.declare(queue)
+        try await transport.publish(QueueMessage(body: Array("not an envelope".utf8)), to: queue)
+        try await FleetHarness.waitUntil("the job is dead-lettered") {
+            try await transport.queueInfo(queue + ".dead-letter").messages == 1
+        }
+        await transport.shutdown()
+        let flags = try FleetFlags.parse(FleetHarness.flags(configuration))
+        let list = await DLQCommand.list(label: "", limit: 10, flags: flags)
+        #expect(list.status == 0, "\(list.standardError)")
+        #expect(list.standardOutput.contains("(the message is not an envelope)"), "\(list.standardOutput)")
+        #expect(list.standardOutput.hasSuffix("1 dead letter in \(queue).dead-letter\n"))
+        let redrive = await DLQCommand.redrive(label: "", limit: 10, run: nil, flags: flags)
+        #expect(redrive.standardOutput == "redrove 1 dead letter to \(queue)\n", "\(redrive.standardError)")
+        worker.signal(SIGTERM)
+        #expect(await worker.exitStatus() == 0)
+        #expect(worker.output.contains("dead"), "the worker said nothing of the malformed job")
+    }
+
     @Test("weft top draws the fleet in a terminal and exits cleanly on Ctrl-C")
     func topInATerminal() async throws {
         let configuration = try FleetHarness.configuration()

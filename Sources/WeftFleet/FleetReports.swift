@@ -28,8 +28,11 @@ public struct WorkerReport: Codable, Sendable, Hashable {
     public var jobs: [Job]
     /// Counts of outcomes so far: completed, retries, dropped, deadLettered, quarantined, requeued, left.
     public var counts: [String: Int]
-    /// Resident memory, in bytes.
+    /// Resident memory, in bytes: private memory plus the pages of shared libraries and of the
+    /// store's memory map this process touched (those grow with the store, and are page cache).
     public var residentBytes: Int
+    /// Resident anonymous memory (the heap and stacks), in bytes: what a leak would grow.
+    public var anonymousBytes: Int = 0
     /// The latest failed attempts, newest last (at most 10).
     public var failures: [Failure] = []
 
@@ -126,6 +129,14 @@ public struct FleetStatusDirectory: Sendable {
     private func read<Report: Decodable>(_ type: Report.Type, _ name: String) -> Report? {
         guard let data = FileManager.default.contents(atPath: (path as NSString).appendingPathComponent(name)) else { return nil }
         return try? JSONDecoder().decode(Report.self, from: data)
+    }
+
+    /// This process's resident anonymous memory, in bytes (`RssAnon` of /proc/self/status).
+    public static func anonymousBytes() -> Int {
+        guard let text = try? String(contentsOfFile: "/proc/self/status", encoding: .utf8),
+            let line = text.split(separator: "\n").first(where: { $0.hasPrefix("RssAnon:") })
+        else { return 0 }
+        return (Int(line.split(separator: " ").dropFirst().first ?? "") ?? 0) * 1024
     }
 
     /// This process's resident memory, in bytes (from /proc/self/statm).

@@ -20,7 +20,7 @@ public final class Foreman: Service, Sendable {
     enum Event: Sendable {
         case exited(slot: Int, generation: Int, status: Int32, signaled: Bool)
         case restart(slot: Int, generation: Int)
-        case sample(depth: Int)
+        case sample(depth: Int, inHand: Int)
         case reload
         case shutdown
     }
@@ -100,8 +100,8 @@ public final class Foreman: Service, Sendable {
             case .restart(let index, let generation):
                 let current = state.withLock { $0.slots[index].map { $0.generation == generation && $0.process == nil } ?? false }
                 if current && !state.withLock({ $0.shuttingDown }) { start(index) }
-            case .sample(let depth):
-                scale(depth: depth)
+            case .sample(let depth, let inHand):
+                scale(depth: depth, inHand: inHand)
             case .reload:
                 reload()
             case .shutdown:
@@ -171,11 +171,11 @@ public final class Foreman: Service, Sendable {
         }
     }
 
-    private func scale(depth: Int) {
+    private func scale(depth: Int, inHand: Int) {
         let decision = state.withLock { state -> ScalingPolicy.Decision? in
             guard !state.shuttingDown, !state.slots.values.contains(where: { $0.replace }) else { return nil }
             let running = state.slots.values.filter { !$0.retire && $0.state != "crash-looping" }.count
-            guard let decision = state.policy.observe(depth: depth, workers: running) else { return nil }
+            guard let decision = state.policy.observe(depth: depth, inHand: inHand, workers: running) else { return nil }
             state.desired = decision.workers
             return decision
         }
@@ -311,7 +311,8 @@ public final class Foreman: Service, Sendable {
                 for label in labels {
                     depth += (try? await transport!.queueInfo(configuration.fleetOptions.jobQueue(label: label)).messages) ?? 0
                 }
-                eventSink.yield(.sample(depth: depth))
+                let inHand = FleetStatusDirectory(path: configuration.statusDirectory).workers().reduce(0) { $0 + $1.jobs.count }
+                eventSink.yield(.sample(depth: depth, inHand: inHand))
             } catch {
                 logger.warning("could not sample the queues for scaling", metadata: ["weft.error": "\(error)"])
             }

@@ -3,8 +3,9 @@
 ///
 /// - Scale **up** by one when jobs wait and the backlog is not shrinking, for `upAfter`
 ///   consecutive samples (jobs aging in the queue), below `maxWorkers`.
-/// - Scale **down** by one when the queues are empty for `downAfter` consecutive samples,
-///   above `minWorkers`.
+/// - Scale **down** by one when the fleet is idle — no job waiting and none in hand — for
+///   `downAfter` consecutive samples, above `minWorkers`. (An empty queue alone is not idle:
+///   workers prefetch what waits, so a busy fleet often shows empty queues.)
 /// - After any change, wait `cooldown` samples before the next: a new worker needs time to
 ///   show its effect, and a fleet that changes every sample thrashes.
 public struct ScalingPolicy: Sendable, Hashable {
@@ -38,8 +39,9 @@ public struct ScalingPolicy: Sendable, Hashable {
         self.maxWorkers = max(minWorkers, maxWorkers)
     }
 
-    /// Takes one sample: `depth` jobs waiting with `workers` running. Returns a change, or `nil`.
-    public mutating func observe(depth: Int, workers: Int) -> Decision? {
+    /// Takes one sample: `depth` jobs waiting and `inHand` being handled, with `workers`
+    /// running. Returns a change, or `nil`.
+    public mutating func observe(depth: Int, inHand: Int = 0, workers: Int) -> Decision? {
         defer { previousDepth = depth }
         quietSamples = quietSamples == .max ? .max : quietSamples + 1
         let notShrinking = previousDepth.map { depth >= $0 } ?? false
@@ -48,7 +50,7 @@ public struct ScalingPolicy: Sendable, Hashable {
         } else {
             busySamples = 0
         }
-        idleSamples = depth == 0 ? idleSamples + 1 : 0
+        idleSamples = depth == 0 && inHand == 0 ? idleSamples + 1 : 0
         guard quietSamples >= cooldown else { return nil }
         if busySamples >= upAfter && workers < maxWorkers {
             busySamples = 0
@@ -60,7 +62,7 @@ public struct ScalingPolicy: Sendable, Hashable {
         if idleSamples >= downAfter && workers > minWorkers {
             idleSamples = 0
             quietSamples = 0
-            return Decision(workers: workers - 1, reason: "the queues were empty for \(downAfter) samples")
+            return Decision(workers: workers - 1, reason: "no job waiting or in hand for \(downAfter) samples")
         }
         return nil
     }

@@ -57,7 +57,8 @@ public struct WorkerService: Service {
                         jobs: worker.jobsInHand.map {
                             WorkerReport.Job(run: $0.runID, node: $0.nodeID, attempt: $0.attempt, seconds: $0.elapsed.seconds)
                         },
-                        counts: previous.named.merging(["failures": failures?.total ?? 0]) { $1 }, residentBytes: FleetStatusDirectory.residentBytes(), failures: failures?.all ?? [])
+                        counts: previous.named.merging(["failures": failures?.total ?? 0]) { $1 }, residentBytes: FleetStatusDirectory.residentBytes(), anonymousBytes: FleetStatusDirectory.anonymousBytes(),
+                        failures: failures?.all ?? [])
                     do { try statusDirectory.write(report, as: reportName) } catch {
                         logger.warning("could not write the worker's report", metadata: ["weft.error": "\(error)"])
                     }

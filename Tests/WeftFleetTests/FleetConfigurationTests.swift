@@ -113,6 +113,12 @@ struct ScalingPolicyTests {
         for _ in 0..<30 { #expect(policy.observe(depth: 0, workers: 1) == nil) }
     }
 
+    @Test("Empty queues with jobs in hand are not idle: a busy fleet whose workers prefetched everything keeps its workers")
+    func busyWithEmptyQueues() {
+        var policy = ScalingPolicy(minWorkers: 1, maxWorkers: 4)
+        for _ in 0..<50 { #expect(policy.observe(depth: 0, inHand: 64, workers: 2) == nil) }
+    }
+
     @Test("Alternating load does not thrash")
     func noThrash() {
         var policy = ScalingPolicy(minWorkers: 1, maxWorkers: 4)

@@ -41,7 +41,11 @@ let client = try await FleetClient.connect(
     configuration, registry: FleetWorkloads.registry, blueprints: [chain.blueprint, fan.blueprint], logger: logger)
 let status = FleetStatusDirectory(path: configuration.statusDirectory)
 
-func workerMemory() -> [Int] { status.workers().map(\.residentBytes) }
+/// Each worker's resident memory and, in parentheses, its anonymous part (heap and stacks: the
+/// rest is shared libraries and the store's mapped pages, which grow with the store).
+func workerMemory() -> [String] {
+    status.workers().map { "\($0.residentBytes / (1 << 20)) MB (anonymous \($0.anonymousBytes / (1 << 20)) MB)" }
+}
 func workerJobs() -> Int { status.workers().reduce(0) { $0 + ($1.counts["completed"] ?? 0) } }
 
 /// Runs 64 chains at a time for `duration`; returns runs, their durations.
@@ -87,16 +91,16 @@ for _ in 0..<fanRuns {
 }
 print(String(format: "fan-out 1 → 100 → 1, one at a time, %d runs: p50 %.1f ms, p99 %.1f ms", fanRuns, percentile(fanLatencies, 0.5), percentile(fanLatencies, 0.99)))
 
-print("worker memory at idle: " + idleMemory.map { "\($0 / (1 << 20)) MB" }.joined(separator: ", "))
+print("worker memory at idle: " + idleMemory.joined(separator: ", "))
 if memoryJobs > 0 {
     let before = workerJobs()
     let start = ContinuousClock.now
     while workerJobs() - before < memoryJobs {
         _ = try await chains(for: 10)
-        print("  \(workerJobs() - before) jobs, memory " + workerMemory().map { "\($0 / (1 << 20)) MB" }.joined(separator: ", "))
+        print("  \(workerJobs() - before) jobs, memory " + workerMemory().joined(separator: ", "))
     }
     try await Task.sleep(for: .seconds(3))
     print("worker memory after \(workerJobs() - before) more jobs (\(Int(milliseconds(start.duration(to: .now)) / 1000)) s): "
-        + workerMemory().map { "\($0 / (1 << 20)) MB" }.joined(separator: ", "))
+        + workerMemory().joined(separator: ", "))
 }
 await client.shutdown()

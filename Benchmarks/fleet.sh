@@ -4,7 +4,7 @@
 # for 64 concurrent 10-node chains, per-hop latency, the 1 → 100 → 1 fan-out's latency, and
 # worker memory at idle and after JOBS more jobs.
 #   Benchmarks/fleet.sh [SECONDS=20] [FAN_RUNS=50] [JOBS=1000000] [CONCURRENCY=32]
-# WEFT_STORE_SYNC=fast measures without fsync, for comparison.
+# WEFT_STORE_SYNC=fast measures without fsync, WEFT_BENCH_WORKERS=n with n workers, for comparison.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 seconds=${1:-20}
@@ -23,7 +23,7 @@ cleanup() {
 }
 trap cleanup EXIT
 eval "$(bash scripts/rabbitmq.sh start "$work/broker")"
-.build/release/weft foreman --workers 2 --concurrency "$concurrency" --broker "$WEFT_AMQP_URL" --store "$work/store" \
+.build/release/weft foreman --workers "${WEFT_BENCH_WORKERS:-2}" --concurrency "$concurrency" --broker "$WEFT_AMQP_URL" --store "$work/store" \
     --log-level warning &
 foreman=$!
 Benchmarks/.build/release/fleet-probe "$WEFT_AMQP_URL" "$work/store" "$seconds" "$fan_runs" "$jobs"

@@ -120,6 +120,10 @@ final class AMQPSharedConsumer: Sendable {
         let lost = message.lostDeliveries + message.brokerDeliveryCount
         let receipt = AMQPReceipt(generation: generation, channel: channel, tag: tag)
         if redelivered && core.options.queueType == .classic {
+            // A subscription that is ending leaves the redelivery to the broker (it comes back
+            // when the channel closes): stamping a copy now could race the closing channel's
+            // requeue and put the message on the queue twice.
+            guard !state.withLock({ $0.finished }) else { return }
             core.restamp(message, queue: queue, lost: lost + 1, receipt: receipt)
             return
         }

@@ -102,7 +102,6 @@ struct FleetEndToEndTests {
         let firstLog = first.output
         #expect(firstLog.contains("worker drained: every job in hand finished"), "\(firstLog.suffix(2000))")
         let firstCompleted = try #require(Self.count("completed", in: firstLog))
-        #expect(Self.count("dropped", in: firstLog) == 0)
 
         let second = try WeftProcess(["worker", "--concurrency", "4"] + FleetHarness.flags(configuration))
         for handle in handles { #expect(try await handle.result().status == .completed) }
@@ -114,8 +113,9 @@ struct FleetEndToEndTests {
         #expect(await second.exitStatus() == 0)
         let secondLog = second.output
         let secondCompleted = try #require(Self.count("completed", in: secondLog))
-        #expect(Self.count("dropped", in: secondLog) == 0)
-        // Eight jobs in all (two nodes of four runs): each acked exactly once, by one of the two.
+        // Eight jobs in all (two nodes of four runs): each run by exactly one of the two workers
+        // (a message the broker delivered twice is recognised by its recorded result and
+        // dropped, which delivery at least once allows).
         #expect(firstCompleted == 4)
         #expect(firstCompleted + secondCompleted == 8)
         await client.shutdown()

@@ -1,12 +1,23 @@
 import Foundation
 import Synchronization
 
+/// One iterator over a child's lines, used by one task at a time (hence `@unchecked`).
+private final class LineReader: @unchecked Sendable {
+    private var iterator: AsyncStream<String>.Iterator
+
+    init(_ iterator: AsyncStream<String>.Iterator) { self.iterator = iterator }
+
+    func next() async -> String? { await iterator.next() }
+}
+
 /// A `weft-lmdb-child` process (built next to the test bundle), with its stdout as lines.
 final class ChildProcess: Sendable {
     let process: Process
     private let input: Pipe
-    /// The lines it printed, as they come; finished when its stdout closes.
+    /// The lines it printed, as they come; finished when its stdout closes. Iterate it once
+    /// (``nextLine()`` shares one iterator).
     let lines: AsyncStream<String>
+    private let reader: LineReader
     private let exits: AsyncStream<Int32>
 
     init(_ arguments: [String]) throws {
@@ -45,7 +56,11 @@ final class ChildProcess: Sendable {
         }
         try process.run()
         self.process = process
+        reader = LineReader(lines.makeAsyncIterator())
     }
+
+    /// The next line it printed, or `nil` once its output ended.
+    func nextLine() async -> String? { await reader.next() }
 
     /// Writes a line to its stdin.
     func send(_ line: String) {

@@ -12,13 +12,13 @@ struct LMDBProcessTests {
         let children = try (0..<processCount).map { try ChildProcess(["race", directory.path, "p\($0)", "\(keys)"]) }
         // Every child has the environment open before any of them starts.
         for child in children {
-            for await line in child.lines where line == "ready" { break }
+            while let line = await child.nextLine(), line != "ready" {}
         }
         for child in children { child.send("go") }
         var won = [Int](repeating: 0, count: keys)
         var sizes = [[Int]](repeating: [], count: keys)
         for child in children {
-            for await line in child.lines {
+            while let line = await child.nextLine() {
                 let parts = line.split(separator: " ")
                 guard parts.count == 4, parts[0] == "key", let key = Int(parts[1]), let size = Int(parts[3]) else { continue }
                 if parts[2] == "won" { won[key] += 1 }
@@ -45,7 +45,7 @@ struct LMDBProcessTests {
         let directory = TemporaryDirectory()
         let child = try ChildProcess(["write", directory.path])
         var acknowledged: [Int] = []
-        for await line in child.lines {
+        while let line = await child.nextLine() {
             guard let index = Int(line) else { continue }
             acknowledged.append(index)
             if acknowledged.count == 3_000 { child.kill() }

@@ -30,6 +30,17 @@ func loadConfiguration(_ flags: FleetFlags) -> LoadedConfiguration {
     }
 }
 
+/// The configuration, or — having printed why there is none — an exit with its status.
+func requireConfiguration(_ flags: FleetFlags) throws -> FleetConfiguration {
+    switch loadConfiguration(flags) {
+    case .success(let configuration):
+        return configuration
+    case .failure(let output):
+        try output.emit()
+        throw ExitCode(output.status)
+    }
+}
+
 /// A client for the configured fleet (quiet: its logs are for `--log-level debug`).
 func connectClient(_ configuration: FleetConfiguration) async throws -> FleetClient {
     var logger = Logger(label: "weft.client")
@@ -71,11 +82,7 @@ public struct WorkerCommand: AsyncParsableCommand {
     public init() {}
 
     public func run() async throws {
-        let configuration: FleetConfiguration
-        switch loadConfiguration(flags) {
-        case .success(let loaded): configuration = loaded
-        case .failure(let output): return try output.emit()
-        }
+        let configuration = try requireConfiguration(flags)
         FleetProcess.bootstrap(configuration)
         do {
             try await WorkerProgram(registry: ToolProgram.registry, blueprints: ToolProgram.blueprints).run(configuration)
@@ -414,11 +421,7 @@ public struct TopCommand: AsyncParsableCommand {
     public init() {}
 
     public func run() async throws {
-        let configuration: FleetConfiguration
-        switch loadConfiguration(flags) {
-        case .success(let loaded): configuration = loaded
-        case .failure(let output): return try output.emit()
-        }
+        let configuration = try requireConfiguration(flags)
         var logger = Logger(label: "weft.top")
         logger.logLevel = .critical
         let transport = try? await AMQPTransport.connect(try configuration.amqpConfiguration(), logger: logger)

@@ -15,6 +15,7 @@ let package = Package(
         .executable(name: "weft", targets: ["weft"]),
         .executable(name: "order-pipeline", targets: ["OrderPipeline"]),
         .executable(name: "document-processing", targets: ["DocumentProcessing"]),
+        .executable(name: "fleet-worker", targets: ["FleetWorker"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
@@ -104,6 +105,8 @@ let package = Package(
             name: "WeftSamples", dependencies: ["Weft", .product(name: "Logging", package: "swift-log")],
             path: "Samples/WeftSamples"),
         .executableTarget(name: "OrderPipeline", dependencies: ["WeftSamples"], path: "Samples/OrderPipeline"),
+        // A worker executable of one's own, built with WeftFleet's one call.
+        .executableTarget(name: "FleetWorker", dependencies: ["WeftSamples", "WeftFleet"], path: "Samples/FleetWorker"),
         .executableTarget(
             name: "DocumentProcessing", dependencies: ["WeftSamples"], path: "Samples/DocumentProcessing"),
         .testTarget(name: "WeftTests", dependencies: ["Weft", "WeftTesting", "WeftSamples", "WeftConformance"],

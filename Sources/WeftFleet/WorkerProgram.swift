@@ -39,9 +39,9 @@ public struct WorkerProgram: Sendable {
     public func main(arguments: [String] = Array(CommandLine.arguments.dropFirst())) async -> Never {
         let flags: FleetFlags
         do {
-            flags = try FleetFlags.parse(arguments)
+            flags = try WorkerArguments.parse(arguments).flags
         } catch {
-            FleetFlags.exit(withError: error)
+            WorkerArguments.exit(withError: error)
         }
         let configuration: FleetConfiguration
         do {
@@ -111,6 +111,15 @@ public struct WorkerProgram: Sendable {
         await transport.shutdown()
         logger.info("worker process stopped")
     }
+}
+
+/// The command line of a worker executable: ``FleetFlags`` under the executable's own name.
+private struct WorkerArguments: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: URL(fileURLWithPath: CommandLine.arguments.first ?? "worker").lastPathComponent,
+        abstract: "A Weft worker: consumes the fleet's queues and runs nodes until SIGTERM or SIGINT (then drains).")
+
+    @OptionGroup var flags: FleetFlags
 }
 
 /// Process-wide set-up of the fleet's processes: logging and metrics, once.

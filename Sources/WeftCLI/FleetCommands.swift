@@ -411,7 +411,7 @@ public struct ForemanCommand: AsyncParsableCommand {
 public struct TopCommand: AsyncParsableCommand {
     public static let configuration = CommandConfiguration(
         commandName: "top",
-        abstract: "A live view of queues, workers, throughput, failures and the foreman; Ctrl-C to quit.")
+        abstract: "A live view of queues, workers, throughput, failures and the foreman; Ctrl-C (or a closed terminal) quits.")
 
     @Option(help: "Seconds between refreshes.") var interval = 1.0
     @Flag(help: "Print one frame and exit.") var once = false
@@ -446,7 +446,7 @@ public struct TopCommand: AsyncParsableCommand {
                 }
             }
             group.addTask {
-                for await _ in await UnixSignalsSequence(trapping: .sigint, .sigterm) { return }
+                for await _ in await UnixSignalsSequence(trapping: .sigint, .sigterm, .sighup) { return }
             }
             await group.next()
             group.cancelAll()

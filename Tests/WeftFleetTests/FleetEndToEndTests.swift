@@ -201,22 +201,15 @@ struct FleetEndToEndTests {
         #expect(await worker.exitStatus() == 0)
     }
 
-    /// Runs tmux and returns its status and output. The output goes through a file, not a pipe:
-    /// the server `new-session` starts would hold a pipe open for ever.
+    /// Runs tmux and returns its status and output. Through `system()` (fork and wait for that
+    /// child alone) rather than Foundation's `Process`, whose wait for an exit was seen to hang
+    /// here; the output goes through a file, since the server `new-session` starts keeps any
+    /// pipe open.
     static func tmux(_ arguments: [String]) -> (status: Int32, output: String) {
         let path = FileManager.default.temporaryDirectory.appendingPathComponent("weft-tmux-\(UUID().uuidString)").path
-        FileManager.default.createFile(atPath: path, contents: nil)
         defer { try? FileManager.default.removeItem(atPath: path) }
-        guard let handle = FileHandle(forWritingAtPath: path) else { return (127, "cannot write \(path)") }
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/tmux")
-        process.arguments = arguments
-        process.standardOutput = handle
-        process.standardError = handle
-        process.standardInput = FileHandle.nullDevice
-        do { try process.run() } catch { return (127, "\(error)") }
-        process.waitUntilExit()
-        try? handle.close()
-        return (process.terminationStatus, (try? String(contentsOfFile: path, encoding: .utf8)) ?? "")
+        let quoted = arguments.map { "'" + $0.replacingOccurrences(of: "'", with: "'\\''") + "'" }.joined(separator: " ")
+        let status = system("/usr/bin/tmux \(quoted) > '\(path)' 2>&1 < /dev/null")
+        return (status, (try? String(contentsOfFile: path, encoding: .utf8)) ?? "")
     }
 }

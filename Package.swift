@@ -126,7 +126,7 @@ let package = Package(
         .testTarget(
             name: "WeftFleetTests",
             dependencies: [
-                "WeftFleet", "WeftCLI", "Weft", "WeftSamples", "WeftAMQP", "WeftLMDB",
+                "WeftFleet", "WeftCLI", "Weft", "WeftSamples", "WeftAMQP", "WeftLMDB", "WeftTesting",
                 .product(name: "Logging", package: "swift-log"),
             ],
             path: "Tests/WeftFleetTests"),

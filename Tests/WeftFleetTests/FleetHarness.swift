@@ -1,5 +1,6 @@
 import Foundation
 import Synchronization
+import WeftTesting
 import Weft
 import WeftFleet
 
@@ -107,35 +108,4 @@ final class Tally: Sendable {
     private let count = Atomic<Int>(0)
     func add() { count.add(1, ordering: .relaxed) }
     var value: Int { count.load(ordering: .relaxed) }
-}
-
-/// Waits for a child's exit: its termination handler, or — should Foundation miss the exit,
-/// as it was seen to under load — `waitpid` itself, every 50 ms.
-enum ExitWatch {
-    static func status(of process: Process, exits: AsyncStream<Int32>) async -> Int32 {
-        await withTaskGroup(of: Int32?.self) { group in
-            group.addTask {
-                for await status in exits { return status }
-                return nil
-            }
-            group.addTask {
-                let pid = process.processIdentifier
-                while !Task.isCancelled {
-                    var status: Int32 = 0
-                    let reaped = waitpid(pid, &status, WNOHANG)
-                    if reaped == pid {
-                        let signal = status & 0x7F
-                        return signal == 0 ? (status >> 8) & 0xFF : signal
-                    }
-                    if reaped == -1 && errno == ECHILD && !process.isRunning { return process.terminationStatus }
-                    try? await Task.sleep(for: .milliseconds(50))
-                }
-                return nil
-            }
-            var result: Int32?
-            while result == nil, let next = await group.next() { result = next }
-            group.cancelAll()
-            return result ?? process.terminationStatus
-        }
-    }
 }

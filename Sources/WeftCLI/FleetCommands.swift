@@ -123,7 +123,8 @@ public struct ConfigCommand: AsyncParsableCommand {
             let broker = configuration.brokerDescription
             text += "  broker: \(broker)\n  store: \(configuration.store)\n  queue prefix: \(configuration.queuePrefix)\n"
             text += "  queues: \(configuration.queues.map { $0.map { $0.isEmpty ? "(default)" : $0 }.joined(separator: ", ") } ?? "all the blueprints use")\n"
-            text += "  concurrency: \(configuration.concurrency), blocking threads: \(configuration.blockingThreads)\n"
+            text += "  concurrency: \(configuration.concurrency), blocking threads: \(configuration.blockingThreads), "
+                + "inline successors: \(configuration.inlineSuccessors)\n"
             text += "  log level: \(configuration.logLevel.rawValue), metrics: "
                 + (configuration.metricsPort > 0 ? "127.0.0.1:\(configuration.metricsPort)/metrics" : "off") + "\n"
             text += "  foreman: \(configuration.foreman.workers) workers (\(configuration.foreman.minWorkers)…\(configuration.foreman.maxWorkers))\n"

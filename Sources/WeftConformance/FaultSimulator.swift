@@ -115,9 +115,12 @@ public struct FaultSimulator: Sendable {
         var registry = NodeRegistry()
         for scenario in scenarios { registry.merge(scenario.workflow.registry) }
         let blueprints = scenarios.map(\.workflow.blueprint)
-        let configuration = Worker.Configuration(
+        var configuration = Worker.Configuration(
             fleet: fleet, concurrency: 1, middleware: [executions.middleware], clock: clock, reconcileInterval: nil,
             faults: crashes, logger: logger)
+        // Half the seeds run one job per delivery; the other half let workers run successors
+        // inline, up to 1…4 in a row, so crashes land inside chains too.
+        configuration.maxInlineSuccessors = seed % 2 == 0 ? 0 : Int(1 + (seed / 2) % 4)
         let workers = try (0..<max(1, workers)).map { _ in
             try Worker(registry: registry, blueprints: blueprints, backends: backends, configuration: configuration)
         }

@@ -7,6 +7,7 @@ extension FleetConfiguration {
         var object: [String: JSONValue] = [
             "broker": .string(broker), "store": .string(store), "storeSync": .string(storeSync.rawValue), "queuePrefix": .string(queuePrefix),
             "concurrency": .int(Int64(concurrency)), "blockingThreads": .int(Int64(blockingThreads)),
+            "inlineSuccessors": .int(Int64(inlineSuccessors)),
             "logLevel": .string(logLevel.rawValue), "metricsPort": .int(Int64(metricsPort)),
             "drainTimeout": .double(drainTimeout), "stallTimeout": .double(stallTimeout), "blueprints": .array(blueprints.map(JSONValue.string)),
             "retention": retention.map(JSONValue.double) ?? .null,

@@ -27,7 +27,8 @@ extension FleetConfiguration {
     /// The environment variables read, and the settings they set.
     public static let environmentVariables: [(name: String, setting: String)] = [
         ("WEFT_BROKER", "broker"), ("WEFT_STORE", "store"), ("WEFT_STORE_SYNC", "storeSync"), ("WEFT_QUEUE_PREFIX", "queuePrefix"),
-        ("WEFT_QUEUES", "queues"), ("WEFT_CONCURRENCY", "concurrency"), ("WEFT_LOG_LEVEL", "logLevel"),
+        ("WEFT_QUEUES", "queues"), ("WEFT_CONCURRENCY", "concurrency"), ("WEFT_INLINE_SUCCESSORS", "inlineSuccessors"),
+        ("WEFT_LOG_LEVEL", "logLevel"),
         ("WEFT_METRICS_PORT", "metricsPort"), ("WEFT_WORKERS", "foreman.workers"),
     ]
 
@@ -84,6 +85,9 @@ extension FleetConfiguration {
         if blockingThreads < 1 {
             problems.append(ConfigurationProblem("blockingThreads", "must be at least 1 (got \(blockingThreads))"))
         }
+        if inlineSuccessors < 0 {
+            problems.append(ConfigurationProblem("inlineSuccessors", "must be 0 (off) or more (got \(inlineSuccessors))"))
+        }
         if !(0...65535).contains(metricsPort) {
             problems.append(ConfigurationProblem("metricsPort", "must be a port, 1–65535, or 0 for none (got \(metricsPort))"))
         }
@@ -112,7 +116,7 @@ extension FleetConfiguration {
     // MARK: Sources
 
     private static let keys = [
-        "broker", "store", "storeSync", "queuePrefix", "queues", "concurrency", "blockingThreads", "logLevel", "metricsPort",
+        "broker", "store", "storeSync", "queuePrefix", "queues", "concurrency", "blockingThreads", "inlineSuccessors", "logLevel", "metricsPort",
         "drainTimeout", "stallTimeout", "blueprints", "retention", "foreman",
     ]
     private static let foremanKeys = ["workers", "minWorkers", "maxWorkers", "scaleInterval", "restartLimit", "workerCommand"]
@@ -148,6 +152,7 @@ extension FleetConfiguration {
         reader.strings("queues", nullable: true) { queues = $0 }
         reader.int("concurrency") { concurrency = $0 }
         reader.int("blockingThreads") { blockingThreads = $0 }
+        reader.int("inlineSuccessors") { inlineSuccessors = $0 }
         var badLevel: String?
         reader.string("logLevel") { value in
             if let level = Logger.Level(rawValue: value) { logLevel = level } else { badLevel = value }
@@ -191,6 +196,7 @@ extension FleetConfiguration {
             if let number = Int(value) { set(number) } else { problems.append(ConfigurationProblem(name, "expected an integer, got \"\(value)\"")) }
         }
         integer("WEFT_CONCURRENCY") { concurrency = $0 }
+        integer("WEFT_INLINE_SUCCESSORS") { inlineSuccessors = $0 }
         integer("WEFT_METRICS_PORT") { metricsPort = $0 }
         integer("WEFT_WORKERS") { foreman.workers = $0 }
         if let value = environment["WEFT_LOG_LEVEL"] {

@@ -16,6 +16,7 @@ import WeftLMDB
 ///   "queues": ["", "gpu"],
 ///   "concurrency": 8,
 ///   "blockingThreads": 2,
+///   "inlineSuccessors": 32,
 ///   "logLevel": "info",
 ///   "metricsPort": 9464,
 ///   "drainTimeout": 30,
@@ -60,6 +61,10 @@ public struct FleetConfiguration: Sendable, Hashable {
     public var concurrency = ProcessInfo.processInfo.activeProcessorCount
     /// Threads for nodes declared blocking. Default: the number of cores.
     public var blockingThreads = ProcessInfo.processInfo.activeProcessorCount
+    /// How many successors in a row a worker runs itself within one delivery, when a node
+    /// completes with one ready successor on a queue it serves, instead of publishing each
+    /// (``Worker/Configuration/maxInlineSuccessors``); 0 publishes every job. Default 32.
+    public var inlineSuccessors = 32
     /// The log level. Default `info`.
     public var logLevel: Logger.Level = .info
     /// The local port of the Prometheus metrics endpoint (`/metrics` on 127.0.0.1); 0 turns it

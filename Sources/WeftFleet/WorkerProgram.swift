@@ -81,6 +81,7 @@ public struct WorkerProgram: Sendable {
                 fleet: configuration.fleetOptions, concurrency: configuration.concurrency,
                 queueLabels: configuration.queues.map(Set.init), middleware: [WorkerInstrumentation(failures: failures)], logger: logger)
             workerConfiguration.blockingExecutor = BlockingExecutor(threads: configuration.blockingThreads)
+            workerConfiguration.maxInlineSuccessors = configuration.inlineSuccessors
             let worker = try Worker(
                 registry: registry, blueprints: blueprints + configuration.blueprints.map(BlueprintFile.load),
                 backends: WeftBackends(

@@ -209,10 +209,11 @@ struct ManualFleetWorker {
         self.fleet = fleet
         var registry = NodeRegistry()
         for workflow in workflows { registry.merge(workflow.registry) }
+        var configuration = Worker.Configuration(
+            concurrency: 1, clock: fleet.clock, reconcileInterval: nil, cancellationCheckInterval: nil, logger: quiet)
+        configuration.maxInlineSuccessors = 0
         worker = try Worker(
-            registry: registry, blueprints: workflows.map(\.blueprint), backends: fleet.backends,
-            configuration: Worker.Configuration(
-                concurrency: 1, clock: fleet.clock, reconcileInterval: nil, cancellationCheckInterval: nil, logger: quiet))
+            registry: registry, blueprints: workflows.map(\.blueprint), backends: fleet.backends, configuration: configuration)
     }
 
     func step() async throws -> DeliveryOutcome? {

@@ -4,7 +4,8 @@ import WeftTesting
 
 /// A fleet driven by hand: in-memory backends on a manual clock, a client, and workers whose
 /// loops do not run; the test takes each delivery and hands it to a worker, fires timers and
-/// reconciles when it chooses. Nothing depends on timing.
+/// reconciles when it chooses. Nothing depends on timing. Workers run one job per delivery
+/// unless `inline` lets them run successors themselves (``Worker/Configuration/maxInlineSuccessors``).
 struct ManualFleet {
     let clock = ManualClock()
     let transport = InMemoryQueueTransport()
@@ -13,16 +14,17 @@ struct ManualFleet {
     let workers: [Worker]
     let fleet: FleetOptions
 
-    init(_ workflows: [Workflow], workers count: Int = 1, fleet: FleetOptions = FleetOptions()) throws {
+    init(_ workflows: [Workflow], workers count: Int = 1, fleet: FleetOptions = FleetOptions(), inline: Int = 0) throws {
         let backends = WeftBackends(
             transport: transport, contextStore: InMemoryContextStore(),
             coordinationStore: InMemoryCoordinationStore(clock: StoreClock(clock)))
         self.backends = backends
         var registry = NodeRegistry()
         for workflow in workflows { registry.merge(workflow.registry) }
-        let configuration = Worker.Configuration(
+        var configuration = Worker.Configuration(
             fleet: fleet, concurrency: 1, clock: self.clock, reconcileInterval: nil, cancellationCheckInterval: nil,
             logger: quiet)
+        configuration.maxInlineSuccessors = inline
         workers = try (0..<count).map { _ in
             try Worker(registry: registry, blueprints: workflows.map(\.blueprint), backends: backends, configuration: configuration)
         }

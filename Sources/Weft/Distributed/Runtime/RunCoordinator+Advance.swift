@@ -59,11 +59,15 @@ extension RunCoordinator {
     /// Everything after a node's result is recorded: its context writes, its edges, the joins
     /// they reach, dead-path elimination, the successors that became ready, and completion.
     /// Idempotent: a redelivery repeats it from the same record with the same effects. `added`
-    /// carries the set additions already made together with the record.
+    /// carries the set additions already made together with the record. When the node has
+    /// exactly one ready successor and its queue is in `keep`, the successor's job is returned
+    /// instead of published, for the caller to run (see ``InlineSuccessors``).
+    @discardableResult
     func advance(
         run: String, plan fleetPlan: FleetPlan, meta: RunMeta, node: Int, iteration: Int, record: NodeResultRecord,
-        envelope: Envelope?, now: ContinuousClock.Instant = .now, added: (batch: ArrivalBatch, sizes: [Int])? = nil
-    ) async throws {
+        envelope: Envelope?, now: ContinuousClock.Instant = .now, added: (batch: ArrivalBatch, sizes: [Int])? = nil,
+        keep: Set<String>? = nil
+    ) async throws -> Envelope? {
         let plan = fleetPlan.plan
         if record.status == .failed {
             try await finish(run, TerminalRecord(
@@ -71,7 +75,7 @@ extension RunCoordinator {
                 failure: RunFailure(
                     nodeID: plan.ids[node], attempt: record.attempt,
                     cause: record.failure ?? NodeFailure(message: "failed", errorType: "WeftError"))))
-            return
+            return nil
         }
         if !record.patch.isEmpty {
             try await applyContext(record.patch, run: run, origin: "n\(node).\(iteration)")
@@ -115,7 +119,10 @@ extension RunCoordinator {
             }
         }
         if faults != nil, let envelope { try await checkpoint(.arrived, envelope) }
-        if ready.count == 1 {
+        var kept: Envelope?
+        if ready.count == 1, let keep, keep.contains(fleetPlan.queues[ready[0].node]) {
+            kept = jobEnvelope(plan: fleetPlan, runID: run, node: ready[0].node, iteration: iteration, attempt: 1, input: ready[0].input)
+        } else if ready.count == 1 {
             try await publishJob(plan: fleetPlan, runID: run, node: ready[0].node, iteration: iteration, attempt: 1, input: ready[0].input)
         } else if !ready.isEmpty {
             // A fan-out: one batch per queue (usually a single one).
@@ -139,6 +146,7 @@ extension RunCoordinator {
         } else if progress.shouldRecord(run, now: now) {
             try await records.recordProgress(run: run, quietFor: .zero)
         }
+        return kept
     }
 
     private enum Readiness {

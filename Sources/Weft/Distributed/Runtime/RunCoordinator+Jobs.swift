@@ -4,8 +4,15 @@ import Logging
 extension RunCoordinator {
     /// Handles one delivery of the job queues and says how to settle it. Never throws: every
     /// failure becomes an outcome (a dead letter, a requeue, a crash for fault injection).
+    ///
+    /// With `inline`, a job whose node completes with one ready successor on a served queue
+    /// runs that successor here, and so on (see ``InlineSuccessors``); `started` hears of each
+    /// job as it starts, `continued` of each inline job's outcome. The returned outcome settles
+    /// the delivery itself.
     func handle(
-        _ delivery: QueueDelivery, started: (Envelope, ContinuousClock.Instant) -> Void = { _, _ in }
+        _ delivery: QueueDelivery, inline: InlineSuccessors? = nil,
+        started: (Envelope, ContinuousClock.Instant) -> Void = { _, _ in },
+        continued: (DeliveryOutcome) -> Void = { _ in }
     ) async -> DeliveryOutcome {
         let envelope: Envelope
         do {
@@ -18,39 +25,99 @@ extension RunCoordinator {
         // One clock reading serves the whole job's bookkeeping.
         let now = ContinuousClock.now
         started(envelope, now)
+        let count = delivery.deliveryCount
+        var successor: Envelope?
         do {
-            return try await handle(envelope, delivery: delivery, now: now)
-        } catch let crash as SimulatedCrash {
-            return .crashed(at: crash.step)
-        } catch let error as WeftError where error.code == .malformedMessage || error.code == .unsupportedVersion {
+            let outcome: DeliveryOutcome
+            (outcome, successor) = try await handle(
+                envelope, delivery: delivery, queue: delivery.queue, deliveryCount: count, now: now,
+                keep: inline.flatMap { $0.allows(depth: 0, deliveryCount: count) ? $0.queues : nil })
+            guard successor != nil else { return outcome }
+        } catch {
+            return outcome(of: error, envelope: envelope)
+        }
+        // The delivery's own job is done and its successor kept: run the chain.
+        var depth = 0
+        while let job = successor {
+            depth += 1
+            successor = nil
+            let now = ContinuousClock.now
+            started(job, now)
+            let outcome: DeliveryOutcome
+            do {
+                (outcome, successor) = try await handle(
+                    job, delivery: nil, queue: "", deliveryCount: 1, now: now,
+                    keep: inline.flatMap { $0.allows(depth: depth, deliveryCount: count) ? $0.queues : nil })
+            } catch let crash as SimulatedCrash {
+                // The delivery stays unsettled; its redelivery replays the chain from the records.
+                return .crashed(at: crash.step)
+            } catch {
+                let failed = self.outcome(of: error, envelope: job)
+                continued(failed)
+                return await handOver(job, after: failed)
+            }
+            continued(outcome)
+            switch outcome {
+            case .completed, .retryScheduled, .dropped, .left:
+                continue
+            case .deadLettered, .quarantined, .requeued, .crashed:
+                if case .crashed(let step) = outcome { return .crashed(at: step) }
+                return await handOver(job, after: outcome)
+            }
+        }
+        return .completed
+    }
+
+    /// Publishes a job that could not finish inline to its queue, where a delivery of its own
+    /// settles it (dead letter, retry), and says how to settle the delivery that carried it.
+    private func handOver(_ job: Envelope, after outcome: DeliveryOutcome) async -> DeliveryOutcome {
+        do {
+            guard let plan = catalog.plan(id: job.blueprintID, version: job.blueprintVersion),
+                let node = plan.plan.indexByID[job.nodeID]
+            else { return .requeued(reason: "\(outcome)") }
+            try await transport.publish(
+                QueueMessage(body: job.encoded(), priority: plan.priorities[node]), to: plan.queues[node])
+            return .completed
+        } catch {
+            // Not handed over: the delivery goes back, and its redelivery replays the chain.
+            return .requeued(reason: "\(error)")
+        }
+    }
+
+    /// The outcome of a job whose handling threw `error`.
+    private func outcome(of error: any Error, envelope: Envelope) -> DeliveryOutcome {
+        if let crash = error as? SimulatedCrash { return .crashed(at: crash.step) }
+        if let error = error as? WeftError, error.code == .malformedMessage || error.code == .unsupportedVersion {
             // A stored record this worker cannot read: the job cannot progress here.
             logger.error(
                 "dead-lettering a job whose run records cannot be read",
                 metadata: ["weft.run": "\(envelope.runID)", "weft.error": "\(error)"])
             return .deadLettered(reason: "\(error)")
-        } catch {
-            logger.warning(
-                "a backend failed; the job goes back on its queue",
-                metadata: ["weft.run": "\(envelope.runID)", "weft.node": "\(envelope.nodeID)", "weft.error": "\(error)"])
-            return .requeued(reason: "\(error)")
         }
+        logger.warning(
+            "a backend failed; the job goes back on its queue",
+            metadata: ["weft.run": "\(envelope.runID)", "weft.node": "\(envelope.nodeID)", "weft.error": "\(error)"])
+        return .requeued(reason: "\(error)")
     }
 
-    private func handle(_ envelope: Envelope, delivery: QueueDelivery, now: ContinuousClock.Instant) async throws
-        -> DeliveryOutcome
-    {
+    /// Handles one job. `delivery` is `nil` for a job run inline, and `keep` names the queues
+    /// whose single ready successor is returned instead of published.
+    private func handle(
+        _ envelope: Envelope, delivery: QueueDelivery?, queue: String, deliveryCount: Int, now: ContinuousClock.Instant,
+        keep: Set<String>?
+    ) async throws -> (DeliveryOutcome, Envelope?) {
         guard envelope.kind == .job else {
-            return .deadLettered(reason: "a \(envelope.kind) message does not belong on job queue \(delivery.queue)")
+            return (.deadLettered(reason: "a \(envelope.kind) message does not belong on job queue \(queue)"), nil)
         }
         let run = envelope.runID
         guard let plan = catalog.plan(id: envelope.blueprintID, version: envelope.blueprintVersion) else {
-            return try await leave(envelope, delivery: delivery)
+            return (try await leave(envelope, delivery: delivery, queue: queue), nil)
         }
         guard let node = plan.plan.indexByID[envelope.nodeID] else {
-            return .deadLettered(
-                reason: "blueprint \"\(envelope.blueprintID)\" v\(envelope.blueprintVersion) has no node \"\(envelope.nodeID)\"")
+            return (.deadLettered(
+                reason: "blueprint \"\(envelope.blueprintID)\" v\(envelope.blueprintVersion) has no node \"\(envelope.nodeID)\""), nil)
         }
-        guard envelope.attempt >= 1 else { return .deadLettered(reason: "attempt \(envelope.attempt) is not valid") }
+        guard envelope.attempt >= 1 else { return (.deadLettered(reason: "attempt \(envelope.attempt) is not valid"), nil) }
         if faults != nil { try await checkpoint(.received, envelope) }
         // The run's status, the node's record, whether the run has context and (unless this
         // process read it lately) the run's record: one read.
@@ -61,19 +128,19 @@ extension RunCoordinator {
                 ? [RunKeys.status(run), RunKeys.result(run, node, iteration), RunKeys.hasContext(run), RunKeys.meta(run)]
                 : [RunKeys.status(run), RunKeys.result(run, node, iteration), RunKeys.hasContext(run)])
         if let bytes = current[0] {
-            return .dropped(reason: "the run is already \(try TerminalRecord(decoding: bytes).status.rawValue)")
+            return (.dropped(reason: "the run is already \(try TerminalRecord(decoding: bytes).status.rawValue)"), nil)
         }
         guard let meta = try cached ?? current[3].map({ try cachedMeta(run, bytes: $0, now: now) }) else {
-            return .deadLettered(reason: "no run \"\(run)\" is known to the store")
+            return (.deadLettered(reason: "no run \"\(run)\" is known to the store"), nil)
         }
         guard meta.blueprintID == envelope.blueprintID, meta.blueprintVersion == envelope.blueprintVersion else {
-            return .deadLettered(
+            return (.deadLettered(
                 reason: "the job names blueprint \"\(envelope.blueprintID)\" v\(envelope.blueprintVersion) but run \"\(run)\" "
-                    + "is pinned to \"\(meta.blueprintID)\" v\(meta.blueprintVersion)")
+                    + "is pinned to \"\(meta.blueprintID)\" v\(meta.blueprintVersion)"), nil)
         }
-        let lost = delivery.deliveryCount - 1
+        let lost = deliveryCount - 1
         if lost >= options.maxLostDeliveries {
-            return try await quarantine(envelope, node: node, lost: lost, queue: delivery.queue)
+            return (try await quarantine(envelope, node: node, lost: lost, queue: queue), nil)
         }
 
         var record: NodeResultRecord
@@ -87,19 +154,19 @@ extension RunCoordinator {
                 let marker = StoreKey(run: run, name: "x\(node).\(iteration).\(envelope.fencingToken)")
                 let fence = Fence(key: RunKeys.fence(run, node, iteration), token: envelope.fencingToken)
                 if try await records.setIfAbsent(marker, [], fence: fence) == .fenced {
-                    return .dropped(reason: "attempt \(envelope.attempt) was superseded by a newer one")
+                    return (.dropped(reason: "attempt \(envelope.attempt) was superseded by a newer one"), nil)
                 }
             }
             switch try await execute(envelope, plan: plan, node: node, meta: meta, hasContext: current[2] != nil) {
             case .finished(let produced): record = produced
-            case .outcome(let outcome): return outcome
+            case .outcome(let outcome): return (outcome, nil)
             }
             if faults != nil { try await checkpoint(.executed, envelope) }
             // A failure may come from the run ending elsewhere (its attempt was cancelled): then
             // the job ends here. A success is recorded even so: what it publishes is dropped on
             // delivery, and the run's status cannot change again.
             if record.status == .failed || Task.isCancelled, let terminal = try await terminal(run) {
-                return .dropped(reason: "the run ended (\(terminal.status.rawValue)) while the node ran")
+                return (.dropped(reason: "the run ended (\(terminal.status.rawValue)) while the node ran"), nil)
             }
             let key = RunKeys.result(run, node, iteration)
             let fence = Fence(key: RunKeys.fence(run, node, iteration), token: envelope.fencingToken)
@@ -114,22 +181,23 @@ extension RunCoordinator {
             case .stored:
                 if let batch {
                     if faults != nil { try await checkpoint(.recorded, envelope) }
-                    try await advance(
+                    let kept = try await advance(
                         run: run, plan: plan, meta: meta, node: node, iteration: iteration, record: record,
-                        envelope: envelope, now: now, added: (batch, sizes))
-                    return .completed
+                        envelope: envelope, now: now, added: (batch, sizes), keep: keep)
+                    return (.completed, kept)
                 }
             case .exists(let bytes):
                 // Another delivery recorded first: its result stands, and routes.
                 record = try NodeResultRecord(decoding: bytes)
             case .fenced:
-                return .dropped(reason: "attempt \(envelope.attempt) was superseded by a newer one")
+                return (.dropped(reason: "attempt \(envelope.attempt) was superseded by a newer one"), nil)
             }
             if faults != nil { try await checkpoint(.recorded, envelope) }
         }
-        try await advance(
-            run: run, plan: plan, meta: meta, node: node, iteration: iteration, record: record, envelope: envelope, now: now)
-        return .completed
+        let kept = try await advance(
+            run: run, plan: plan, meta: meta, node: node, iteration: iteration, record: record, envelope: envelope, now: now,
+            keep: keep)
+        return (.completed, kept)
     }
 
     private enum AttemptResult {
@@ -307,10 +375,11 @@ extension RunCoordinator {
 
     /// Hands a job for a blueprint version this worker lacks back, after a delay, through a
     /// durable timer: it is neither dropped nor failed (design rule 13).
-    private func leave(_ envelope: Envelope, delivery: QueueDelivery) async throws -> DeliveryOutcome {
+    private func leave(_ envelope: Envelope, delivery: QueueDelivery?, queue: String) async throws -> DeliveryOutcome {
         let reason = "this worker lacks blueprint \"\(envelope.blueprintID)\" v\(envelope.blueprintVersion)"
         let sequence = try await records.increment(RunKeys.leftCounter(envelope.runID), by: 1)
-        let action = TimerAction.publish(queue: delivery.queue, envelope: delivery.body, priority: delivery.message.priority)
+        let action = TimerAction.publish(
+            queue: queue, envelope: delivery?.body ?? envelope.encoded(), priority: delivery?.message.priority ?? 0)
         try await records.scheduleTimer(
             RunKeys.leftTimer(envelope.runID, sequence), after: options.unknownBlueprintDelay, payload: action.encoded())
         timerScheduled(options.unknownBlueprintDelay)

@@ -122,7 +122,15 @@ final class RunCoordinator: Sendable {
         let meta = RunMeta(
             blueprintID: blueprint.id, blueprintVersion: blueprint.version, input: input, replyTo: replyTo,
             deadline: runOptions.deadline, startedAt: Date().timeIntervalSince1970)
-        switch try await records.setIfAbsent(RunKeys.meta(runID), meta.encoded(), fence: nil) {
+        // The run's record and its entry in the progress index (which lets the reconciler find
+        // it if this process dies before its first job is published) are written together: a
+        // group-committing store makes them one commit. Noting progress for a run that exists
+        // already changes nothing that matters.
+        let records = self.records
+        async let progress: Void = records.recordProgress(run: runID, quietFor: .zero)
+        let stored = try await records.setIfAbsent(RunKeys.meta(runID), meta.encoded(), fence: nil)
+        try await progress
+        switch stored {
         case .stored: break
         case .exists, .fenced:
             logger.debug("run already exists; not started again", metadata: ["weft.run": "\(runID)"])
@@ -134,7 +142,6 @@ final class RunCoordinator: Sendable {
             for (key, value) in runOptions.context.sorted(by: { $0.key < $1.key }) { patch.set(key, value) }
             try await contexts.apply(patch, run: runID, origin: "start")
         }
-        try await records.recordProgress(run: runID, quietFor: .zero)
         if let deadline = runOptions.deadline {
             try await records.scheduleTimer(RunKeys.deadlineTimer(runID), after: deadline, payload: TimerAction.deadline.encoded())
             timerScheduled(deadline)
@@ -197,19 +204,35 @@ final class RunCoordinator: Sendable {
         case .fenced:
             final = terminal
         }
-        try await announce(runID, final)
-        try await records.cancelTimer(RunKeys.deadlineTimer(runID))
-        try await records.forgetProgress(run: runID)
-        if let retention = options.retention {
-            try await records.scheduleTimer(RunKeys.expiryTimer(runID), after: retention, payload: TimerAction.expire.encoded())
+        // The announcement goes out first; then the bookkeeping writes, issued together so that
+        // a group-committing store makes them one commit. The run leaves the progress index
+        // only with them: a worker dying before it is announced leaves the run to the reconciler.
+        let announcement = try await announce(runID, final)
+        let records = self.records
+        let retention = options.retention
+        try await withThrowingDiscardingTaskGroup { group in
+            if let announcement {
+                group.addTask { _ = try await records.setIfAbsent(announcement, [1], fence: nil) }
+            }
+            group.addTask { try await records.cancelTimer(RunKeys.deadlineTimer(runID)) }
+            group.addTask { try await records.forgetProgress(run: runID) }
+            if let retention {
+                group.addTask {
+                    _ = try await records.scheduleTimer(
+                        RunKeys.expiryTimer(runID), after: retention, payload: TimerAction.expire.encoded())
+                }
+            }
         }
         return final
     }
 
-    /// Tells the starting client that the run ended, once (at least once if a worker dies here).
-    private func announce(_ runID: String, _ terminal: TerminalRecord) async throws {
-        guard let meta = try await meta(runID), let replyTo = meta.replyTo else { return }
-        guard try await records.value(at: RunKeys.announced(runID)) == nil else { return }
+    /// Tells the starting client that the run ended, once (at least once if a worker dies
+    /// here), and returns the key that notes the announcement, for the caller to write; `nil`
+    /// when there is nothing to note.
+    private func announce(_ runID: String, _ terminal: TerminalRecord) async throws -> StoreKey? {
+        guard let meta = try await meta(runID), let replyTo = meta.replyTo else { return nil }
+        let announced = RunKeys.announced(runID)
+        guard try await records.value(at: announced) == nil else { return nil }
         let envelope = Envelope(
             kind: .runFinished, runID: runID, blueprintID: meta.blueprintID, blueprintVersion: meta.blueprintVersion)
         do {
@@ -218,7 +241,7 @@ final class RunCoordinator: Sendable {
             // The client is gone; its result stays readable in the store.
             logger.debug("the client that started the run is gone", metadata: ["weft.run": "\(runID)"])
         }
-        _ = try await records.setIfAbsent(RunKeys.announced(runID), [1], fence: nil)
+        return announced
     }
 
     /// Cancels a run: nothing new starts; attempts still running end without effect.

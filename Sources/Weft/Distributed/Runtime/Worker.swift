@@ -48,6 +48,12 @@ public final class Worker: Sendable {
         public var faults: (any FaultInjector)?
         /// Where nodes declared blocking run. Default: the process's shared pool (one thread per core).
         public var blockingExecutor: BlockingExecutor = .shared
+        /// How many successors in a row the worker may run itself within one delivery, when a
+        /// node completes with exactly one ready successor on a queue this worker serves,
+        /// instead of publishing each to its queue; `0` publishes every job. The delivery is
+        /// acked only after the whole chain's records are written, and a crash part-way replays
+        /// the chain from the records. Default 32.
+        public var maxInlineSuccessors: Int = 32
         /// The logger.
         public var logger: Logger
 
@@ -161,6 +167,8 @@ public final class Worker: Sendable {
     private let runState = Mutex(RunState())
     private let counts = WorkerCounters()
     private let limiter: ConcurrencyLimiter
+    /// The successors this worker runs inline, if any.
+    private let inline: InlineSuccessors?
 
     /// Creates a worker for the blueprints of `catalog`.
     public init(catalog: BlueprintCatalog, backends: WeftBackends, configuration: Configuration = Configuration()) {
@@ -168,6 +176,11 @@ public final class Worker: Sendable {
         self.backends = backends
         self.configuration = configuration
         self.limiter = ConcurrencyLimiter(limit: max(1, configuration.concurrency))
+        self.inline =
+            configuration.maxInlineSuccessors > 0
+            ? InlineSuccessors(
+                queues: Set(Self.queues(catalog: catalog, configuration: configuration)), limit: configuration.maxInlineSuccessors)
+            : nil
         let wakeup = self.wakeup
         self.coordinator = RunCoordinator(
             backends: backends, catalog: catalog, options: configuration.fleet,
@@ -189,7 +202,9 @@ public final class Worker: Sendable {
     }
 
     /// The queues this worker consumes.
-    public var queues: [String] {
+    public var queues: [String] { Self.queues(catalog: catalog, configuration: configuration) }
+
+    private static func queues(catalog: BlueprintCatalog, configuration: Configuration) -> [String] {
         let fleet = configuration.fleet
         if let labels = configuration.queueLabels {
             return labels.map { fleet.jobQueue(label: $0.isEmpty ? nil : $0) }.sorted()
@@ -293,6 +308,7 @@ public final class Worker: Sendable {
 
     /// Stops taking jobs; ``run()`` returns once the jobs in hand are finished.
     public func shutdown() async {
+        inline?.stopping.set()
         let consumers = runState.withLock { state in
             state.stopping = true
             return state.slots.compactMap(\.consumer)
@@ -309,13 +325,12 @@ public final class Worker: Sendable {
     }
 
     private func process(_ delivery: QueueDelivery, job: SlotJob?) async -> DeliveryOutcome {
-        let outcome: DeliveryOutcome
-        if let job {
-            outcome = await coordinator.handle(delivery) { envelope, now in job.set(envelope, at: now) }
-            job.clear()
-        } else {
-            outcome = await coordinator.handle(delivery)
-        }
+        let counts = self.counts
+        let outcome = await coordinator.handle(
+            delivery, inline: inline,
+            started: { envelope, now in job?.set(envelope, at: now) },
+            continued: { counts.count($0) })
+        job?.clear()
         do {
             switch outcome {
             case .completed, .retryScheduled, .dropped, .left:

@@ -1,0 +1,193 @@
+import Synchronization
+import Testing
+import Weft
+import WeftTesting
+
+@Suite("Distributed runtime: inline successors")
+struct InlineSuccessorTests {
+    /// A chain n1 → … → n6, each adding one to its input; `ran` hears of every attempt.
+    static func chain(_ ran: Trail) -> Workflow {
+        Workflow("inline-chain") {
+            for index in 1...6 {
+                Node("n\(index)") { context in
+                    ran.add(context.nodeID)
+                    return JSONValue(context.input.intValue! + 1)
+                }
+            }
+            Chain((1...6).map { "n\($0)" })
+        }
+    }
+
+    static let nodes = (1...6).map { "n\($0)" }
+
+    @Test("A chain runs within one delivery: every node once, nothing left on the queue, the same result")
+    func chainInOneDelivery() async throws {
+        let ran = Trail()
+        let fleet = try ManualFleet([Self.chain(ran)], inline: 32)
+        let handle = try await fleet.client.start(Self.chain(ran).blueprint, input: 0)
+        #expect(try await fleet.step() == .completed)
+        #expect(try await fleet.transport.depth(of: fleet.jobs) == 0)
+        let result = try await handle.result()
+        #expect(result.status == .completed)
+        #expect(result.output == 6)
+        #expect(ran.all == Self.nodes)
+        #expect(fleet.workers[0].statistics.completed == 6)
+        await fleet.shutdown()
+    }
+
+    @Test("The limit caps how many successors one delivery runs; the next is published")
+    func limit() async throws {
+        let ran = Trail()
+        let fleet = try ManualFleet([Self.chain(ran)], inline: 2)
+        let handle = try await fleet.client.start(Self.chain(ran).blueprint, input: 0)
+        #expect(try await fleet.step() == .completed)
+        #expect(ran.all == ["n1", "n2", "n3"])
+        #expect(try await fleet.transport.depth(of: fleet.jobs) == 1)
+        #expect(try await fleet.drain() == [.completed])
+        #expect(try await handle.result().output == 6)
+        #expect(ran.all == Self.nodes)
+        await fleet.shutdown()
+    }
+
+    @Test("A crash part-way leaves the delivery unacked; its redelivery replays from the records, running only what has no result")
+    func crashReplaysFromRecords() async throws {
+        let ran = Trail()
+        let workflow = Self.chain(ran)
+        let transport = InMemoryQueueTransport()
+        let backends = WeftBackends(
+            transport: transport, contextStore: InMemoryContextStore(), coordinationStore: InMemoryCoordinationStore())
+        var configuration = Worker.Configuration(
+            concurrency: 1, reconcileInterval: nil, cancellationCheckInterval: nil, faults: CrashOnce(node: "n4", at: .executed),
+            logger: quiet)
+        configuration.maxInlineSuccessors = 32
+        let worker = try Worker(registry: workflow.registry, blueprints: [workflow.blueprint], backends: backends, configuration: configuration)
+        let client = try DistributedRuntime(
+            registry: workflow.registry, backends: backends, configuration: DistributedRuntime.Configuration(logger: quiet))
+        let handle = try await client.start(workflow.blueprint, input: 0)
+        let queue = worker.queues[0]
+        var outcomes: [DeliveryOutcome] = []
+        var deliveryCounts: [Int] = []
+        while try await transport.depth(of: queue) > 0 {
+            let consumer = try await transport.consume(queue, prefetch: 1)
+            var iterator = consumer.makeAsyncIterator()
+            let delivery = try #require(try await iterator.next())
+            await consumer.stop()
+            deliveryCounts.append(delivery.deliveryCount)
+            outcomes.append(await worker.process(delivery))
+        }
+        // n1's delivery ran n1…n4 and crashed after n4 ran; redelivered, it only publishes n2
+        // (recorded) without running anything, and n2's fresh delivery goes on inline.
+        #expect(outcomes == [.crashed(at: .executed), .completed, .completed])
+        #expect(deliveryCounts == [1, 2, 1])
+        #expect(ran.all == ["n1", "n2", "n3", "n4", "n4", "n5", "n6"])
+        #expect(try await transport.deadLetters(of: queue, limit: 10).isEmpty)
+        #expect(try await handle.result().output == 6)
+        await client.shutdown()
+        await transport.shutdown()
+    }
+
+    @Test("A node that keeps crashing its workers inside a chain is still quarantined, under its own name")
+    func crashLoopInsideChain() async throws {
+        let ran = Trail()
+        let workflow = Self.chain(ran)
+        let transport = InMemoryQueueTransport()
+        let backends = WeftBackends(
+            transport: transport, contextStore: InMemoryContextStore(), coordinationStore: InMemoryCoordinationStore())
+        let fleetOptions = FleetOptions(maxLostDeliveries: 2)
+        var configuration = Worker.Configuration(
+            fleet: fleetOptions, concurrency: 1, reconcileInterval: nil, cancellationCheckInterval: nil,
+            faults: CrashAlways(node: "n3"), logger: quiet)
+        configuration.maxInlineSuccessors = 32
+        let worker = try Worker(registry: workflow.registry, blueprints: [workflow.blueprint], backends: backends, configuration: configuration)
+        let client = try DistributedRuntime(
+            registry: workflow.registry, backends: backends,
+            configuration: DistributedRuntime.Configuration(fleet: fleetOptions, logger: quiet))
+        let handle = try await client.start(workflow.blueprint, input: 0)
+        let queue = worker.queues[0]
+        var last: DeliveryOutcome?
+        var deliveries = 0
+        while try await transport.depth(of: queue) > 0, deliveries < 50 {
+            let consumer = try await transport.consume(queue, prefetch: 1)
+            var iterator = consumer.makeAsyncIterator()
+            let delivery = try #require(try await iterator.next())
+            await consumer.stop()
+            deliveries += 1
+            last = await worker.process(delivery)
+        }
+        guard case .quarantined(let signature) = last else {
+            Issue.record("expected a quarantine, got \(String(describing: last))")
+            return
+        }
+        #expect(signature.contains("node \"n3\""))
+        #expect(try await transport.deadLetters(of: queue, limit: 10).count == 1)
+        let status = try await handle.status()
+        #expect(status.nodes.first { $0.nodeID == "n3" }?.state == .quarantined)
+        #expect(ran.count("n1") == 1 && ran.count("n2") == 1 && ran.count("n4") == 0)
+        await client.shutdown()
+        await transport.shutdown()
+    }
+
+    @Test("A successor on a queue the worker does not serve is published to that queue")
+    func unservedQueue() async throws {
+        let workflow = Workflow("inline-labels") {
+            Node("cpu") { _ in 1 }
+            Node("gpu") { context in JSONValue(context.input.intValue! + 1) }.queue("gpu")
+            Chain("cpu", "gpu")
+        }
+        let fleet = try ManualFleet([workflow])
+        var configuration = Worker.Configuration(
+            concurrency: 1, queueLabels: [""], reconcileInterval: nil, cancellationCheckInterval: nil, logger: quiet)
+        configuration.maxInlineSuccessors = 32
+        let general = try Worker(
+            registry: workflow.registry, blueprints: [workflow.blueprint], backends: fleet.backends, configuration: configuration)
+        let handle = try await fleet.client.start(workflow.blueprint)
+        let gpuQueue = fleet.fleet.jobQueue(label: "gpu")
+        try await fleet.transport.declare(gpuQueue)
+        #expect(await general.process(try #require(try await fleet.take())) == .completed)
+        #expect(try await fleet.transport.depth(of: gpuQueue) == 1)
+        #expect(try await fleet.drain(queue: gpuQueue) == [.completed])
+        #expect(try await handle.result().output == 2)
+        await fleet.shutdown()
+    }
+
+    @Test("A stopping worker publishes successors instead of running them, to keep its drain short")
+    func stoppingWorkerPublishes() async throws {
+        let ran = Trail()
+        let fleet = try ManualFleet([Self.chain(ran)], inline: 32)
+        let handle = try await fleet.client.start(Self.chain(ran).blueprint, input: 0)
+        await fleet.workers[0].shutdown()
+        #expect(try await fleet.step() == .completed)
+        #expect(ran.all == ["n1"])
+        #expect(try await fleet.transport.depth(of: fleet.jobs) == 1)
+        try await fleet.drain()
+        #expect(try await handle.result().output == 6)
+        await fleet.shutdown()
+    }
+}
+
+/// Crashes the worker once, at `step` of `node`.
+private final class CrashOnce: FaultInjector {
+    let node: String
+    let step: WorkerStep
+    private let crashed = Mutex(false)
+
+    init(node: String, at step: WorkerStep) {
+        self.node = node
+        self.step = step
+    }
+
+    func checkpoint(_ step: WorkerStep, envelope: Envelope) async throws {
+        guard envelope.nodeID == node, step == self.step else { return }
+        if crashed.withLock({ let was = $0; $0 = true; return was }) { return }
+        throw SimulatedCrash(step: step)
+    }
+}
+
+/// Crashes the worker every time `node` has run, before its result is recorded.
+private struct CrashAlways: FaultInjector {
+    let node: String
+
+    func checkpoint(_ step: WorkerStep, envelope: Envelope) async throws {
+        if envelope.nodeID == node, step == .executed { throw SimulatedCrash(step: step) }
+    }
+}

@@ -24,6 +24,8 @@ struct AMQPOutgoingMessage: Sendable {
     var reason: String? = nil
     var originQueue: String? = nil
     var mandatory: Bool = true
+    /// Published persistent (delivery mode 2), to survive a broker restart.
+    var persistent: Bool = true
 }
 
 /// One open librabbitmq connection. Not thread-safe: only its ``AMQPConnection``'s thread uses
@@ -180,7 +182,7 @@ final class AMQPLink {
     func publish(_ message: AMQPOutgoingMessage, channel: amqp_channel_t) throws(AMQPError) {
         var properties = amqp_basic_properties_t()
         properties._flags = AMQPMethod.deliveryModeFlag | AMQPMethod.priorityFlag
-        properties.delivery_mode = AMQPMethod.persistent
+        properties.delivery_mode = message.persistent ? AMQPMethod.persistent : AMQPMethod.transient
         properties.priority = message.priority
         let exchange = bytes(message.exchange)
         let routingKey = bytes(message.routingKey)

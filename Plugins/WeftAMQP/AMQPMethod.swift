@@ -23,6 +23,8 @@ enum AMQPMethod {
 
     /// Persistent delivery mode.
     static let persistent: UInt8 = 2
+    /// Delivery mode 1: kept in memory only.
+    static let transient: UInt8 = 1
     /// The basic-properties flags Weft sets.
     static let deliveryModeFlag: amqp_flags_t = 1 << 12
     static let priorityFlag: amqp_flags_t = 1 << 11

@@ -228,7 +228,9 @@ public final class AMQPTransport: QueueTransport {
 
     private func outgoing(_ message: QueueMessage, to queue: String) -> AMQPOutgoingMessage {
         core.noticePriority(message.priority)
-        return AMQPOutgoingMessage(exchange: core.options.workExchange, routingKey: queue, body: message.body, priority: message.priority)
+        return AMQPOutgoingMessage(
+            exchange: core.options.workExchange, routingKey: queue, body: message.body, priority: message.priority,
+            persistent: message.isDurable)
     }
 
     private static func deadLetter(_ message: AMQPIncomingMessage, queue: String) -> DeadLetter {

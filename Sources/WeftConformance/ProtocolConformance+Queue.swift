@@ -23,6 +23,24 @@ extension ProtocolConformance {
             expect(seen == (0..<50).map(UInt8.init), "order was \(seen)", into: &failures)
             expect(try await transport.depth(of: queue) == 0, "acked messages remain", into: &failures)
         },
+        ProtocolCheck(.queue, "delivers messages that need not be durable like any other, in order") { harness, failures in
+            let transport = try await harness.makeBackends().transport
+            let queue = unique("transient")
+            try await transport.declare(queue)
+            try await transport.publish(QueueMessage(body: [1], isDurable: false), to: queue)
+            try await transport.publish(QueueMessage(body: [2]), to: queue)
+            try await transport.publish([QueueMessage(body: [3], isDurable: false)], to: queue)
+            let consumer = try await transport.consume(queue, prefetch: 3)
+            var seen: [UInt8] = []
+            for try await delivery in consumer {
+                seen.append(delivery.body[0])
+                try await delivery.ack()
+                if seen.count == 3 { break }
+            }
+            await consumer.stop()
+            expect(seen == [1, 2, 3], "delivered \(seen)", into: &failures)
+            expect(try await transport.depth(of: queue) == 0, "acked messages remain", into: &failures)
+        },
         ProtocolCheck(.queue, "delivers higher priorities first") { harness, failures in
             let transport = try await harness.makeBackends().transport
             let queue = unique("priority")

@@ -236,7 +236,9 @@ final class RunCoordinator: Sendable {
         let envelope = Envelope(
             kind: .runFinished, runID: runID, blueprintID: meta.blueprintID, blueprintVersion: meta.blueprintVersion)
         do {
-            try await transport.publish(QueueMessage(body: envelope.encoded()), to: replyTo)
+            // Not durable: if a broker restart loses it, the waiting client reads the store on
+            // its next look (DistributedRuntime's periodic check).
+            try await transport.publish(QueueMessage(body: envelope.encoded(), isDurable: false), to: replyTo)
         } catch let error as WeftError where error.code == .unknownQueue {
             // The client is gone; its result stays readable in the store.
             logger.debug("the client that started the run is gone", metadata: ["weft.run": "\(runID)"])

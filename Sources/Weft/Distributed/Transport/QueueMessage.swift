@@ -8,11 +8,17 @@ public struct QueueMessage: Sendable, Hashable {
     /// From 0 (the default) to ``maxPriority``; a consumer receives higher priorities first
     /// among the messages waiting in one queue.
     public var priority: UInt8
+    /// Whether the message must survive a broker restart (the default). A message whose loss
+    /// costs nothing, such as the note that a run ended (its result stays in the store, and
+    /// waiting clients look there again), may be published without: a broker need not write
+    /// it to disk.
+    public var isDurable: Bool
 
     /// Creates a message.
-    public init(body: [UInt8], priority: UInt8 = 0) {
+    public init(body: [UInt8], priority: UInt8 = 0, isDurable: Bool = true) {
         self.body = body
         self.priority = min(priority, Self.maxPriority)
+        self.isDurable = isDurable
     }
 }
 

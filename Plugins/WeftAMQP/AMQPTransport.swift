@@ -137,19 +137,37 @@ public final class AMQPTransport: QueueTransport {
     public func deadLetters(of queue: String, limit: Int) async throws -> [DeadLetter] {
         let deadLetterQueue = core.options.deadLetterQueue(of: queue)
         do {
-            return try await core.publisher.perform { context throws(AMQPError) in
+            let (depth, letters) = try await core.publisher.perform { context throws(AMQPError) in
                 // Read without acknowledging, then close the channel: the broker puts every
                 // message back in its place.
+                let depth = try context.link.declareQueue(deadLetterQueue, passive: true, arguments: [], channel: context.adminChannel)
                 let channel = try context.openChannel()
                 defer { context.closeChannel(channel) }
                 var letters: [DeadLetter] = []
                 while letters.count < limit, let (_, message) = try context.link.get(deadLetterQueue, channel: channel) {
                     letters.append(Self.deadLetter(message, queue: queue))
                 }
-                return letters
+                return (depth, letters)
             }
+            await awaitReturn(to: deadLetterQueue, depth: depth)
+            return letters
         } catch let error as AMQPError where error.code == .notFound {
             throw WeftError(.unknownQueue, "No queue \"\(queue)\" was declared")
+        }
+    }
+
+    /// Waits (at most 2 s) until `queue` holds `depth` messages again after a scan's channel
+    /// closed: the broker puts the messages a closed channel held back asynchronously (quorum
+    /// queues noticeably so), and a scan right after this one must find them in place.
+    private func awaitReturn(to queue: String, depth: Int) async {
+        guard depth > 0 else { return }
+        let deadline = ContinuousClock.now + .seconds(2)
+        while ContinuousClock.now < deadline {
+            let current = try? await core.publisher.perform(retriesOnReconnect: false) { context throws(AMQPError) in
+                try context.link.declareQueue(queue, passive: true, arguments: [], channel: context.adminChannel)
+            }
+            guard let current, current < depth else { return }
+            try? await Task.sleep(for: .milliseconds(10))
         }
     }
 
@@ -218,6 +236,7 @@ public final class AMQPTransport: QueueTransport {
             defer { context.closeChannel(scan.channel) }
             for tag in tags { try context.link.ack(channel: scan.channel, tag: tag) }
         }
+        await awaitReturn(to: deadLetterQueue, depth: scan.depth - chosen.count)
         return chosen.count
     }
 

@@ -103,6 +103,23 @@ public final class LMDBEnvironment: Sendable {
         Self.openPaths.withLock { _ = $0.remove(path) }
     }
 
+    /// Drops this process's mappings of the store's pages, as an idle process may to keep its
+    /// resident memory small: the pages stay in the operating system's page cache (the map is
+    /// read-only and shared, and writes go through the file), and a later read maps them again.
+    /// Safe at any time; costs page faults on the reads right after.
+    public func releaseMappedPages() {
+        resizeLock.withReadLock {
+            guard !closed.load(ordering: .relaxed) else { return }
+            var info = MDB_envinfo()
+            mdb_env_info(handle, &info)
+            var statistics = MDB_stat()
+            mdb_env_stat(handle, &statistics)
+            guard let address = info.me_mapaddr else { return }
+            let used = min(info.me_mapsize, (info.me_last_pgno + 1) * Int(statistics.ms_psize))
+            _ = madvise(address, used, MADV_DONTNEED)
+        }
+    }
+
     // MARK: Reading and writing
 
     /// Runs `body` in a read-only transaction on this thread.

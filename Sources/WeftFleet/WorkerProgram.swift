@@ -91,7 +91,11 @@ public struct WorkerProgram: Sendable {
                 ServiceGroupConfiguration.ServiceConfiguration(
                     service: WorkerService(
                         worker: worker, drainTimeout: .milliseconds(Int64(configuration.drainTimeout * 1000)),
-                        statusDirectory: FleetStatusDirectory(path: configuration.statusDirectory), failures: failures, logger: logger),
+                        statusDirectory: FleetStatusDirectory(path: configuration.statusDirectory), failures: failures,
+                        idleTrim: { [environment = store.environment] in
+                            HeapTrim.run()
+                            environment.releaseMappedPages()
+                        }, logger: logger),
                     successTerminationBehavior: .gracefullyShutdownGroup)
             ]
             if let foreman = ProcessInfo.processInfo.environment["WEFT_FOREMAN_PID"].flatMap(Int32.init) {

@@ -18,14 +18,22 @@ public struct WorkerService: Service {
     public let statusDirectory: FleetStatusDirectory?
     /// The failed attempts its report lists (those ``WorkerInstrumentation`` notes).
     public let failures: RecentFailures?
+    /// Called once each time the worker has been idle (no job in hand, none finished) for
+    /// `idleTrimAfter`, to give memory back: ``WorkerProgram`` returns freed heap to the
+    /// system and drops its mappings of the store's pages. `nil`: nothing.
+    public let idleTrim: (@Sendable () -> Void)?
+    /// How long the worker must be idle before ``idleTrim`` runs. Default 5 s.
+    public let idleTrimAfter: Duration
     private let logger: Logger
 
     /// Creates the service.
     public init(
         worker: Worker, drainTimeout: Duration, statusDirectory: FleetStatusDirectory?, failures: RecentFailures? = nil,
-        logger: Logger
+        idleTrim: (@Sendable () -> Void)? = nil, idleTrimAfter: Duration = .seconds(5), logger: Logger
     ) {
         self.worker = worker
+        self.idleTrim = idleTrim
+        self.idleTrimAfter = idleTrimAfter
         self.failures = failures
         self.drainTimeout = drainTimeout
         self.statusDirectory = statusDirectory
@@ -45,11 +53,30 @@ public struct WorkerService: Service {
         let state = WorkerState()
         let startedAt = Date().timeIntervalSince1970
         let reportName = "worker-\(getpid()).json"
+        let idleTrim = self.idleTrim
+        let idleTrimAfter = self.idleTrimAfter
         let reporter = Task {
             var previous = Worker.Statistics()
             let metrics = WorkerMetricsReporter(worker: worker)
+            var idleSince: ContinuousClock.Instant? = nil
+            var trimmed = false
             while !Task.isCancelled {
+                let before = previous
                 previous = metrics.report(previous: previous)
+                if let idleTrim {
+                    let now = ContinuousClock.now
+                    if previous != before || !worker.jobsInHand.isEmpty {
+                        idleSince = nil
+                        trimmed = false
+                    } else if let since = idleSince {
+                        if !trimmed && since.duration(to: now) >= idleTrimAfter {
+                            idleTrim()
+                            trimmed = true
+                        }
+                    } else {
+                        idleSince = now
+                    }
+                }
                 if let statusDirectory {
                     let report = WorkerReport(
                         pid: getpid(), state: state.value, startedAt: startedAt, updatedAt: Date().timeIntervalSince1970,

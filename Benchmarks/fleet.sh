@@ -12,7 +12,9 @@ fan_runs=${2:-50}
 jobs=${3:-1000000}
 concurrency=${4:-32}
 
-swift build -c release --product weft
+# The worker is built as it is deployed: with the Swift runtime and Foundation linked statically
+# (see README, "Deploying"), in a build directory of its own.
+swift build -c release --static-swift-stdlib --scratch-path .build-static --product weft
 swift build -c release --package-path Benchmarks --product fleet-probe
 
 work=$(mktemp -d /var/tmp/weft-fleet-bench.XXXXXX)
@@ -23,7 +25,7 @@ cleanup() {
 }
 trap cleanup EXIT
 eval "$(bash scripts/rabbitmq.sh start "$work/broker")"
-.build/release/weft foreman --workers "${WEFT_BENCH_WORKERS:-2}" --concurrency "$concurrency" --broker "$WEFT_AMQP_URL" --store "$work/store" \
+.build-static/release/weft foreman --workers "${WEFT_BENCH_WORKERS:-2}" --concurrency "$concurrency" --broker "$WEFT_AMQP_URL" --store "$work/store" \
     --log-level warning &
 foreman=$!
 Benchmarks/.build/release/fleet-probe "$WEFT_AMQP_URL" "$work/store" "$seconds" "$fan_runs" "$jobs"

@@ -106,19 +106,50 @@ public final class LMDBEnvironment: Sendable {
     /// Drops this process's mappings of the store's pages, as an idle process may to keep its
     /// resident memory small: the pages stay in the operating system's page cache (the map is
     /// read-only and shared, and writes go through the file), and a later read maps them again.
-    /// Safe at any time; costs page faults on the reads right after.
-    public func releaseMappedPages() {
-        resizeLock.withReadLock {
-            guard !closed.load(ordering: .relaxed) else { return }
-            var info = MDB_envinfo()
-            mdb_env_info(handle, &info)
-            var statistics = MDB_stat()
-            mdb_env_stat(handle, &statistics)
-            guard let address = info.me_mapaddr else { return }
-            let used = min(info.me_mapsize, (info.me_last_pgno + 1) * Int(statistics.ms_psize))
-            _ = madvise(address, used, MADV_DONTNEED)
+    /// Safe at any time; costs page faults on the reads right after. Linux only.
+    ///
+    /// - Returns: how many bytes of mappings were released, or `nil` when nothing was (closed,
+    ///   not Linux, or the system refused).
+    @discardableResult
+    public func releaseMappedPages() -> Int? {
+        #if os(Linux)
+        // LMDB does not say where it mapped the file (`me_mapaddr` is only set for fixed maps):
+        // the process's map list does.
+        guard let maps = Self.readFile("/proc/self/maps") else { return nil }
+        let dataFile = canonicalPath + "/data.mdb"
+        return resizeLock.withReadLock {
+            guard !closed.load(ordering: .relaxed) else { return nil }
+            var released = 0
+            for line in maps.split(separator: "\n") where line.hasSuffix(dataFile) {
+                let range = line.prefix { $0 != " " }.split(separator: "-")
+                guard range.count == 2, let start = UInt(range[0], radix: 16), let end = UInt(range[1], radix: 16), end > start,
+                    let address = UnsafeMutableRawPointer(bitPattern: start)
+                else { continue }
+                if madvise(address, Int(end - start), MADV_DONTNEED) == 0 { released += Int(end - start) }
+            }
+            return released > 0 ? released : nil
+        }
+        #else
+        return nil
+        #endif
+    }
+
+    #if os(Linux)
+    /// The whole of a (small, procfs) file, or `nil`.
+    private static func readFile(_ path: String) -> String? {
+        let descriptor = open(path, O_RDONLY | O_CLOEXEC)
+        guard descriptor >= 0 else { return nil }
+        defer { _ = Glibc.close(descriptor) }
+        var bytes: [UInt8] = []
+        var chunk = [UInt8](repeating: 0, count: 16384)
+        while true {
+            let count = chunk.withUnsafeMutableBytes { Glibc.read(descriptor, $0.baseAddress, $0.count) }
+            if count < 0 && errno == EINTR { continue }
+            guard count > 0 else { return count == 0 ? String(decoding: bytes, as: UTF8.self) : nil }
+            bytes.append(contentsOf: chunk[0..<count])
         }
     }
+    #endif
 
     // MARK: Reading and writing
 

@@ -92,9 +92,11 @@ public struct WorkerProgram: Sendable {
                     service: WorkerService(
                         worker: worker, drainTimeout: .milliseconds(Int64(configuration.drainTimeout * 1000)),
                         statusDirectory: FleetStatusDirectory(path: configuration.statusDirectory), failures: failures,
-                        idleTrim: { [environment = store.environment] in
+                        idleTrim: { [environment = store.environment, logger] in
                             HeapTrim.run()
-                            environment.releaseMappedPages()
+                            if environment.releaseMappedPages() == nil {
+                                logger.debug("could not release the store's mapped pages", metadata: ["weft.errno": "\(errno)"])
+                            }
                         }, logger: logger),
                     successTerminationBehavior: .gracefullyShutdownGroup)
             ]

@@ -70,8 +70,14 @@ public struct WorkerService: Service {
                         trimmed = false
                     } else if let since = idleSince {
                         if !trimmed && since.duration(to: now) >= idleTrimAfter {
+                            let before = FleetStatusDirectory.residentBytes()
                             idleTrim()
                             trimmed = true
+                            logger.debug(
+                                "idle: gave memory back",
+                                metadata: [
+                                    "weft.resident_before": "\(before)", "weft.resident_after": "\(FleetStatusDirectory.residentBytes())",
+                                ])
                         }
                     } else {
                         idleSince = now

@@ -54,6 +54,41 @@ struct LMDBEnvironmentTests {
         reopened.close()
     }
 
+    @Test("An idle process can drop its mappings of the store's pages; every value reads back after")
+    func releaseMappedPages() async throws {
+        let directory = TemporaryDirectory()
+        let environment = try LMDBEnvironment(LMDBConfiguration(path: directory.path), databases: ["items"])
+        let items = environment.database("items")
+        let value = [UInt8](repeating: 7, count: 1000)
+        for batch in 0..<8 {
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                for index in 0..<500 {
+                    group.addTask {
+                        _ = try await environment.write { try $0.put(items, bytes("key-\(batch)-\(index)"), value) }
+                    }
+                }
+                try await group.waitForAll()
+            }
+        }
+        func readAll() throws -> Int {
+            try environment.read { transaction in
+                var found = 0
+                for batch in 0..<8 {
+                    for index in 0..<500 where try transaction.get(items, bytes("key-\(batch)-\(index)")) == value { found += 1 }
+                }
+                return found
+            }
+        }
+        #expect(try readAll() == 4000)
+        let mappedBefore = residentKilobytes(of: directory.path + "/data.mdb")
+        #expect(mappedBefore > 1000)  // ~4 MB of values were read through the map
+        let released = try #require(environment.releaseMappedPages())
+        #expect(released >= mappedBefore * 1024)
+        #expect(residentKilobytes(of: directory.path + "/data.mdb") < mappedBefore / 4)
+        #expect(try readAll() == 4000)
+        environment.close()
+    }
+
     @Test("Racing set-if-absent writers: exactly one wins")
     func oneWinner() async throws {
         let directory = TemporaryDirectory()
@@ -148,5 +183,33 @@ struct LMDBEnvironmentTests {
         fclose(file)
         let invalid = #expect(throws: LMDBError.self) { try LMDBEnvironment(LMDBConfiguration(path: foreign.path), databases: []) }
         #expect(invalid?.code == .invalidFile, "\(String(describing: invalid))")
+    }
+}
+
+/// How many kilobytes of this process's mappings of `path` are resident (from /proc/self/smaps).
+func residentKilobytes(of path: String) -> Int {
+    guard let file = fopen("/proc/self/smaps", "r") else { return 0 }
+    defer { fclose(file) }
+    var total = 0
+    var inside = false
+    var line: UnsafeMutablePointer<CChar>? = nil
+    var capacity = 0
+    defer { free(line) }
+    while getline(&line, &capacity, file) > 0, let line {
+        let text = String(cString: line).trimmingSuffix()
+        if let first = text.first, first.isHexDigit, text.contains("-") && text.split(separator: " ").count >= 5 {
+            inside = text.hasSuffix(path)
+        } else if inside, text.hasPrefix("Rss:") {
+            total += Int(text.split(separator: " ", omittingEmptySubsequences: true)[1]) ?? 0
+        }
+    }
+    return total
+}
+
+extension String {
+    fileprivate func trimmingSuffix() -> String {
+        var text = self
+        while text.last == "\n" { text.removeLast() }
+        return text
     }
 }

@@ -73,7 +73,8 @@ func chains(for duration: Double, concurrency: Int = 64) async throws -> (runs: 
 // Warm up (connections, caches, the queues declared).
 _ = try await chains(for: 2)
 for _ in 0..<5 { _ = try await client.runtime.start(fan.blueprint, input: 1).result() }
-try await Task.sleep(for: .seconds(3))
+// Idle: long enough for the workers' idle trim (after 5 s without work) and a report after it.
+try await Task.sleep(for: .seconds(10))
 let idleMemory = workerMemory()
 
 let measured = try await chains(for: seconds)
@@ -99,8 +100,8 @@ if memoryJobs > 0 {
         _ = try await chains(for: 10)
         print("  \(workerJobs() - before) jobs, memory " + workerMemory().joined(separator: ", "))
     }
-    try await Task.sleep(for: .seconds(3))
-    print("worker memory after \(workerJobs() - before) more jobs (\(Int(milliseconds(start.duration(to: .now)) / 1000)) s): "
+    try await Task.sleep(for: .seconds(10))
+    print("worker memory at idle after \(workerJobs() - before) more jobs (\(Int(milliseconds(start.duration(to: .now)) / 1000)) s): "
         + workerMemory().joined(separator: ", "))
 }
 await client.shutdown()

@@ -12,14 +12,7 @@ extension ProtocolConformance {
             try await transport.declare(queue)
             try await transport.declare(queue)  // idempotent
             for index in 0..<50 { try await transport.publish(QueueMessage(body: [UInt8(index)]), to: queue) }
-            let consumer = try await transport.consume(queue, prefetch: 50)
-            var seen: [UInt8] = []
-            for try await delivery in consumer {
-                seen.append(delivery.body[0])
-                try await delivery.ack()
-                if seen.count == 50 { break }
-            }
-            await consumer.stop()
+            let seen = try await firstBytes(of: 50, from: queue, on: transport)
             expect(seen == (0..<50).map(UInt8.init), "order was \(seen)", into: &failures)
             expect(try await transport.depth(of: queue) == 0, "acked messages remain", into: &failures)
         },
@@ -30,14 +23,7 @@ extension ProtocolConformance {
             try await transport.publish(QueueMessage(body: [1], isDurable: false), to: queue)
             try await transport.publish(QueueMessage(body: [2]), to: queue)
             try await transport.publish([QueueMessage(body: [3], isDurable: false)], to: queue)
-            let consumer = try await transport.consume(queue, prefetch: 3)
-            var seen: [UInt8] = []
-            for try await delivery in consumer {
-                seen.append(delivery.body[0])
-                try await delivery.ack()
-                if seen.count == 3 { break }
-            }
-            await consumer.stop()
+            let seen = try await firstBytes(of: 3, from: queue, on: transport)
             expect(seen == [1, 2, 3], "delivered \(seen)", into: &failures)
             expect(try await transport.depth(of: queue) == 0, "acked messages remain", into: &failures)
         },
@@ -48,14 +34,7 @@ extension ProtocolConformance {
             try await transport.publish(QueueMessage(body: [1], priority: 0), to: queue)
             try await transport.publish(QueueMessage(body: [2], priority: 5), to: queue)
             try await transport.publish(QueueMessage(body: [3], priority: 9), to: queue)
-            let consumer = try await transport.consume(queue, prefetch: 3)
-            var seen: [UInt8] = []
-            for try await delivery in consumer {
-                seen.append(delivery.body[0])
-                try await delivery.ack()
-                if seen.count == 3 { break }
-            }
-            await consumer.stop()
+            let seen = try await firstBytes(of: 3, from: queue, on: transport)
             expect(seen == [3, 2, 1], "priorities were delivered as \(seen)", into: &failures)
         },
         ProtocolCheck(.queue, "retry redelivers without counting a loss; a lost delivery counts") { harness, failures in
@@ -134,4 +113,17 @@ extension ProtocolConformance {
             expect(values == Array(0..<total), "received \(values.count) messages, \(Set(values).count) distinct", into: &failures)
         },
     ]
+}
+
+/// Consumes `count` messages of `queue`, acking each, and returns their first bytes in order.
+private func firstBytes(of count: Int, from queue: String, on transport: any QueueTransport) async throws -> [UInt8] {
+    let consumer = try await transport.consume(queue, prefetch: count)
+    var seen: [UInt8] = []
+    for try await delivery in consumer {
+        seen.append(delivery.body[0])
+        try await delivery.ack()
+        if seen.count == count { break }
+    }
+    await consumer.stop()
+    return seen
 }

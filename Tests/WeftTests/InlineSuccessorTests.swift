@@ -52,79 +52,37 @@ struct InlineSuccessorTests {
     @Test("A crash part-way leaves the delivery unacked; its redelivery replays from the records, running only what has no result")
     func crashReplaysFromRecords() async throws {
         let ran = Trail()
-        let workflow = Self.chain(ran)
-        let transport = InMemoryQueueTransport()
-        let backends = WeftBackends(
-            transport: transport, contextStore: InMemoryContextStore(), coordinationStore: InMemoryCoordinationStore())
-        var configuration = Worker.Configuration(
-            concurrency: 1, reconcileInterval: nil, cancellationCheckInterval: nil, faults: CrashOnce(node: "n4", at: .executed),
-            logger: quiet)
-        configuration.maxInlineSuccessors = 32
-        let worker = try Worker(registry: workflow.registry, blueprints: [workflow.blueprint], backends: backends, configuration: configuration)
-        let client = try DistributedRuntime(
-            registry: workflow.registry, backends: backends, configuration: DistributedRuntime.Configuration(logger: quiet))
-        let handle = try await client.start(workflow.blueprint, input: 0)
-        let queue = worker.queues[0]
-        var outcomes: [DeliveryOutcome] = []
-        var deliveryCounts: [Int] = []
-        while try await transport.depth(of: queue) > 0 {
-            let consumer = try await transport.consume(queue, prefetch: 1)
-            var iterator = consumer.makeAsyncIterator()
-            let delivery = try #require(try await iterator.next())
-            await consumer.stop()
-            deliveryCounts.append(delivery.deliveryCount)
-            outcomes.append(await worker.process(delivery))
-        }
+        let harness = try CrashingFleet(Self.chain(ran), faults: CrashOnce(node: "n4", at: .executed))
+        let handle = try await harness.client.start(harness.workflow.blueprint, input: 0)
+        let deliveries = try await harness.drain()
+        let outcomes = deliveries.map(\.outcome)
+        let deliveryCounts = deliveries.map(\.count)
         // n1's delivery ran n1…n4 and crashed after n4 ran; redelivered, it only publishes n2
         // (recorded) without running anything, and n2's fresh delivery goes on inline.
         #expect(outcomes == [.crashed(at: .executed), .completed, .completed])
         #expect(deliveryCounts == [1, 2, 1])
         #expect(ran.all == ["n1", "n2", "n3", "n4", "n4", "n5", "n6"])
-        #expect(try await transport.deadLetters(of: queue, limit: 10).isEmpty)
+        #expect(try await harness.transport.deadLetters(of: harness.queue, limit: 10).isEmpty)
         #expect(try await handle.result().output == 6)
-        await client.shutdown()
-        await transport.shutdown()
+        await harness.shutdown()
     }
 
     @Test("A node that keeps crashing its workers inside a chain is still quarantined, under its own name")
     func crashLoopInsideChain() async throws {
         let ran = Trail()
-        let workflow = Self.chain(ran)
-        let transport = InMemoryQueueTransport()
-        let backends = WeftBackends(
-            transport: transport, contextStore: InMemoryContextStore(), coordinationStore: InMemoryCoordinationStore())
-        let fleetOptions = FleetOptions(maxLostDeliveries: 2)
-        var configuration = Worker.Configuration(
-            fleet: fleetOptions, concurrency: 1, reconcileInterval: nil, cancellationCheckInterval: nil,
-            faults: CrashAlways(node: "n3"), logger: quiet)
-        configuration.maxInlineSuccessors = 32
-        let worker = try Worker(registry: workflow.registry, blueprints: [workflow.blueprint], backends: backends, configuration: configuration)
-        let client = try DistributedRuntime(
-            registry: workflow.registry, backends: backends,
-            configuration: DistributedRuntime.Configuration(fleet: fleetOptions, logger: quiet))
-        let handle = try await client.start(workflow.blueprint, input: 0)
-        let queue = worker.queues[0]
-        var last: DeliveryOutcome?
-        var deliveries = 0
-        while try await transport.depth(of: queue) > 0, deliveries < 50 {
-            let consumer = try await transport.consume(queue, prefetch: 1)
-            var iterator = consumer.makeAsyncIterator()
-            let delivery = try #require(try await iterator.next())
-            await consumer.stop()
-            deliveries += 1
-            last = await worker.process(delivery)
-        }
+        let harness = try CrashingFleet(Self.chain(ran), faults: CrashAlways(node: "n3"), fleet: FleetOptions(maxLostDeliveries: 2))
+        let handle = try await harness.client.start(harness.workflow.blueprint, input: 0)
+        let last = try await harness.drain(limit: 50).last?.outcome
         guard case .quarantined(let signature) = last else {
             Issue.record("expected a quarantine, got \(String(describing: last))")
             return
         }
         #expect(signature.contains("node \"n3\""))
-        #expect(try await transport.deadLetters(of: queue, limit: 10).count == 1)
+        #expect(try await harness.transport.deadLetters(of: harness.queue, limit: 10).count == 1)
         let status = try await handle.status()
         #expect(status.nodes.first { $0.nodeID == "n3" }?.state == .quarantined)
         #expect(ran.count("n1") == 1 && ran.count("n2") == 1 && ran.count("n4") == 0)
-        await client.shutdown()
-        await transport.shutdown()
+        await harness.shutdown()
     }
 
     @Test("A successor on a queue the worker does not serve is published to that queue")
@@ -162,6 +120,80 @@ struct InlineSuccessorTests {
         try await fleet.drain()
         #expect(try await handle.result().output == 6)
         await fleet.shutdown()
+    }
+
+    @Test("A worker that begins to stop while a node runs publishes that node's successor instead of running it")
+    func stopDuringJob() async throws {
+        let started = Gate()
+        let release = Gate()
+        let ran = Trail()
+        let workflow = Workflow("inline-stop") {
+            Node("slow") { context in
+                ran.add("slow")
+                started.open()
+                await release.wait()
+                return context.input
+            }
+            Node("next") { context in
+                ran.add("next")
+                return context.input
+            }
+            Chain("slow", "next")
+        }
+        let fleet = try ManualFleet([workflow], inline: 32)
+        let handle = try await fleet.client.start(workflow.blueprint, input: 1)
+        let delivery = try #require(try await fleet.take())
+        let processing = Task { await fleet.workers[0].process(delivery) }
+        await started.wait()
+        await fleet.workers[0].shutdown()
+        release.open()
+        #expect(await processing.value == .completed)
+        #expect(ran.all == ["slow"])
+        #expect(try await fleet.transport.depth(of: fleet.jobs) == 1)
+        try await fleet.drain()
+        #expect(try await handle.result().output == 1)
+        await fleet.shutdown()
+    }
+}
+
+/// One worker with inline successors and a fault injector on in-memory backends, and a client;
+/// the test hands the worker each delivery.
+private struct CrashingFleet {
+    let workflow: Workflow
+    let transport = InMemoryQueueTransport()
+    let worker: Worker
+    let client: DistributedRuntime
+    var queue: String { worker.queues[0] }
+
+    init(_ workflow: Workflow, faults: any FaultInjector, fleet: FleetOptions = FleetOptions()) throws {
+        self.workflow = workflow
+        let backends = WeftBackends(
+            transport: transport, contextStore: InMemoryContextStore(), coordinationStore: InMemoryCoordinationStore())
+        var configuration = Worker.Configuration(
+            fleet: fleet, concurrency: 1, reconcileInterval: nil, cancellationCheckInterval: nil, faults: faults, logger: quiet)
+        configuration.maxInlineSuccessors = 32
+        worker = try Worker(registry: workflow.registry, blueprints: [workflow.blueprint], backends: backends, configuration: configuration)
+        client = try DistributedRuntime(
+            registry: workflow.registry, backends: backends, configuration: DistributedRuntime.Configuration(fleet: fleet, logger: quiet))
+    }
+
+    /// Hands the worker each delivery until none waits (or `limit` were handled): their outcomes
+    /// and delivery counts.
+    func drain(limit: Int = 100) async throws -> [(outcome: DeliveryOutcome, count: Int)] {
+        var handled: [(outcome: DeliveryOutcome, count: Int)] = []
+        while try await transport.depth(of: queue) > 0, handled.count < limit {
+            let consumer = try await transport.consume(queue, prefetch: 1)
+            var iterator = consumer.makeAsyncIterator()
+            let delivery = try #require(try await iterator.next())
+            await consumer.stop()
+            handled.append((await worker.process(delivery), delivery.deliveryCount))
+        }
+        return handled
+    }
+
+    func shutdown() async {
+        await client.shutdown()
+        await transport.shutdown()
     }
 }
 

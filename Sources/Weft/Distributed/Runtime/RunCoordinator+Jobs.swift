@@ -30,8 +30,7 @@ extension RunCoordinator {
         do {
             let outcome: DeliveryOutcome
             (outcome, successor) = try await handle(
-                envelope, delivery: delivery, queue: delivery.queue, deliveryCount: count, now: now,
-                keep: inline.flatMap { $0.allows(depth: 0, deliveryCount: count) ? $0.queues : nil })
+                envelope, delivery: delivery, queue: delivery.queue, deliveryCount: count, now: now, inline: inline, depth: 0)
             guard successor != nil else { return outcome }
         } catch {
             return outcome(of: error, envelope: envelope)
@@ -46,8 +45,7 @@ extension RunCoordinator {
             let outcome: DeliveryOutcome
             do {
                 (outcome, successor) = try await handle(
-                    job, delivery: nil, queue: "", deliveryCount: 1, now: now,
-                    keep: inline.flatMap { $0.allows(depth: depth, deliveryCount: count) ? $0.queues : nil })
+                    job, delivery: nil, queue: "", deliveryCount: count, now: now, inline: inline, depth: depth)
             } catch let crash as SimulatedCrash {
                 // The delivery stays unsettled; its redelivery replays the chain from the records.
                 return .crashed(at: crash.step)
@@ -100,12 +98,17 @@ extension RunCoordinator {
         return .requeued(reason: "\(error)")
     }
 
-    /// Handles one job. `delivery` is `nil` for a job run inline, and `keep` names the queues
-    /// whose single ready successor is returned instead of published.
+    /// Handles one job. `delivery` is `nil` for a job run inline, `depth` successors into the
+    /// delivery; a single ready successor that `inline` allows, decided once the node has run
+    /// (the worker may have begun to stop meanwhile), is returned instead of published.
     private func handle(
         _ envelope: Envelope, delivery: QueueDelivery?, queue: String, deliveryCount: Int, now: ContinuousClock.Instant,
-        keep: Set<String>?
+        inline: InlineSuccessors?, depth: Int
     ) async throws -> (DeliveryOutcome, Envelope?) {
+        var keep: Set<String>? {
+            guard let inline, inline.allows(depth: depth, deliveryCount: deliveryCount) else { return nil }
+            return inline.queues
+        }
         guard envelope.kind == .job else {
             return (.deadLettered(reason: "a \(envelope.kind) message does not belong on job queue \(queue)"), nil)
         }

@@ -93,6 +93,7 @@ public struct WorkerProgram: Sendable {
                         worker: worker, drainTimeout: .milliseconds(Int64(configuration.drainTimeout * 1000)),
                         statusDirectory: FleetStatusDirectory(path: configuration.statusDirectory), failures: failures,
                         idleTrim: { [environment = store.environment, logger] in
+                            worker.releaseCaches()
                             HeapTrim.run()
                             if environment.releaseMappedPages() == nil {
                                 logger.debug("could not release the store's mapped pages", metadata: ["weft.errno": "\(errno)"])

@@ -143,7 +143,7 @@ extension RunCoordinator {
         if faults != nil, let envelope { try await checkpoint(.published, envelope) }
         if finished == plan.nodeCount {
             try await complete(run, plan: plan)
-        } else if progress.shouldRecord(run, now: now) {
+        } else if progress.shouldRecord(run, now: now, startedAt: meta.startedAt) {
             try await records.recordProgress(run: run, quietFor: .zero)
         }
         return kept

@@ -76,6 +76,11 @@ final class RunCoordinator: Sendable {
         return meta
     }
 
+    /// Forgets every cached run record, giving their memory back.
+    func forgetCachedRuns() {
+        metas.forEach { $0 = [:] }
+    }
+
     /// The run's record if this process read it recently enough to trust it without reading
     /// the store (see `metaFreshness`).
     func freshMeta(_ run: String, now: ContinuousClock.Instant = .now) -> RunMeta? {

@@ -215,6 +215,12 @@ public final class Worker: Sendable {
     /// What this worker did so far.
     public var statistics: Statistics { counts.snapshot }
 
+    /// Forgets what the worker cached about runs (their records, kept briefly to save a read
+    /// per job), giving that memory back; it is read again when needed. For an idle worker.
+    public func releaseCaches() {
+        coordinator.forgetCachedRuns()
+    }
+
     /// Consumes the worker's queues, fires due timers and reconciles stalled runs until
     /// ``shutdown()`` is called or the calling task is cancelled. A job being handled when the
     /// worker stops is finished first; nothing unfinished is acked.

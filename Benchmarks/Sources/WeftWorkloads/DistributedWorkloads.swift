@@ -1,3 +1,4 @@
+import Foundation
 import Logging
 import Weft
 
@@ -22,9 +23,14 @@ public struct DistributedWorkloads: Sendable {
         // Finished runs are deleted after a second, so that the stores stay at a steady size
         // (the default keeps them an hour, and a benchmark finishes hundreds of thousands).
         let options = FleetOptions(queuePrefix: queuePrefix, retention: retention)
+        var worker = Worker.Configuration(fleet: options, concurrency: concurrency, logger: logger)
+        // WEFT_BENCH_INLINE=0 measures without inline successors, for comparison.
+        if let inline = ProcessInfo.processInfo.environment["WEFT_BENCH_INLINE"].flatMap(Int.init) {
+            worker.maxInlineSuccessors = inline
+        }
         let fleet = try await InProcessFleet.start(
             registry: Workloads.registry, blueprints: [chain, fan], workers: workers, backends: backends,
-            worker: Worker.Configuration(fleet: options, concurrency: concurrency, logger: logger),
+            worker: worker,
             client: DistributedRuntime.Configuration(fleet: options, logger: logger))
         return DistributedWorkloads(fleet: fleet, chain: chain, fan: fan)
     }

@@ -94,6 +94,7 @@ public struct WorkerProgram: Sendable {
                         statusDirectory: FleetStatusDirectory(path: configuration.statusDirectory), failures: failures,
                         idleTrim: { [environment = store.environment, logger] in
                             worker.releaseCaches()
+                            await worker.recycleConsumers()
                             HeapTrim.run()
                             if environment.releaseMappedPages() == nil {
                                 logger.debug("could not release the store's mapped pages", metadata: ["weft.errno": "\(errno)"])

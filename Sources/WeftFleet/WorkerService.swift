@@ -21,7 +21,7 @@ public struct WorkerService: Service {
     /// Called once each time the worker has been idle (no job in hand, none finished) for
     /// `idleTrimAfter`, to give memory back: ``WorkerProgram`` returns freed heap to the
     /// system and drops its mappings of the store's pages. `nil`: nothing.
-    public let idleTrim: (@Sendable () -> Void)?
+    public let idleTrim: (@Sendable () async -> Void)?
     /// How long the worker must be idle before ``idleTrim`` runs. Default 5 s.
     public let idleTrimAfter: Duration
     private let logger: Logger
@@ -29,7 +29,7 @@ public struct WorkerService: Service {
     /// Creates the service.
     public init(
         worker: Worker, drainTimeout: Duration, statusDirectory: FleetStatusDirectory?, failures: RecentFailures? = nil,
-        idleTrim: (@Sendable () -> Void)? = nil, idleTrimAfter: Duration = .seconds(5), logger: Logger
+        idleTrim: (@Sendable () async -> Void)? = nil, idleTrimAfter: Duration = .seconds(5), logger: Logger
     ) {
         self.worker = worker
         self.idleTrim = idleTrim
@@ -71,7 +71,7 @@ public struct WorkerService: Service {
                     } else if let since = idleSince {
                         if !trimmed && since.duration(to: now) >= idleTrimAfter {
                             let before = FleetStatusDirectory.residentBytes()
-                            idleTrim()
+                            await idleTrim()
                             trimmed = true
                             logger.debug(
                                 "idle: gave memory back",

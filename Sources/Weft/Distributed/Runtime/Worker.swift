@@ -221,6 +221,15 @@ public final class Worker: Sendable {
         coordinator.forgetCachedRuns()
     }
 
+    /// Replaces each consumer with a fresh one, as an idle worker may: a long-lived consuming
+    /// task keeps the memory its deepest job needed (the async frames' slabs), and a new task
+    /// starts small. Each consumer stops gracefully: a job in hand finishes first, and messages
+    /// not yet handed out stay with the broker.
+    public func recycleConsumers() async {
+        let consumers = runState.withLock { state in state.stopping ? [] : state.slots.compactMap(\.consumer) }
+        for consumer in consumers { await consumer.stop() }
+    }
+
     /// Consumes the worker's queues, fires due timers and reconciles stalled runs until
     /// ``shutdown()`` is called or the calling task is cancelled. A job being handled when the
     /// worker stops is finished first; nothing unfinished is acked.

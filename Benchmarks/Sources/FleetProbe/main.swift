@@ -44,7 +44,9 @@ let status = FleetStatusDirectory(path: configuration.statusDirectory)
 /// Each worker's resident memory and, in parentheses, its anonymous part (heap and stacks: the
 /// rest is shared libraries and the store's mapped pages, which grow with the store).
 func workerMemory() -> [String] {
-    status.workers().map { "\($0.residentBytes / (1 << 20)) MB (anonymous \($0.anonymousBytes / (1 << 20)) MB)" }
+    status.workers().map {
+        String(format: "%.1f MiB (anonymous %.1f MiB)", Double($0.residentBytes) / 1_048_576, Double($0.anonymousBytes) / 1_048_576)
+    }
 }
 func workerJobs() -> Int { status.workers().reduce(0) { $0 + ($1.counts["completed"] ?? 0) } }
 

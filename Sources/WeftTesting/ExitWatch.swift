@@ -3,6 +3,18 @@ import Foundation
 /// Waits for a child's exit: its termination handler, or — should Foundation miss the exit,
 /// as it was seen to under load — `waitpid` itself, every 50 ms.
 public enum ExitWatch {
+    /// Runs `process` and returns the stream its termination handler feeds, for
+    /// ``status(of:exits:)``.
+    public static func run(_ process: Process) throws -> AsyncStream<Int32> {
+        let (exits, exited) = AsyncStream.makeStream(of: Int32.self)
+        process.terminationHandler = { process in
+            exited.yield(process.terminationStatus)
+            exited.finish()
+        }
+        try process.run()
+        return exits
+    }
+
     /// The exit status of `process` (or the signal that ended it); `exits` is fed by its
     /// termination handler.
     public static func status(of process: Process, exits: AsyncStream<Int32>) async -> Int32 {

@@ -78,13 +78,7 @@ final class WeftProcess: Sendable {
         process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
         process.standardOutput = handle
         process.standardError = handle
-        let (exits, exited) = AsyncStream.makeStream(of: Int32.self)
-        self.exits = exits
-        process.terminationHandler = { process in
-            exited.yield(process.terminationStatus)
-            exited.finish()
-        }
-        try process.run()
+        exits = try ExitWatch.run(process)
         self.process = process
     }
 

@@ -49,13 +49,7 @@ final class ChildProcess: Sendable {
             }
             for line in complete { continuation.yield(line) }
         }
-        let (exits, exited) = AsyncStream.makeStream(of: Int32.self)
-        self.exits = exits
-        process.terminationHandler = { process in
-            exited.yield(process.terminationStatus)
-            exited.finish()
-        }
-        try process.run()
+        exits = try ExitWatch.run(process)
         self.process = process
         reader = LineReader(lines.makeAsyncIterator())
     }

@@ -115,10 +115,11 @@ public final class LMDBEnvironment: Sendable {
         #if os(Linux)
         // LMDB does not say where it mapped the file (`me_mapaddr` is only set for fixed maps):
         // the process's map list does.
-        guard let maps = Self.readFile("/proc/self/maps") else { return nil }
         let dataFile = canonicalPath + "/data.mdb"
+        // Under the resize lock from reading the map list on: a map that moved in between
+        // would have its old addresses reused by other memory, which must not be released.
         return resizeLock.withReadLock {
-            guard !closed.load(ordering: .relaxed) else { return nil }
+            guard !closed.load(ordering: .relaxed), let maps = Self.readFile("/proc/self/maps") else { return nil }
             var released = 0
             for line in maps.split(separator: "\n") where line.hasSuffix(dataFile) {
                 let range = line.prefix { $0 != " " }.split(separator: "-")

@@ -58,8 +58,9 @@ extension RunCoordinator {
             switch outcome {
             case .completed, .retryScheduled, .dropped, .left:
                 continue
-            case .deadLettered, .quarantined, .requeued, .crashed:
-                if case .crashed(let step) = outcome { return .crashed(at: step) }
+            case .crashed(let step):
+                return .crashed(at: step)
+            case .deadLettered, .quarantined, .requeued:
                 return await handOver(job, after: outcome)
             }
         }
@@ -73,8 +74,7 @@ extension RunCoordinator {
             guard let plan = catalog.plan(id: job.blueprintID, version: job.blueprintVersion),
                 let node = plan.plan.indexByID[job.nodeID]
             else { return .requeued(reason: "\(outcome)") }
-            try await transport.publish(
-                QueueMessage(body: job.encoded(), priority: plan.priorities[node]), to: plan.queues[node])
+            try await publish(job, plan: plan, node: node)
             return .completed
         } catch {
             // Not handed over: the delivery goes back, and its redelivery replays the chain.

@@ -183,10 +183,15 @@ final class RunCoordinator: Sendable {
     func publishJob(
         plan: FleetPlan, runID: String, node: Int, iteration: Int, attempt: Int, generation: Int64 = 0, input: JSONValue
     ) async throws {
-        let envelope = jobEnvelope(
-            plan: plan, runID: runID, node: node, iteration: iteration, attempt: attempt, generation: generation, input: input)
-        try await transport.publish(
-            QueueMessage(body: envelope.encoded(), priority: plan.priorities[node]), to: plan.queues[node])
+        try await publish(
+            jobEnvelope(
+                plan: plan, runID: runID, node: node, iteration: iteration, attempt: attempt, generation: generation, input: input),
+            plan: plan, node: node)
+    }
+
+    /// Publishes `job`, a job of `node`, to the node's queue with its priority.
+    func publish(_ job: Envelope, plan: FleetPlan, node: Int) async throws {
+        try await transport.publish(QueueMessage(body: job.encoded(), priority: plan.priorities[node]), to: plan.queues[node])
     }
 
     // MARK: Ending

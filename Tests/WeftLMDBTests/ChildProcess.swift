@@ -1,5 +1,7 @@
 import Foundation
-import Synchronization
+#if canImport(Glibc)
+import Glibc
+#endif
 import WeftTesting
 
 /// One iterator over a child's lines, used by one task at a time (hence `@unchecked`).
@@ -32,24 +34,26 @@ final class ChildProcess: Sendable {
         process.standardInput = input
         let (lines, continuation) = AsyncStream.makeStream(of: String.self)
         self.lines = lines
-        let pending = Mutex([UInt8]())
-        output.fileHandleForReading.readabilityHandler = { handle in
-            let data = handle.availableData
-            if data.isEmpty {
-                handle.readabilityHandler = nil
-                continuation.finish()
-                return
+        // A thread of its own reads the pipe with blocking reads: `read` returning 0 is the
+        // end of the output, which FileHandle's readability handler was seen to miss once.
+        let reading = output.fileHandleForReading
+        let pump = Thread {
+            var pending: [UInt8] = []
+            var chunk = [UInt8](repeating: 0, count: 65536)
+            while true {
+                let count = chunk.withUnsafeMutableBytes { Glibc.read(reading.fileDescriptor, $0.baseAddress, $0.count) }
+                if count < 0 && errno == EINTR { continue }
+                guard count > 0 else { break }
+                pending.append(contentsOf: chunk[0..<count])
+                guard let last = pending.lastIndex(of: UInt8(ascii: "\n")) else { continue }
+                let text = String(decoding: pending[...last], as: UTF8.self)
+                pending.removeSubrange(...last)
+                for line in text.split(separator: "\n") { continuation.yield(String(line)) }
             }
-            let complete = pending.withLock { buffer -> [String] in
-                buffer.append(contentsOf: data)
-                guard let last = buffer.lastIndex(of: UInt8(ascii: "\n")) else { return [] }
-                let text = String(decoding: buffer[...last], as: UTF8.self)
-                buffer.removeSubrange(...last)
-                return text.split(separator: "\n").map(String.init)
-            }
-            for line in complete { continuation.yield(line) }
+            continuation.finish()
         }
         exits = try ExitWatch.run(process)
+        pump.start()
         self.process = process
         reader = LineReader(lines.makeAsyncIterator())
     }

@@ -151,6 +151,7 @@ public enum SampleRunner {
         case .nodeRetrying(let node, let attempt, let delay):
             return "↻ \(node) attempt \(attempt) in \(delay.formatted(.units(allowed: [.milliseconds], fractionalPart: .show(length: 0))))"
         case .nodeSkipped(let node): return "· \(node) skipped"
+        case .nodeWaiting(let node): return "⏸ \(node) waiting"
         case .edgeTaken(let source, let target): return "  \(source) ⇒ \(target)"
         case .edgeSkipped(let source, let target): return "  \(source) ⇏ \(target)"
         case .runFinished(let status): return "run finished: \(status.rawValue)"

@@ -49,6 +49,18 @@ public struct WeftError: Error, Sendable, Hashable, CustomStringConvertible {
         public static let invalidFence = Code(rawValue: "invalid_fence")
         /// A job crashed its workers too often and was quarantined.
         public static let quarantined = Code(rawValue: "quarantined")
+        /// A loop was about to start a pass beyond its `maxIterations`.
+        public static let loopLimitExceeded = Code(rawValue: "loop_limit_exceeded")
+        /// A child run (a sub-workflow, a loop pass, a batch item) failed or was cancelled.
+        public static let childRunFailed = Code(rawValue: "child_run_failed")
+        /// A batch's `items` is not an array.
+        public static let invalidBatchItems = Code(rawValue: "invalid_batch_items")
+        /// A signal for a node that is not waiting for one.
+        public static let notWaiting = Code(rawValue: "not_waiting")
+        /// A signal whose action the waiting node does not declare.
+        public static let invalidSignal = Code(rawValue: "invalid_signal")
+        /// The run has ended; it takes no more signals.
+        public static let runFinished = Code(rawValue: "run_finished")
     }
 
     /// What kind of error this is.

@@ -9,7 +9,7 @@
 public struct Node: WorkflowComponent {
     /// The node's definition in the blueprint.
     public var definition: NodeDefinition
-    private var registrations: [@Sendable (inout NodeRegistry) -> Void] = []
+    var registrations: [@Sendable (inout NodeRegistry) -> Void] = []
 
     /// A node whose code is registered elsewhere under `uses`.
     public init(_ id: String, uses: String, params: JSONValue = .null) {

@@ -3,12 +3,37 @@ extension Workflow {
     /// transforms) prefixed by `namespace` and a dot, so that the registries of several
     /// workflows merge into one worker's registry without collisions. Node ids, and so results
     /// and records, are unchanged.
+    ///
+    /// The runtime's own constructs (`weft.` keys) keep their keys; what they name is prefixed
+    /// too: the code a batch runs per item, and the code of loop bodies and of the blueprints
+    /// registered for sub-workflows.
     public func namespaced(_ namespace: String) -> Workflow {
-        func name(_ key: String) -> String { namespace + "." + key }
-        var blueprint = self.blueprint
+        let name: (String) -> String = { namespace + "." + $0 }
+        var registry = NodeRegistry()
+        for (key, node) in self.registry.nodes { registry.nodes[name(key)] = node }
+        for (key, predicate) in self.registry.predicates { registry.predicates[name(key)] = predicate }
+        for (key, transform) in self.registry.transforms { registry.transforms[name(key)] = transform }
+        for child in self.registry.registeredBlueprints { registry.register(Self.namespaced(child, name)) }
+        return Workflow(blueprint: Self.namespaced(blueprint, name), registry: registry)
+    }
+
+    private static func namespaced(_ original: Blueprint, _ name: (String) -> String) -> Blueprint {
+        var blueprint = original
         for index in blueprint.nodes.indices {
-            blueprint.nodes[index].uses = name(blueprint.nodes[index].uses)
-            if let fallback = blueprint.nodes[index].config.fallback { blueprint.nodes[index].config.fallback = name(fallback) }
+            let node = blueprint.nodes[index]
+            if ControlNode.isReserved(node.uses) {
+                guard case .object(var params) = node.params else { continue }
+                if let key = params["node"]?.stringValue { params["node"] = .string(name(key)) }
+                if let body = params["body"], let decoded = try? body.decode(as: Blueprint.self),
+                    let encoded = try? JSONValue(encoding: namespaced(decoded, name))
+                {
+                    params["body"] = encoded
+                }
+                blueprint.nodes[index].params = .object(params)
+            } else {
+                blueprint.nodes[index].uses = name(node.uses)
+            }
+            if let fallback = node.config.fallback { blueprint.nodes[index].config.fallback = name(fallback) }
         }
         for index in blueprint.edges.indices {
             if case .predicate(let predicate) = blueprint.edges[index].condition {
@@ -18,10 +43,6 @@ extension Workflow {
                 blueprint.edges[index].transform = .function(name(function))
             }
         }
-        var registry = NodeRegistry()
-        for (key, node) in self.registry.nodes { registry.nodes[name(key)] = node }
-        for (key, predicate) in self.registry.predicates { registry.predicates[name(key)] = predicate }
-        for (key, transform) in self.registry.transforms { registry.transforms[name(key)] = transform }
-        return Workflow(blueprint: blueprint, registry: registry)
+        return blueprint
     }
 }

@@ -25,14 +25,23 @@ public final class ExecutionPlan: Sendable {
     let fallbacks: [Int: AnyNode]
     /// For joins with many incoming edges: their input map, prebuilt.
     let joinTemplates: [Int: JoinTemplate]
+    /// The loops, sub-workflows, batches, waits and sleeps, by node index: the runtime
+    /// performs these itself.
+    let controls: [Int: ControlNode]
+    /// The `weft.break` nodes: one that ran ends the loop whose body this blueprint is.
+    let breakNodes: [Int]
 
     /// Validates `blueprint` against `registry` and compiles it.
     ///
     /// - Throws: ``WeftError`` with code ``WeftError/Code/invalidBlueprint`` listing every
     ///   validation issue, or ``WeftError/Code/unknownImplementation`` when the only problems are
     ///   missing implementations.
-    public init(blueprint: Blueprint, registry: NodeRegistry) throws {
-        let report = blueprint.validate(against: registry)
+    public convenience init(blueprint: Blueprint, registry: NodeRegistry) throws {
+        try self.init(blueprint: blueprint, registry: registry, isLoopBody: false)
+    }
+
+    init(blueprint: Blueprint, registry: NodeRegistry, isLoopBody: Bool) throws {
+        let report = blueprint.validate(against: registry, isLoopBody: isLoopBody, visiting: [])
         guard report.isValid else {
             let onlyMissing = report.issues.allSatisfy { $0.code == .missingImplementation }
             throw WeftError(
@@ -97,6 +106,12 @@ public final class ExecutionPlan: Sendable {
                 sources: adjacency.incoming(node).map { blueprint.nodes[indexByID[blueprint.edges[$0].source]!].id })
         }
         self.joinTemplates = joinTemplates
+        var controls: [Int: ControlNode] = [:]
+        for (position, node) in blueprint.nodes.enumerated() {
+            if let control = try ControlNode(node, parent: blueprint) { controls[position] = control }
+        }
+        self.controls = controls
+        self.breakNodes = blueprint.nodes.indices.filter { blueprint.nodes[$0].uses == ControlNode.Kind.breakLoop.rawValue }
         self.ends = edges.map { EdgeEnds(source: Int32($0.source), target: Int32($0.target), hasTransform: $0.transform != nil) }
         self.indexByID = indexByID
         self.startNodes = (0..<nodeCount).filter { adjacency.incoming($0).isEmpty }
@@ -104,6 +119,11 @@ public final class ExecutionPlan: Sendable {
 
     /// The number of nodes.
     public var nodeCount: Int { ids.count }
+
+    /// Compiles the plan of a loop body, without the check that `weft.break` is in a loop.
+    convenience init(loopBody blueprint: Blueprint, registry: NodeRegistry) throws {
+        try self.init(blueprint: blueprint, registry: registry, isLoopBody: true)
+    }
 }
 
 /// A join's input map with every predecessor's key in place, and where each incoming edge's

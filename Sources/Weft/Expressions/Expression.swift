@@ -12,7 +12,8 @@
 ///
 /// - Roots: `output` (the finished node's output), `action` (its action label or `null`),
 ///   `input` (the run's input), `context` (the run's key/value state), `nodes` (outputs of
-///   finished nodes by id), `params` (the node's params), `error` (in fallback inputs).
+///   finished nodes by id), `params` (the node's params), `error` (in fallback inputs),
+///   `state` and `iteration` (in a loop's `while`: the loop's state and the passes done).
 /// - Paths: `a.b`, `a["key with spaces"]`, `a[0]`, `a[-1]` (from the end).
 /// - Literals: numbers, `"strings"` or `'strings'`, `true`, `false`, `null`, `[arrays]`,
 ///   `{objects: ...}`.

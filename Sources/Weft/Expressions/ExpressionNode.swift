@@ -54,7 +54,9 @@ extension ExpressionNode {
     /// Roots that may carry a static key read through the scope.
     static let keyedRoots: Set<String> = ["context", "nodes"]
     /// Every root the language knows.
-    static let knownRoots: Set<String> = ["output", "action", "input", "context", "nodes", "params", "error"]
+    static let knownRoots: Set<String> = [
+        "output", "action", "input", "context", "nodes", "params", "error", "state", "iteration",
+    ]
 
     var roots: Set<String> {
         switch self {

@@ -51,6 +51,7 @@ public final class LocalRuntime: Sendable {
     public let configuration: Configuration
     let limiter: ConcurrencyLimiter
     let bus = RunEventBus()
+    let signals = SignalBoard()
     private let plans = Mutex<[String: ExecutionPlan]>([:])
     private let runIDs = RunIDGenerator()
 
@@ -114,6 +115,74 @@ public final class LocalRuntime: Sendable {
                 var driver = RunDriver(runtime: self, plan: plan, input: input, options: options, runID: runID)
                 return await driver.run()
             })
+    }
+
+    /// Starts a run once `delay` has passed (on the configured clock), and returns its handle at
+    /// once. An embedded runtime keeps the delay in memory: for a start that must survive a
+    /// restart, use a fleet, whose delayed starts are durable timers.
+    public func start(
+        _ blueprint: Blueprint, input: JSONValue = .null, options: RunOptions = RunOptions(), after delay: Duration
+    ) throws -> RunHandle {
+        let plan = try plan(for: blueprint)
+        let runID = options.runID ?? runIDs.next()
+        let clock = configuration.clock
+        return RunHandle(
+            runID: runID,
+            task: Task {
+                do { try await clock.sleep(for: delay) } catch {
+                    return RunResult(
+                        runID: runID, blueprintID: plan.blueprint.id, blueprintVersion: plan.blueprint.version,
+                        status: .cancelled, output: nil, failure: .runCancelled, table: NodeRecordTable(source: .records([])),
+                        context: options.context, duration: .zero)
+                }
+                var driver = RunDriver(runtime: self, plan: plan, input: input, options: options, runID: runID)
+                return await driver.run()
+            })
+    }
+
+    /// Starts a run at `date` (wall-clock time); see ``start(_:input:options:after:)``.
+    public func start(_ blueprint: Blueprint, input: JSONValue = .null, options: RunOptions = RunOptions(), at date: Date)
+        throws -> RunHandle
+    {
+        let delay = max(0, date.timeIntervalSinceNow)
+        return try start(blueprint, input: input, options: options, after: .nanoseconds(Int64(delay * 1e9)))
+    }
+
+    /// Resumes a node that waits for a signal (``Node/waitForSignal(_:actions:timeout:timeoutAction:)``):
+    /// it ends with `payload` as output and `action`, which routes its edges like an action its
+    /// code returned.
+    ///
+    /// - Throws: ``WeftError`` with ``WeftError/Code/notWaiting`` when the run has no such node
+    ///   waiting now (the run is unknown or over, or the node was not reached yet or already
+    ///   signalled), or ``WeftError/Code/invalidSignal`` when the node does not declare `action`.
+    public func signal(runID: String, nodeID: String, action: String, payload: JSONValue = .null) throws {
+        try signals.signal(.init(runID: runID, nodeID: nodeID), .init(action: action, payload: payload))
+    }
+
+    /// The nodes of run `runID` that wait for a signal now, by id: a run with any has status
+    /// ``RunStatus/waiting``.
+    public func waitingNodes(runID: String) -> [String] {
+        signals.waitingNodes(runID: runID)
+    }
+
+    /// The plan of a child run's blueprint.
+    func childPlan(_ child: ChildBlueprint, isLoopBody: Bool) throws -> ExecutionPlan {
+        guard let blueprint = child.resolve(in: registry) else {
+            throw NodeFailure(
+                message: "blueprint \"\(child.id)\" v\(child.version) is not registered", errorType: "WeftError",
+                code: WeftError.Code.unknownBlueprint.rawValue, isRetryable: false)
+        }
+        let key = blueprint.id + "\u{0}" + blueprint.version
+        if let plan = plans.withLock({ $0[key] }), plan.blueprint == blueprint { return plan }
+        let plan = try ExecutionPlan(blueprint: blueprint, registry: registry, isLoopBody: isLoopBody)
+        plans.withLock { $0[key] = plan }
+        return plan
+    }
+
+    /// Emits `event` to subscribers, if there are any.
+    func emit(_ event: @autoclosure () -> RunEvent) {
+        guard bus.hasSubscribers else { return }
+        bus.emit(event())
     }
 
     /// Every run event from now on, from every run of this runtime. Subscribe before starting

@@ -35,6 +35,8 @@ struct RunDriver {
     private var workers = 0
     private var jobsOutstanding = 0
     private var timersOutstanding = 0
+    /// Loops, sub-workflows, batches, waits and sleeps in progress, each in a task of its own.
+    private var controlsOutstanding = 0
     private var outcome: RunOutcome?
 
     /// The last failure of each node that failed.
@@ -132,7 +134,7 @@ struct RunDriver {
             for index in batch {
                 switch actions[index] {
                 case .execute(let node, let attempt, let input):
-                    if execute != nil || plan.shapes[node].hasTimeout { return }
+                    if execute != nil || plan.shapes[node].hasTimeout || plan.controls[node] != nil { return }
                     execute = (node, attempt, input)
                 case .scheduleRetry, .runFallback:
                     return
@@ -224,9 +226,12 @@ struct RunDriver {
             }
             if executes > 0 {
                 // Inline only when nothing else may need the driver meanwhile.
-                let runInline = executes == 1 && jobsOutstanding == 0 && timersOutstanding == 0 && outcome == nil
+                let runInline = executes == 1 && jobsOutstanding == 0 && timersOutstanding == 0 && controlsOutstanding == 0
+                    && outcome == nil
                 for case .execute(let node, let attempt, let input) in pending {
-                    if runInline && !plan.shapes[node].hasTimeout {
+                    if let control = plan.controls[node] {
+                        startControl(control, node: node, attempt: attempt, input: input, group: &group)
+                    } else if runInline && !plan.shapes[node].hasTimeout {
                         // The only work there is: run it here rather than in another task.
                         await self.runInline(node: node, attempt: attempt, input: input)
                     } else {
@@ -253,6 +258,22 @@ struct RunDriver {
         // Always, even with no new action: a worker that found the queue empty may have ended
         // after jobs were queued (its exit is read only now), and those jobs need a worker.
         startWorkers(group: &group)
+    }
+
+    /// Performs a loop, sub-workflow, batch, wait or sleep in a task of its own, which reports
+    /// back like an attempt.
+    private mutating func startControl(
+        _ control: ControlNode, node: Int, attempt: Int, input: JSONValue, group: inout DiscardingTaskGroup
+    ) {
+        emit(.nodeStarted(nodeID: plan.ids[node], attempt: attempt))
+        controlsOutstanding += 1
+        let performer = LocalControl(runtime: runtime, plan: plan, runID: runID, state: storage)
+        let mailbox = self.mailbox
+        group.addTask {
+            var outcome = await performer.attempt(control, node: node, attempt: attempt, input: input)
+            outcome.fromJob = false
+            mailbox.deliver(.attempt(outcome))
+        }
     }
 
     /// Queues a job; ``flushJobs()`` hands the queued jobs to the workers at once.
@@ -300,6 +321,7 @@ struct RunDriver {
             workers -= 1
         case .attempt(let outcome):
             if outcome.fromJob { jobsOutstanding -= 1 }
+            if plan.controls[outcome.node] != nil { controlsOutstanding -= 1 }
             let node = outcome.node
             machine.annotate(node) {
                 $0.duration += outcome.duration

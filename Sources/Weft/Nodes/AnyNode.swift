@@ -11,6 +11,9 @@ struct AnyNode: Sendable {
 
     let body: Body
 
+    /// Returns its input: the code of `weft.break`.
+    static let passThrough = AnyNode(body: .valueClosure({ context in context.input }))
+
     /// Whether this node has lifecycle hooks (prepare, finish, fallback, cleanup).
     var hasLifecycle: Bool {
         if case .lifecycle = body { return true }

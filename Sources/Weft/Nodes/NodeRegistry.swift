@@ -15,6 +15,8 @@ public struct NodeRegistry: Sendable {
     var nodes: [String: AnyNode] = [:]
     var predicates: [String: EdgePredicate] = [:]
     var transforms: [String: EdgeTransformFunction] = [:]
+    /// Blueprints that sub-workflows and batches may name, by id and version.
+    var blueprints: [BlueprintKey: Blueprint] = [:]
 
     /// Creates an empty registry.
     public init() {}
@@ -23,7 +25,7 @@ public struct NodeRegistry: Sendable {
     public var keys: [String] { nodes.keys.sorted() }
 
     /// Whether node code is registered under `key`.
-    public func contains(_ key: String) -> Bool { nodes[key] != nil }
+    public func contains(_ key: String) -> Bool { nodes[key] != nil || ControlNode.Kind(rawValue: key) != nil }
 
     /// Whether a predicate is registered under `name`.
     public func containsPredicate(_ name: String) -> Bool { predicates[name] != nil }
@@ -67,12 +69,46 @@ public struct NodeRegistry: Sendable {
         transforms[name] = transform
     }
 
+    /// Registers a blueprint that sub-workflows and batches of other blueprints can name by id
+    /// and version (`Node.subworkflow("bill", blueprint: "billing", version: "2")`).
+    public mutating func register(_ blueprint: Blueprint) {
+        blueprints[BlueprintKey(id: blueprint.id, version: blueprint.version)] = blueprint
+    }
+
+    /// Registers `workflow`'s blueprint for sub-workflows to name, and adds its code.
+    public mutating func register(_ workflow: Workflow) {
+        merge(workflow.registry)
+        register(workflow.blueprint)
+    }
+
+    /// The blueprint registered under `id` and `version`, if any.
+    public func blueprint(id: String, version: String) -> Blueprint? {
+        blueprints[BlueprintKey(id: id, version: version)]
+    }
+
+    /// Every blueprint registered for sub-workflows, sorted by id and version.
+    public var registeredBlueprints: [Blueprint] {
+        blueprints.values.sorted { ($0.id, $0.version) < ($1.id, $1.version) }
+    }
+
     /// Adds everything from `other`; its entries win where keys collide.
     public mutating func merge(_ other: NodeRegistry) {
         nodes.merge(other.nodes) { $1 }
         predicates.merge(other.predicates) { $1 }
         transforms.merge(other.transforms) { $1 }
+        blueprints.merge(other.blueprints) { $1 }
     }
 
-    func node(_ key: String) -> AnyNode? { nodes[key] }
+    func node(_ key: String) -> AnyNode? {
+        if let node = nodes[key] { return node }
+        // The runtime's own constructs: `weft.break` passes its input on; the others are
+        // performed by the runtime and never run as code.
+        return ControlNode.isReserved(key) ? AnyNode.passThrough : nil
+    }
+}
+
+/// A blueprint's id and version, as a key.
+struct BlueprintKey: Hashable, Sendable {
+    var id: String
+    var version: String
 }

@@ -9,17 +9,7 @@ public enum GraphRenderer {
     public static func mermaid(_ blueprint: Blueprint, run: RunResult? = nil) -> String {
         var lines = ["flowchart TD"]
         let ids = identifiers(for: blueprint)
-        for node in blueprint.nodes {
-            lines.append("    \(ids[node.id]!)[\"\(escape(node.id))<br/><small>\(escape(node.uses))</small>\"]")
-        }
-        for edge in blueprint.edges {
-            guard let source = ids[edge.source], let target = ids[edge.target] else { continue }
-            if let label = label(for: edge) {
-                lines.append("    \(source) -->|\"\(escape(label))\"| \(target)")
-            } else {
-                lines.append("    \(source) --> \(target)")
-            }
-        }
+        drawMermaid(blueprint, ids: ids, prefix: "", indent: "    ", into: &lines)
         if let run {
             lines.append("    classDef ran fill:#d4f7d4,stroke:#2e7d32")
             lines.append("    classDef failed fill:#ffd6d6,stroke:#c62828")
@@ -31,6 +21,70 @@ public enum GraphRenderer {
             }
         }
         return lines.joined(separator: "\n") + "\n"
+    }
+
+    /// Draws the nodes and edges of `blueprint` (a loop body: inside a subgraph, its ids prefixed).
+    private static func drawMermaid(
+        _ blueprint: Blueprint, ids: [String: String], prefix: String, indent: String, into lines: inout [String]
+    ) {
+        for node in blueprint.nodes {
+            let id = prefix + ids[node.id]!
+            let name = escape(node.id)
+            guard ControlNode.isReserved(node.uses), let control = try? ControlNode(node, parent: blueprint) else {
+                if node.uses == ControlNode.Kind.breakLoop.rawValue {
+                    lines.append("\(indent)\(id)([\"\(name)<br/><small>break loop</small>\"])")
+                } else {
+                    lines.append("\(indent)\(id)[\"\(name)<br/><small>\(escape(node.uses))</small>\"]")
+                }
+                continue
+            }
+            switch control {
+            case .loop(let loop):
+                var detail = "loop"
+                if let condition = loop.condition { detail += " while \(condition.source)" }
+                detail += ", at most \(loop.maxIterations)"
+                lines.append("\(indent)\(id)[[\"\(name)<br/><small>\(escape(detail))</small>\"]]")
+                switch loop.body {
+                case .inline(let body):
+                    let bodyID = id + "_body"
+                    lines.append("\(indent)subgraph \(bodyID)[\"body of \(name), once per pass\"]")
+                    drawMermaid(body, ids: identifiers(for: body), prefix: bodyID + "_", indent: indent + "    ", into: &lines)
+                    lines.append("\(indent)end")
+                    lines.append("\(indent)\(id) -.->|\"each pass\"| \(bodyID)")
+                case .reference(let child, let version):
+                    lines.append("\(indent)\(id)_ref[/\"\(escape(child)) v\(escape(version))\"/]")
+                    lines.append("\(indent)\(id) -.->|\"each pass\"| \(id)_ref")
+                }
+            case .subworkflow(let subworkflow):
+                let child = "sub-workflow \(subworkflow.child.id) v\(subworkflow.child.version)"
+                lines.append("\(indent)\(id)[[\"\(name)<br/><small>\(escape(child))</small>\"]]")
+            case .batch(let batch):
+                let worker: String
+                if case .inline(let item) = batch.worker, item.nodes.count == 1 {
+                    worker = item.nodes[0].uses
+                } else {
+                    worker = "\(batch.worker.id) v\(batch.worker.version)"
+                }
+                let detail = "batch: \(worker) per item of \(batch.items.source), \(batch.concurrency) at once"
+                lines.append("\(indent)\(id)[[\"\(name)<br/><small>\(escape(detail))</small>\"]]")
+            case .wait(let wait):
+                var detail = wait.actions.isEmpty ? "wait for a signal" : "wait for " + wait.actions.joined(separator: " or ")
+                if let timeout = wait.timeout { detail += ", \(wait.timeoutAction) after \(timeout)" }
+                lines.append("\(indent)\(id){{\"\(name)<br/><small>\(escape(detail))</small>\"}}")
+            case .sleep(let sleep):
+                lines.append("\(indent)\(id)([\"\(name)<br/><small>sleep \(sleep.duration)</small>\"])")
+            }
+        }
+        for edge in blueprint.edges {
+            guard let source = ids[edge.source].map({ prefix + $0 }), let target = ids[edge.target].map({ prefix + $0 }) else {
+                continue
+            }
+            if let label = label(for: edge) {
+                lines.append("\(indent)\(source) -->|\"\(escape(label))\"| \(target)")
+            } else {
+                lines.append("\(indent)\(source) --> \(target)")
+            }
+        }
     }
 
     /// The Graphviz DOT text for `blueprint`.

@@ -12,6 +12,9 @@ public struct RunEvent: Sendable, Hashable {
         case nodeFailed(nodeID: String, attempt: Int, failure: NodeFailure, willRetry: Bool)
         /// Attempt `attempt` of a node is scheduled after `delay`.
         case nodeRetrying(nodeID: String, attempt: Int, delay: Duration)
+        /// A wait or a sleep paused at a node: nothing downstream of it starts until a signal
+        /// (or its timer) ends it.
+        case nodeWaiting(nodeID: String)
         /// A node was skipped: every incoming edge was skipped.
         case nodeSkipped(nodeID: String)
         /// An edge was taken.

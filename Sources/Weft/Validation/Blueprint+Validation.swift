@@ -6,7 +6,16 @@ extension Blueprint {
     /// implementations, edges to unknown nodes, unreachable nodes, cycles, joins that can never
     /// fire, conditions, transforms and inputs that don't parse, unknown named predicates and
     /// transforms, and impossible configurations.
+    ///
+    /// Loops, sub-workflows, batches, waits and sleeps are checked too: their params, the
+    /// blueprints they name (which must be registered, see ``NodeRegistry/register(_:)-(Blueprint)``),
+    /// the code a batch runs per item, loop bodies (validated as blueprints of their own), and
+    /// waits whose declared actions no edge carries.
     public func validate(against registry: NodeRegistry? = nil) -> ValidationReport {
+        validate(against: registry, isLoopBody: false, visiting: [])
+    }
+
+    func validate(against registry: NodeRegistry?, isLoopBody: Bool, visiting: Set<BlueprintKey>) -> ValidationReport {
         var issues: [ValidationIssue] = []
         if nodes.isEmpty {
             issues.append(ValidationIssue(.emptyBlueprint, "Blueprint \"\(id)\" has no nodes"))
@@ -19,8 +28,11 @@ extension Blueprint {
             } else {
                 index[node.id] = position
             }
+            issues.append(contentsOf: validateControl(
+                node, registry: registry, isLoopBody: isLoopBody,
+                visiting: visiting.union([BlueprintKey(id: id, version: version)])))
             if let registry {
-                if !registry.contains(node.uses) {
+                if !ControlNode.isReserved(node.uses) && !registry.contains(node.uses) {
                     issues.append(ValidationIssue(
                         .missingImplementation, "Node \"\(node.id)\" uses \"\(node.uses)\", which is not registered",
                         nodeID: node.id))
@@ -90,6 +102,9 @@ extension Blueprint {
             }
         }
 
+        if edgesAreSound {
+            issues.append(contentsOf: validateWaitEdges())
+        }
         if edgesAreSound && !nodes.isEmpty && issues.allSatisfy({ $0.code != .duplicateNodeID }) {
             issues.append(contentsOf: GraphAnalysis(blueprint: self, index: index).issues())
         }

@@ -34,6 +34,18 @@ public struct ValidationIssue: Sendable, Hashable, CustomStringConvertible {
         public static let invalidConfiguration = Code(rawValue: "invalid_configuration")
         /// The blueprint has no nodes.
         public static let emptyBlueprint = Code(rawValue: "empty_blueprint")
+        /// A loop, sub-workflow, batch, wait or sleep whose params are wrong, or a `weft.` key
+        /// that names no construct.
+        public static let invalidControl = Code(rawValue: "invalid_control")
+        /// A sub-workflow, batch or loop names a blueprint the registry does not have.
+        public static let unknownBlueprint = Code(rawValue: "unknown_blueprint")
+        /// A wait declares an action (or a timeout action) that no outgoing edge carries, and
+        /// the node has no default edge: the run would end that branch there.
+        public static let missingActionEdge = Code(rawValue: "missing_action_edge")
+        /// A `weft.break` node outside a loop's body.
+        public static let breakOutsideLoop = Code(rawValue: "break_outside_loop")
+        /// Sub-workflows that start each other without end.
+        public static let recursiveBlueprint = Code(rawValue: "recursive_blueprint")
     }
 
     /// What kind of problem this is.

@@ -9,6 +9,14 @@ struct ConformanceTests {
         let differences = try await EngineConformance.check(scenario, backends: .inMemory())
         #expect(differences.isEmpty, "\(differences.joined(separator: "\n"))")
     }
+
+    @Test(
+        "Loops, sub-workflows, batches and sleeps on in-memory backends give LocalRuntime's results",
+        arguments: EngineScenario.controlFlow)
+    func controlFlow(_ scenario: EngineScenario) async throws {
+        let differences = try await EngineConformance.check(scenario, backends: .inMemory())
+        #expect(differences.isEmpty, "\(differences.joined(separator: "\n"))")
+    }
 }
 
 @Suite("Protocol contracts of the in-memory backends")

@@ -11,7 +11,7 @@ struct ChildOutcome: Sendable {
     func nodeFailure(of what: String) -> NodeFailure {
         let cause = failure.map { ": \($0)" } ?? ""
         return NodeFailure(
-            message: "\(what) (run \"\(runID)\") ended \(status.rawValue)\(cause)", errorType: "WeftError",
+            message: "\(what) ended \(status.rawValue)\(cause)", errorType: "WeftError",
             code: WeftError.Code.childRunFailed.rawValue, isRetryable: status != .cancelled)
     }
 }

@@ -21,8 +21,36 @@ public final class BlueprintCatalog: Sendable {
     ///
     /// - Throws: ``WeftError`` when the blueprint is invalid, or when a different blueprint
     ///   with the same id and version is already registered.
+    ///
+    /// The blueprints its loops, sub-workflows and batches start child runs of are added too:
+    /// loop bodies and per-item blueprints written inside it, and the blueprints it names,
+    /// which must be registered with the registry (``NodeRegistry/register(_:)-(Blueprint)``).
     @discardableResult
     public func register(_ blueprint: Blueprint) throws -> ExecutionPlan {
+        try register(blueprint, isLoopBody: false)
+    }
+
+    @discardableResult
+    func register(_ blueprint: Blueprint, isLoopBody: Bool) throws -> ExecutionPlan {
+        let plan = try registerPlan(blueprint, isLoopBody: isLoopBody)
+        for control in plan.controls.values {
+            for child in control.children {
+                guard let childBlueprint = child.resolve(in: registry) else { continue }
+                guard self.plan(id: childBlueprint.id, version: childBlueprint.version) == nil else { continue }
+                var isLoop = false
+                if case .loop = control { isLoop = true }
+                try register(childBlueprint, isLoopBody: isLoop)
+            }
+        }
+        return plan
+    }
+
+    /// The plan of a child run's blueprint, registered with its parent.
+    func plan(of child: ChildBlueprint) -> FleetPlan? {
+        plan(id: child.id, version: child.version)
+    }
+
+    private func registerPlan(_ blueprint: Blueprint, isLoopBody: Bool) throws -> ExecutionPlan {
         let key = Self.key(blueprint.id, blueprint.version)
         if let existing = plans.withLock({ $0[key] }) {
             guard existing.plan.blueprint == blueprint else {
@@ -33,7 +61,8 @@ public final class BlueprintCatalog: Sendable {
             }
             return existing.plan
         }
-        let plan = FleetPlan(plan: try ExecutionPlan(blueprint: blueprint, registry: registry), options: options)
+        let plan = FleetPlan(
+            plan: try ExecutionPlan(blueprint: blueprint, registry: registry, isLoopBody: isLoopBody), options: options)
         plans.withLock { $0[key] = plan }
         return plan.plan
     }

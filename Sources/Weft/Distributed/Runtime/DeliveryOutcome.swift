@@ -2,6 +2,9 @@
 public enum DeliveryOutcome: Sendable, Hashable {
     /// The job's effects are recorded and its successors published; the delivery was acked.
     case completed
+    /// The node is a loop, sub-workflow, batch, wait or sleep: its attempt started what it
+    /// waits for (child runs, a timer) and is suspended until a resume message; acked.
+    case suspended(reason: String)
     /// A failed attempt was recorded and its retry scheduled as a durable timer; acked.
     case retryScheduled(attempt: Int, after: Duration)
     /// The job had nothing left to do (its run is over, or it is a stale attempt); acked.
@@ -24,7 +27,7 @@ public enum DeliveryOutcome: Sendable, Hashable {
     /// Whether the delivery was acked.
     public var isAcked: Bool {
         switch self {
-        case .completed, .retryScheduled, .dropped, .left: return true
+        case .completed, .suspended, .retryScheduled, .dropped, .left: return true
         case .deadLettered, .quarantined, .requeued, .crashed: return false
         }
     }

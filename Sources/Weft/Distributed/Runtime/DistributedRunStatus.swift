@@ -16,6 +16,10 @@ public struct DistributedRunStatus: Sendable, Hashable {
             case retrying
             /// Its job crashed workers too often and was set aside.
             case quarantined
+            /// A wait or a sleep, paused until a signal or its timer resumes it.
+            case waiting
+            /// A loop, sub-workflow or batch whose child runs are under way.
+            case runningChildren
         }
 
         /// The node's id.

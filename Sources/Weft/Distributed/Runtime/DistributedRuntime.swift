@@ -94,6 +94,12 @@ public final class DistributedRuntime: Sendable {
     public func start(_ blueprint: Blueprint, input: JSONValue = .null, options: RunOptions = RunOptions()) async throws
         -> DistributedRunHandle
     {
+        try await start(blueprint, input: input, options: options, delay: nil)
+    }
+
+    private func start(_ blueprint: Blueprint, input: JSONValue, options: RunOptions, delay: Duration?) async throws
+        -> DistributedRunHandle
+    {
         try catalog.register(blueprint)
         guard let plan = catalog.plan(id: blueprint.id, version: blueprint.version) else {
             throw WeftError(.unknownBlueprint, "Blueprint \"\(blueprint.id)\" v\(blueprint.version) is not registered")
@@ -104,8 +110,37 @@ public final class DistributedRuntime: Sendable {
             declared.withLock { _ = $0.insert(queue) }
         }
         let runID = options.runID ?? runIDs.next()
-        try await coordinator.start(plan: plan, input: input, runID: runID, options: options, replyTo: replyQueue)
+        try await coordinator.start(plan: plan, input: input, runID: runID, options: options, replyTo: replyQueue, delay: delay)
         return DistributedRunHandle(runID: runID, runtime: self)
+    }
+
+    /// Starts a run of `blueprint` once `delay` has passed. The run is recorded now and its start
+    /// jobs wait in durable timers in the state store, so the start survives worker and broker
+    /// restarts; cancelling the run before then means it never starts.
+    public func start(
+        _ blueprint: Blueprint, input: JSONValue = .null, options: RunOptions = RunOptions(), after delay: Duration
+    ) async throws -> DistributedRunHandle {
+        try await start(blueprint, input: input, options: options, delay: max(delay, .zero))
+    }
+
+    /// Starts a run of `blueprint` at `date` (wall-clock time); see ``start(_:input:options:after:)``.
+    public func start(_ blueprint: Blueprint, input: JSONValue = .null, options: RunOptions = RunOptions(), at date: Date)
+        async throws -> DistributedRunHandle
+    {
+        let delay = max(0, date.timeIntervalSinceNow)
+        return try await start(blueprint, input: input, options: options, delay: .nanoseconds(Int64(delay * 1e9)))
+    }
+
+    /// Resumes a node that waits for a signal (``Node/waitForSignal(_:actions:timeout:timeoutAction:)``):
+    /// it ends with `payload` as output and `action`, which routes its edges like an action its
+    /// code returned. The signal goes to the node's queue; a worker records it.
+    ///
+    /// - Throws: ``WeftError``: ``WeftError/Code/unknownRun``; ``WeftError/Code/runFinished``
+    ///   for a run that ended; ``WeftError/Code/notWaiting`` when the node is not a wait, was not
+    ///   reached yet or was already resumed; ``WeftError/Code/invalidSignal`` for an action the
+    ///   node does not declare.
+    public func signal(runID: String, nodeID: String, action: String, payload: JSONValue = .null) async throws {
+        try await coordinator.signal(run: runID, nodeID: nodeID, action: action, payload: payload)
     }
 
     /// Waits for run `runID` to end and returns its result, built from its records.

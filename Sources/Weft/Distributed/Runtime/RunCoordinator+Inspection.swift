@@ -38,6 +38,11 @@ extension RunCoordinator {
                 } else if let bytes = try await records.value(at: RunKeys.quarantine(run, node, 0)) {
                     entry.state = .quarantined
                     entry.quarantine = try QuarantineRecord(decoding: bytes).signature
+                } else if terminal == nil, let control = plan.controls[node], try await currentControl(run: run, node: node) != nil {
+                    switch control {
+                    case .wait, .sleep: entry.state = .waiting
+                    case .loop, .subworkflow, .batch: entry.state = .runningChildren
+                    }
                 } else if entry.state == .pending {
                     entry.ready = ready.contains(node)
                 }
@@ -51,7 +56,7 @@ extension RunCoordinator {
         }
         return DistributedRunStatus(
             runID: run, blueprintID: meta.blueprintID, blueprintVersion: meta.blueprintVersion,
-            status: terminal?.status ?? .running, output: terminal?.output, failure: terminal?.failure, nodes: nodes)
+            status: terminal?.status ?? (nodes.contains { $0.state == .waiting } ? .waiting : .running), output: terminal?.output, failure: terminal?.failure, nodes: nodes)
     }
 
     /// The result of a finished run, built from its records; `nil` while it runs.

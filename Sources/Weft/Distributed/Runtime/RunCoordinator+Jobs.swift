@@ -56,7 +56,7 @@ extension RunCoordinator {
             }
             continued(outcome)
             switch outcome {
-            case .completed, .retryScheduled, .dropped, .left:
+            case .completed, .suspended, .retryScheduled, .dropped, .left:
                 continue
             case .crashed(let step):
                 return .crashed(at: step)
@@ -109,7 +109,7 @@ extension RunCoordinator {
             guard let inline, inline.allows(depth: depth, deliveryCount: deliveryCount) else { return nil }
             return inline.queues
         }
-        guard envelope.kind == .job else {
+        guard envelope.kind == .job || envelope.kind == .resume else {
             return (.deadLettered(reason: "a \(envelope.kind) message does not belong on job queue \(queue)"), nil)
         }
         let run = envelope.runID
@@ -121,6 +121,9 @@ extension RunCoordinator {
                 reason: "blueprint \"\(envelope.blueprintID)\" v\(envelope.blueprintVersion) has no node \"\(envelope.nodeID)\""), nil)
         }
         guard envelope.attempt >= 1 else { return (.deadLettered(reason: "attempt \(envelope.attempt) is not valid"), nil) }
+        if envelope.kind == .resume && plan.plan.controls[node] == nil {
+            return (.deadLettered(reason: "node \"\(envelope.nodeID)\" is not a loop, sub-workflow, batch, wait or sleep; it takes no resume"), nil)
+        }
         if faults != nil { try await checkpoint(.received, envelope) }
         // The run's status, the node's record, whether the run has context and (unless this
         // process read it lately) the run's record: one read.
@@ -151,7 +154,7 @@ extension RunCoordinator {
             // A redelivery, or a duplicate: continue from what was recorded.
             record = recorded
         } else {
-            if envelope.fencingToken > RunKeys.token(attempt: 1) {
+            if envelope.fencingToken > RunKeys.token(attempt: 1) || envelope.kind == .resume {
                 // A retry or a re-publication: raise the node's fence before running, so that an
                 // older attempt still running somewhere can no longer commit.
                 let marker = StoreKey(run: run, name: "x\(node).\(iteration).\(envelope.fencingToken)")
@@ -203,7 +206,7 @@ extension RunCoordinator {
         return (.completed, kept)
     }
 
-    private enum AttemptResult {
+    enum AttemptResult {
         case finished(NodeResultRecord)
         case outcome(DeliveryOutcome)
     }
@@ -217,6 +220,32 @@ extension RunCoordinator {
         let iteration = envelope.iteration
         let attempt = envelope.attempt
         let snapshot = hasContext ? try await contexts.snapshot(run: run) : [:]
+        if let control = plan.controls[node] {
+            let step = envelope.kind == .resume
+                ? try await resumeControl(control, resume: envelope, plan: fleetPlan, node: node, context: StaticContextReader(snapshot))
+                : try await startControl(control, job: envelope, plan: fleetPlan, node: node, context: StaticContextReader(snapshot))
+            switch step {
+            case .finished(let record): return .finished(record)
+            case .suspended(let reason): return .outcome(.suspended(reason: reason))
+            case .failed(let failure):
+                // The attempt failed as any node's does: retry, fall back, or fail the node.
+                var job = envelope
+                if envelope.kind == .resume {
+                    guard let bytes = try await records.value(at: RunKeys.control(run, node, attempt: attempt)) else {
+                        return .outcome(.dropped(reason: "a resume for an attempt that never started"))
+                    }
+                    job.kind = .job
+                    job.payload = try ControlRecord(decoding: bytes).input
+                }
+                logger.debug(
+                    "a loop, sub-workflow or batch attempt failed",
+                    metadata: ["weft.run": "\(run)", "weft.node": "\(plan.ids[node])", "weft.error": "\(failure.message)"])
+                let state = RunState(runID: run, dependencies: execution.dependencies, logger: logger, context: snapshot)
+                return try await attemptFailed(
+                    job, failure: failure, plan: fleetPlan, node: node, meta: meta, state: state, snapshot: snapshot,
+                    prepared: nil, duration: .zero, cleanedUp: true)
+            }
+        }
         let state = RunState(runID: run, dependencies: execution.dependencies, logger: logger, context: snapshot)
         let implementation = plan.implementations[node]
         var prepared: JSONValue? = nil
@@ -241,38 +270,57 @@ extension RunCoordinator {
                 plan: fleetPlan, run: run, node: node, meta: meta, snapshot: snapshot, attempt: attempt, output: output,
                 patch: outcome.patch, duration: outcome.duration, usedFallback: false))
         case .failure(let failure):
-            let config = plan.blueprint.nodes[node].config
-            if failure.isRetryable && attempt < config.maxAttempts {
-                return .outcome(try await scheduleRetry(
-                    envelope, plan: fleetPlan, node: node, failure: failure, prepared: outcome.prepared))
-            }
-            if plan.shapes[node].mayFallBack {
-                let fallbackContext = NodeContext(
-                    environment: state, nodeID: plan.ids[node], attempt: attempt, fencingToken: envelope.fencingToken,
-                    input: envelope.payload, params: plan.params[node],
-                    context: RunContext(state: state, key: RunState.writeKey(node: node, attempt: attempt, fallback: true)),
-                    failure: failure)
-                let completion = await NodeExecution.fallback(
-                    implementation: implementation, fallback: plan.fallbacks[node], node: node, context: fallbackContext,
-                    prepared: outcome.prepared, failure: failure, middleware: execution.middleware)
-                if case .fallback(_, let result, let patch, let duration) = completion {
-                    switch result {
-                    case .success(let output):
-                        return .finished(try await completedRecord(
-                            plan: fleetPlan, run: run, node: node, meta: meta, snapshot: snapshot, attempt: attempt,
-                            output: output, patch: patch, duration: outcome.duration + duration, usedFallback: true))
-                    case .failure(let fallbackFailure):
-                        return .finished(failedRecord(attempt: attempt, failure: fallbackFailure, duration: outcome.duration))
-                    }
-                }
-            } else if implementation.hasLifecycle && !outcome.cleanedUp {
-                await implementation.cleanup(context)
-            }
-            return .finished(failedRecord(attempt: attempt, failure: failure, duration: outcome.duration))
+            return try await attemptFailed(
+                envelope, failure: failure, plan: fleetPlan, node: node, meta: meta, state: state, snapshot: snapshot,
+                prepared: outcome.prepared, duration: outcome.duration, cleanedUp: outcome.cleanedUp)
         }
     }
 
-    private func failedRecord(attempt: Int, failure: NodeFailure, duration: Duration) -> NodeResultRecord {
+    /// After a failed attempt: the retry, the fallback, or the node's failure (design rules 6, 8, 9).
+    private func attemptFailed(
+        _ envelope: Envelope, failure: NodeFailure, plan fleetPlan: FleetPlan, node: Int, meta: RunMeta, state: RunState,
+        snapshot: [String: JSONValue], prepared: JSONValue?, duration: Duration, cleanedUp: Bool
+    ) async throws -> AttemptResult {
+        let plan = fleetPlan.plan
+        let run = envelope.runID
+        let attempt = envelope.attempt
+        let implementation = plan.implementations[node]
+        let context = NodeContext(
+            environment: state, nodeID: plan.ids[node], attempt: attempt, fencingToken: envelope.fencingToken,
+            input: envelope.payload, params: plan.params[node],
+            context: RunContext(state: state, key: RunState.writeKey(node: node, attempt: attempt, fallback: false)),
+            failure: nil)
+        let config = plan.blueprint.nodes[node].config
+        if failure.isRetryable && attempt < config.maxAttempts {
+            return .outcome(try await scheduleRetry(
+                envelope, plan: fleetPlan, node: node, failure: failure, prepared: prepared))
+        }
+        if plan.shapes[node].mayFallBack {
+            let fallbackContext = NodeContext(
+                environment: state, nodeID: plan.ids[node], attempt: attempt, fencingToken: envelope.fencingToken,
+                input: envelope.payload, params: plan.params[node],
+                context: RunContext(state: state, key: RunState.writeKey(node: node, attempt: attempt, fallback: true)),
+                failure: failure)
+            let completion = await NodeExecution.fallback(
+                implementation: implementation, fallback: plan.fallbacks[node], node: node, context: fallbackContext,
+                prepared: prepared, failure: failure, middleware: execution.middleware)
+            if case .fallback(_, let result, let patch, let fallbackDuration) = completion {
+                switch result {
+                case .success(let output):
+                    return .finished(try await completedRecord(
+                        plan: fleetPlan, run: run, node: node, meta: meta, snapshot: snapshot, attempt: attempt,
+                        output: output, patch: patch, duration: duration + fallbackDuration, usedFallback: true))
+                case .failure(let fallbackFailure):
+                    return .finished(failedRecord(attempt: attempt, failure: fallbackFailure, duration: duration))
+                }
+            }
+        } else if implementation.hasLifecycle && !cleanedUp {
+            await implementation.cleanup(context)
+        }
+        return .finished(failedRecord(attempt: attempt, failure: failure, duration: duration))
+    }
+
+    func failedRecord(attempt: Int, failure: NodeFailure, duration: Duration) -> NodeResultRecord {
         var record = NodeResultRecord(status: .failed)
         record.attempt = attempt
         record.failure = failure
@@ -281,7 +329,7 @@ extension RunCoordinator {
     }
 
     /// A completed node's record, with its routing decided now (design rule 2), once.
-    private func completedRecord(
+    func completedRecord(
         plan fleetPlan: FleetPlan, run: String, node: Int, meta: RunMeta, snapshot: [String: JSONValue], attempt: Int,
         output: NodeOutput, patch: ContextPatch, duration: Duration, usedFallback: Bool
     ) async throws -> NodeResultRecord {
@@ -323,7 +371,7 @@ extension RunCoordinator {
     }
 
     /// Records the failed attempt and schedules the next as a durable timer (design rule 6).
-    private func scheduleRetry(
+    func scheduleRetry(
         _ envelope: Envelope, plan: FleetPlan, node: Int, failure: NodeFailure, prepared: JSONValue?
     ) async throws -> DeliveryOutcome {
         let run = envelope.runID

@@ -62,6 +62,13 @@ extension RunCoordinator {
                     metadata: ["weft.run": "\(run)", "weft.node": "\(plan.ids[node])"])
                 continue
             }
+            if let control = plan.controls[node], let (attempt, record) = try await currentControl(run: run, node: node) {
+                // Suspended, not lost: its children, signal or timer resume it. Only a child's
+                // notice lost with its worker needs repeating.
+                published += try await repeatLostNotices(
+                    run: run, plan: fleetPlan, node: node, control: control, attempt: attempt, record: record)
+                continue
+            }
             var attempt = 1
             if let bytes = try await records.value(at: RunKeys.lastFailure(run, node, 0)) {
                 let failed = try NodeResultRecord(decoding: bytes)

@@ -122,24 +122,31 @@ final class RunCoordinator: Sendable {
 
     /// Records a new run and publishes its start nodes. Idempotent for one run id: starting a
     /// run that exists changes nothing.
-    func start(plan: FleetPlan, input: JSONValue, runID: String, options runOptions: RunOptions, replyTo: String?) async throws {
+    /// With a `delay`, the start nodes' jobs wait in durable timers (a delayed start); a child
+    /// run names the message that resumes its `parent`. Returns whether the run was started
+    /// (`false`: it existed).
+    @discardableResult
+    func start(
+        plan: FleetPlan, input: JSONValue, runID: String, options runOptions: RunOptions, replyTo: String?,
+        parent: ParentResume? = nil, delay: Duration? = nil
+    ) async throws -> Bool {
         let blueprint = plan.plan.blueprint
         let meta = RunMeta(
             blueprintID: blueprint.id, blueprintVersion: blueprint.version, input: input, replyTo: replyTo,
-            deadline: runOptions.deadline, startedAt: Date().timeIntervalSince1970)
+            deadline: runOptions.deadline, startedAt: Date().timeIntervalSince1970 + (delay?.seconds ?? 0), parent: parent)
         // The run's record and its entry in the progress index (which lets the reconciler find
         // it if this process dies before its first job is published) are written together: a
         // group-committing store makes them one commit. Noting progress for a run that exists
         // already changes nothing that matters.
         let records = self.records
-        async let progress: Void = records.recordProgress(run: runID, quietFor: .zero)
+        async let progress: Void = records.recordProgress(run: runID, quietFor: delay ?? .zero)
         let stored = try await records.setIfAbsent(RunKeys.meta(runID), meta.encoded(), fence: nil)
         try await progress
         switch stored {
         case .stored: break
         case .exists, .fenced:
             logger.debug("run already exists; not started again", metadata: ["weft.run": "\(runID)"])
-            return
+            return false
         }
         if !runOptions.context.isEmpty {
             _ = try await records.setIfAbsent(RunKeys.hasContext(runID), [1], fence: nil)
@@ -148,8 +155,9 @@ final class RunCoordinator: Sendable {
             try await contexts.apply(patch, run: runID, origin: "start")
         }
         if let deadline = runOptions.deadline {
-            try await records.scheduleTimer(RunKeys.deadlineTimer(runID), after: deadline, payload: TimerAction.deadline.encoded())
-            timerScheduled(deadline)
+            let after = deadline + (delay ?? .zero)
+            try await records.scheduleTimer(RunKeys.deadlineTimer(runID), after: after, payload: TimerAction.deadline.encoded())
+            timerScheduled(after)
         }
         // The start nodes and their inputs, as the pure engine says.
         var machine = RunStateMachine(plan: plan.plan, input: input, seedSource: runID)
@@ -158,7 +166,15 @@ final class RunCoordinator: Sendable {
         for action in actions {
             switch action {
             case .execute(let node, let attempt, let nodeInput):
-                try await publishJob(plan: plan, runID: runID, node: node, iteration: 0, attempt: attempt, input: nodeInput)
+                if let delay {
+                    // A delayed start: the job waits in a durable timer, which survives restarts.
+                    let job = jobEnvelope(plan: plan, runID: runID, node: node, iteration: 0, attempt: attempt, input: nodeInput)
+                    let action = TimerAction.publish(queue: plan.queues[node], envelope: job.encoded(), priority: plan.priorities[node])
+                    _ = try await records.scheduleTimer(RunKeys.startTimer(runID, node), after: delay, payload: action.encoded())
+                    timerScheduled(delay)
+                } else {
+                    try await publishJob(plan: plan, runID: runID, node: node, iteration: 0, attempt: attempt, input: nodeInput)
+                }
             case .finish:
                 if let outcome = machine.outcome {
                     try await finish(runID, TerminalRecord(status: outcome.status, output: outcome.output, failure: outcome.failure))
@@ -168,6 +184,7 @@ final class RunCoordinator: Sendable {
             }
         }
         logger.debug("run started", metadata: ["weft.run": "\(runID)", "weft.blueprint": "\(blueprint.id)"])
+        return true
     }
 
     func jobEnvelope(
@@ -218,6 +235,10 @@ final class RunCoordinator: Sendable {
         // a group-committing store makes them one commit. The run leaves the progress index
         // only with them: a worker dying before it is announced leaves the run to the reconciler.
         let announcement = try await announce(runID, final)
+        if final.status != .completed {
+            // Sub-workflows, loop passes and batch items still running end with their parent.
+            try await cancelChildren(of: runID)
+        }
         let records = self.records
         let retention = options.retention
         try await withThrowingDiscardingTaskGroup { group in
@@ -240,9 +261,14 @@ final class RunCoordinator: Sendable {
     /// here), and returns the key that notes the announcement, for the caller to write; `nil`
     /// when there is nothing to note.
     private func announce(_ runID: String, _ terminal: TerminalRecord) async throws -> StoreKey? {
-        guard let meta = try await meta(runID), let replyTo = meta.replyTo else { return nil }
+        guard let meta = try await meta(runID), meta.replyTo != nil || meta.parent != nil else { return nil }
         let announced = RunKeys.announced(runID)
         guard try await records.value(at: announced) == nil else { return nil }
+        if let parent = meta.parent {
+            // A child run: resume the parent's node (durably: nothing else would).
+            try await transport.publish(QueueMessage(body: parent.envelope, priority: parent.priority), to: parent.queue)
+        }
+        guard let replyTo = meta.replyTo else { return announced }
         let envelope = Envelope(
             kind: .runFinished, runID: runID, blueprintID: meta.blueprintID, blueprintVersion: meta.blueprintVersion)
         do {

@@ -66,6 +66,24 @@ enum RunKeys {
     static func retryTimer(_ run: String, _ node: Int, _ iteration: Int, attempt: Int) -> StoreKey {
         StoreKey(run: run, name: "t\(node).\(iteration).\(attempt)")
     }
+    /// A control node's attempt (a loop, sub-workflow, batch, wait or sleep): its input, fencing
+    /// token and item count, written when the attempt starts; its presence means the node is
+    /// suspended until its children, a signal or a timer resume it.
+    static func control(_ run: String, _ node: Int, attempt: Int) -> StoreKey {
+        StoreKey(run: run, name: "k\(node).\(attempt)")
+    }
+    /// The batch items of a control node's attempt that ended.
+    static func batchDone(_ run: String, _ node: Int, attempt: Int) -> StoreKey {
+        StoreKey(run: run, name: "b\(node).\(attempt)")
+    }
+    /// The timer that resumes a wait at its timeout, or a sleep.
+    static func controlTimer(_ run: String, _ node: Int, attempt: Int) -> StoreKey {
+        StoreKey(run: run, name: "w\(node).\(attempt)")
+    }
+    /// The timer that publishes a start node's job of a run started with a delay.
+    static func startTimer(_ run: String, _ node: Int) -> StoreKey { StoreKey(run: run, name: "st\(node)") }
+    /// The child runs this run started (sub-workflows, loop passes, batch items), by id.
+    static func children(_ run: String) -> StoreKey { StoreKey(run: run, name: "ch") }
     static func deadlineTimer(_ run: String) -> StoreKey { StoreKey(run: run, name: "deadline") }
     static func expiryTimer(_ run: String) -> StoreKey { StoreKey(run: run, name: "expire") }
     static func leftCounter(_ run: String) -> StoreKey { StoreKey(run: run, name: "lc") }

@@ -32,6 +32,8 @@ final class RunMeta: Sendable {
     let deadline: Duration?
     /// Wall-clock start, in seconds since 1970.
     let startedAt: Double
+    /// For a child run: the message that tells its parent it ended.
+    let parent: ParentResume?
 
     func encoded() -> [UInt8] {
         var writer = RecordFormat.writer()
@@ -42,13 +44,21 @@ final class RunMeta: Sendable {
         writer.byte(deadline == nil ? 0 : 1)
         if let deadline { writer.signed(Int64(deadline.nanoseconds)) }
         writer.json(.double(startedAt))
+        // Added later, last: records written before have none.
+        if let parent {
+            writer.byte(1)
+            writer.string(parent.queue)
+            writer.raw(parent.envelope)
+            writer.byte(parent.priority)
+        }
         return writer.bytes
     }
 
     init(
         blueprintID: String, blueprintVersion: String, input: JSONValue, replyTo: String?, deadline: Duration?,
-        startedAt: Double
+        startedAt: Double, parent: ParentResume? = nil
     ) {
+        self.parent = parent
         self.blueprintID = blueprintID
         self.blueprintVersion = blueprintVersion
         self.input = input
@@ -65,9 +75,56 @@ final class RunMeta: Sendable {
         let replyTo = try reader.optionalString()
         let deadline: Duration? = try reader.bool() ? .nanoseconds(try reader.signed()) : nil
         let startedAt = try reader.json().doubleValue ?? 0
+        var parent: ParentResume? = nil
+        if !reader.isAtEnd, try reader.byte() == 1 {
+            parent = ParentResume(queue: try reader.string(), envelope: try reader.raw(), priority: try reader.byte())
+        }
         self.init(
             blueprintID: blueprintID, blueprintVersion: blueprintVersion, input: input, replyTo: replyTo, deadline: deadline,
-            startedAt: startedAt)
+            startedAt: startedAt, parent: parent)
+    }
+}
+
+/// The message a child run publishes when it ends, to resume the parent's node: built by the
+/// parent, kept in the child's record.
+struct ParentResume: Sendable, Hashable {
+    var queue: String
+    var envelope: [UInt8]
+    var priority: UInt8
+}
+
+/// A control node's attempt, recorded when it starts (see ``RunKeys/control(_:_:attempt:)``).
+struct ControlRecord: Sendable, Hashable {
+    var input: JSONValue
+    var fencingToken: UInt64
+    /// A batch's item count.
+    var count: Int
+    /// A batch's items, when they were read from the run's context (which may change): kept,
+    /// so that every step sees the same items. `nil` when they come from the input alone.
+    var items: JSONValue?
+
+    func encoded() -> [UInt8] {
+        var writer = RecordFormat.writer()
+        writer.json(input)
+        writer.varint(fencingToken)
+        writer.varint(count)
+        writer.optionalJSON(items)
+        return writer.bytes
+    }
+
+    init(input: JSONValue, fencingToken: UInt64, count: Int, items: JSONValue? = nil) {
+        self.input = input
+        self.fencingToken = fencingToken
+        self.count = count
+        self.items = items
+    }
+
+    init(decoding bytes: [UInt8]) throws(WeftError) {
+        var reader = try RecordFormat.reader(bytes, subject: "control record")
+        input = try reader.json()
+        fencingToken = try reader.varint()
+        count = try reader.int()
+        items = try reader.optionalJSON()
     }
 }
 

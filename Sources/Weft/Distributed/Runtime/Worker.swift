@@ -348,7 +348,7 @@ public final class Worker: Sendable {
         job?.clear()
         do {
             switch outcome {
-            case .completed, .retryScheduled, .dropped, .left:
+            case .completed, .suspended, .retryScheduled, .dropped, .left:
                 try await delivery.ack()
             case .deadLettered(let reason), .quarantined(let reason):
                 try await delivery.deadLetter(reason: reason)

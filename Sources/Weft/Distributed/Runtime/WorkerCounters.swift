@@ -13,7 +13,7 @@ final class WorkerCounters: Sendable {
 
     func count(_ outcome: DeliveryOutcome) {
         switch outcome {
-        case .completed: completed.add(1, ordering: .relaxed)
+        case .completed, .suspended: completed.add(1, ordering: .relaxed)
         case .retryScheduled: retriesScheduled.add(1, ordering: .relaxed)
         case .dropped: dropped.add(1, ordering: .relaxed)
         case .left: left.add(1, ordering: .relaxed)

@@ -24,7 +24,7 @@ public struct Envelope: Sendable, Hashable {
     }
 
     /// The version this build writes.
-    public static let currentVersion = Version(major: 1, minor: 0)
+    public static let currentVersion = Version(major: 1, minor: 1)
 
     /// What a message asks for.
     public enum Kind: UInt8, Sendable, Hashable {
@@ -32,6 +32,9 @@ public struct Envelope: Sendable, Hashable {
         case job = 1
         /// A run ended (sent to the client that started it).
         case runFinished = 2
+        /// Resume a suspended control node: a child run ended, a signal came, or a timer fired.
+        /// The payload says which (format 1.1).
+        case resume = 3
     }
 
     /// The format version the message was written with.

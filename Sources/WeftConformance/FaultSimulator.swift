@@ -292,12 +292,15 @@ final class RecordingCoordinationStore: CoordinationStore {
 
     init(_ base: any CoordinationStore) { self.base = base }
 
-    /// How many times each node-result record of `run` was stored (node results are the
-    /// records named `n<node>.<iteration>`).
+    /// How many times each node-result record of `run` and of its child runs (sub-workflows,
+    /// loop passes, batch items: ids under `run/`) was stored (node results are the records
+    /// named `n<node>.<iteration>`), by run and record name.
     func resultWrites(run: String) -> [String: Int] {
         writes.withLock { writes in
             var counts: [String: Int] = [:]
-            for (key, count) in writes where key.run == run && key.name.hasPrefix("n") { counts[key.name] = count }
+            for (key, count) in writes where (key.run == run || key.run.hasPrefix(run + "/")) && key.name.hasPrefix("n") {
+                counts[key.run == run ? key.name : "\(key.run) \(key.name)"] = count
+            }
             return counts
         }
     }

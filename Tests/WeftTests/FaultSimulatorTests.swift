@@ -39,6 +39,30 @@ struct FaultSimulatorTests {
         }
     }
 
+    @Test("Loops, sub-workflows, batches and sleeps under hundreds of seeds end exactly as LocalRuntime does")
+    func controlFlowSeeds() async throws {
+        // The 1,000-item batch is replaced by a 40-item one: the simulator takes one step per
+        // delivery, and this test is about faults, not size.
+        let scenarios = EngineScenario.controlFlow.filter { $0.name != EngineScenario.batch.name } + [Self.smallBatch]
+        var totals = (runs: 0, deliveries: 0, crashes: 0, duplicates: 0, reconciles: 0)
+        for seed in UInt64(20_001)...20_200 {
+            let report = try await FaultSimulator(seed: seed).run(scenarios)
+            #expect(report.violations.isEmpty, "\(report)")
+            if !report.violations.isEmpty { break }
+            totals.runs += report.runs
+            totals.deliveries += report.deliveries
+            totals.crashes += report.crashes
+            totals.duplicates += report.duplicates
+            totals.reconciles += report.reconciles
+        }
+        #expect(totals.crashes > 100 && totals.duplicates > 100 && totals.reconciles > 20, "\(totals)")
+        print("fault simulator, control flow: \(totals)")
+    }
+
+    static let smallBatch = EngineScenario("batch of 40", inputs: [.array((0..<40).map { JSONValue($0) })]) {
+        Node.batch("square", concurrency: 4) { context in JSONValue(context.input.intValue! * context.input.intValue!) }
+    }
+
     @Test("A seed replays exactly")
     func replay() async throws {
         let first = try await FaultSimulator(seed: 7).run(EngineScenario.standard)

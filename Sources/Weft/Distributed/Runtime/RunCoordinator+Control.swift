@@ -64,8 +64,9 @@ extension RunCoordinator {
 
     /// Starts attempt `job.attempt` of control node `node`.
     func startControl(
-        _ control: ControlNode, job: Envelope, plan fleetPlan: FleetPlan, node: Int, context: StaticContextReader
+        _ control: ControlNode, job first: Envelope, plan fleetPlan: FleetPlan, node: Int, context: StaticContextReader
     ) async throws -> ControlStep {
+        var job = first
         let plan = fleetPlan.plan
         let run = job.runID
         let input = job.payload
@@ -81,8 +82,13 @@ extension RunCoordinator {
         var kept: JSONValue? = nil
         if case .batch(let batch) = control, batch.items.readsContext { kept = .array(items) }
         let record = ControlRecord(input: input, fencingToken: job.fencingToken, count: count, items: kept)
-        _ = try await records.setIfAbsent(
+        if case .exists(let bytes) = try await records.setIfAbsent(
             RunKeys.control(run, node, attempt: job.attempt), record.encoded(), fence: nil)
+        {
+            // A redelivery or a re-publication of a started attempt: it continues with the
+            // attempt's token, which the children's notices carry.
+            job.fencingToken = try ControlRecord(decoding: bytes).fencingToken
+        }
         switch control {
         case .subworkflow(let subworkflow):
             let childInput = subworkflow.childInput(input: input, params: params, context: context)
@@ -127,6 +133,11 @@ extension RunCoordinator {
             return .suspended("a resume for an attempt that never started")
         }
         let record = try ControlRecord(decoding: bytes)
+        guard record.fencingToken == resume.fencingToken,
+            try await currentControl(run: run, node: node)?.attempt == resume.attempt
+        else {
+            return .suspended("a resume of a superseded attempt was ignored")
+        }
         // The node's own attempt, as its job would be: what a retry or a fallback starts from.
         var job = resume
         job.kind = .job

@@ -154,7 +154,7 @@ extension RunCoordinator {
             // A redelivery, or a duplicate: continue from what was recorded.
             record = recorded
         } else {
-            if envelope.fencingToken > RunKeys.token(attempt: 1) || envelope.kind == .resume {
+            if envelope.fencingToken > RunKeys.token(attempt: 1) && envelope.kind == .job {
                 // A retry or a re-publication: raise the node's fence before running, so that an
                 // older attempt still running somewhere can no longer commit.
                 let marker = StoreKey(run: run, name: "x\(node).\(iteration).\(envelope.fencingToken)")
@@ -175,7 +175,11 @@ extension RunCoordinator {
                 return (.dropped(reason: "the run ended (\(terminal.status.rawValue)) while the node ran"), nil)
             }
             let key = RunKeys.result(run, node, iteration)
-            let fence = Fence(key: RunKeys.fence(run, node, iteration), token: envelope.fencingToken)
+            // A resume was checked against its attempt's record (``resumeControl``): the
+            // attempt's first job may have been fenced off by a re-publication since, which
+            // changes nothing for the children it started.
+            let fence = envelope.kind == .resume
+                ? nil : Fence(key: RunKeys.fence(run, node, iteration), token: envelope.fencingToken)
             // Without context writes, the result and its set additions (finished, join arrivals)
             // go in one store call. With them, the writes must be applied between the two, so
             // that no successor runs before it can see them.

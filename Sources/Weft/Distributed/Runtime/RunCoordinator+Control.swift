@@ -21,6 +21,8 @@ extension RunCoordinator {
         case suspended(String)
         /// The attempt failed: retry, fall back or fail, as for any node.
         case failed(NodeFailure)
+        /// The message can never be acted on: dead-letter it with this reason.
+        case rejected(String)
     }
 
     /// What a resume message says happened. Its payload, as JSON.
@@ -128,7 +130,8 @@ extension RunCoordinator {
     ) async throws -> ControlStep {
         let plan = fleetPlan.plan
         let run = resume.runID
-        let event = try ResumeEvent(resume.payload)
+        let event: ResumeEvent
+        do { event = try ResumeEvent(resume.payload) } catch { return .rejected(error.message) }
         guard let bytes = try await records.value(at: RunKeys.control(run, node, attempt: resume.attempt)) else {
             return .suspended("a resume for an attempt that never started")
         }
@@ -214,7 +217,7 @@ extension RunCoordinator {
             return .finished(try await completed(record.input, job: job, plan: fleetPlan, node: node))
 
         default:
-            throw WeftError(.malformedMessage, "Malformed resume message: \(resume.payload) does not resume node \"\(plan.ids[node])\"")
+            return .rejected("Malformed resume message: \(resume.payload) does not resume node \"\(plan.ids[node])\"")
         }
     }
 

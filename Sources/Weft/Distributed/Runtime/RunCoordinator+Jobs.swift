@@ -231,6 +231,11 @@ extension RunCoordinator {
             switch step {
             case .finished(let record): return .finished(record)
             case .suspended(let reason): return .outcome(.suspended(reason: reason))
+            case .rejected(let reason):
+                logger.warning(
+                    "dead-lettering a resume message that cannot be acted on",
+                    metadata: ["weft.run": "\(run)", "weft.node": "\(plan.ids[node])", "weft.reason": "\(reason)"])
+                return .outcome(.deadLettered(reason: reason))
             case .failed(let failure):
                 // The attempt failed as any node's does: retry, fall back, or fail the node.
                 var job = envelope

@@ -18,7 +18,7 @@ struct Conformance {
         #expect(failures.isEmpty, "\(failures.joined(separator: "\n"))")
     }
 
-    @Test("The distributed runtime over AMQP gives LocalRuntime's results", arguments: EngineScenario.standard)
+    @Test("The distributed runtime over AMQP gives LocalRuntime's results", arguments: EngineScenario.standard + EngineScenario.controlFlow)
     func engineRules(_ scenario: EngineScenario) async throws {
         let transport = try await Broker.transport()
         let backends = WeftBackends(
@@ -29,7 +29,7 @@ struct Conformance {
         #expect(differences.isEmpty, "\(differences.joined(separator: "\n"))")
     }
 
-    @Test("The distributed runtime over AMQP with LMDB stores gives LocalRuntime's results", arguments: EngineScenario.standard)
+    @Test("The distributed runtime over AMQP with LMDB stores gives LocalRuntime's results", arguments: EngineScenario.standard + EngineScenario.controlFlow)
     func engineRulesOnLMDB(_ scenario: EngineScenario) async throws {
         let transport = try await Broker.transport()
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("weft-amqp-lmdb-\(UUID().uuidString)").path

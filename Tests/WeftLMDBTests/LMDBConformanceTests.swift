@@ -45,7 +45,7 @@ struct LMDBConformanceTests {
         #expect(failures.isEmpty, "\(failures.joined(separator: "\n"))")
     }
 
-    @Test("The distributed runtime on LMDB stores gives LocalRuntime's results", arguments: EngineScenario.standard)
+    @Test("The distributed runtime on LMDB stores gives LocalRuntime's results", arguments: EngineScenario.standard + EngineScenario.controlFlow)
     func engineRules(_ scenario: EngineScenario) async throws {
         let store = try scratchStore()
         let backends = WeftBackends(

@@ -24,6 +24,7 @@ struct EnvelopeTests {
         #expect(decoded.payload == Self.sample.payload)
         var major = Self.sample.encoded()
         major[2] = 2
+        major[3] = 0
         #expect(throws: WeftError.self) { try Envelope(decoding: major) }
         do {
             _ = try Envelope(decoding: major)

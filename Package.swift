@@ -14,6 +14,7 @@ let package = Package(
         .library(name: "WeftFleet", targets: ["WeftFleet"]),
         .executable(name: "weft", targets: ["weft"]),
         .executable(name: "order-pipeline", targets: ["OrderPipeline"]),
+        .executable(name: "expense-review", targets: ["ExpenseReview"]),
         .executable(name: "document-processing", targets: ["DocumentProcessing"]),
         .executable(name: "fleet-worker", targets: ["FleetWorker"]),
     ],
@@ -109,6 +110,7 @@ let package = Package(
         .executableTarget(name: "FleetWorker", dependencies: ["WeftSamples", "WeftFleet"], path: "Samples/FleetWorker"),
         .executableTarget(
             name: "DocumentProcessing", dependencies: ["WeftSamples"], path: "Samples/DocumentProcessing"),
+        .executableTarget(name: "ExpenseReview", dependencies: ["WeftSamples"], path: "Samples/ExpenseReview"),
         .testTarget(name: "WeftTests", dependencies: ["Weft", "WeftTesting", "WeftSamples", "WeftConformance"],
             path: "Tests/WeftTests"),
         .testTarget(

@@ -18,7 +18,7 @@ public enum SampleRunner {
     /// Runs `sample` with `input` (its own sample input when `nil`) and returns the result.
     public static func run(
         _ sample: SampleCatalog.Sample, input: JSONValue? = nil, mode: Mode = .embedded,
-        print write: @Sendable (String) -> Void = { print($0) }
+        print write: @escaping @Sendable (String) -> Void = { print($0) }
     ) async throws -> RunResult {
         let result: RunResult
         switch mode {
@@ -48,6 +48,10 @@ public enum SampleRunner {
         for await event in events where event.runID == handle.runID {
             progress.finish()
             write("  " + describe(event.kind))
+            if case .nodeWaiting(let node) = event.kind, let signal = sample.signals.first(where: { $0.node == node }) {
+                write("  ✉ signalling \(node): \(signal.action) \(try signal.payload.jsonString(pretty: false))")
+                try runtime.signal(runID: handle.runID, nodeID: node, action: signal.action, payload: signal.payload)
+            }
             switch event.kind {
             case .nodeFinished, .nodeSkipped: done += 1
             default: break
@@ -59,7 +63,7 @@ public enum SampleRunner {
     }
 
     private static func runDistributed(
-        _ sample: SampleCatalog.Sample, input: JSONValue?, workers: Int, print write: @Sendable (String) -> Void
+        _ sample: SampleCatalog.Sample, input: JSONValue?, workers: Int, print write: @escaping @Sendable (String) -> Void
     ) async throws -> RunResult {
         var logger = Logger(label: "weft.sample")
         logger.logLevel = .warning
@@ -71,10 +75,23 @@ public enum SampleRunner {
             let handle = try await fleet.client.start(sample.workflow.blueprint, input: input ?? sample.input)
             write("▶ \(sample.name) (run \(handle.runID)) on \(workers) workers over in-memory backends")
             let progress = ProgressLine(total: sample.workflow.blueprint.nodes.count)
+            let client = fleet.client
             let watcher = Task {
-                while !Task.isCancelled, progress.enabled {
+                var signalled = Set<String>()
+                while !Task.isCancelled {
                     if let status = try? await handle.status() {
-                        progress.show(done: status.nodes.filter { $0.state == .completed || $0.state == .skipped }.count)
+                        if progress.enabled {
+                            progress.show(done: status.nodes.filter { $0.state == .completed || $0.state == .skipped }.count)
+                        }
+                        // Stand in for the person who answers a waiting node.
+                        for node in status.nodes where node.state == .waiting && !signalled.contains(node.nodeID) {
+                            guard let signal = sample.signals.first(where: { $0.node == node.nodeID }) else { continue }
+                            signalled.insert(node.nodeID)
+                            progress.finish()
+                            write("  ✉ signalling \(node.nodeID): \(signal.action)")
+                            try? await client.signal(
+                                runID: handle.runID, nodeID: node.nodeID, action: signal.action, payload: signal.payload)
+                        }
                     }
                     try? await Task.sleep(for: .milliseconds(100))
                 }

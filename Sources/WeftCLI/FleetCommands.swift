@@ -142,16 +142,21 @@ public struct StartCommand: AsyncParsableCommand {
     var blueprint: String
     @Option(help: "The run's input, as JSON (default: a sample's own input, else null).") var input: String?
     @Flag(help: "Wait for the run to end and print its result.") var wait = false
+    @Option(help: "Start after this many seconds (a durable timer in the state store).") var after: Double?
     @OptionGroup var flags: FleetFlags
 
     public init() {}
 
     public func run() async throws {
-        try await Self.execute(blueprint: blueprint, input: input, wait: wait, flags: flags).emit()
+        try await Self.execute(blueprint: blueprint, input: input, wait: wait, after: after, flags: flags).emit()
     }
 
-    /// Starts the run; with `wait`, waits for it (showing progress on a terminal).
-    public static func execute(blueprint name: String, input: String?, wait: Bool, flags: FleetFlags) async -> CommandOutput {
+    /// Starts the run (after `after` seconds, when given); with `wait`, waits for it (showing
+    /// progress on a terminal).
+    public static func execute(
+        blueprint name: String, input: String?, wait: Bool, after: Double? = nil, flags: FleetFlags
+    ) async -> CommandOutput {
+        if let after, !(after >= 0 && after < 1e9) { return .failure("--after must be a number of seconds, at least 0") }
         var value = SampleCatalog.sample(named: name)?.input ?? .null
         if let input {
             do { value = try JSONValue(parsing: input) } catch {
@@ -167,7 +172,12 @@ public struct StartCommand: AsyncParsableCommand {
             } else {
                 return .failure("no sample, known blueprint or file named '\(name)'")
             }
-            let handle = try await client.runtime.start(blueprint, input: value)
+            let handle: DistributedRunHandle
+            if let after {
+                handle = try await client.runtime.start(blueprint, input: value, after: .nanoseconds(Int64(after * 1e9)))
+            } else {
+                handle = try await client.runtime.start(blueprint, input: value)
+            }
             guard wait else { return CommandOutput(standardOutput: handle.runID + "\n") }
             FileHandle.standardError.write(Data("run \(handle.runID)\n".utf8))
             let progress = ProgressLine(total: blueprint.nodes.count)
@@ -255,6 +265,41 @@ public struct CancelCommand: AsyncParsableCommand {
             let status = try await client.runtime.cancel(run)
             return CommandOutput(standardOutput: "run \(run): \(status.rawValue)\n")
         }.emit()
+    }
+}
+
+/// `weft signal <run> <node> <action> [--payload json]`
+public struct SignalCommand: AsyncParsableCommand {
+    public static let configuration = CommandConfiguration(
+        commandName: "signal",
+        abstract: "Resume a node that waits for a signal, with an action (which routes its edges) and a payload (its output).")
+
+    @Argument(help: "The run's id.") var run: String
+    @Argument(help: "The waiting node's id.") var node: String
+    @Argument(help: "The action, as the node's edges name it (approve, reject, …).") var action: String
+    @Option(help: "The payload, as JSON: the node's output (default: null).") var payload: String?
+    @OptionGroup var flags: FleetFlags
+
+    public init() {}
+
+    public func run() async throws {
+        try await Self.execute(run: run, node: node, action: action, payload: payload, flags: flags).emit()
+    }
+
+    /// Sends the signal.
+    public static func execute(run: String, node: String, action: String, payload: String?, flags: FleetFlags) async
+        -> CommandOutput
+    {
+        var value = JSONValue.null
+        if let payload {
+            do { value = try JSONValue(parsing: payload) } catch {
+                return .failure("--payload is not valid JSON: \((error as? WeftError)?.message ?? "\(error)")")
+            }
+        }
+        return await withClient(flags) { client in
+            try await client.runtime.signal(runID: run, nodeID: node, action: action, payload: value)
+            return CommandOutput(standardOutput: "run \(run): signalled \(node) with \(action)\n")
+        }
     }
 }
 

@@ -12,7 +12,7 @@ public struct WeftCommand: AsyncParsableCommand {
         subcommands: [
             RunCommand.self, ValidateCommand.self, GraphCommand.self, SamplesCommand.self, WorkerCommand.self, ForemanCommand.self,
             ConfigCommand.self,
-            StartCommand.self, StatusCommand.self, CancelCommand.self, RunsCommand.self, DLQCommand.self, TopCommand.self,
+            StartCommand.self, StatusCommand.self, SignalCommand.self, CancelCommand.self, RunsCommand.self, DLQCommand.self, TopCommand.self,
             StoreCommand.self,
         ])
 
@@ -61,16 +61,23 @@ public struct RunCommand: AsyncParsableCommand {
     @Option(help: "The run's input, as JSON.") var input: String = "null"
     @Flag(help: "Print the run's node records.") var verbose = false
     @Flag(help: "Print the run as a Mermaid graph.") var graph = false
+    @Option(
+        name: .customLong("signal"),
+        help: "The answer to a node that waits for a signal: node=action, or node=action:<payload JSON>. Repeatable.")
+    var signals: [String] = []
 
     public init() {}
 
     public func run() async throws {
-        try await Self.execute(path: path, input: input, verbose: verbose, graph: graph).emit()
+        try await Self.execute(path: path, input: input, verbose: verbose, graph: graph, signals: signals).emit()
     }
 
-    /// Runs the blueprint at `path` and describes the result.
+    /// Runs the blueprint at `path` and describes the result. A node that waits for a signal
+    /// gets the one `signals` gives it (`node=action[:payload]`); a wait with none ends the run
+    /// with a clear error, since nothing else could answer it.
     public static func execute(
-        path: String, input: String, verbose: Bool = false, graph: Bool = false, registry: NodeRegistry = SampleCatalog.registry
+        path: String, input: String, verbose: Bool = false, graph: Bool = false, signals: [String] = [],
+        registry: NodeRegistry = SampleCatalog.registry
     ) async -> CommandOutput {
         do {
             let blueprint = try BlueprintFile.load(path)
@@ -78,9 +85,45 @@ public struct RunCommand: AsyncParsableCommand {
             do { value = try JSONValue(parsing: input) } catch let error as WeftError {
                 return .failure("--input is not valid JSON: \(error.message.replacingOccurrences(of: "Malformed JSON: ", with: ""))")
             }
+            var answers: [String: (action: String, payload: JSONValue)] = [:]
+            for signal in signals {
+                guard let equals = signal.firstIndex(of: "="), equals != signal.startIndex else {
+                    return .failure("--signal \(signal): write node=action or node=action:<payload JSON>")
+                }
+                let node = String(signal[..<equals])
+                let rest = signal[signal.index(after: equals)...]
+                let colon = rest.firstIndex(of: ":") ?? rest.endIndex
+                var payload = JSONValue.null
+                if colon < rest.endIndex {
+                    do { payload = try JSONValue(parsing: String(rest[rest.index(after: colon)...])) } catch {
+                        return .failure("--signal \(signal): the payload is not valid JSON")
+                    }
+                }
+                answers[node] = (String(rest[..<colon]), payload)
+            }
             let report = blueprint.validate(against: registry)
             guard report.isValid else { return .failure(ValidateCommand.describe(report, path: path).trimmingCharacters(in: .newlines)) }
-            let result = try await LocalRuntime(registry: registry).run(blueprint, input: value)
+            let runtime = LocalRuntime(registry: registry)
+            let events = runtime.events()
+            let handle = try runtime.start(blueprint, input: value)
+            var unanswered: String? = nil
+            for await event in events where event.runID == handle.runID {
+                if case .nodeWaiting(let node) = event.kind, blueprint.node(node)?.uses == "weft.wait" {
+                    if let answer = answers[node] {
+                        try runtime.signal(runID: handle.runID, nodeID: node, action: answer.action, payload: answer.payload)
+                    } else {
+                        unanswered = node
+                        handle.cancel()
+                    }
+                }
+                if case .runFinished = event.kind { break }
+            }
+            let result = await handle.result()
+            if let unanswered {
+                return .failure(
+                    "node \(unanswered) waits for a signal, which an in-memory `weft run` can only get from --signal "
+                        + "(say, --signal \(unanswered)=approve); the run was cancelled")
+            }
             var text = "status: \(result.status.rawValue)\n"
             if let output = result.output { text += "output: \(try output.jsonString(pretty: true))\n" }
             if verbose {

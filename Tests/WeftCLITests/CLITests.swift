@@ -37,6 +37,23 @@ struct CLITests {
         #expect(output.standardOutput.contains("review: skipped"))
     }
 
+    @Test("weft run answers a waiting node from --signal, and refuses to hang on one it cannot answer")
+    func runWithSignals() async throws {
+        let path = Self.blueprints.appendingPathComponent("expense-review.json").path
+        let input = try ExpenseReview.sampleInput.jsonString()
+        let approved = await RunCommand.execute(path: path, input: input, verbose: true, signals: [#"approval=approve:{"approver":"ada"}"#])
+        #expect(approved.status == 0)
+        #expect(approved.standardOutput.contains("\"settled\" : true"))
+        #expect(approved.standardOutput.contains("notify-rejected: skipped"))
+        let rejected = await RunCommand.execute(path: path, input: input, signals: ["approval=reject"])
+        #expect(rejected.standardOutput.contains("\"rejected\" : true"))
+        let unanswered = await RunCommand.execute(path: path, input: input)
+        #expect(unanswered.status == 1)
+        #expect(unanswered.standardError.contains("node approval waits for a signal"))
+        let malformed = await RunCommand.execute(path: path, input: input, signals: ["approval"])
+        #expect(malformed.standardError.contains("write node=action"))
+    }
+
     @Test("weft run reports a failed run with exit status 1 and the failing node")
     func runFails() async throws {
         let path = Self.blueprints.appendingPathComponent("order-pipeline.json").path

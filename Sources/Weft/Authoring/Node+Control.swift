@@ -103,7 +103,7 @@ extension Node {
     ) -> Node {
         var params: [String: JSONValue] = ["actions": .array(actions.map { .string($0) })]
         if let timeout {
-            params["timeout"] = .double(timeout.seconds)
+            params["timeout"] = seconds(timeout)
             params["timeoutAction"] = .string(timeoutAction)
         }
         return Node(id, uses: ControlNode.Kind.wait.rawValue, params: .object(params))
@@ -113,7 +113,14 @@ extension Node {
     /// is a durable timer in the state store: it survives worker and broker restarts, and no
     /// worker is held meanwhile.
     public static func sleep(_ id: String, for duration: Duration) -> Node {
-        Node(id, uses: ControlNode.Kind.sleep.rawValue, params: ["seconds": .double(duration.seconds)])
+        Node(id, uses: ControlNode.Kind.sleep.rawValue, params: ["seconds": seconds(duration)])
+    }
+
+    /// Seconds as JSON: whole numbers as integers, so that the params read back from JSON equal.
+    private static func seconds(_ duration: Duration) -> JSONValue {
+        let value = duration.seconds
+        if value.rounded() == value, abs(value) < 1e15 { return .int(Int64(value)) }
+        return .double(value)
     }
 
     /// A loop's early exit: in a loop's body, a node that passes its input on and ends the loop

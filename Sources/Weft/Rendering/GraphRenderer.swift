@@ -69,10 +69,10 @@ public enum GraphRenderer {
                 lines.append("\(indent)\(id)[[\"\(name)<br/><small>\(escape(detail))</small>\"]]")
             case .wait(let wait):
                 var detail = wait.actions.isEmpty ? "wait for a signal" : "wait for " + wait.actions.joined(separator: " or ")
-                if let timeout = wait.timeout { detail += ", \(wait.timeoutAction) after \(timeout)" }
+                if let timeout = wait.timeout { detail += ", \(wait.timeoutAction) after \(readable(timeout))" }
                 lines.append("\(indent)\(id){{\"\(name)<br/><small>\(escape(detail))</small>\"}}")
             case .sleep(let sleep):
-                lines.append("\(indent)\(id)([\"\(name)<br/><small>sleep \(sleep.duration)</small>\"])")
+                lines.append("\(indent)\(id)([\"\(name)<br/><small>sleep \(readable(sleep.duration))</small>\"])")
             }
         }
         for edge in blueprint.edges {
@@ -85,6 +85,18 @@ public enum GraphRenderer {
                 lines.append("\(indent)\(source) --> \(target)")
             }
         }
+    }
+
+    /// `72 h`, `90 s`, `250 ms`.
+    private static func readable(_ duration: Duration) -> String {
+        let seconds = duration.seconds
+        func number(_ value: Double) -> String {
+            value.rounded() == value ? String(Int(value)) : String(format: "%.1f", value)
+        }
+        if seconds >= 3600 && (seconds / 3600).rounded() == seconds / 3600 { return "\(number(seconds / 3600)) h" }
+        if seconds >= 60 && (seconds / 60).rounded() == seconds / 60 { return "\(number(seconds / 60)) min" }
+        if seconds >= 1 { return "\(number(seconds)) s" }
+        return "\(number(seconds * 1000)) ms"
     }
 
     /// The Graphviz DOT text for `blueprint`.

@@ -50,11 +50,32 @@ public enum FleetWorkloads {
         Edge("prepare", to: "render")
     }.merging(registry)
 
+    /// A node, a durable sleep of 2 s, and another node: a run that waits in the state store.
+    public static let nap = Workflow("nap") {
+        Node("before", uses: "util.pass")
+        Node.sleep("nap", for: .seconds(2))
+        Node("after", uses: "util.pass")
+        Chain("before", "nap", "after")
+    }.merging(registry)
+
+    /// A node that waits for `approve` or `reject` (`weft signal <run> decide approve`).
+    public static let approval = Workflow("approval") {
+        Node("receive", uses: "util.pass")
+        Node.waitForSignal("decide", actions: ["approve", "reject"])
+        Node("approved", uses: "util.pass")
+        Node("rejected", uses: "util.pass")
+        Edge("receive", to: "decide")
+        Edge("decide", to: "approved", action: "approve")
+        Edge("decide", to: "rejected", action: "reject")
+    }.merging(registry)
+
     /// The workloads, by name.
     public static let all: [SampleCatalog.Sample] = [
         .init(name: "chain-10", workflow: chain, input: 1),
         .init(name: "fan-100", workflow: fanOut, input: 1),
         .init(name: "slow-chain", workflow: slowChain, input: 1),
         .init(name: "gpu-step", workflow: gpuStep, input: 1),
+        .init(name: "nap", workflow: nap, input: 1),
+        .init(name: "approval", workflow: approval, input: 1),
     ]
 }

@@ -121,6 +121,43 @@ struct FleetEndToEndTests {
         await client.shutdown()
     }
 
+    @Test("A durable sleep spans a SIGKILLed worker and completes on its replacement; `weft signal` resumes a wait")
+    func sleepAndSignalAcrossAKill() async throws {
+        let configuration = try FleetHarness.configuration()
+        let first = try WeftProcess(["worker", "--concurrency", "4"] + FleetHarness.flags(configuration))
+        let client = try await FleetClient.connect(
+            configuration, registry: FleetWorkloads.registry,
+            blueprints: [FleetWorkloads.nap.blueprint, FleetWorkloads.approval.blueprint], logger: Self.quiet)
+        let nap = try await client.runtime.start(FleetWorkloads.nap.blueprint, input: "zz")
+        let approval = try await client.runtime.start(FleetWorkloads.approval.blueprint, input: ["claim": 7])
+        try await FleetHarness.waitUntil("both runs wait") {
+            let napping = try await nap.status().status
+            let deciding = try await approval.status().status
+            return napping == .waiting && deciding == .waiting
+        }
+        // The worker dies while the sleep's timer is pending and the wait is open.
+        first.signal(SIGKILL)
+        _ = await first.exitStatus()
+        let second = try WeftProcess(["worker", "--concurrency", "4"] + FleetHarness.flags(configuration))
+        let napped = try await nap.result()
+        #expect(napped.status == .completed)
+        #expect(napped.output == "zz")
+
+        let signal = try WeftProcess(
+            ["signal", approval.runID, "decide", "approve", "--payload", #"{"by":"ops"}"#] + FleetHarness.flags(configuration))
+        #expect(await signal.exitStatus() == 0, "\(signal.output)")
+        let approved = try await approval.result()
+        #expect(approved.output == ["by": "ops"])
+        #expect(approved[node: "rejected"]?.status == .skipped)
+        let late = try WeftProcess(["signal", approval.runID, "decide", "reject"] + FleetHarness.flags(configuration))
+        #expect(await late.exitStatus() == 1)
+        #expect(late.output.contains("has ended (completed)"), "\(late.output)")
+
+        second.signal(SIGTERM)
+        #expect(await second.exitStatus() == 0)
+        await client.shutdown()
+    }
+
     /// A count from a worker's last log line (`weft.completed=N`).
     static func count(_ name: String, in log: String) -> Int? {
         guard let line = log.split(separator: "\n").last(where: { $0.contains("weft.\(name)=") }),

@@ -284,3 +284,88 @@ struct ControlFlowValidationTests {
         #expect(nested.contains("middle v1"))
     }
 }
+
+@Suite("Suspending and resuming embedded runs")
+struct SnapshotTests {
+    @Test("A waiting run suspends to JSON and resumes in another runtime with the same outcome")
+    func suspendAndResume() async throws {
+        let workflow = ControlFlowTests.approval
+        let first = LocalRuntime(workflow)
+        let events = first.events()
+        let handle = try first.start(workflow.blueprint, input: ["order": 9], options: RunOptions(context: ["tier": "gold"]))
+        for await event in events where event.runID == handle.runID {
+            if case .nodeWaiting("approval") = event.kind { break }
+        }
+        let snapshot = try await first.suspend(runID: handle.runID)
+        #expect(await handle.result().status == .waiting)
+        #expect(first.waitingNodes(runID: handle.runID).isEmpty)
+        let data = try JSONEncoder().encode(snapshot)
+
+        // Another runtime, as another process would have, with the same code.
+        let second = LocalRuntime(ControlFlowTests.approval)
+        let restored = try JSONDecoder().decode(RunSnapshot.self, from: data)
+        let events2 = second.events()
+        let resumed = try second.resume(restored)
+        #expect(resumed.runID == handle.runID)
+        for await event in events2 where event.runID == handle.runID {
+            if case .nodeWaiting("approval") = event.kind { break }
+        }
+        try second.signal(runID: handle.runID, nodeID: "approval", action: "approve", payload: ["by": "lin"])
+        let result = await resumed.result()
+        #expect(result.status == .completed)
+        #expect(result.output == ["shipped": ["by": "lin"]])
+        #expect(result.context == ["tier": "gold"])
+        #expect(result[node: "receive"]?.status == .completed)
+        #expect(result[node: "reject"]?.status == .skipped)
+    }
+
+    @Test("A sleep that ended while the run was suspended ends at once on resume")
+    func sleepEndedMeanwhile() async throws {
+        let clock = ManualClock()
+        let workflow = EngineScenario.shortSleep.workflow
+        let runtime = LocalRuntime(workflow, configuration: .init(clock: clock))
+        let handle = try runtime.start(workflow.blueprint, input: "y")
+        await clock.waitForSleepers(1)
+        var snapshot = try await runtime.suspend(runID: handle.runID)
+        #expect(snapshot.paused.map(\.nodeID) == ["nap"])
+        snapshot.paused[0].endsAt = Date(timeIntervalSinceNow: -1)
+        let result = try await LocalRuntime(workflow, configuration: .init(clock: clock)).resume(snapshot).result()
+        #expect(result.output == ["woke with": "y"])
+    }
+
+    @Test("A run with a node attempt in progress, or unknown, cannot be suspended; a newer format is refused")
+    func refusals() async throws {
+        let gate = Gate()
+        let workflow = Workflow("busy") {
+            Node.waitForSignal("wait")
+            Node("work") { context in
+                await gate.wait()
+                return context.input
+            }
+        }
+        let runtime = LocalRuntime(workflow)
+        let events = runtime.events()
+        let handle = try runtime.start(workflow.blueprint)
+        for await event in events where event.runID == handle.runID {
+            if case .nodeWaiting = event.kind { break }
+        }
+        do {
+            _ = try await runtime.suspend(runID: handle.runID)
+            Issue.record("a busy run was suspended")
+        } catch let error as WeftError {
+            #expect(error.code == .notWaiting)
+            #expect(error.message.contains("cannot be suspended now"))
+        }
+        await #expect(throws: WeftError.self) { try await runtime.suspend(runID: "unknown") }
+        gate.open()
+        try runtime.signal(runID: handle.runID, nodeID: "wait", action: "go")
+        #expect(await handle.result().status == .completed)
+
+        var snapshot = RunSnapshot(
+            format: RunSnapshot.currentFormat + 1, runID: "r", blueprint: workflow.blueprint, input: .null, context: [:],
+            nodes: [], edges: [], edgeValues: [:], retainedInputs: [:], paused: [])
+        #expect(throws: WeftError.self) { try runtime.resume(snapshot) }
+        snapshot.format = RunSnapshot.currentFormat
+        #expect(throws: WeftError.self) { try runtime.resume(snapshot) }
+    }
+}

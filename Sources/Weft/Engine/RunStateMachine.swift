@@ -70,17 +70,17 @@ struct RunStateMachine {
     /// Whether to emit the trace actions (edges taken and skipped, nodes skipped).
     let traces: Bool
 
-    private(set) var status: RunStatus = .running
+    var status: RunStatus = .running
     /// How the run ended, once it has.
     private(set) var outcome: RunOutcome?
-    private(set) var nodes: [NodeState]
-    private(set) var edges: [EdgeState]
+    var nodes: [NodeState]
+    var edges: [EdgeState]
     /// The values carried by taken edges that have a transform.
-    private var transformedValues: [Int: JSONValue] = [:]
+    var transformedValues: [Int: JSONValue] = [:]
     /// The inputs of dispatched nodes that may need them again (to retry or fall back).
-    private var retainedInputs: [Int: JSONValue] = [:]
-    private var finishedNodes = 0
-    private var started = false
+    var retainedInputs: [Int: JSONValue] = [:]
+    var finishedNodes = 0
+    var started = false
     /// Jitter's randomness, seeded from the run id on first use (most runs never retry).
     private var random: SplitMix64?
     private let seedSource: String

@@ -8,12 +8,16 @@ struct LocalControl {
     let runID: String
     let state: RunState
 
-    func attempt(_ control: ControlNode, node: Int, attempt: Int, input: JSONValue) async -> AttemptOutcome {
+    /// Performs attempt `attempt` of `node`; for a resumed wait or sleep, `remaining` is what is
+    /// left of its timeout or duration.
+    func attempt(_ control: ControlNode, node: Int, attempt: Int, input: JSONValue, remaining: Duration? = nil) async
+        -> AttemptOutcome
+    {
         let clock = ContinuousClock()
         let started = clock.now
         let result: AttemptOutcome.Result
         do {
-            result = .success(try await perform(control, node: node, attempt: attempt, input: input))
+            result = .success(try await perform(control, node: node, attempt: attempt, input: input, remaining: remaining))
         } catch let failure as NodeFailure {
             result = .failure(failure)
         } catch {
@@ -24,7 +28,9 @@ struct LocalControl {
             cleanedUp: false)
     }
 
-    private func perform(_ control: ControlNode, node: Int, attempt: Int, input: JSONValue) async throws -> NodeOutput {
+    private func perform(_ control: ControlNode, node: Int, attempt: Int, input: JSONValue, remaining: Duration?) async throws
+        -> NodeOutput
+    {
         let params = plan.params[node]
         let nodeID = plan.ids[node]
         func childID(_ index: Int) -> String {
@@ -60,7 +66,7 @@ struct LocalControl {
             let signals = runtime.signals
             let (runtime, runID) = (self.runtime, self.runID)
             let announce: @Sendable () -> Void = { runtime.emit(RunEvent(runID: runID, kind: .nodeWaiting(nodeID: nodeID))) }
-            guard let timeout = wait.timeout else {
+            guard let timeout = remaining ?? wait.timeout else {
                 let signal = try await signals.wait(runID: runID, nodeID: nodeID, actions: wait.actions, registered: announce)
                 return NodeOutput(signal.payload, action: signal.action)
             }
@@ -79,7 +85,7 @@ struct LocalControl {
 
         case .sleep(let sleep):
             runtime.emit(RunEvent(runID: runID, kind: .nodeWaiting(nodeID: nodeID)))
-            try await runtime.configuration.clock.sleep(for: sleep.duration)
+            try await runtime.configuration.clock.sleep(for: remaining ?? sleep.duration)
             return NodeOutput(input)
         }
     }

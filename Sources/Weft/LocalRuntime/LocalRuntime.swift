@@ -52,6 +52,8 @@ public final class LocalRuntime: Sendable {
     let limiter: ConcurrencyLimiter
     let bus = RunEventBus()
     let signals = SignalBoard()
+    /// The mailboxes of runs with waits or sleeps in progress, which can be suspended.
+    let suspendable = Mutex<[String: RunMailbox]>([:])
     private let plans = Mutex<[String: ExecutionPlan]>([:])
     private let runIDs = RunIDGenerator()
 
@@ -163,6 +165,38 @@ public final class LocalRuntime: Sendable {
     /// ``RunStatus/waiting``.
     public func waitingNodes(runID: String) -> [String] {
         signals.waitingNodes(runID: runID)
+    }
+
+    /// Suspends run `runID` to a snapshot: possible while nothing of it runs but waits for
+    /// signals and sleeps. The run's task then ends, with status ``RunStatus/waiting``, and
+    /// ``resume(_:)`` continues it, here or in another process (encode the snapshot with
+    /// `JSONEncoder` to keep it).
+    ///
+    /// - Throws: ``WeftError`` with ``WeftError/Code/notWaiting`` when the run is unknown or
+    ///   over, has node attempts or retry timers in progress, or has a deadline.
+    public func suspend(runID: String) async throws -> RunSnapshot {
+        guard let mailbox = suspendable.withLock({ $0[runID] }) else {
+            throw WeftError(
+                .notWaiting, "Run \"\(runID)\" has no wait or sleep in progress here (it is unknown, over, or still running nodes)")
+        }
+        return try await SuspendRequest.send(to: mailbox)
+    }
+
+    /// Resumes a suspended run from its snapshot: its waits and sleeps go on (a sleep or a
+    /// timeout that ended meanwhile ends at once), then the run continues as if never stopped.
+    ///
+    /// - Throws: ``WeftError`` when the snapshot's format is newer than this version reads, its
+    ///   blueprint is invalid here (its code is not registered), or it does not fit its blueprint.
+    public func resume(_ snapshot: RunSnapshot) throws -> RunHandle {
+        guard snapshot.format <= RunSnapshot.currentFormat else {
+            throw WeftError(
+                .unsupportedVersion,
+                "Snapshot format \(snapshot.format) is newer than this version of Weft reads (\(RunSnapshot.currentFormat))")
+        }
+        let plan = try plan(for: snapshot.blueprint)
+        var driver = try RunDriver(runtime: self, plan: plan, snapshot: snapshot)
+        let runID = snapshot.runID
+        return RunHandle(runID: runID, task: Task { await driver.run() })
     }
 
     /// The plan of a child run's blueprint.

@@ -6,6 +6,8 @@ enum Completion: Sendable {
     indirect case fallback(node: Int, result: Result<NodeOutput, NodeFailure>, patch: ContextPatch, duration: Duration)
     case retryDue(node: Int, attempt: Int)
     case deadline(Duration)
+    /// Someone asks to suspend the run (``LocalRuntime/suspend(runID:)``).
+    case suspend(SuspendRequest)
     /// A worker found no more jobs and ended.
     case workerExited
 }

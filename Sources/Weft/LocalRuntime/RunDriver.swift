@@ -1,3 +1,4 @@
+import Foundation
 import Logging
 import Synchronization
 
@@ -41,8 +42,27 @@ struct RunDriver {
 
     /// The last failure of each node that failed.
     private var failures: [Int: NodeFailure] = [:]
+    /// The waits and sleeps in progress, which a suspended run's snapshot keeps.
+    private var pauses: [Int: RunSnapshot.Pause] = [:]
+    /// What a resumed run restarts: its waits and sleeps.
+    private var restoring: [RunSnapshot.Pause] = []
+    /// Whether the runtime can find this run's mailbox to suspend it.
+    private var registered = false
+    private var suspended = false
     /// Lifecycle nodes' prepared state, kept between attempts.
     private var prepared: [Int: JSONValue] = [:]
+
+    /// The driver of a suspended run, resumed from its snapshot.
+    init(runtime: LocalRuntime, plan: ExecutionPlan, snapshot: RunSnapshot) throws {
+        var options = RunOptions(runID: snapshot.runID)
+        options.context = snapshot.context
+        self.init(runtime: runtime, plan: plan, input: snapshot.input, options: options, runID: snapshot.runID)
+        machine = try RunStateMachine(plan: plan, restoring: snapshot)
+        for (index, node) in snapshot.nodes.enumerated() {
+            if let failure = node.failure { failures[index] = failure }
+        }
+        restoring = snapshot.paused
+    }
 
     init(runtime: LocalRuntime, plan: ExecutionPlan, input: JSONValue, options: RunOptions, runID: String) {
         self.runtime = runtime
@@ -65,7 +85,9 @@ struct RunDriver {
         let started = clock.now
         emit(.runStarted(blueprintID: plan.blueprint.id, version: plan.blueprint.version))
         var startedInline = false
-        if options.deadline == nil {
+        if !restoring.isEmpty {
+            startedInline = true
+        } else if options.deadline == nil {
             // Most runs of small graphs finish inline, without the cost of a task group.
             machine.start(context: storage, into: &actions)
             startedInline = true
@@ -74,7 +96,11 @@ struct RunDriver {
         if outcome == nil {
             await runWithWorkers(started: startedInline)
         }
-        if machine.nodes.contains(where: { $0.needsCleanup }) { await runPendingCleanups() }
+        if registered {
+            runtime.suspendable.withLock { _ = $0.removeValue(forKey: runID) }
+            for request in mailbox.close() { request.answer(.failure(SuspendRequest.ended)) }
+        }
+        if !suspended, machine.nodes.contains(where: { $0.needsCleanup }) { await runPendingCleanups() }
         let ending = outcome ?? RunOutcome(status: .cancelled, output: nil, failure: nil)
         emit(.runFinished(status: ending.status))
         return RunResult(
@@ -98,6 +124,13 @@ struct RunDriver {
                 }
             }
             if !started { machine.start(context: storage, into: &actions) }
+            for pause in restoring {
+                // A resumed run: its waits and sleeps go on, with what is left of their time.
+                guard let node = plan.indexByID[pause.nodeID], let control = plan.controls[node] else { continue }
+                let remaining = pause.endsAt.map { Duration.nanoseconds(Int64(max(0, $0.timeIntervalSinceNow) * 1e9)) }
+                startControl(control, node: node, attempt: pause.attempt, input: pause.input, remaining: remaining, group: &group)
+            }
+            restoring = []
             await perform(group: &group)
             while outcome == nil {
                 await mailbox.collect(into: &completions)
@@ -263,14 +296,34 @@ struct RunDriver {
     /// Performs a loop, sub-workflow, batch, wait or sleep in a task of its own, which reports
     /// back like an attempt.
     private mutating func startControl(
-        _ control: ControlNode, node: Int, attempt: Int, input: JSONValue, group: inout DiscardingTaskGroup
+        _ control: ControlNode, node: Int, attempt: Int, input: JSONValue, remaining: Duration? = nil,
+        group: inout DiscardingTaskGroup
     ) {
         emit(.nodeStarted(nodeID: plan.ids[node], attempt: attempt))
         controlsOutstanding += 1
         let performer = LocalControl(runtime: runtime, plan: plan, runID: runID, state: storage)
         let mailbox = self.mailbox
+        var length: Duration? = remaining
+        switch control {
+        case .wait(let wait): length = remaining ?? wait.timeout
+        case .sleep(let sleep): length = remaining ?? sleep.duration
+        case .loop, .subworkflow, .batch: length = nil
+        }
+        switch control {
+        case .wait, .sleep:
+            pauses[node] = RunSnapshot.Pause(
+                nodeID: plan.ids[node], attempt: attempt, input: input,
+                endsAt: length.map { Date().addingTimeInterval($0.seconds) })
+            if !registered {
+                registered = true
+                let (runID, mailbox) = (self.runID, self.mailbox)
+                runtime.suspendable.withLock { $0[runID] = mailbox }
+            }
+        case .loop, .subworkflow, .batch:
+            break
+        }
         group.addTask {
-            var outcome = await performer.attempt(control, node: node, attempt: attempt, input: input)
+            var outcome = await performer.attempt(control, node: node, attempt: attempt, input: input, remaining: remaining)
             outcome.fromJob = false
             mailbox.deliver(.attempt(outcome))
         }
@@ -321,7 +374,10 @@ struct RunDriver {
             workers -= 1
         case .attempt(let outcome):
             if outcome.fromJob { jobsOutstanding -= 1 }
-            if plan.controls[outcome.node] != nil { controlsOutstanding -= 1 }
+            if plan.controls[outcome.node] != nil {
+                controlsOutstanding -= 1
+                pauses[outcome.node] = nil
+            }
             let node = outcome.node
             machine.annotate(node) {
                 $0.duration += outcome.duration
@@ -361,7 +417,33 @@ struct RunDriver {
         case .deadline(let deadline):
             timersOutstanding -= 1
             machine.deadlineExceeded(deadline, into: &actions)
+        case .suspend(let request):
+            request.answer(suspend())
         }
+    }
+
+    /// Ends the run here with its snapshot, if nothing of it runs but waits and sleeps.
+    private mutating func suspend() -> Result<RunSnapshot, any Error> {
+        guard outcome == nil, machine.status == .running else {
+            return .failure(WeftError(.notWaiting, "Run \"\(runID)\" is ending; it cannot be suspended"))
+        }
+        let busy = jobsOutstanding + timersOutstanding + controlsOutstanding - pauses.count
+        guard !pauses.isEmpty, busy == 0, options.deadline == nil else {
+            return .failure(WeftError(
+                .notWaiting,
+                options.deadline != nil
+                    ? "Run \"\(runID)\" has a deadline; a run with a deadline cannot be suspended"
+                    : "Run \"\(runID)\" cannot be suspended now: \(busy) node attempt\(busy == 1 ? "" : "s") or timer\(busy == 1 ? "" : "s") "
+                        + "other than waits and sleeps are in progress"))
+        }
+        let parts = machine.snapshotParts(failures: failures)
+        let snapshot = RunSnapshot(
+            format: RunSnapshot.currentFormat, runID: runID, blueprint: plan.blueprint, input: machine.input,
+            context: storage.snapshot(), nodes: parts.nodes, edges: parts.edges, edgeValues: parts.values,
+            retainedInputs: parts.inputs, paused: pauses.values.sorted { $0.nodeID < $1.nodeID })
+        suspended = true
+        outcome = RunOutcome(status: .waiting, output: nil, failure: nil)
+        return .success(snapshot)
     }
 
     // MARK: Running node code

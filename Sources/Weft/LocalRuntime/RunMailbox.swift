@@ -55,6 +55,8 @@ final class RunMailbox: Sendable {
         var completions: [Completion] = []
         var waiter: CheckedContinuation<Void, Never>? = nil
         var interrupted = false
+        /// The driver ended: suspend requests are refused at once.
+        var closed = false
     }
 
     private let state = Mutex(State())
@@ -122,6 +124,26 @@ final class RunMailbox: Sendable {
             return state.waiter
         }
         waiter?.resume()
+    }
+
+    /// Delivers a suspend request; `false` when the driver has ended.
+    func request(_ request: SuspendRequest) -> Bool {
+        let (accepted, waiter) = state.withLock { state -> (Bool, CheckedContinuation<Void, Never>?) in
+            guard !state.closed else { return (false, nil) }
+            state.completions.append(.suspend(request))
+            defer { state.waiter = nil }
+            return (true, state.waiter)
+        }
+        waiter?.resume()
+        return accepted
+    }
+
+    /// Marks the driver ended and returns the suspend requests nobody answered.
+    func close() -> [SuspendRequest] {
+        state.withLock { state in
+            state.closed = true
+            return state.completions.compactMap { if case .suspend(let request) = $0 { request } else { nil } }
+        }
     }
 
     /// Wakes the driver without a completion (its task was cancelled).

@@ -12,7 +12,7 @@ public struct WeftCommand: AsyncParsableCommand {
         subcommands: [
             RunCommand.self, ValidateCommand.self, GraphCommand.self, SamplesCommand.self, WorkerCommand.self, ForemanCommand.self,
             ConfigCommand.self,
-            StartCommand.self, StatusCommand.self, SignalCommand.self, CancelCommand.self, RunsCommand.self, DLQCommand.self, TopCommand.self,
+            ResumeCommand.self, StartCommand.self, StatusCommand.self, SignalCommand.self, CancelCommand.self, RunsCommand.self, DLQCommand.self, TopCommand.self,
             StoreCommand.self,
         ])
 
@@ -65,19 +65,23 @@ public struct RunCommand: AsyncParsableCommand {
         name: .customLong("signal"),
         help: "The answer to a node that waits for a signal: node=action, or node=action:<payload JSON>. Repeatable.")
     var signals: [String] = []
+    @Option(help: "When a node waits for a signal no --signal answers, suspend the run to this file (resume it with `weft resume`).")
+    var suspendTo: String?
 
     public init() {}
 
     public func run() async throws {
-        try await Self.execute(path: path, input: input, verbose: verbose, graph: graph, signals: signals).emit()
+        try await Self.execute(path: path, input: input, verbose: verbose, graph: graph, signals: signals, suspendTo: suspendTo)
+            .emit()
     }
 
     /// Runs the blueprint at `path` and describes the result. A node that waits for a signal
-    /// gets the one `signals` gives it (`node=action[:payload]`); a wait with none ends the run
-    /// with a clear error, since nothing else could answer it.
+    /// gets the one `signals` gives it (`node=action[:payload]`); a wait with none suspends the
+    /// run to `suspendTo`, or, without it, ends the run with a clear error, since nothing else
+    /// could answer it.
     public static func execute(
         path: String, input: String, verbose: Bool = false, graph: Bool = false, signals: [String] = [],
-        registry: NodeRegistry = SampleCatalog.registry
+        suspendTo: String? = nil, registry: NodeRegistry = SampleCatalog.registry
     ) async -> CommandOutput {
         do {
             let blueprint = try BlueprintFile.load(path)
@@ -85,60 +89,70 @@ public struct RunCommand: AsyncParsableCommand {
             do { value = try JSONValue(parsing: input) } catch let error as WeftError {
                 return .failure("--input is not valid JSON: \(error.message.replacingOccurrences(of: "Malformed JSON: ", with: ""))")
             }
-            var answers: [String: (action: String, payload: JSONValue)] = [:]
-            for signal in signals {
-                guard let equals = signal.firstIndex(of: "="), equals != signal.startIndex else {
-                    return .failure("--signal \(signal): write node=action or node=action:<payload JSON>")
-                }
-                let node = String(signal[..<equals])
-                let rest = signal[signal.index(after: equals)...]
-                let colon = rest.firstIndex(of: ":") ?? rest.endIndex
-                var payload = JSONValue.null
-                if colon < rest.endIndex {
-                    do { payload = try JSONValue(parsing: String(rest[rest.index(after: colon)...])) } catch {
-                        return .failure("--signal \(signal): the payload is not valid JSON")
-                    }
-                }
-                answers[node] = (String(rest[..<colon]), payload)
+            let answers: EmbeddedRun.Answers
+            switch EmbeddedRun.answers(signals) {
+            case .success(let parsed): answers = parsed
+            case .failure(let message): return .failure(message.text)
             }
             let report = blueprint.validate(against: registry)
             guard report.isValid else { return .failure(ValidateCommand.describe(report, path: path).trimmingCharacters(in: .newlines)) }
             let runtime = LocalRuntime(registry: registry)
             let events = runtime.events()
             let handle = try runtime.start(blueprint, input: value)
-            var unanswered: String? = nil
-            for await event in events where event.runID == handle.runID {
-                if case .nodeWaiting(let node) = event.kind, blueprint.node(node)?.uses == "weft.wait" {
-                    if let answer = answers[node] {
-                        try runtime.signal(runID: handle.runID, nodeID: node, action: answer.action, payload: answer.payload)
-                    } else {
-                        unanswered = node
-                        handle.cancel()
-                    }
-                }
-                if case .runFinished = event.kind { break }
+            return try await EmbeddedRun.drive(
+                runtime: runtime, handle: handle, events: events, blueprint: blueprint, answers: answers, suspendTo: suspendTo,
+                verbose: verbose, graph: graph)
+        } catch {
+            return .failure(error)
+        }
+    }
+}
+
+/// `weft resume <snapshot.json> [--signal node=action[:payload]]…`
+public struct ResumeCommand: AsyncParsableCommand {
+    public static let configuration = CommandConfiguration(
+        commandName: "resume", abstract: "Resume an in-memory run suspended with `weft run --suspend-to`.")
+
+    @Argument(help: "The snapshot file `weft run --suspend-to` wrote.") var path: String
+    @Flag(help: "Print the run's node records.") var verbose = false
+    @Flag(help: "Print the run as a Mermaid graph.") var graph = false
+    @Option(
+        name: .customLong("signal"),
+        help: "The answer to a node that waits for a signal: node=action, or node=action:<payload JSON>. Repeatable.")
+    var signals: [String] = []
+    @Option(help: "When a node waits for a signal no --signal answers, suspend the run to this file again.")
+    var suspendTo: String?
+
+    public init() {}
+
+    public func run() async throws {
+        try await Self.execute(path: path, verbose: verbose, graph: graph, signals: signals, suspendTo: suspendTo).emit()
+    }
+
+    /// Resumes the run suspended in the snapshot at `path`.
+    public static func execute(
+        path: String, verbose: Bool = false, graph: Bool = false, signals: [String] = [], suspendTo: String? = nil,
+        registry: NodeRegistry = SampleCatalog.registry
+    ) async -> CommandOutput {
+        do {
+            guard let data = FileManager.default.contents(atPath: path) else {
+                return .failure("\(path): no such file")
             }
-            let result = await handle.result()
-            if let unanswered {
-                return .failure(
-                    "node \(unanswered) waits for a signal, which an in-memory `weft run` can only get from --signal "
-                        + "(say, --signal \(unanswered)=approve); the run was cancelled")
+            let snapshot: RunSnapshot
+            do { snapshot = try JSONDecoder().decode(RunSnapshot.self, from: data) } catch {
+                return .failure("\(path): not a run snapshot (\(error))")
             }
-            var text = "status: \(result.status.rawValue)\n"
-            if let output = result.output { text += "output: \(try output.jsonString(pretty: true))\n" }
-            if verbose {
-                for record in result.nodes {
-                    text += "  \(record.nodeID): \(record.status.rawValue), attempts \(record.attempts)"
-                        + (record.failure.map { ", last error: \($0.message)" } ?? "") + (record.usedFallback ? ", via fallback" : "") + "\n"
-                }
+            let answers: EmbeddedRun.Answers
+            switch EmbeddedRun.answers(signals) {
+            case .success(let parsed): answers = parsed
+            case .failure(let message): return .failure(message.text)
             }
-            if graph { text += GraphRenderer.mermaid(blueprint, run: result) }
-            guard result.status == .completed else {
-                return CommandOutput(
-                    standardOutput: text, standardError: "weft: run \(result.status.rawValue): \(result.failure?.description ?? "")\n",
-                    status: 1)
-            }
-            return CommandOutput(standardOutput: text)
+            let runtime = LocalRuntime(registry: registry)
+            let events = runtime.events()
+            let handle = try runtime.resume(snapshot)
+            return try await EmbeddedRun.drive(
+                runtime: runtime, handle: handle, events: events, blueprint: snapshot.blueprint, answers: answers,
+                suspendTo: suspendTo, verbose: verbose, graph: graph)
         } catch {
             return .failure(error)
         }

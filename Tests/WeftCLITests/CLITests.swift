@@ -54,6 +54,23 @@ struct CLITests {
         #expect(malformed.standardError.contains("write node=action"))
     }
 
+    @Test("weft run --suspend-to writes a waiting run to a file; weft resume finishes it with a signal")
+    func suspendAndResume() async throws {
+        let path = Self.blueprints.appendingPathComponent("expense-review.json").path
+        let snapshot = FileManager.default.temporaryDirectory.appendingPathComponent("weft-snapshot-\(UUID().uuidString).json").path
+        defer { try? FileManager.default.removeItem(atPath: snapshot) }
+        let suspended = await RunCommand.execute(
+            path: path, input: try ExpenseReview.sampleInput.jsonString(), suspendTo: snapshot)
+        #expect(suspended.status == 0, "\(suspended.standardError)")
+        #expect(suspended.standardOutput.contains("suspended at node approval"))
+        let resumed = await ResumeCommand.execute(path: snapshot, verbose: true, signals: ["approval=reject"])
+        #expect(resumed.status == 0, "\(resumed.standardError)")
+        #expect(resumed.standardOutput.contains("\"rejected\" : true"))
+        #expect(resumed.standardOutput.contains("receive: completed"))
+        let missing = await ResumeCommand.execute(path: snapshot + ".missing")
+        #expect(missing.standardError.contains("no such file"))
+    }
+
     @Test("weft run reports a failed run with exit status 1 and the failing node")
     func runFails() async throws {
         let path = Self.blueprints.appendingPathComponent("order-pipeline.json").path

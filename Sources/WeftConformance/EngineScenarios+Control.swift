@@ -5,8 +5,35 @@ extension EngineScenario {
     /// outcomes embedded and on a fleet.
     public static let controlFlow: [EngineScenario] = [
         fivePassLoop, loopEarlyExit, loopWithFanOut, loopLimit, nestedSubworkflows, failingSubworkflow, batch,
-        emptyBatch, batchCollectingErrors, shortSleep,
+        emptyBatch, batchCollectingErrors, batchOfSubworkflows, shortSleep, waitTimesOut,
     ]
+
+    /// A batch whose items are sub-workflow runs, over items read from the run's context.
+    public static let batchOfSubworkflows: EngineScenario = {
+        let enrich = Workflow("enrich", version: "2") {
+            Node("lookup") { context in ["name": context.input, "length": JSONValue(context.input.stringValue?.count ?? 0)] }
+            Node("tag") { context in ["tagged": context.input] }
+            Chain("lookup", "tag")
+        }
+        let workflow = Workflow("enrich-all") {
+            Node("start") { context in
+                context.context.set("names", ["ada", "grace", "lin", "edsger", "barbara"])
+                return context.input
+            }
+            Node.batch("each", items: "context.names", blueprint: "enrich", version: "2", concurrency: 2)
+            Chain("start", "each")
+        }.merging({ var registry = NodeRegistry(); registry.register(enrich); return registry }())
+        return EngineScenario("batch of sub-workflows over context items", workflow: workflow)
+    }()
+
+    /// A wait nobody signals ends by its timeout, with the timeout action.
+    public static let waitTimesOut = EngineScenario("wait that times out", inputs: ["order-1"]) {
+        Node.waitForSignal("approval", actions: ["approve"], timeout: .milliseconds(50), timeoutAction: "expired")
+        Node("approved") { _ in "approved" }
+        Node("expired") { context in ["expired": context.input] }
+        Edge("approval", to: "approved", action: "approve")
+        Edge("approval", to: "expired", action: "expired")
+    }
 
     /// A loop whose body (two nodes) runs while `state.count < 5`: five passes.
     public static let fivePassLoop = EngineScenario("five-pass loop", inputs: [["count": 0], ["count": 3], ["count": 9]]) {

@@ -133,6 +133,11 @@ public struct RunExplanation: Sendable {
                 } else {
                     reasons.append("node \(node.nodeID): ready, queued on \(node.queue) or running")
                 }
+            case .waiting:
+                reasons.append(
+                    "node \(node.nodeID): paused for a signal or a timer (a wait answers `weft signal \(status.runID) \(node.nodeID) <action>`)")
+            case .runningChildren:
+                reasons.append("node \(node.nodeID): its child runs (sub-workflow, loop passes or batch items) are under way")
             case .pending:
                 if let join = node.join, join.arrived < join.expected {
                     reasons.append("node \(node.nodeID): waiting on join arrivals \(join.arrived)/\(join.expected) (\(join.strategy.rawValue))")

@@ -88,7 +88,8 @@ public final class ExecutionPlan: Sendable {
                 routingIsPlain: outgoing.allSatisfy { edges[$0].action == nil && edges[$0].rule == nil },
                 mayFallBack: node.config.fallback != nil || implementation.hasLifecycle,
                 hasInputs: node.inputs != nil, hasTimeout: node.config.timeout != nil,
-                hasLifecycle: implementation.hasLifecycle))
+                hasLifecycle: implementation.hasLifecycle,
+                isControl: ControlNode.Kind(rawValue: node.uses).map { $0 != .breakLoop } ?? false))
         }
         self.edges = edges
         self.adjacency = adjacency
@@ -155,6 +156,8 @@ struct NodeShape: Sendable {
     let hasInputs: Bool
     let hasTimeout: Bool
     let hasLifecycle: Bool
+    /// A loop, sub-workflow, batch, wait or sleep (see ``ExecutionPlan/controls``).
+    let isControl: Bool
 }
 
 /// An edge's ends, small and contiguous.

@@ -167,7 +167,7 @@ struct RunDriver {
             for index in batch {
                 switch actions[index] {
                 case .execute(let node, let attempt, let input):
-                    if execute != nil || plan.shapes[node].hasTimeout || plan.controls[node] != nil { return }
+                    if execute != nil || plan.shapes[node].hasTimeout || plan.shapes[node].isControl { return }
                     execute = (node, attempt, input)
                 case .scheduleRetry, .runFallback:
                     return
@@ -262,7 +262,7 @@ struct RunDriver {
                 let runInline = executes == 1 && jobsOutstanding == 0 && timersOutstanding == 0 && controlsOutstanding == 0
                     && outcome == nil
                 for case .execute(let node, let attempt, let input) in pending {
-                    if let control = plan.controls[node] {
+                    if plan.shapes[node].isControl, let control = plan.controls[node] {
                         startControl(control, node: node, attempt: attempt, input: input, group: &group)
                     } else if runInline && !plan.shapes[node].hasTimeout {
                         // The only work there is: run it here rather than in another task.
@@ -374,7 +374,7 @@ struct RunDriver {
             workers -= 1
         case .attempt(let outcome):
             if outcome.fromJob { jobsOutstanding -= 1 }
-            if plan.controls[outcome.node] != nil {
+            if plan.shapes[outcome.node].isControl {
                 controlsOutstanding -= 1
                 pauses[outcome.node] = nil
             }

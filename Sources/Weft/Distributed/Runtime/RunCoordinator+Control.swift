@@ -176,6 +176,9 @@ extension RunCoordinator {
                 try await cancelChildren(of: job, plan: fleetPlan, node: node, count: record.count)
                 return .failed(outcome.nodeFailure(of: "batch item \(index - 1)"))
             }
+            let ended = TerminalRecord(status: outcome.status, output: outcome.output, failure: outcome.failure)
+            _ = try await records.setIfAbsent(
+                RunKeys.batchItem(run, node, attempt: job.attempt, index: index), ended.encoded(), fence: nil)
             let done = try await records.addToSet(
                 RunKeys.batchDone(run, node, attempt: job.attempt), member: String(index))
             let next = index + batch.concurrency
@@ -193,7 +196,8 @@ extension RunCoordinator {
             var outcomes: [ChildOutcome] = []
             outcomes.reserveCapacity(record.count)
             let ids = (1...record.count).map { childID(job, node: plan.ids[node], index: $0) }
-            let terminals = try await records.values(at: ids.map { RunKeys.status($0) })
+            let terminals = try await records.values(
+                at: (1...record.count).map { RunKeys.batchItem(run, node, attempt: job.attempt, index: $0) })
             for (position, bytes) in terminals.enumerated() {
                 guard let bytes else { return .suspended("batch item \(position + 1) has no end recorded yet") }
                 let terminal = try TerminalRecord(decoding: bytes)

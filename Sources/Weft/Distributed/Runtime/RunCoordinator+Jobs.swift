@@ -121,7 +121,7 @@ extension RunCoordinator {
                 reason: "blueprint \"\(envelope.blueprintID)\" v\(envelope.blueprintVersion) has no node \"\(envelope.nodeID)\""), nil)
         }
         guard envelope.attempt >= 1 else { return (.deadLettered(reason: "attempt \(envelope.attempt) is not valid"), nil) }
-        if envelope.kind == .resume && plan.plan.controls[node] == nil {
+        if envelope.kind == .resume && !plan.plan.shapes[node].isControl {
             return (.deadLettered(reason: "node \"\(envelope.nodeID)\" is not a loop, sub-workflow, batch, wait or sleep; it takes no resume"), nil)
         }
         if faults != nil { try await checkpoint(.received, envelope) }
@@ -224,7 +224,7 @@ extension RunCoordinator {
         let iteration = envelope.iteration
         let attempt = envelope.attempt
         let snapshot = hasContext ? try await contexts.snapshot(run: run) : [:]
-        if let control = plan.controls[node] {
+        if plan.shapes[node].isControl, let control = plan.controls[node] {
             let step = envelope.kind == .resume
                 ? try await resumeControl(control, resume: envelope, plan: fleetPlan, node: node, context: StaticContextReader(snapshot))
                 : try await startControl(control, job: envelope, plan: fleetPlan, node: node, context: StaticContextReader(snapshot))

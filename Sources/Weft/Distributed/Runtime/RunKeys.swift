@@ -76,6 +76,11 @@ enum RunKeys {
     static func batchDone(_ run: String, _ node: Int, attempt: Int) -> StoreKey {
         StoreKey(run: run, name: "b\(node).\(attempt)")
     }
+    /// How batch item `index` of a control node's attempt ended (its terminal record), kept
+    /// with the parent so that the items' own records may expire before the batch gathers.
+    static func batchItem(_ run: String, _ node: Int, attempt: Int, index: Int) -> StoreKey {
+        StoreKey(run: run, name: "i\(node).\(attempt).\(index)")
+    }
     /// The timer that resumes a wait at its timeout, or a sleep.
     static func controlTimer(_ run: String, _ node: Int, attempt: Int) -> StoreKey {
         StoreKey(run: run, name: "w\(node).\(attempt)")

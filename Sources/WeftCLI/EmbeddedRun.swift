@@ -1,5 +1,20 @@
+import ArgumentParser
 import Foundation
 import Weft
+
+/// The options `weft run` and `weft resume` share.
+public struct EmbeddedRunOptions: ParsableArguments {
+    @Flag(help: "Print the run's node records.") var verbose = false
+    @Flag(help: "Print the run as a Mermaid graph.") var graph = false
+    @Option(
+        name: .customLong("signal"),
+        help: "The answer to a node that waits for a signal: node=action, or node=action:<payload JSON>. Repeatable.")
+    var signals: [String] = []
+    @Option(help: "When a node waits for a signal no --signal answers, suspend the run to this file (resume it with `weft resume`).")
+    var suspendTo: String?
+
+    public init() {}
+}
 
 /// What `weft run` and `weft resume` share: answering waits from `--signal`, suspending to a
 /// file, and describing the result.

@@ -59,20 +59,15 @@ public struct RunCommand: AsyncParsableCommand {
 
     @Argument(help: "The blueprint's JSON file.") var path: String
     @Option(help: "The run's input, as JSON.") var input: String = "null"
-    @Flag(help: "Print the run's node records.") var verbose = false
-    @Flag(help: "Print the run as a Mermaid graph.") var graph = false
-    @Option(
-        name: .customLong("signal"),
-        help: "The answer to a node that waits for a signal: node=action, or node=action:<payload JSON>. Repeatable.")
-    var signals: [String] = []
-    @Option(help: "When a node waits for a signal no --signal answers, suspend the run to this file (resume it with `weft resume`).")
-    var suspendTo: String?
+    @OptionGroup var options: EmbeddedRunOptions
 
     public init() {}
 
     public func run() async throws {
-        try await Self.execute(path: path, input: input, verbose: verbose, graph: graph, signals: signals, suspendTo: suspendTo)
-            .emit()
+        try await Self.execute(
+            path: path, input: input, verbose: options.verbose, graph: options.graph, signals: options.signals,
+            suspendTo: options.suspendTo
+        ).emit()
     }
 
     /// Runs the blueprint at `path` and describes the result. A node that waits for a signal
@@ -102,57 +97,6 @@ public struct RunCommand: AsyncParsableCommand {
             return try await EmbeddedRun.drive(
                 runtime: runtime, handle: handle, events: events, blueprint: blueprint, answers: answers, suspendTo: suspendTo,
                 verbose: verbose, graph: graph)
-        } catch {
-            return .failure(error)
-        }
-    }
-}
-
-/// `weft resume <snapshot.json> [--signal node=action[:payload]]…`
-public struct ResumeCommand: AsyncParsableCommand {
-    public static let configuration = CommandConfiguration(
-        commandName: "resume", abstract: "Resume an in-memory run suspended with `weft run --suspend-to`.")
-
-    @Argument(help: "The snapshot file `weft run --suspend-to` wrote.") var path: String
-    @Flag(help: "Print the run's node records.") var verbose = false
-    @Flag(help: "Print the run as a Mermaid graph.") var graph = false
-    @Option(
-        name: .customLong("signal"),
-        help: "The answer to a node that waits for a signal: node=action, or node=action:<payload JSON>. Repeatable.")
-    var signals: [String] = []
-    @Option(help: "When a node waits for a signal no --signal answers, suspend the run to this file again.")
-    var suspendTo: String?
-
-    public init() {}
-
-    public func run() async throws {
-        try await Self.execute(path: path, verbose: verbose, graph: graph, signals: signals, suspendTo: suspendTo).emit()
-    }
-
-    /// Resumes the run suspended in the snapshot at `path`.
-    public static func execute(
-        path: String, verbose: Bool = false, graph: Bool = false, signals: [String] = [], suspendTo: String? = nil,
-        registry: NodeRegistry = SampleCatalog.registry
-    ) async -> CommandOutput {
-        do {
-            guard let data = FileManager.default.contents(atPath: path) else {
-                return .failure("\(path): no such file")
-            }
-            let snapshot: RunSnapshot
-            do { snapshot = try JSONDecoder().decode(RunSnapshot.self, from: data) } catch {
-                return .failure("\(path): not a run snapshot (\(error))")
-            }
-            let answers: EmbeddedRun.Answers
-            switch EmbeddedRun.answers(signals) {
-            case .success(let parsed): answers = parsed
-            case .failure(let message): return .failure(message.text)
-            }
-            let runtime = LocalRuntime(registry: registry)
-            let events = runtime.events()
-            let handle = try runtime.resume(snapshot)
-            return try await EmbeddedRun.drive(
-                runtime: runtime, handle: handle, events: events, blueprint: snapshot.blueprint, answers: answers,
-                suspendTo: suspendTo, verbose: verbose, graph: graph)
         } catch {
             return .failure(error)
         }

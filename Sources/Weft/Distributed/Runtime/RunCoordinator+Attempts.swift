@@ -1,0 +1,227 @@
+import Foundation
+import Logging
+
+/// Running a job's attempt: the node's code (or its loop, sub-workflow, batch, wait or sleep),
+/// and after it the record of its result, its retry or its fallback (design §2 rules 6–9).
+extension RunCoordinator {
+    enum AttemptResult {
+        case finished(NodeResultRecord)
+        case outcome(DeliveryOutcome)
+    }
+
+    /// Runs the attempt the envelope names (and the node's fallback if that was its last).
+    func execute(
+        _ envelope: Envelope, plan fleetPlan: FleetPlan, node: Int, meta: RunMeta, hasContext: Bool
+    ) async throws -> AttemptResult {
+        let plan = fleetPlan.plan
+        let run = envelope.runID
+        let iteration = envelope.iteration
+        let attempt = envelope.attempt
+        let snapshot = hasContext ? try await contexts.snapshot(run: run) : [:]
+        if plan.shapes[node].isControl, let control = plan.controls[node] {
+            let step = envelope.kind == .resume
+                ? try await resumeControl(control, resume: envelope, plan: fleetPlan, node: node, context: StaticContextReader(snapshot))
+                : try await startControl(control, job: envelope, plan: fleetPlan, node: node, context: StaticContextReader(snapshot))
+            switch step {
+            case .finished(let record): return .finished(record)
+            case .suspended(let reason): return .outcome(.suspended(reason: reason))
+            case .rejected(let reason):
+                logger.warning(
+                    "dead-lettering a resume message that cannot be acted on",
+                    metadata: ["weft.run": "\(run)", "weft.node": "\(plan.ids[node])", "weft.reason": "\(reason)"])
+                return .outcome(.deadLettered(reason: reason))
+            case .failed(let failure):
+                // The attempt failed as any node's does: retry, fall back, or fail the node.
+                var job = envelope
+                if envelope.kind == .resume {
+                    guard let bytes = try await records.value(at: RunKeys.control(run, node, attempt: attempt)) else {
+                        return .outcome(.dropped(reason: "a resume for an attempt that never started"))
+                    }
+                    job.kind = .job
+                    job.payload = try ControlRecord(decoding: bytes).input
+                }
+                logger.debug(
+                    "a loop, sub-workflow or batch attempt failed",
+                    metadata: ["weft.run": "\(run)", "weft.node": "\(plan.ids[node])", "weft.error": "\(failure.message)"])
+                let state = RunState(runID: run, dependencies: execution.dependencies, logger: logger, context: snapshot)
+                return try await attemptFailed(
+                    job, failure: failure, plan: fleetPlan, node: node, meta: meta, state: state, snapshot: snapshot,
+                    prepared: nil, duration: .zero, cleanedUp: true)
+            }
+        }
+        let state = RunState(runID: run, dependencies: execution.dependencies, logger: logger, context: snapshot)
+        let implementation = plan.implementations[node]
+        var prepared: JSONValue? = nil
+        if implementation.hasLifecycle && attempt > 1,
+            let bytes = try await records.value(at: RunKeys.prepared(run, node, iteration))
+        {
+            var reader = try RecordFormat.reader(bytes, subject: "prepared state")
+            prepared = try reader.json()
+        }
+        let context = nodeContext(envelope, plan: plan, node: node, state: state, failure: nil)
+        let outcome = await NodeExecution.attempt(
+            node: node, attempt: attempt, implementation: implementation, timeout: plan.timeouts[node], context: context,
+            prepared: prepared, middleware: execution.middleware, clock: execution.clock,
+            on: plan.blocking[node] ? execution.blocking : nil)
+        switch outcome.result {
+        case .success(let output):
+            return .finished(try await completedRecord(
+                plan: fleetPlan, run: run, node: node, meta: meta, snapshot: snapshot, attempt: attempt, output: output,
+                patch: outcome.patch, duration: outcome.duration, usedFallback: false))
+        case .failure(let failure):
+            return try await attemptFailed(
+                envelope, failure: failure, plan: fleetPlan, node: node, meta: meta, state: state, snapshot: snapshot,
+                prepared: outcome.prepared, duration: outcome.duration, cleanedUp: outcome.cleanedUp)
+        }
+    }
+
+    /// After a failed attempt: the retry, the fallback, or the node's failure (design rules 6, 8, 9).
+    private func attemptFailed(
+        _ envelope: Envelope, failure: NodeFailure, plan fleetPlan: FleetPlan, node: Int, meta: RunMeta, state: RunState,
+        snapshot: [String: JSONValue], prepared: JSONValue?, duration: Duration, cleanedUp: Bool
+    ) async throws -> AttemptResult {
+        let plan = fleetPlan.plan
+        let run = envelope.runID
+        let attempt = envelope.attempt
+        let implementation = plan.implementations[node]
+        let context = nodeContext(envelope, plan: plan, node: node, state: state, failure: nil)
+        let config = plan.blueprint.nodes[node].config
+        if failure.isRetryable && attempt < config.maxAttempts {
+            return .outcome(try await scheduleRetry(
+                envelope, plan: fleetPlan, node: node, failure: failure, prepared: prepared))
+        }
+        if plan.shapes[node].mayFallBack {
+            let fallbackContext = nodeContext(envelope, plan: plan, node: node, state: state, failure: failure)
+            let completion = await NodeExecution.fallback(
+                implementation: implementation, fallback: plan.fallbacks[node], node: node, context: fallbackContext,
+                prepared: prepared, failure: failure, middleware: execution.middleware)
+            if case .fallback(_, let result, let patch, let fallbackDuration) = completion {
+                switch result {
+                case .success(let output):
+                    return .finished(try await completedRecord(
+                        plan: fleetPlan, run: run, node: node, meta: meta, snapshot: snapshot, attempt: attempt,
+                        output: output, patch: patch, duration: duration + fallbackDuration, usedFallback: true))
+                case .failure(let fallbackFailure):
+                    return .finished(failedRecord(attempt: attempt, failure: fallbackFailure, duration: duration))
+                }
+            }
+        } else if implementation.hasLifecycle && !cleanedUp {
+            await implementation.cleanup(context)
+        }
+        return .finished(failedRecord(attempt: attempt, failure: failure, duration: duration))
+    }
+
+    func failedRecord(attempt: Int, failure: NodeFailure, duration: Duration) -> NodeResultRecord {
+        var record = NodeResultRecord(status: .failed)
+        record.attempt = attempt
+        record.failure = failure
+        record.duration = duration
+        return record
+    }
+
+    /// A completed node's record, with its routing decided now (design rule 2), once.
+    func completedRecord(
+        plan fleetPlan: FleetPlan, run: String, node: Int, meta: RunMeta, snapshot: [String: JSONValue], attempt: Int,
+        output: NodeOutput, patch: ContextPatch, duration: Duration, usedFallback: Bool
+    ) async throws -> NodeResultRecord {
+        let plan = fleetPlan.plan
+        var record = NodeResultRecord(status: .completed)
+        record.attempt = attempt
+        record.usedFallback = usedFallback
+        record.duration = duration
+        record.output = output.value
+        record.action = output.action
+        record.patch = patch
+        let outgoing = plan.adjacency.outgoing(node)
+        if plan.shapes[node].routingIsPlain {
+            record.taken = outgoing.map { NodeResultRecord.TakenEdge(edge: $0, value: nil) }
+        } else {
+            try await route(&record, plan: fleetPlan, run: run, node: node, meta: meta, snapshot: snapshot, output: output)
+        }
+        return record
+    }
+
+    /// Decides the routing of a node whose edges have actions, conditions or transforms.
+    @inline(never)
+    private func route(
+        _ record: inout NodeResultRecord, plan fleetPlan: FleetPlan, run: String, node: Int, meta: RunMeta,
+        snapshot: [String: JSONValue], output: NodeOutput
+    ) async throws {
+        let plan = fleetPlan.plan
+        var entries = snapshot
+        record.patch.apply(to: &entries)
+        let nodes =
+            fleetPlan.routingReadsNodes[node]
+            ? try await nodeStates(run, plan: plan) : Array(repeating: RunStateMachine.NodeState(), count: plan.nodeCount)
+        let decision = RunStateMachine.route(
+            plan: plan, runInput: meta.input, nodes: nodes, node: node, output: output, context: StaticContextReader(entries))
+        record.taken = decision.taken.map {
+            NodeResultRecord.TakenEdge(
+                edge: $0.edge, value: plan.ends[$0.edge].hasTransform ? Optional($0.value) : Optional<JSONValue>.none)
+        }
+    }
+
+    /// Records the failed attempt and schedules the next as a durable timer (design rule 6).
+    func scheduleRetry(
+        _ envelope: Envelope, plan: FleetPlan, node: Int, failure: NodeFailure, prepared: JSONValue?
+    ) async throws -> DeliveryOutcome {
+        let run = envelope.runID
+        let iteration = envelope.iteration
+        let attempt = envelope.attempt
+        let config = plan.plan.blueprint.nodes[node].config
+        var random = SplitMix64(seed: SplitMix64.hash(run) &+ UInt64(node) &* 0x9E37_79B9 &+ UInt64(attempt))
+        let delay = config.backoff.delay(beforeRetry: attempt, random: random.nextUnit())
+        if let prepared {
+            var writer = RecordFormat.writer()
+            writer.json(prepared)
+            _ = try await records.setIfAbsent(RunKeys.prepared(run, node, iteration), writer.bytes, fence: nil)
+        }
+        let retryAt = Date().timeIntervalSince1970 + Double(delay.nanoseconds) / 1e9
+        try await noteFailure(run: run, node: node, iteration: iteration, attempt: attempt, failure: failure, retryAt: retryAt)
+        let next = jobEnvelope(
+            plan: plan, runID: run, node: node, iteration: iteration, attempt: attempt + 1, input: envelope.payload)
+        let action = TimerAction.publish(queue: plan.queues[node], envelope: next.encoded(), priority: plan.priorities[node])
+        try await records.scheduleTimer(
+            RunKeys.retryTimer(run, node, iteration, attempt: attempt + 1), after: delay, payload: action.encoded())
+        try await records.recordProgress(run: run, quietFor: delay)
+        timerScheduled(delay)
+        logger.debug(
+            "attempt failed; retry scheduled",
+            metadata: [
+                "weft.run": "\(run)", "weft.node": "\(envelope.nodeID)", "weft.attempt": "\(attempt)",
+                "weft.delay": "\(delay)", "weft.error": "\(failure.message)",
+            ])
+        return .retryScheduled(attempt: attempt + 1, after: delay)
+    }
+
+    /// Keeps the node's latest failed attempt, for inspection and the reconciler.
+    private func noteFailure(
+        run: String, node: Int, iteration: Int, attempt: Int, failure: NodeFailure, retryAt: Double?
+    ) async throws {
+        var record = NodeResultRecord(status: .failed)
+        record.attempt = attempt
+        record.failure = failure
+        record.retryAt = retryAt
+        let key = RunKeys.lastFailure(run, node, iteration)
+        var current = try await records.value(at: key)
+        while true {
+            if let current, let existing = try? NodeResultRecord(decoding: current), existing.attempt >= attempt { return }
+            switch try await records.compareAndSet(key, expected: current, new: record.encoded(), fence: nil) {
+            case .swapped, .fenced: return
+            case .mismatch(let now): current = now
+            }
+        }
+    }
+
+    /// The context the node's code (or, with a `failure`, its fallback) runs with.
+    private func nodeContext(
+        _ envelope: Envelope, plan: ExecutionPlan, node: Int, state: RunState, failure: NodeFailure?
+    ) -> NodeContext {
+        NodeContext(
+            environment: state, nodeID: plan.ids[node], attempt: envelope.attempt, fencingToken: envelope.fencingToken,
+            input: envelope.payload, params: plan.params[node],
+            context: RunContext(
+                state: state, key: RunState.writeKey(node: node, attempt: envelope.attempt, fallback: failure != nil)),
+            failure: failure)
+    }
+}

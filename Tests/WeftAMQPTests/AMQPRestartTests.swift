@@ -137,6 +137,53 @@ extension AMQPTests {
             await fleet.shutdown()
             await transport.shutdown()
         }
+
+        @Test("A durable sleep and a wait's timeout that fall due while the broker is away complete after it returns", .timeLimit(.minutes(3)))
+        func sleepsSurviveARestart() async throws {
+            let workflow = Workflow(unique("restart-nap")) {
+                Node("before") { $0.input }
+                Node.sleep("nap", for: .seconds(1))
+                Node.waitForSignal("approval", actions: ["approve"], timeout: .seconds(1), timeoutAction: "expired")
+                Node("approved") { $0.input }
+                Node("expired") { context in ["expired": context.input] }
+                Chain("before", "nap", "approval")
+                Edge("approval", to: "approved", action: "approve")
+                Edge("approval", to: "expired", action: "expired")
+            }
+            let transport = try await Broker.transport()
+            let backends = WeftBackends(
+                transport: transport, contextStore: InMemoryContextStore(), coordinationStore: InMemoryCoordinationStore())
+            let fleetOptions = FleetOptions(queuePrefix: unique("restart"))
+            var worker = Worker.Configuration(fleet: fleetOptions, logger: quietLogger)
+            worker.timerPollInterval = .milliseconds(100)
+            let fleet = try await InProcessFleet.start(
+                registry: workflow.registry, blueprints: [workflow.blueprint], workers: 2, backends: backends, worker: worker,
+                client: DistributedRuntime.Configuration(fleet: fleetOptions, resultPollInterval: .milliseconds(200), logger: quietLogger))
+            let handles = try await (0..<4).asyncMap { try await fleet.client.start(workflow.blueprint, input: JSONValue($0)) }
+            for handle in handles {
+                while try await handle.status().status != .waiting { await Task.yield() }
+            }
+            // The sleeps fall due while the broker is away: their resumes cannot be published
+            // until it is back.
+            try Broker.stop()
+            try Broker.start()
+            for (input, handle) in handles.enumerated() {
+                let result = try await handle.result()
+                #expect(result.status == .completed)
+                #expect(result.output == ["expired": JSONValue(input)])
+            }
+            await fleet.shutdown()
+            await transport.shutdown()
+        }
+    }
+}
+
+extension Sequence where Element: Sendable {
+    /// The elements mapped in order, one at a time.
+    func asyncMap<T>(_ transform: (Element) async throws -> T) async rethrows -> [T] {
+        var results: [T] = []
+        for element in self { results.append(try await transform(element)) }
+        return results
     }
 }
 

@@ -11,6 +11,7 @@ let package = Package(
         .library(name: "WeftSamples", targets: ["WeftSamples"]),
         .library(name: "WeftAMQP", targets: ["WeftAMQP"]),
         .library(name: "WeftLMDB", targets: ["WeftLMDB"]),
+        .library(name: "WeftPostgres", targets: ["WeftPostgres"]),
         .library(name: "WeftFleet", targets: ["WeftFleet"]),
         .executable(name: "weft", targets: ["weft"]),
         .executable(name: "order-pipeline", targets: ["OrderPipeline"]),
@@ -27,6 +28,8 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-distributed-tracing", from: "1.7.3"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
         .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
+        .package(url: "https://github.com/vapor/postgres-nio", from: "1.33.2"),
+        .package(url: "https://github.com/apple/swift-nio-ssl", from: "2.37.6"),
     ],
     targets: [
         // The core: model, authoring, pure engine, local runtime. No I/O libraries.
@@ -70,6 +73,14 @@ let package = Package(
                 .product(name: "DequeModule", package: "swift-collections"),
             ],
             path: "Plugins/WeftLMDB"),
+        // The PostgreSQL state store, through postgres-nio: one fleet across many machines.
+        .target(
+            name: "WeftPostgres",
+            dependencies: [
+                "Weft", .product(name: "PostgresNIO", package: "postgres-nio"), .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "NIOCore", package: "swift-nio"), .product(name: "Logging", package: "swift-log"),
+            ],
+            path: "Plugins/WeftPostgres"),
         // The fleet: configuration, the worker process and its graceful drain, the foreman,
         // metrics and tracing, run inspection and the dashboard.
         .target(
@@ -132,6 +143,10 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ],
             path: "Tests/WeftFleetTests"),
+        .testTarget(
+            name: "WeftPostgresTests",
+            dependencies: ["WeftPostgres", "Weft", "WeftConformance", "WeftTesting", .product(name: "Logging", package: "swift-log")],
+            path: "Tests/WeftPostgresTests"),
         .testTarget(
             name: "WeftCLITests", dependencies: ["WeftCLI", "WeftFleet", "Weft", "WeftLMDB", "WeftSamples"], path: "Tests/WeftCLITests"),
     ],

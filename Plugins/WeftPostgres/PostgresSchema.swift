@@ -1,0 +1,197 @@
+/// The store's schema, versioned: each migration takes the database from one version to the
+/// next, in one transaction, and the version is kept in `weft_schema`.
+///
+/// Times are seconds since 1970 (`float8`), read from the database's clock
+/// (`clock_timestamp()`), never from a worker's, unless a test injects a clock. Fencing tokens
+/// and lease tokens are kept as `bigint`, shifted so that their unsigned order is kept.
+enum PostgresSchema {
+    /// The version this build writes and reads.
+    static let currentVersion = 1
+
+    /// The migrations, each a list of statements run in one transaction; the first takes an
+    /// empty database to version 1.
+    static let migrations: [[String]] = [
+        [
+            """
+            CREATE TABLE weft_values (run text NOT NULL, name text NOT NULL, value bytea NOT NULL, PRIMARY KEY (run, name))
+            """,
+            """
+            CREATE TABLE weft_fences (run text NOT NULL, name text NOT NULL, token bigint NOT NULL, PRIMARY KEY (run, name))
+            """,
+            """
+            CREATE TABLE weft_sets (run text NOT NULL, name text NOT NULL, member text NOT NULL, PRIMARY KEY (run, name, member))
+            """,
+            """
+            CREATE TABLE weft_set_sizes (run text NOT NULL, name text NOT NULL, size bigint NOT NULL, PRIMARY KEY (run, name))
+            """,
+            """
+            CREATE TABLE weft_counters (run text NOT NULL, name text NOT NULL, value bigint NOT NULL, PRIMARY KEY (run, name))
+            """,
+            """
+            CREATE TABLE weft_leases (
+                run text NOT NULL, name text NOT NULL, owner text NOT NULL, expires_at float8 NOT NULL, token bigint NOT NULL,
+                PRIMARY KEY (run, name))
+            """,
+            """
+            CREATE TABLE weft_timers (
+                run text NOT NULL, name text NOT NULL, due_at float8 NOT NULL, claimed_until float8,
+                payload bytea NOT NULL, state smallint NOT NULL DEFAULT 0, PRIMARY KEY (run, name))
+            """,
+            """
+            CREATE INDEX weft_timers_due ON weft_timers (due_at) WHERE state = 0
+            """,
+            """
+            CREATE TABLE weft_progress (run text PRIMARY KEY, quiet_until float8 NOT NULL)
+            """,
+            """
+            CREATE INDEX weft_progress_quiet ON weft_progress (quiet_until)
+            """,
+            """
+            CREATE TABLE weft_context (run text NOT NULL, key text NOT NULL, value bytea NOT NULL, PRIMARY KEY (run, key))
+            """,
+            """
+            CREATE TABLE weft_context_origins (run text NOT NULL, origin text NOT NULL, PRIMARY KEY (run, origin))
+            """,
+            """
+            -- Adds members to sets, in order; returns each set's size after its member was added.
+            CREATE FUNCTION weft_add_to_sets(p_run text, p_names text[], p_members text[]) RETURNS bigint[]
+            LANGUAGE plpgsql AS $$
+            DECLARE
+                sizes bigint[] := '{}';
+                added int;
+                current bigint;
+            BEGIN
+                FOR i IN 1 .. coalesce(array_length(p_names, 1), 0) LOOP
+                    INSERT INTO weft_sets (run, name, member) VALUES (p_run, p_names[i], p_members[i]) ON CONFLICT DO NOTHING;
+                    GET DIAGNOSTICS added = ROW_COUNT;
+                    IF added = 1 THEN
+                        INSERT INTO weft_set_sizes AS s (run, name, size) VALUES (p_run, p_names[i], 1)
+                        ON CONFLICT (run, name) DO UPDATE SET size = s.size + 1 RETURNING size INTO current;
+                    ELSE
+                        SELECT size INTO current FROM weft_set_sizes WHERE run = p_run AND name = p_names[i];
+                    END IF;
+                    sizes := sizes || coalesce(current, 0);
+                END LOOP;
+                RETURN sizes;
+            END $$
+            """,
+            """
+            -- Locks the fence row of (p_run, p_fence), creating it at the lowest token, and says
+            -- whether p_token may write (it is at least the highest token seen).
+            CREATE FUNCTION weft_fence_allows(p_run text, p_fence text, p_token bigint) RETURNS boolean
+            LANGUAGE plpgsql AS $$
+            DECLARE
+                highest bigint;
+            BEGIN
+                INSERT INTO weft_fences (run, name, token) VALUES (p_run, p_fence, -9223372036854775808) ON CONFLICT DO NOTHING;
+                SELECT token INTO highest FROM weft_fences WHERE run = p_run AND name = p_fence FOR UPDATE;
+                RETURN p_token >= highest;
+            END $$
+            """,
+            """
+            -- Stores p_value at (p_run, p_name) unless it has one, fenced when p_fence is given;
+            -- when stored, adds the members to their sets. Outcome 0: stored (with the sets'
+            -- sizes), 1: exists (with the value), 2: fenced.
+            CREATE FUNCTION weft_set_if_absent(
+                p_run text, p_name text, p_value bytea, p_fence text, p_token bigint, p_sets text[], p_members text[],
+                OUT outcome int, OUT existing bytea, OUT sizes bigint[])
+            LANGUAGE plpgsql AS $$
+            DECLARE
+                stored int;
+            BEGIN
+                sizes := '{}';
+                IF p_fence IS NOT NULL AND NOT weft_fence_allows(p_run, p_fence, p_token) THEN
+                    outcome := 2;
+                    RETURN;
+                END IF;
+                INSERT INTO weft_values (run, name, value) VALUES (p_run, p_name, p_value) ON CONFLICT DO NOTHING;
+                GET DIAGNOSTICS stored = ROW_COUNT;
+                IF stored = 0 THEN
+                    outcome := 1;
+                    SELECT value INTO existing FROM weft_values WHERE run = p_run AND name = p_name;
+                    RETURN;
+                END IF;
+                outcome := 0;
+                IF p_fence IS NOT NULL THEN
+                    UPDATE weft_fences SET token = p_token WHERE run = p_run AND name = p_fence;
+                END IF;
+                IF coalesce(array_length(p_sets, 1), 0) > 0 THEN
+                    sizes := weft_add_to_sets(p_run, p_sets, p_members);
+                END IF;
+            END $$
+            """,
+            """
+            -- Replaces the value at (p_run, p_name) when it is p_expected (NULL: absent), fenced
+            -- when p_fence is given. Outcome 0: swapped, 1: mismatch (with the current value),
+            -- 2: fenced.
+            CREATE FUNCTION weft_compare_and_set(
+                p_run text, p_name text, p_expected bytea, p_new bytea, p_fence text, p_token bigint,
+                OUT outcome int, OUT current bytea)
+            LANGUAGE plpgsql AS $$
+            DECLARE
+                changed int;
+            BEGIN
+                IF p_fence IS NOT NULL AND NOT weft_fence_allows(p_run, p_fence, p_token) THEN
+                    outcome := 2;
+                    RETURN;
+                END IF;
+                IF p_expected IS NULL THEN
+                    INSERT INTO weft_values (run, name, value) VALUES (p_run, p_name, p_new) ON CONFLICT DO NOTHING;
+                ELSE
+                    UPDATE weft_values SET value = p_new WHERE run = p_run AND name = p_name AND value = p_expected;
+                END IF;
+                GET DIAGNOSTICS changed = ROW_COUNT;
+                IF changed = 0 THEN
+                    outcome := 1;
+                    SELECT value INTO current FROM weft_values WHERE run = p_run AND name = p_name;
+                    RETURN;
+                END IF;
+                outcome := 0;
+                IF p_fence IS NOT NULL THEN
+                    UPDATE weft_fences SET token = p_token WHERE run = p_run AND name = p_fence;
+                END IF;
+            END $$
+            """,
+            """
+            -- Applies a context patch (final values per key: sets, then deletes) at most once per
+            -- origin; returns whether it was applied.
+            CREATE FUNCTION weft_apply_context(
+                p_run text, p_origin text, p_keys text[], p_values bytea[], p_deleted text[]) RETURNS boolean
+            LANGUAGE plpgsql AS $$
+            DECLARE
+                fresh int;
+            BEGIN
+                IF p_origin IS NOT NULL THEN
+                    INSERT INTO weft_context_origins (run, origin) VALUES (p_run, p_origin) ON CONFLICT DO NOTHING;
+                    GET DIAGNOSTICS fresh = ROW_COUNT;
+                    IF fresh = 0 THEN
+                        RETURN false;
+                    END IF;
+                END IF;
+                INSERT INTO weft_context AS c (run, key, value)
+                SELECT p_run, k, v FROM unnest(p_keys, p_values) AS patch(k, v)
+                ON CONFLICT (run, key) DO UPDATE SET value = excluded.value;
+                DELETE FROM weft_context WHERE run = p_run AND key = ANY (p_deleted);
+                RETURN true;
+            END $$
+            """,
+            """
+            -- Removes every record of a run.
+            CREATE FUNCTION weft_delete_run(p_run text) RETURNS void
+            LANGUAGE plpgsql AS $$
+            BEGIN
+                DELETE FROM weft_values WHERE run = p_run;
+                DELETE FROM weft_fences WHERE run = p_run;
+                DELETE FROM weft_sets WHERE run = p_run;
+                DELETE FROM weft_set_sizes WHERE run = p_run;
+                DELETE FROM weft_counters WHERE run = p_run;
+                DELETE FROM weft_leases WHERE run = p_run;
+                DELETE FROM weft_timers WHERE run = p_run;
+                DELETE FROM weft_progress WHERE run = p_run;
+                DELETE FROM weft_context WHERE run = p_run;
+                DELETE FROM weft_context_origins WHERE run = p_run;
+            END $$
+            """,
+        ]
+    ]
+}

@@ -1,0 +1,53 @@
+import Foundation
+import Testing
+import Weft
+import WeftConformance
+import WeftPostgres
+import WeftTesting
+
+/// Every test that needs the PostgreSQL server, one at a time: some restart it.
+@Suite("PostgreSQL state store on a real server", .serialized)
+struct PostgresTests {}
+
+extension PostgresTests {
+    @Suite("Conformance suites", .serialized)
+    struct Conformance {
+        /// Backends whose stores are PostgreSQL, on a fresh database each time, with a manual
+        /// clock for leases, timers and progress (production reads the database's clock).
+        static func harness() -> BackendHarness {
+            let clock = ManualClock()
+            return BackendHarness(
+                makeBackends: {
+                    let store = try await Database.scratchStore(clock: StoreClock(clock))
+                    return WeftBackends(
+                        transport: InMemoryQueueTransport(), contextStore: store.contextStore,
+                        coordinationStore: store.coordinationStore)
+                },
+                passTime: { clock.advance(by: $0) },
+                loseDelivery: { _ in })
+        }
+
+        @Test("Every context-store contract holds", arguments: ProtocolConformance.context)
+        func contextContract(_ check: ProtocolCheck) async throws {
+            let failures = try await check.run(Self.harness())
+            #expect(failures.isEmpty, "\(failures.joined(separator: "\n"))")
+        }
+
+        @Test("Every coordination-store contract holds", arguments: ProtocolConformance.coordination)
+        func coordinationContract(_ check: ProtocolCheck) async throws {
+            let failures = try await check.run(Self.harness())
+            #expect(failures.isEmpty, "\(failures.joined(separator: "\n"))")
+        }
+
+        @Test(
+            "The distributed runtime on PostgreSQL stores gives LocalRuntime's results",
+            arguments: EngineScenario.standard + EngineScenario.controlFlow)
+        func engineRules(_ scenario: EngineScenario) async throws {
+            let store = try await Database.scratchStore()
+            let backends = WeftBackends(
+                transport: InMemoryQueueTransport(), contextStore: store.contextStore, coordinationStore: store.coordinationStore)
+            let differences = try await EngineConformance.check(scenario, backends: backends)
+            #expect(differences.isEmpty, "\(differences.joined(separator: "\n"))")
+        }
+    }
+}

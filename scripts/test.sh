@@ -2,8 +2,9 @@
 # Runs Weft's whole test suite from a fresh checkout on Debian with Swift installed: installs
 # what the plugins need (apt), starts two throwaway RabbitMQs on free loopback ports (plain and
 # TLS): one for the AMQP plugin's tests, which stop and restart theirs, and one for the fleet's
-# end-to-end tests, which run beside them; runs every test, and stops the brokers again,
-# whatever happens.
+# end-to-end tests, which run beside them; and a throwaway PostgreSQL cluster (plain and TLS)
+# for the PostgreSQL store's tests; runs every test, and stops the servers again, whatever
+# happens.
 # Extra arguments go to `swift test` (for example `--filter AMQPTests`).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -12,16 +13,19 @@ bash scripts/install-dependencies.sh
 
 broker_dir=$(mktemp -d /tmp/weft-test-rabbitmq.XXXXXX)
 fleet_broker_dir=$(mktemp -d /tmp/weft-test-rabbitmq-fleet.XXXXXX)
+postgres_dir=$(mktemp -d /tmp/weft-test-postgres.XXXXXX)
 stop_brokers() {
     bash scripts/rabbitmq.sh stop "$broker_dir" || true
     bash scripts/rabbitmq.sh stop "$fleet_broker_dir" || true
-    rm -rf "$broker_dir" "$fleet_broker_dir"
+    bash scripts/postgres.sh stop "$postgres_dir" || true
+    rm -rf "$broker_dir" "$fleet_broker_dir" "$postgres_dir"
 }
 trap stop_brokers EXIT
 fleet_variables=$(bash scripts/rabbitmq.sh start "$fleet_broker_dir")
 WEFT_FLEET_AMQP_URL=$(bash -c "$fleet_variables"$'\n''echo "$WEFT_AMQP_URL"')
 export WEFT_FLEET_AMQP_URL
 eval "$(bash scripts/rabbitmq.sh start "$broker_dir")"
+eval "$(bash scripts/postgres.sh start "$postgres_dir")"
 
 swift build --build-tests
 # Every test is a Swift Testing test; XCTest would only report "0 tests". Three runs, one after
@@ -32,7 +36,9 @@ swift build --build-tests
 if [ $# -gt 0 ]; then
     timeout 900 swift test --skip-build --disable-xctest "$@"
 else
-    timeout 900 swift test --skip-build --disable-xctest --skip AMQPTests --skip FleetEndToEndTests --skip LMDBProcessTests
+    timeout 900 swift test --skip-build --disable-xctest --skip AMQPTests --skip FleetEndToEndTests --skip LMDBProcessTests \
+        --skip PostgresTests
     timeout 900 swift test --skip-build --disable-xctest --filter AMQPTests
+    timeout 900 swift test --skip-build --disable-xctest --filter PostgresTests
     timeout 900 swift test --skip-build --disable-xctest --filter FleetEndToEndTests --filter LMDBProcessTests
 fi

@@ -6,6 +6,8 @@ import PostgresNIO
 struct PostgresMigrator {
     let client: PostgresClient
     let logger: Logger
+    /// The advisory lock migrations take ("weft" in ASCII).
+    static let lock: Int64 = 0x7765_6674
 
     /// The schema version of the database (0: none).
     func version() async throws -> Int {
@@ -22,8 +24,9 @@ struct PostgresMigrator {
     /// Applies the migrations the database lacks.
     func migrate() async throws {
         try await client.withTransaction(logger: logger) { connection in
+            // Processes opening an empty database together: one migrates, the others wait here.
+            try await connection.query("SELECT pg_advisory_xact_lock(\(Self.lock))", logger: logger)
             try await connection.query("CREATE TABLE IF NOT EXISTS weft_schema (id int PRIMARY KEY, version int NOT NULL)", logger: logger)
-            try await connection.query("LOCK TABLE weft_schema IN EXCLUSIVE MODE", logger: logger)
             var version = 0
             for try await value in try await connection.query("SELECT version FROM weft_schema WHERE id = 1", logger: logger)
                 .decode(Int.self)

@@ -51,6 +51,7 @@ public final class PostgresStateStore: Sendable {
     public static func open(
         _ configuration: PostgresConfiguration, logger: Logger = Logger(label: "weft.postgres"), clock: StoreClock? = nil
     ) async throws -> PostgresStateStore {
+        try await check(configuration)
         let client = PostgresClient(configuration: try clientConfiguration(configuration), backgroundLogger: Self.quiet)
         let runner = Task { await client.run() }
         let store = PostgresStateStore(configuration: configuration, client: client, runner: runner, clock: clock)
@@ -87,6 +88,7 @@ public final class PostgresStateStore: Sendable {
     public static func migrate(_ configuration: PostgresConfiguration, logger: Logger = Logger(label: "weft.postgres")) async throws
         -> (from: Int, to: Int)
     {
+        try await check(configuration)
         let client = PostgresClient(configuration: try clientConfiguration(configuration), backgroundLogger: Self.quiet)
         let runner = Task { await client.run() }
         defer { runner.cancel() }
@@ -125,23 +127,37 @@ public final class PostgresStateStore: Sendable {
         _ = await runner.value
     }
 
-    // MARK: Configuration
+    /// Opens one connection and closes it: the pool retries a failed connection for ever, so
+    /// a wrong password, a missing database or a TLS failure is found here, at once.
+    static func check(_ configuration: PostgresConfiguration) async throws {
+        let client = try clientConfiguration(configuration)
+        let tls: PostgresConnection.Configuration.TLS
+        do {
+            switch configuration.tls {
+            case .disable: tls = .disable
+            case .prefer: tls = .prefer(try NIOSSLContext(configuration: try tlsContext(configuration)))
+            case .require, .verifyFull: tls = .require(try NIOSSLContext(configuration: try tlsContext(configuration)))
+            }
+        } catch let error as PostgresStoreError {
+            throw error
+        } catch {
+            throw PostgresStoreError(.tlsFailed, "cannot set up TLS: \(error)")
+        }
+        var connection = PostgresConnection.Configuration(
+            host: configuration.host, port: configuration.port, username: configuration.user, password: configuration.password,
+            database: configuration.database, tls: tls)
+        connection.options.connectTimeout = .nanoseconds(Int64(client.options.connectTimeout.seconds * 1e9))
+        do {
+            let opened = try await PostgresConnection.connect(configuration: connection, id: 0, logger: Self.quiet)
+            try? await opened.close()
+        } catch {
+            throw describe(error, configuration: configuration)
+        }
+    }
 
-    static func clientConfiguration(_ configuration: PostgresConfiguration) throws -> PostgresClient.Configuration {
-        let tls: PostgresClient.Configuration.TLS
-        switch configuration.tls {
-        case .disable:
-            tls = .disable
-        case .prefer:
-            var context = TLSConfiguration.makeClientConfiguration()
-            context.certificateVerification = .none
-            tls = .prefer(context)
-        case .require:
-            var context = TLSConfiguration.makeClientConfiguration()
-            context.certificateVerification = .none
-            tls = .require(context)
-        case .verifyFull:
-            var context = TLSConfiguration.makeClientConfiguration()
+    private static func tlsContext(_ configuration: PostgresConfiguration) throws -> TLSConfiguration {
+        var context = TLSConfiguration.makeClientConfiguration()
+        if configuration.tls == .verifyFull {
             context.certificateVerification = .fullVerification
             if let root = configuration.rootCertificate {
                 do {
@@ -150,7 +166,20 @@ public final class PostgresStateStore: Sendable {
                     throw PostgresStoreError(.tlsFailed, "cannot read the trusted roots in \(root): \(error)")
                 }
             }
-            tls = .require(context)
+        } else {
+            context.certificateVerification = .none
+        }
+        return context
+    }
+
+    // MARK: Configuration
+
+    static func clientConfiguration(_ configuration: PostgresConfiguration) throws -> PostgresClient.Configuration {
+        let tls: PostgresClient.Configuration.TLS
+        switch configuration.tls {
+        case .disable: tls = .disable
+        case .prefer: tls = .prefer(try tlsContext(configuration))
+        case .require, .verifyFull: tls = .require(try tlsContext(configuration))
         }
         var client = PostgresClient.Configuration(
             host: configuration.host, port: configuration.port, username: configuration.user, password: configuration.password,
@@ -164,6 +193,11 @@ public final class PostgresStateStore: Sendable {
     /// A clear error for a failure to connect or to run the schema's statements; never the password.
     static func describe(_ error: any Error, configuration: PostgresConfiguration) -> any Error {
         if error is PostgresStoreError { return error }
+        if let error = error as? PostgresTransactionError {
+            if let cause = error.closureError ?? error.beginError ?? error.commitError {
+                return describe(cause, configuration: configuration)
+            }
+        }
         if let error = error as? PSQLError {
             let where_ = "\(configuration.user)@\(configuration.host):\(configuration.port)/\(configuration.database)"
             if let state = error.serverInfo?[.sqlState] {
@@ -178,12 +212,14 @@ public final class PostgresStateStore: Sendable {
                 }
             }
             switch error.code {
+            case .failedToAddSSLHandler:
+                return PostgresStoreError(.tlsFailed, "TLS with \(where_) could not be set up (sslmode=\(configuration.tls.rawValue))")
             case .sslUnsupported:
                 return PostgresStoreError(.tlsFailed, "\(where_) does not offer TLS, which sslmode=\(configuration.tls.rawValue) requires")
             case .connectionError, .serverClosedConnection, .clientClosedConnection:
                 var cause = ""
                 if let underlying = error.underlying { cause = ": \(underlying)" }
-                if "\(cause)".contains("SSL") || "\(cause)".contains("certificate") {
+                if cause.contains("SSL") || cause.contains("certificate") || cause.contains("handshake") {
                     return PostgresStoreError(.tlsFailed, "TLS with \(where_) failed\(cause)")
                 }
                 return PostgresStoreError(.unreachable, "cannot reach the PostgreSQL server at \(configuration.host):\(configuration.port)\(cause)")

@@ -86,7 +86,7 @@ let package = Package(
         .target(
             name: "WeftFleet",
             dependencies: [
-                "Weft", "WeftAMQP", "WeftLMDB",
+                "Weft", "WeftAMQP", "WeftLMDB", "WeftPostgres",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "Tracing", package: "swift-distributed-tracing"),
@@ -103,7 +103,7 @@ let package = Package(
         .target(
             name: "WeftCLI",
             dependencies: [
-                "Weft", "WeftSamples", "WeftLMDB", "WeftAMQP", "WeftFleet",
+                "Weft", "WeftSamples", "WeftLMDB", "WeftAMQP", "WeftFleet", "WeftPostgres",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),

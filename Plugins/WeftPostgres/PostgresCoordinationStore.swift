@@ -127,6 +127,20 @@ public final class PostgresCoordinationStore: CoordinationStore {
         return members
     }
 
+    /// The runs that have a start record, at most `limit`, by id: for `weft runs`.
+    public func runIDs(limit: Int = .max) async throws -> [String] {
+        var runs: [String] = []
+        let rows = try await database.query(
+            "SELECT run FROM weft_values WHERE name = 'm' ORDER BY run LIMIT \(Int64(clamping: limit))")
+        for try await run in rows.decode(String.self) { runs.append(run) }
+        return runs
+    }
+
+    /// How many runs are in the progress index (have not ended): for `weft top`.
+    public func unfinishedRunCount() async throws -> Int {
+        Int(try await database.scalar("SELECT count(*) FROM weft_progress", as: Int64.self) ?? 0)
+    }
+
     public func increment(_ key: StoreKey, by delta: Int64) async throws -> Int64 {
         try await database.scalar(
             """

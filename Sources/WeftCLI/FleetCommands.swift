@@ -471,8 +471,8 @@ public struct TopCommand: AsyncParsableCommand {
         var logger = Logger(label: "weft.top")
         logger.logLevel = .critical
         let transport = try? await AMQPTransport.connect(try configuration.amqpConfiguration(), logger: logger)
-        let store = FileManager.default.fileExists(atPath: configuration.store + "/data.mdb")
-            ? try? LMDBStateStore(configuration.lmdbConfiguration) : nil
+        let store = configuration.storeIsPostgres || FileManager.default.fileExists(atPath: configuration.store + "/data.mdb")
+            ? try? await FleetStateStore.open(configuration, logger: logger) : nil
         let sampler = FleetSampler(configuration: configuration, transport: transport, store: store)
         let live = isatty(STDOUT_FILENO) == 1 && !plain && !once
         let interval = self.interval
@@ -499,7 +499,7 @@ public struct TopCommand: AsyncParsableCommand {
         }
         screen.end()
         await transport?.shutdown()
-        store?.close()
+        await store?.close()
     }
 }
 

@@ -2,12 +2,46 @@ import ArgumentParser
 import Foundation
 import Weft
 import WeftFleet
+import Logging
 import WeftLMDB
+import WeftPostgres
 
-/// `weft store stats|runs <path>`: what an LMDB state store holds.
+/// `weft store stats|runs <path or URL>`: what a state store holds; `weft store migrate <URL>`:
+/// create or upgrade a PostgreSQL store's schema.
 public struct StoreCommand: AsyncParsableCommand {
     public static let configuration = CommandConfiguration(
-        commandName: "store", abstract: "Inspect a state store (LMDB).", subcommands: [Stats.self, Runs.self])
+        commandName: "store", abstract: "Inspect a state store (an LMDB directory or a postgres:// URL); migrate a PostgreSQL one.",
+        subcommands: [Stats.self, Runs.self, Migrate.self])
+
+    /// `weft store migrate <postgres-url>`
+    public struct Migrate: AsyncParsableCommand {
+        public static let configuration = CommandConfiguration(
+            commandName: "migrate", abstract: "Create or upgrade the Weft schema of a PostgreSQL database.")
+
+        @Argument(help: "The database's postgres:// URL (the password may come from PGPASSWORD).") var url: String
+
+        public init() {}
+
+        public func run() async throws {
+            try await StoreCommand.migrate(url: url).emit()
+        }
+    }
+
+    /// Migrates the database at `url`.
+    public static func migrate(url: String) async -> CommandOutput {
+        do {
+            let configuration = try PostgresConfiguration(url: url)
+            var logger = Logger(label: "weft.store")
+            logger.logLevel = .warning
+            let (from, to) = try await PostgresStateStore.migrate(configuration, logger: logger)
+            let what = from == to ? "already at schema version \(to)" : "migrated from schema version \(from) to \(to)"
+            return CommandOutput(standardOutput: "\(configuration): \(what)\n")
+        } catch let error as PostgresStoreError {
+            return .failure(error.description)
+        } catch {
+            return .failure(error)
+        }
+    }
 
     public init() {}
 
@@ -16,7 +50,7 @@ public struct StoreCommand: AsyncParsableCommand {
         public static let configuration = CommandConfiguration(
             commandName: "stats", abstract: "Sizes, counts, map usage and the oldest unfinished run.")
 
-        @Argument(help: "The store's directory (the one holding data.mdb).") var path: String
+        @Argument(help: "The store's directory (the one holding data.mdb), or a postgres:// URL.") var path: String
 
         public init() {}
 
@@ -30,7 +64,7 @@ public struct StoreCommand: AsyncParsableCommand {
         public static let configuration = CommandConfiguration(
             commandName: "runs", abstract: "The runs a store has records of, with their status.")
 
-        @Argument(help: "The store's directory (the one holding data.mdb).") var path: String
+        @Argument(help: "The store's directory (the one holding data.mdb), or a postgres:// URL.") var path: String
         @Flag(help: "Only runs that have not ended.") var unfinished = false
         @Option(help: "List at most this many runs.") var limit = 100
 
@@ -44,14 +78,20 @@ public struct StoreCommand: AsyncParsableCommand {
     /// Describes the store at `path`.
     public static func stats(path: String, now: Date = Date()) async -> CommandOutput {
         await withStore(path) { store in
-            let statistics = try store.environment.statistics()
             let runs = try await storedRuns(store, limit: .max)
             let unfinished = runs.filter { $0.status == nil }
-            var text = "store: \(path)\n"
-            text += "format: \(LMDBEnvironment.formatVersion)\n"
-            let usage = Double(statistics.usedBytes) / Double(max(1, statistics.mapSize)) * 100
-            text += "map: \(bytes(statistics.mapSize)), \(bytes(statistics.usedBytes)) used (\(String(format: "%.1f", usage))%)\n"
-            text += "records: " + statistics.entries.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }.joined(separator: ", ") + "\n"
+            var text: String
+            switch store {
+            case .lmdb(let lmdb):
+                let statistics = try lmdb.environment.statistics()
+                text = "store: \(path)\n"
+                text += "format: \(LMDBEnvironment.formatVersion)\n"
+                let usage = Double(statistics.usedBytes) / Double(max(1, statistics.mapSize)) * 100
+                text += "map: \(bytes(statistics.mapSize)), \(bytes(statistics.usedBytes)) used (\(String(format: "%.1f", usage))%)\n"
+                text += "records: " + statistics.entries.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }.joined(separator: ", ") + "\n"
+            case .postgres(let postgres):
+                text = "store: \(postgres.configuration)\n"
+            }
             text += "runs: \(runs.count) (\(unfinished.count) unfinished, \(runs.count - unfinished.count) finished)\n"
             if let oldest = unfinished.min(by: { $0.startedAt < $1.startedAt }) {
                 text += "oldest unfinished run: \(oldest.runID) (\(oldest.blueprintID)@\(oldest.blueprintVersion), started "
@@ -82,14 +122,35 @@ public struct StoreCommand: AsyncParsableCommand {
     }
 
     /// Opens the store at `path` (refusing to create one) and runs `body` on it.
-    static func withStore(_ path: String, _ body: (LMDBStateStore) async throws -> CommandOutput) async -> CommandOutput {
+    static func withStore(_ path: String, _ body: (FleetStateStore) async throws -> CommandOutput) async -> CommandOutput {
+        if PostgresConfiguration.isURL(path) {
+            do {
+                var logger = Logger(label: "weft.store")
+                logger.logLevel = .warning
+                var configuration = try PostgresConfiguration(url: path)
+                configuration.migrateOnStart = false
+                let store = FleetStateStore.postgres(try await PostgresStateStore.open(configuration, logger: logger))
+                do {
+                    let output = try await body(store)
+                    await store.close()
+                    return output
+                } catch {
+                    await store.close()
+                    throw error
+                }
+            } catch let error as PostgresStoreError {
+                return .failure(error.description)
+            } catch {
+                return .failure(error)
+            }
+        }
         guard FileManager.default.fileExists(atPath: (path as NSString).appendingPathComponent("data.mdb")) else {
             return .failure("no state store at '\(path)' (no data.mdb there)")
         }
         do {
             let store = try LMDBStateStore(LMDBConfiguration(path: path))
             defer { store.close() }
-            return try await body(store)
+            return try await body(.lmdb(store))
         } catch let error as LMDBError {
             return .failure(error.description)
         } catch {
@@ -99,9 +160,9 @@ public struct StoreCommand: AsyncParsableCommand {
 
     /// Every run the store has a start record of (runs whose records are only partly there,
     /// such as a run being deleted, are left out), at most `limit`.
-    static func storedRuns(_ store: LMDBStateStore, limit: Int) async throws -> [StoredRun] {
+    static func storedRuns(_ store: FleetStateStore, limit: Int) async throws -> [StoredRun] {
         var runs: [StoredRun] = []
-        for runID in try store.coordinationStore.runIDs(limit: limit) {
+        for runID in try await store.runIDs(limit: limit) {
             if let run = try await StoredRun.read(runID, from: store.coordinationStore) { runs.append(run) }
         }
         return runs

@@ -15,11 +15,11 @@ public final class FleetClient: Sendable {
     /// The broker.
     public let transport: AMQPTransport
     /// The state store.
-    public let store: LMDBStateStore
+    public let store: FleetStateStore
     /// The distributed runtime's client.
     public let runtime: DistributedRuntime
 
-    private init(configuration: FleetConfiguration, transport: AMQPTransport, store: LMDBStateStore, runtime: DistributedRuntime) {
+    private init(configuration: FleetConfiguration, transport: AMQPTransport, store: FleetStateStore, runtime: DistributedRuntime) {
         self.configuration = configuration
         self.transport = transport
         self.store = store
@@ -35,12 +35,12 @@ public final class FleetClient: Sendable {
         let blueprints = blueprints + (try configuration.blueprints.map(BlueprintFile.load))
         var registry = registry
         for blueprint in blueprints { registry.addPlaceholders(for: blueprint) }
-        let store = try LMDBStateStore(configuration.lmdbConfiguration)
+        let store = try await FleetStateStore.open(configuration, logger: logger)
         let transport: AMQPTransport
         do {
             transport = try await AMQPTransport.connect(try configuration.amqpConfiguration(), logger: logger)
         } catch {
-            store.close()
+            await store.close()
             throw error
         }
         do {
@@ -52,7 +52,7 @@ public final class FleetClient: Sendable {
             return FleetClient(configuration: configuration, transport: transport, store: store, runtime: runtime)
         } catch {
             await transport.shutdown()
-            store.close()
+            await store.close()
             throw error
         }
     }
@@ -61,7 +61,7 @@ public final class FleetClient: Sendable {
     public func shutdown() async {
         await runtime.shutdown()
         await transport.shutdown()
-        store.close()
+        await store.close()
     }
 
     /// The blueprint with `id` (its latest version) that this client knows.

@@ -13,6 +13,7 @@ extension FleetConfiguration {
             "retention": retention.map(JSONValue.double) ?? .null,
         ]
         object["queues"] = queues.map { .array($0.map(JSONValue.string)) } ?? .null
+        if let statusDir { object["statusDir"] = .string(statusDir) }
         object["foreman"] = .object([
             "workers": .int(Int64(foreman.workers)), "minWorkers": .int(Int64(foreman.minWorkers)),
             "maxWorkers": .int(Int64(foreman.maxWorkers)), "scaleInterval": .double(foreman.scaleInterval),

@@ -3,6 +3,7 @@ import Logging
 import Weft
 import WeftAMQP
 import WeftLMDB
+import WeftPostgres
 
 extension FleetConfiguration {
     /// Settings given on the command line (or by a program): each one set replaces what the file
@@ -62,7 +63,13 @@ extension FleetConfiguration {
             problems.append(ConfigurationProblem("broker", "\(error)"))
         }
         if store.isEmpty {
-            problems.append(ConfigurationProblem("store", "is empty; give the state store's directory"))
+            problems.append(ConfigurationProblem("store", "is empty; give the state store's directory or a postgres:// URL"))
+        } else if storeIsPostgres {
+            do { _ = try postgresConfiguration() } catch let error as PostgresStoreError {
+                problems.append(ConfigurationProblem("store", error.message))
+            } catch {
+                problems.append(ConfigurationProblem("store", "\(error)"))
+            }
         } else {
             var isDirectory: ObjCBool = false
             if FileManager.default.fileExists(atPath: store, isDirectory: &isDirectory) {
@@ -116,7 +123,7 @@ extension FleetConfiguration {
     // MARK: Sources
 
     private static let keys = [
-        "broker", "store", "storeSync", "queuePrefix", "queues", "concurrency", "blockingThreads", "inlineSuccessors", "logLevel", "metricsPort",
+        "broker", "store", "storeSync", "statusDir", "queuePrefix", "queues", "concurrency", "blockingThreads", "inlineSuccessors", "logLevel", "metricsPort",
         "drainTimeout", "stallTimeout", "blueprints", "retention", "foreman",
     ]
     private static let foremanKeys = ["workers", "minWorkers", "maxWorkers", "scaleInterval", "restartLimit", "workerCommand"]
@@ -143,6 +150,7 @@ extension FleetConfiguration {
         reader.rejectUnknown(Self.keys)
         reader.string("broker") { broker = $0 }
         reader.string("store") { store = $0 }
+        reader.string("statusDir") { statusDir = $0 }
         var badSync: String?
         reader.string("storeSync") { value in
             if let mode = LMDBConfiguration.SyncMode(rawValue: value) { storeSync = mode } else { badSync = value }

@@ -3,6 +3,7 @@ import Logging
 import Weft
 import WeftAMQP
 import WeftLMDB
+import WeftPostgres
 
 /// How the processes of a fleet run: one JSON file, environment variables and flags, in rising
 /// order of precedence.
@@ -48,8 +49,12 @@ public struct FleetConfiguration: Sendable, Hashable {
     /// The broker's URL (`amqp://` or `amqps://`). Default `amqp://127.0.0.1:5672/` (credentials
     /// from `WEFT_AMQP_USER`/`WEFT_AMQP_PASSWORD`, else guest).
     public var broker = "amqp://127.0.0.1:5672/"
-    /// The LMDB state store's directory. Default `/var/lib/weft/state`.
+    /// The state store: an LMDB directory (default `/var/lib/weft/state`), shared by the workers
+    /// of one machine, or a `postgres://` URL, shared by workers on many (see ``postgresConfiguration()``).
     public var store = "/var/lib/weft/state"
+    /// Where workers and the foreman of this machine report their state for `weft top`; `nil`:
+    /// `<store>/fleet` for an LMDB store, `/var/tmp/weft-fleet-<queuePrefix>` for PostgreSQL.
+    public var statusDir: String?
     /// How the store's commits reach the disk: `durable` (the default: fsynced before a write is
     /// acknowledged) or `fast` (not fsynced: a power loss loses the last commits).
     public var storeSync: LMDBConfiguration.SyncMode = .durable
@@ -90,8 +95,21 @@ public struct FleetConfiguration: Sendable, Hashable {
         LMDBConfiguration(path: store, syncMode: storeSync)
     }
 
-    /// Where workers and the foreman report their state for `weft top`: `<store>/fleet`.
-    public var statusDirectory: String { (store as NSString).appendingPathComponent("fleet") }
+    /// Whether the store is PostgreSQL (a `postgres://` URL) rather than an LMDB directory.
+    public var storeIsPostgres: Bool { PostgresConfiguration.isURL(store) }
+
+    /// The PostgreSQL configuration of a `postgres://` store (credentials may come from
+    /// `PGPASSWORD` and the other libpq variables).
+    public func postgresConfiguration() throws -> PostgresConfiguration {
+        try PostgresConfiguration(url: store)
+    }
+
+    /// Where workers and the foreman report their state for `weft top`.
+    public var statusDirectory: String {
+        if let statusDir { return statusDir }
+        if storeIsPostgres { return "/var/tmp/weft-fleet-" + queuePrefix }
+        return (store as NSString).appendingPathComponent("fleet")
+    }
 
     /// The fleet options every process shares.
     public var fleetOptions: FleetOptions {

@@ -39,12 +39,12 @@ public struct FleetSnapshot: Sendable {
 public final class FleetSampler: Sendable {
     private let configuration: FleetConfiguration
     private let transport: AMQPTransport?
-    private let store: LMDBStateStore?
+    private let store: FleetStateStore?
     private let previous = Mutex<FleetSnapshot?>(nil)
 
     /// A sampler over the fleet's broker (`transport`) and store (`store`), either of which may
     /// be missing (it is then reported as a problem).
-    public init(configuration: FleetConfiguration, transport: AMQPTransport?, store: LMDBStateStore?) {
+    public init(configuration: FleetConfiguration, transport: AMQPTransport?, store: FleetStateStore?) {
         self.configuration = configuration
         self.transport = transport
         self.store = store
@@ -80,7 +80,7 @@ public final class FleetSampler: Sendable {
         }
         var runsInFlight: Int?
         if let store {
-            do { runsInFlight = try store.coordinationStore.progressIndex().count } catch { problems.append("store: \(error)") }
+            do { runsInFlight = try await store.unfinishedRunCount() } catch { problems.append("store: \(error)") }
         }
         var snapshot = FleetSnapshot(
             takenAt: now, queues: queues, workers: workers, foreman: foreman, runsInFlight: runsInFlight,

@@ -67,14 +67,13 @@ public struct WorkerProgram: Sendable {
         logger.logLevel = configuration.logLevel
         logger[metadataKey: "weft.pid"] = "\(getpid())"
         let transport = try await AMQPTransport.connect(try configuration.amqpConfiguration(), logger: logger)
-        let store: LMDBStateStore
+        let store: FleetStateStore
         do {
-            store = try LMDBStateStore(configuration.lmdbConfiguration)
+            store = try await FleetStateStore.open(configuration, logger: logger)
         } catch {
             await transport.shutdown()
             throw error
         }
-        defer { store.close() }
         do {
             let failures = RecentFailures()
             var workerConfiguration = Worker.Configuration(
@@ -92,11 +91,11 @@ public struct WorkerProgram: Sendable {
                     service: WorkerService(
                         worker: worker, drainTimeout: .milliseconds(Int64(configuration.drainTimeout * 1000)),
                         statusDirectory: FleetStatusDirectory(path: configuration.statusDirectory), failures: failures,
-                        idleTrim: { [environment = store.environment, logger] in
+                        idleTrim: { [store, logger] in
                             worker.releaseCaches()
                             await worker.recycleConsumers()
                             HeapTrim.run()
-                            if environment.releaseMappedPages() == nil {
+                            if !store.releaseMappedPages() {
                                 logger.debug("could not release the store's mapped pages", metadata: ["weft.errno": "\(errno)"])
                             }
                         }, logger: logger),
@@ -115,9 +114,11 @@ public struct WorkerProgram: Sendable {
             try await group.run()
         } catch {
             await transport.shutdown()
+            await store.close()
             throw error
         }
         await transport.shutdown()
+        await store.close()
         logger.info("worker process stopped")
     }
 }

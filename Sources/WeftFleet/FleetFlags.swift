@@ -8,7 +8,7 @@ public struct FleetFlags: ParsableArguments, Sendable {
     public var config: String?
     @Option(help: "The broker's URL, amqp:// or amqps://; also WEFT_BROKER.")
     public var broker: String?
-    @Option(help: "The LMDB state store's directory; also WEFT_STORE.")
+    @Option(help: "The state store: an LMDB directory, or a postgres:// URL (password from PGPASSWORD, say); also WEFT_STORE.")
     public var store: String?
     @Option(name: .customLong("store-sync"), help: "durable (fsync every commit, the default) or fast; also WEFT_STORE_SYNC.")
     public var storeSync: String?

@@ -158,6 +158,52 @@ struct FleetEndToEndTests {
         await client.shutdown()
     }
 
+    @Test("Two workers on \"two hosts\" share one PostgreSQL database and complete runs together; weft store migrate and weft runs work on it")
+    func postgresAcrossHosts() async throws {
+        guard let url = ProcessInfo.processInfo.environment["WEFT_POSTGRES_URL"] else {
+            Issue.record("WEFT_POSTGRES_URL is not set: run the tests with scripts/test.sh")
+            return
+        }
+        var configuration = try FleetHarness.configuration()
+        configuration.store = url
+        let migrate = try WeftProcess(["store", "migrate", url])
+        #expect(await migrate.exitStatus() == 0, "\(migrate.output)")
+        #expect(migrate.output.contains("schema version 1"), "\(migrate.output)")
+        // Two hosts: each its own configuration and status directory, no LMDB anywhere.
+        var hosts: [WeftProcess] = []
+        for host in ["host-a", "host-b"] {
+            var own = configuration
+            own.statusDir = FileManager.default.temporaryDirectory.appendingPathComponent("weft-\(host)-\(UUID().uuidString)").path
+            let file = FileManager.default.temporaryDirectory.appendingPathComponent("weft-\(host)-\(UUID().uuidString).json").path
+            try own.json.jsonString(pretty: true).write(toFile: file, atomically: true, encoding: .utf8)
+            hosts.append(try WeftProcess(["worker", "--concurrency", "4", "--config", file]))
+        }
+        let workload = FleetWorkloads.chain
+        let client = try await FleetClient.connect(
+            configuration, registry: workload.registry, blueprints: [workload.blueprint], logger: Self.quiet)
+        let handles = try await withThrowingTaskGroup(of: DistributedRunHandle.self) { group in
+            for index in 0..<40 { group.addTask { try await client.runtime.start(workload.blueprint, input: .int(Int64(index))) } }
+            return try await group.reduce(into: []) { $0.append($1) }
+        }
+        for handle in handles {
+            let result = try await handle.result()
+            #expect(result.status == .completed)
+            #expect(result.nodes.allSatisfy { $0.status == .completed && $0.attempts == 1 })
+        }
+        let runs = try WeftProcess(["runs", "--limit", "100"] + FleetHarness.flags(configuration))
+        #expect(await runs.exitStatus() == 0, "\(runs.output)")
+        #expect(runs.output.components(separatedBy: "chain-10@1").count - 1 >= 40, "\(runs.output.suffix(500))")
+        for host in hosts { host.signal(SIGTERM) }
+        var completed: [Int] = []
+        for host in hosts {
+            #expect(await host.exitStatus() == 0, "\(host.output.suffix(2000))")
+            completed.append(Self.count("completed", in: host.output) ?? 0)
+        }
+        // 400 jobs in all, and both hosts took part.
+        #expect(completed.reduce(0, +) >= 400 && completed.allSatisfy { $0 > 0 }, "\(completed)")
+        await client.shutdown()
+    }
+
     /// A count from a worker's last log line (`weft.completed=N`).
     static func count(_ name: String, in log: String) -> Int? {
         guard let line = log.split(separator: "\n").last(where: { $0.contains("weft.\(name)=") }),

@@ -73,7 +73,19 @@ func chains(for duration: Double, concurrency: Int = 64) async throws -> (runs: 
 }
 
 // Warm up (connections, caches, the queues declared).
-_ = try await chains(for: 2)
+let warmup = try await chains(for: 2)
+if ProcessInfo.processInfo.environment["WEFT_BENCH_CHAINS_ONLY"] == "1" {
+    // Benchmarks/postgres.sh: only the chains, and every run this client made, for the
+    // statements-per-hop figure.
+    let measured = try await chains(for: seconds)
+    let runsPerSecond = Double(measured.runs) / (milliseconds(measured.elapsed) / 1000)
+    let hopLatencies = measured.durations.map { $0 / 10 }
+    print(String(format: "chains: 64 concurrent 10-node chains for %.0f s: %d runs, %.0f runs/s, %.0f hops/s", seconds, measured.runs, runsPerSecond, runsPerSecond * 10))
+    print(String(format: "  per-hop latency (run duration / 10): p50 %.2f ms, p99 %.2f ms", percentile(hopLatencies, 0.5), percentile(hopLatencies, 0.99)))
+    print("runs-total: \(warmup.runs + measured.runs)")
+    await client.shutdown()
+    exit(0)
+}
 for _ in 0..<5 { _ = try await client.runtime.start(fan.blueprint, input: 1).result() }
 // Idle: long enough for the workers' idle trim (after 5 s without work) and a report after it.
 try await Task.sleep(for: .seconds(10))

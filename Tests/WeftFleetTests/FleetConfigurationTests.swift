@@ -42,6 +42,26 @@ struct FleetConfigurationTests {
         #expect(try FleetConfiguration.load(file: path, environment: [:]) == configuration)
     }
 
+    @Test("A postgres:// store is checked as a URL, and its status directory is its own")
+    func postgresStore() throws {
+        let good = try FleetConfiguration.load(
+            file: nil, environment: ["WEFT_STORE": "postgres://weft@db.internal/weft?sslmode=verify-full"], overrides: .init())
+        #expect(good.storeIsPostgres)
+        #expect(try good.postgresConfiguration().host == "db.internal")
+        #expect(good.statusDirectory == "/var/tmp/weft-fleet-weft")
+        let path = try Self.file(#"{"store": "postgres://weft@db/weft", "statusDir": "/srv/weft/status"}"#)
+        let filed = try FleetConfiguration.load(file: path, environment: [:], overrides: .init())
+        #expect(filed.statusDirectory == "/srv/weft/status")
+        #expect(try FleetConfiguration.load(file: try Self.file(filed.json.jsonString()), environment: [:], overrides: .init()).statusDir
+            == "/srv/weft/status")
+        do {
+            _ = try FleetConfiguration.load(file: nil, environment: ["WEFT_STORE": "postgres://db/weft?sslmode=maybe"], overrides: .init())
+            Issue.record("a bad sslmode was accepted")
+        } catch {
+            #expect("\(error)".contains("sslmode"))
+        }
+    }
+
     @Test("Every problem is reported at once, each naming its setting")
     func problems() throws {
         let path = try Self.file(

@@ -15,10 +15,12 @@ swift build -c release --static-swift-stdlib --scratch-path .build-static --prod
 swift build -c release --package-path Benchmarks --product fleet-probe
 
 work=$(mktemp -d /var/tmp/weft-pg-bench.XXXXXX)
+chmod 711 "$work"  # the cluster inside runs as the postgres user
 cleanup() {
     [ -n "${foreman:-}" ] && kill -TERM "$foreman" 2> /dev/null && wait "$foreman" 2> /dev/null || true
     bash scripts/rabbitmq.sh stop "$work/broker" > /dev/null || true
     bash scripts/postgres.sh stop "$work/postgres" > /dev/null || true
+    [ -n "${WEFT_BENCH_KEEP:-}" ] && cp "$work/postgres/server.log" /tmp/pg-bench-server.log 2>/dev/null || true
     rm -rf "$work"
 }
 trap cleanup EXIT
@@ -50,5 +52,11 @@ run() {
     fi
 }
 
-run lmdb "$work/lmdb"
-run postgres "$WEFT_POSTGRES_URL"
+# For diagnosis: WEFT_BENCH_PG_ONLY=1 skips LMDB; WEFT_BENCH_PG_SQL runs SQL as the superuser
+# first (say, "ALTER SYSTEM SET synchronous_commit = off; SELECT pg_reload_conf()");
+# WEFT_BENCH_PG_PARAMS adds URL parameters (say, "&pool=32").
+if [ -n "${WEFT_BENCH_PG_SQL:-}" ]; then
+    printf "%s\n" "$WEFT_BENCH_PG_SQL" | runuser -u postgres -- psql -h "$work/postgres" -p "$PORT" -U postgres -q -f - > /dev/null
+fi
+[ "${WEFT_BENCH_PG_ONLY:-0}" = 1 ] || run lmdb "$work/lmdb"
+run postgres "$WEFT_POSTGRES_URL${WEFT_BENCH_PG_PARAMS:-}"

@@ -56,6 +56,9 @@ EOT
 
 create() {
     mkdir -p "$dir"
+    if [ "$(id -u)" -eq 0 ] && ! runuser -u postgres -- test -x "$(dirname "$dir")"; then
+        die "the postgres user cannot reach $dir: make its parent folders traversable (chmod o+x)"
+    fi
     local port password
     port=${WEFT_POSTGRES_PORT:-$(free_port)}
     password=$(openssl rand -hex 12)

@@ -19,20 +19,15 @@ public final class PostgresCoordinationStore: CoordinationStore {
     // MARK: Values
 
     public func value(at key: StoreKey) async throws -> [UInt8]? {
-        try await database.scalar(
-            "SELECT value FROM weft_values WHERE run = \(key.run) AND name = \(key.name)", as: ByteBuffer.self
-        ).map(Handle.bytes)
+        try await database.execute(PostgresStatements.Value(run: key.run, name: key.name)).first.map(Handle.bytes)
     }
 
     public func values(at keys: [StoreKey]) async throws -> [[UInt8]?] {
         guard keys.count > 1 else { return keys.isEmpty ? [] : [try await value(at: keys[0])] }
         var values = [[UInt8]?](repeating: nil, count: keys.count)
-        let rows = try await database.query(
-            """
-            SELECT k.i, v.value FROM unnest(\(keys.map(\.run))::text[], \(keys.map(\.name))::text[]) WITH ORDINALITY AS k(run, name, i)
-            JOIN weft_values v ON v.run = k.run AND v.name = k.name
-            """)
-        for try await (index, value) in rows.decode((Int64, ByteBuffer).self) { values[Int(index) - 1] = Handle.bytes(value) }
+        for (index, value) in try await database.execute(PostgresStatements.Values(runs: keys.map(\.run), names: keys.map(\.name))) {
+            values[Int(index) - 1] = value.map(Handle.bytes)
+        }
         return values
     }
 
@@ -49,13 +44,11 @@ public final class PostgresCoordinationStore: CoordinationStore {
             guard outcome == .stored else { return (outcome, []) }
             return (outcome, try await addToSets(additions))
         }
-        let rows = try await database.query(
-            """
-            SELECT outcome, existing, sizes FROM weft_set_if_absent(\(key.run), \(key.name), \(Handle.bytes(value)),
-                \(fence?.key.name), \(fence.map { Handle.column($0.token) }), \(additions.map(\.key.name))::text[],
-                \(additions.map(\.member))::text[])
-            """)
-        for try await (outcome, existing, sizes) in rows.decode((Int32, ByteBuffer?, [Int64]).self) {
+        let rows = try await database.execute(
+            PostgresStatements.SetIfAbsent(
+                run: key.run, name: key.name, value: Handle.bytes(value), fence: fence?.key.name,
+                token: fence.map { Handle.column($0.token) }, sets: additions.map(\.key.name), members: additions.map(\.member)))
+        for (outcome, existing, sizes) in rows {
             switch outcome {
             case 0: return (.stored, sizes.map { Int($0) })
             case 1: return (.exists(existing.map(Handle.bytes) ?? []), [])

@@ -28,6 +28,18 @@ struct PostgresDatabaseHandle: Sendable {
         }
     }
 
+    /// Runs a prepared statement, counting it, and returns its rows.
+    func execute<Statement: PostgresPreparedStatement>(_ statement: Statement) async throws -> [Statement.Row] {
+        statements.add()
+        do {
+            var rows: [Statement.Row] = []
+            for try await row in try await client.execute(statement) { rows.append(row) }
+            return rows
+        } catch {
+            throw PostgresStateStore.describe(error, configuration: configuration)
+        }
+    }
+
     /// Runs `query` and returns its only row's first column decoded as `T`, or `nil`.
     func scalar<T: PostgresDecodable & Sendable>(_ query: PostgresQuery, as type: T.Type) async throws -> T? {
         for try await row in try await self.query(query) {

@@ -76,16 +76,18 @@ enum PostgresSchema {
             END $$
             """,
             """
-            -- Locks the fence row of (p_run, p_fence), creating it at the lowest token, and says
-            -- whether p_token may write (it is at least the highest token seen).
+            -- Checks p_token against the fence of (p_run, p_fence) and, when it may write (it is
+            -- at least the highest token seen), raises the fence to it, in one statement that
+            -- locks the fence's row until the caller's transaction ends.
             CREATE FUNCTION weft_fence_allows(p_run text, p_fence text, p_token bigint) RETURNS boolean
             LANGUAGE plpgsql AS $$
             DECLARE
-                highest bigint;
+                allowed boolean;
             BEGIN
-                INSERT INTO weft_fences (run, name, token) VALUES (p_run, p_fence, -9223372036854775808) ON CONFLICT DO NOTHING;
-                SELECT token INTO highest FROM weft_fences WHERE run = p_run AND name = p_fence FOR UPDATE;
-                RETURN p_token >= highest;
+                INSERT INTO weft_fences AS f (run, name, token) VALUES (p_run, p_fence, p_token)
+                ON CONFLICT (run, name) DO UPDATE SET token = excluded.token WHERE f.token <= excluded.token
+                RETURNING true INTO allowed;
+                RETURN coalesce(allowed, false);
             END $$
             """,
             """
@@ -112,9 +114,6 @@ enum PostgresSchema {
                     RETURN;
                 END IF;
                 outcome := 0;
-                IF p_fence IS NOT NULL THEN
-                    UPDATE weft_fences SET token = p_token WHERE run = p_run AND name = p_fence;
-                END IF;
                 IF coalesce(array_length(p_sets, 1), 0) > 0 THEN
                     sizes := weft_add_to_sets(p_run, p_sets, p_members);
                 END IF;
@@ -147,9 +146,6 @@ enum PostgresSchema {
                     RETURN;
                 END IF;
                 outcome := 0;
-                IF p_fence IS NOT NULL THEN
-                    UPDATE weft_fences SET token = p_token WHERE run = p_run AND name = p_fence;
-                END IF;
             END $$
             """,
             """

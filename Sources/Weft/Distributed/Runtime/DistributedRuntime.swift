@@ -151,7 +151,9 @@ public final class DistributedRuntime: Sendable {
         while true {
             let waiter = announcements.register(runID)
             defer { announcements.unregister(runID, waiter) }
-            if try await coordinator.terminal(runID) != nil, let result = try await coordinator.runResult(runID) {
+            if let terminal = try await coordinator.terminal(runID),
+                let result = try await coordinator.runResult(runID, terminal: terminal)
+            {
                 return result
             }
             await waiter.wait()

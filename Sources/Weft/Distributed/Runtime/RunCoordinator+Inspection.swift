@@ -60,21 +60,33 @@ extension RunCoordinator {
     }
 
     /// The result of a finished run, built from its records; `nil` while it runs.
-    func runResult(_ run: String) async throws -> RunResult? {
-        guard let meta = try await meta(run) else {
+    func runResult(_ run: String, terminal known: TerminalRecord? = nil) async throws -> RunResult? {
+        guard let meta = try await recentMeta(run) else {
             throw WeftError(.unknownRun, "No run \"\(run)\" is known to the store")
         }
-        guard let terminal = try await terminal(run) else { return nil }
-        // The node records are read now and decoded only if the caller looks at them.
+        let terminal: TerminalRecord
+        if let known {
+            terminal = known
+        } else if let read = try await self.terminal(run) {
+            terminal = read
+        } else {
+            return nil
+        }
+        // The node records are read now, with the marker of context writes, in one read, and
+        // decoded only if the caller looks at them.
         var table = NodeRecordTable(source: .records([]))
+        var hasContext = true
         if let plan = catalog.plan(id: meta.blueprintID, version: meta.blueprintVersion)?.plan {
-            let keys = (0..<plan.nodeCount).map { RunKeys.result(run, $0, 0) }
-            table = NodeRecordTable(source: .stored(plan: plan, records: try await records.values(at: keys)))
+            let keys = (0..<plan.nodeCount).map { RunKeys.result(run, $0, 0) } + [RunKeys.hasContext(run)]
+            var values = try await records.values(at: keys)
+            hasContext = values.removeLast() != nil
+            table = NodeRecordTable(source: .stored(plan: plan, records: values))
         }
         let seconds = max(0, terminal.finishedAt - meta.startedAt)
         return RunResult(
             runID: run, blueprintID: meta.blueprintID, blueprintVersion: meta.blueprintVersion, status: terminal.status,
-            output: terminal.output, failure: terminal.failure, table: table, context: try await contexts.snapshot(run: run),
+            output: terminal.output, failure: terminal.failure, table: table,
+            context: hasContext ? try await contexts.snapshot(run: run) : [:],
             duration: .nanoseconds(Int64(seconds * 1e9)))
     }
 }

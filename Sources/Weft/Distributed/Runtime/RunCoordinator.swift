@@ -65,6 +65,13 @@ final class RunCoordinator: Sendable {
         return try cachedMeta(run, bytes: bytes)
     }
 
+    /// The run's record from this process's cache when fresh (see `metaFreshness`), else from
+    /// the store: for steps that a deleted run cannot reach (the run's own end, its result).
+    func recentMeta(_ run: String) async throws -> RunMeta? {
+        if let fresh = freshMeta(run) { return fresh }
+        return try await meta(run)
+    }
+
     /// The run's record from its stored bytes, decoded once per process.
     func cachedMeta(_ run: String, bytes: [UInt8], now: ContinuousClock.Instant = .now) throws -> RunMeta {
         if let cached = metas.withLock(run, { $0[run] }), cached.at.duration(to: now) < metaFreshness { return cached.meta }
@@ -234,7 +241,8 @@ final class RunCoordinator: Sendable {
         // The announcement goes out first; then the bookkeeping writes, issued together so that
         // a group-committing store makes them one commit. The run leaves the progress index
         // only with them: a worker dying before it is announced leaves the run to the reconciler.
-        let announcement = try await announce(runID, final)
+        let meta = try await recentMeta(runID)
+        let announcement = try await announce(runID, final, meta: meta)
         if final.status != .completed {
             // Sub-workflows, loop passes and batch items still running end with their parent.
             try await cancelChildren(of: runID)
@@ -245,7 +253,9 @@ final class RunCoordinator: Sendable {
             if let announcement {
                 group.addTask { _ = try await records.setIfAbsent(announcement, [1], fence: nil) }
             }
-            group.addTask { try await records.cancelTimer(RunKeys.deadlineTimer(runID)) }
+            if meta?.deadline != nil || meta == nil {
+                group.addTask { try await records.cancelTimer(RunKeys.deadlineTimer(runID)) }
+            }
             group.addTask { try await records.forgetProgress(run: runID) }
             if let retention {
                 group.addTask {
@@ -260,8 +270,8 @@ final class RunCoordinator: Sendable {
     /// Tells the starting client that the run ended, once (at least once if a worker dies
     /// here), and returns the key that notes the announcement, for the caller to write; `nil`
     /// when there is nothing to note.
-    private func announce(_ runID: String, _ terminal: TerminalRecord) async throws -> StoreKey? {
-        guard let meta = try await meta(runID), meta.replyTo != nil || meta.parent != nil else { return nil }
+    private func announce(_ runID: String, _ terminal: TerminalRecord, meta: RunMeta?) async throws -> StoreKey? {
+        guard let meta, meta.replyTo != nil || meta.parent != nil else { return nil }
         let announced = RunKeys.announced(runID)
         guard try await records.value(at: announced) == nil else { return nil }
         if let parent = meta.parent {

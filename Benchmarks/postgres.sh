@@ -47,6 +47,9 @@ run() {
     sleep 2  # the database's statistics are published within a second
     after=$(commits)
     runs=$(echo "$output" | sed -n 's/^runs-total: //p')
+    if [ -n "${WEFT_BENCH_PG_REPORT:-}" ] && [ "$name" = postgres ]; then
+        runuser -u postgres -- psql -h "$work/postgres" -p "$PORT" -U postgres -d weft -c "$WEFT_BENCH_PG_REPORT" || true
+    fi
     if [ "$name" = postgres ]; then
         awk -v s="$((after - before))" -v r="$runs" 'BEGIN { printf "postgres: %d statements for %d hops: %.2f statements per hop\n", s, r * 10, s / (r * 10) }'
     fi
@@ -56,7 +59,7 @@ run() {
 # first (say, "ALTER SYSTEM SET synchronous_commit = off; SELECT pg_reload_conf()");
 # WEFT_BENCH_PG_PARAMS adds URL parameters (say, "&pool=32").
 if [ -n "${WEFT_BENCH_PG_SQL:-}" ]; then
-    printf "%s\n" "$WEFT_BENCH_PG_SQL" | runuser -u postgres -- psql -h "$work/postgres" -p "$PORT" -U postgres -q -f - > /dev/null
+    printf "%s\n" "$WEFT_BENCH_PG_SQL" | runuser -u postgres -- psql -h "$work/postgres" -p "$PORT" -U postgres -d weft -q -f - > /dev/null
 fi
 [ "${WEFT_BENCH_PG_ONLY:-0}" = 1 ] || run lmdb "$work/lmdb"
 run postgres "$WEFT_POSTGRES_URL${WEFT_BENCH_PG_PARAMS:-}"

@@ -90,6 +90,8 @@ ssl_key_file = '$dir/tls/server.key'
 fsync = on
 synchronous_commit = on
 EOT
+    # Extra settings, say for a benchmark's diagnosis (WEFT_POSTGRES_CONF="shared_preload_libraries = 'pg_stat_statements'").
+    [ -z "${WEFT_POSTGRES_CONF:-}" ] || printf '%s\n' "$WEFT_POSTGRES_CONF" >> "$dir/data/postgresql.conf"
     start_server
     as_postgres "$bin/psql" -h "$dir" -p "$port" -U postgres -q -v ON_ERROR_STOP=1 <<EOT > /dev/null
 CREATE USER weft PASSWORD '$password' CREATEDB;

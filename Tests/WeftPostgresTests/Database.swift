@@ -17,9 +17,12 @@ enum Database {
         return url
     }
 
-    /// The configuration of the cluster's `weft` database.
+    /// The configuration of the cluster's `weft` database, with a small pool: tests run side
+    /// by side, each with stores of its own.
     static func configuration() throws -> PostgresConfiguration {
-        try PostgresConfiguration(url: url())
+        var configuration = try PostgresConfiguration(url: url())
+        configuration.maximumConnections = 4
+        return configuration
     }
 
     /// The configuration of a new, empty database of its own.
@@ -34,16 +37,21 @@ enum Database {
         return configuration
     }
 
-    /// A store on a new database, closed when the next one is made (checks run one at a time).
-    static func scratchStore(clock: StoreClock? = nil) async throws -> PostgresStateStore {
+    /// A store on a new database, kept in `stores` for the test to close when it ends.
+    static func scratchStore(clock: StoreClock? = nil, in stores: StoreList) async throws -> PostgresStateStore {
         let store = try await PostgresStateStore.open(try await fresh(), clock: clock)
-        let previous = current.withLock { current in
-            defer { current = store }
-            return current
-        }
-        await previous?.close()
+        stores.add(store)
         return store
     }
+}
 
-    private static let current = Mutex<PostgresStateStore?>(nil)
+/// The stores a test opened, closed together when it ends.
+final class StoreList: Sendable {
+    private let stores = Mutex<[PostgresStateStore]>([])
+
+    func add(_ store: PostgresStateStore) { stores.withLock { $0.append(store) } }
+
+    func closeAll() async {
+        for store in stores.withLock({ $0 }) { await store.close() }
+    }
 }

@@ -6,7 +6,7 @@ import WeftPostgres
 import WeftTesting
 
 /// Every test that needs the PostgreSQL server, one at a time: some restart it.
-@Suite("PostgreSQL state store on a real server", .serialized)
+@Suite("PostgreSQL state store on a real server", .serialized, .timeLimit(.minutes(5)))
 struct PostgresTests {}
 
 extension PostgresTests {
@@ -14,11 +14,11 @@ extension PostgresTests {
     struct Conformance {
         /// Backends whose stores are PostgreSQL, on a fresh database each time, with a manual
         /// clock for leases, timers and progress (production reads the database's clock).
-        static func harness() -> BackendHarness {
+        static func harness(_ stores: StoreList) -> BackendHarness {
             let clock = ManualClock()
             return BackendHarness(
                 makeBackends: {
-                    let store = try await Database.scratchStore(clock: StoreClock(clock))
+                    let store = try await Database.scratchStore(clock: StoreClock(clock), in: stores)
                     return WeftBackends(
                         transport: InMemoryQueueTransport(), contextStore: store.contextStore,
                         coordinationStore: store.coordinationStore)
@@ -29,13 +29,17 @@ extension PostgresTests {
 
         @Test("Every context-store contract holds", arguments: ProtocolConformance.context)
         func contextContract(_ check: ProtocolCheck) async throws {
-            let failures = try await check.run(Self.harness())
+            let stores = StoreList()
+            let failures = try await check.run(Self.harness(stores))
+            await stores.closeAll()
             #expect(failures.isEmpty, "\(failures.joined(separator: "\n"))")
         }
 
         @Test("Every coordination-store contract holds", arguments: ProtocolConformance.coordination)
         func coordinationContract(_ check: ProtocolCheck) async throws {
-            let failures = try await check.run(Self.harness())
+            let stores = StoreList()
+            let failures = try await check.run(Self.harness(stores))
+            await stores.closeAll()
             #expect(failures.isEmpty, "\(failures.joined(separator: "\n"))")
         }
 
@@ -43,10 +47,12 @@ extension PostgresTests {
             "The distributed runtime on PostgreSQL stores gives LocalRuntime's results",
             arguments: EngineScenario.standard + EngineScenario.controlFlow)
         func engineRules(_ scenario: EngineScenario) async throws {
-            let store = try await Database.scratchStore()
+            let stores = StoreList()
+            let store = try await Database.scratchStore(in: stores)
             let backends = WeftBackends(
                 transport: InMemoryQueueTransport(), contextStore: store.contextStore, coordinationStore: store.coordinationStore)
             let differences = try await EngineConformance.check(scenario, backends: backends)
+            await stores.closeAll()
             #expect(differences.isEmpty, "\(differences.joined(separator: "\n"))")
         }
     }

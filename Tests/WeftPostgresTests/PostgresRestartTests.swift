@@ -13,16 +13,38 @@ struct RestartFailed: Error {
 extension PostgresTests {
     @Suite("Server restarts")
     struct Restarts {
-        /// Restarts the test cluster (scripts/postgres.sh), keeping its data and port.
-        static func restartServer() throws { try server("restart") }
+        /// A cluster of this test's own (scripts/postgres.sh in a temporary folder), since it
+        /// stops and starts it while other tests use theirs.
+        struct Cluster {
+            let directory: String
+            let url: String
 
-        /// Runs `scripts/postgres.sh <command>` on the test cluster.
-        static func server(_ command: String) throws {
-            guard let dir = ProcessInfo.processInfo.environment["WEFT_POSTGRES_DIR"] else { throw Database.Missing() }
-            // Through system(): Foundation's Process was seen to miss the exit of a script whose
-            // child (pg_ctl's server) lives on.
-            let status = system("bash scripts/postgres.sh \(command) '\(dir)' > /dev/null 2>&1")
-            guard status == 0 else { throw RestartFailed(status: status) }
+            static func start() throws -> Cluster {
+                var template = Array("/tmp/weft-pg-restart-XXXXXX".utf8CString)
+                let directory = template.withUnsafeMutableBufferPointer { String(cString: mkdtemp($0.baseAddress!)) }
+                let cluster = Cluster(directory: directory, url: "")
+                try cluster.run("start")
+                let settings = try String(contentsOfFile: directory + "/settings", encoding: .utf8)
+                var values: [String: String] = [:]
+                for line in settings.split(separator: "\n") {
+                    let parts = line.split(separator: "=", maxSplits: 1)
+                    if parts.count == 2 { values[String(parts[0])] = String(parts[1]) }
+                }
+                guard let port = values["PORT"], let password = values["PASSWORD"] else { throw RestartFailed(status: -1) }
+                return Cluster(directory: directory, url: "postgres://weft:\(password)@127.0.0.1:\(port)/weft?sslmode=disable&pool=4")
+            }
+
+            /// Runs `scripts/postgres.sh <command>` on it, through system(): Foundation's Process
+            /// was seen to miss the exit of a script whose child (the server) lives on.
+            func run(_ command: String) throws {
+                let status = system("bash scripts/postgres.sh \(command) '\(directory)' > /dev/null 2>&1")
+                guard status == 0 else { throw RestartFailed(status: status) }
+            }
+
+            func remove() {
+                try? run("stop")
+                _ = system("rm -rf '\(directory)'")
+            }
         }
 
         @Test("When the database restarts mid-run, workers reconnect and every run completes", .timeLimit(.minutes(3)))
@@ -44,7 +66,9 @@ extension PostgresTests {
                 Node("last") { context in JSONValue(context.input.intValue! + 3) }
                 Chain("first", "hold", "last")
             }
-            let store = try await PostgresStateStore.open(try await Database.fresh())
+            let cluster = try Cluster.start()
+            defer { cluster.remove() }
+            let store = try await PostgresStateStore.open(try PostgresConfiguration(url: cluster.url))
             let backends = WeftBackends(
                 transport: InMemoryQueueTransport(), contextStore: store.contextStore, coordinationStore: store.coordinationStore)
             var logger = Logger(label: "test")
@@ -60,10 +84,10 @@ extension PostgresTests {
             await allHeld.wait()
 
             // The nodes finish while the database is away: their records wait for it.
-            try Self.server("stop")
+            try cluster.run("stop")
             release.open()
             await allReleased.wait()
-            try Self.server("start")
+            try cluster.run("start")
 
             for (input, handle) in handles.enumerated() {
                 let result = try await handle.result()

@@ -24,16 +24,8 @@ bin=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -1)
 die() { echo "postgres.sh: $*" >&2; exit 1; }
 [ -n "$bin" ] || die "PostgreSQL is not installed (apt-get install postgresql)"
 
-port_in_use() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
-
-free_port() {
-    local port
-    for _ in $(seq 1 200); do
-        port=$((20000 + RANDOM % 20000))
-        if ! port_in_use "$port"; then echo "$port"; return; fi
-    done
-    die "no free loopback port found"
-}
+# shellcheck source=scripts/ports.sh
+. "$(dirname "$0")/ports.sh"
 
 as_postgres() {
     if [ "$(id -u)" -eq 0 ]; then

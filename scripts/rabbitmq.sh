@@ -25,16 +25,8 @@ server=/usr/lib/rabbitmq/bin/rabbitmq-server
 
 die() { echo "rabbitmq.sh: $*" >&2; exit 1; }
 
-port_in_use() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
-
-free_port() {
-    local port
-    for _ in $(seq 1 200); do
-        port=$((20000 + RANDOM % 20000))
-        if ! port_in_use "$port"; then echo "$port"; return; fi
-    done
-    die "no free loopback port found"
-}
+# shellcheck source=scripts/ports.sh
+. "$(dirname "$0")/ports.sh"
 
 # The broker is ready when its port answers an AMQP protocol header with a frame.
 answers() {

@@ -136,8 +136,7 @@ extension RunCoordinator {
             return .suspended("a resume for an attempt that never started")
         }
         let record = try ControlRecord(decoding: bytes)
-        guard record.fencingToken == resume.fencingToken,
-            try await currentControl(run: run, node: node)?.attempt == resume.attempt
+        guard record.fencingToken == resume.fencingToken, try await currentAttempt(run: run, node: node) == resume.attempt
         else {
             return .suspended("a resume of a superseded attempt was ignored")
         }
@@ -429,12 +428,15 @@ extension RunCoordinator {
         timerScheduled(delay)
     }
 
+    /// The current attempt of node `node`: the one after its last failed attempt.
+    private func currentAttempt(run: String, node: Int) async throws -> Int {
+        guard let bytes = try await records.value(at: RunKeys.lastFailure(run, node, 0)) else { return 1 }
+        return try NodeResultRecord(decoding: bytes).attempt + 1
+    }
+
     /// The current attempt of control node `node` and its record, if it has started.
     func currentControl(run: String, node: Int) async throws -> (attempt: Int, record: ControlRecord)? {
-        var attempt = 1
-        if let bytes = try await records.value(at: RunKeys.lastFailure(run, node, 0)) {
-            attempt = try NodeResultRecord(decoding: bytes).attempt + 1
-        }
+        let attempt = try await currentAttempt(run: run, node: node)
         guard let bytes = try await records.value(at: RunKeys.control(run, node, attempt: attempt)) else { return nil }
         return (attempt, try ControlRecord(decoding: bytes))
     }

@@ -43,12 +43,16 @@ public struct PostgresConfiguration: Sendable, Hashable, CustomStringConvertible
     /// Whether the store creates and upgrades its schema when it opens (default `true`);
     /// otherwise run `weft store migrate` first.
     public var migrateOnStart: Bool
+    /// How many batches of each kind (node records written, values read) may be in flight at
+    /// once (`batches`, default 1): statements issued meanwhile gather into the next batch, which
+    /// is one statement and one transaction for many (a group commit).
+    public var batches: Int
 
     /// Creates a configuration.
     public init(
         host: String = "localhost", port: Int = 5432, user: String = "postgres", password: String? = nil,
         database: String = "weft", tls: TLSMode = .prefer, rootCertificate: String? = nil, maximumConnections: Int = 16,
-        connectTimeout: Duration = .seconds(10), migrateOnStart: Bool = true
+        connectTimeout: Duration = .seconds(10), migrateOnStart: Bool = true, batches: Int = 1
     ) {
         self.host = host
         self.port = port
@@ -60,6 +64,7 @@ public struct PostgresConfiguration: Sendable, Hashable, CustomStringConvertible
         self.maximumConnections = maximumConnections
         self.connectTimeout = connectTimeout
         self.migrateOnStart = migrateOnStart
+        self.batches = batches
     }
 
     /// Whether `text` is a PostgreSQL URL (`postgres://` or `postgresql://`).
@@ -106,6 +111,9 @@ public struct PostgresConfiguration: Sendable, Hashable, CustomStringConvertible
             case "connect_timeout":
                 guard let value = item.value.flatMap(Double.init), value > 0 else { throw invalid("connect_timeout must be positive") }
                 connectTimeout = .milliseconds(Int64(value * 1000))
+            case "batches":
+                guard let value = item.value.flatMap(Int.init), value >= 1 else { throw invalid("batches must be at least 1") }
+                batches = value
             case "migrate":
                 guard let value = item.value, ["true", "false"].contains(value) else { throw invalid("migrate must be true or false") }
                 migrateOnStart = value == "true"

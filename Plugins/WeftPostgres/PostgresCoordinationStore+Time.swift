@@ -130,6 +130,27 @@ extension PostgresCoordinationStore {
         return runs
     }
 
+    public func recordStart(run: String, _ key: StoreKey, _ record: [UInt8], quietFor: Duration) async throws
+        -> SetIfAbsentOutcome
+    {
+        let rows = try await database.execute(
+            PostgresStatements.RecordStart(
+                run: key.run, name: key.name, value: Handle.bytes(record), progressRun: run, now: database.now,
+                quietFor: quietFor.seconds))
+        guard let (outcome, existing) = rows.first else {
+            throw PostgresStoreError(.queryFailed, "weft_set_if_absent returned no row")
+        }
+        return outcome == 0 ? .stored : .exists(existing.map(Handle.bytes) ?? [])
+    }
+
+    public func recordEnd(run: String, marker: StoreKey?, cancelling: StoreKey?, expiry: RunExpiry?) async throws {
+        _ = try await database.execute(
+            PostgresStatements.RecordEnd(
+                run: run, marker: marker.map { ($0.run, $0.name) }, cancelling: cancelling.map { ($0.run, $0.name) },
+                expiry: expiry.map { ($0.key.run, $0.key.name, $0.after.seconds, Handle.bytes($0.payload)) },
+                now: database.now))
+    }
+
     public func forgetProgress(run: String) async throws {
         try await database.query("DELETE FROM weft_progress WHERE run = \(run)")
     }

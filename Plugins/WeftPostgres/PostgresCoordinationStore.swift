@@ -9,9 +9,19 @@ import Weft
 /// fence row they check.
 public final class PostgresCoordinationStore: CoordinationStore {
     let database: PostgresDatabaseHandle
+    /// The group commit of set-if-absent calls.
+    private let writes: PostgresBatcher<Write, WriteOutcome>
+    /// The group commit of reads of several values.
+    private let reads: PostgresBatcher<[StoreKey], [[UInt8]?]>
 
     init(database: PostgresDatabaseHandle) {
         self.database = database
+        writes = PostgresBatcher(concurrency: database.configuration.batches) { writes in
+            await Self.perform(writes, on: database)
+        }
+        reads = PostgresBatcher(concurrency: database.configuration.batches) { reads in
+            await Self.perform(reads, on: database)
+        }
     }
 
     private typealias Handle = PostgresDatabaseHandle
@@ -24,38 +34,32 @@ public final class PostgresCoordinationStore: CoordinationStore {
 
     public func values(at keys: [StoreKey]) async throws -> [[UInt8]?] {
         guard keys.count > 1 else { return keys.isEmpty ? [] : [try await value(at: keys[0])] }
-        var values = [[UInt8]?](repeating: nil, count: keys.count)
-        for (index, value) in try await database.execute(PostgresStatements.Values(runs: keys.map(\.run), names: keys.map(\.name))) {
-            values[Int(index) - 1] = value.map(Handle.bytes)
-        }
-        return values
+        return try await reads.submit(keys)
     }
 
     public func setIfAbsent(_ key: StoreKey, _ value: [UInt8], fence: Fence?) async throws -> SetIfAbsentOutcome {
-        try await setIfAbsent(key, value, fence: fence, thenAddToSets: []).0
+        try await setIfAbsent(key, value, fence: fence, thenAddToSets: [], thenRead: []).0
     }
 
     public func setIfAbsent(_ key: StoreKey, _ value: [UInt8], fence: Fence?, thenAddToSets additions: [SetAddition])
         async throws -> (SetIfAbsentOutcome, [Int])
     {
+        let (outcome, sizes, _) = try await setIfAbsent(key, value, fence: fence, thenAddToSets: additions, thenRead: [])
+        return (outcome, sizes)
+    }
+
+    public func setIfAbsent(
+        _ key: StoreKey, _ value: [UInt8], fence: Fence?, thenAddToSets additions: [SetAddition], thenRead reads: [StoreKey]
+    ) async throws -> (SetIfAbsentOutcome, [Int], [[UInt8]?]) {
         try check(fence, guarding: key)
         guard additions.allSatisfy({ $0.key.run == key.run }) else {
+            // Sets of other runs: not in the same call (the function adds to its own run's).
             let outcome = try await setIfAbsent(key, value, fence: fence)
-            guard outcome == .stored else { return (outcome, []) }
-            return (outcome, try await addToSets(additions))
+            guard outcome == .stored else { return (outcome, [], []) }
+            let sizes = try await addToSets(additions)
+            return (outcome, sizes, reads.isEmpty ? [] : try await values(at: reads))
         }
-        let rows = try await database.execute(
-            PostgresStatements.SetIfAbsent(
-                run: key.run, name: key.name, value: Handle.bytes(value), fence: fence?.key.name,
-                token: fence.map { Handle.column($0.token) }, sets: additions.map(\.key.name), members: additions.map(\.member)))
-        for (outcome, existing, sizes) in rows {
-            switch outcome {
-            case 0: return (.stored, sizes.map { Int($0) })
-            case 1: return (.exists(existing.map(Handle.bytes) ?? []), [])
-            default: return (.fenced, [])
-            }
-        }
-        throw PostgresStoreError(.queryFailed, "weft_set_if_absent returned no row")
+        return try await writes.submit(Write(key: key, value: value, fence: fence, additions: additions, reads: reads))
     }
 
     public func compareAndSet(_ key: StoreKey, expected: [UInt8]?, new: [UInt8], fence: Fence?) async throws

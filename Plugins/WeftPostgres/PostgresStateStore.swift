@@ -187,6 +187,9 @@ public final class PostgresStateStore: Sendable {
         client.options.maximumConnections = configuration.maximumConnections
         client.options.minimumConnections = 0
         client.options.connectTimeout = configuration.connectTimeout
+        // Every statement is prepared and keyed by primary keys: one plan serves all values,
+        // so the server plans each once per connection instead of on every execution.
+        client.options.additionalStartupParameters = [("plan_cache_mode", "force_generic_plan")]
         return client
     }
 

@@ -91,6 +91,77 @@ extension ProtocolConformance {
             expect(stale.0 == .fenced && stale.1.isEmpty, "a stale write gave \(stale)", into: &failures)
             expect(try await store.members(of: done) == ["1"], "additions of refused writes were made", into: &failures)
         },
+        ProtocolCheck(.coordination, "a set-if-absent with reads returns them only when it stores") { harness, failures in
+            let store = try await harness.makeBackends().coordinationStore
+            let run = unique("run")
+            let status = StoreKey(run: run, name: "s")
+            let next = StoreKey(run: run, name: "n2.0")
+            _ = try await store.setIfAbsent(next, [7], fence: nil)
+            let first = try await store.setIfAbsent(
+                StoreKey(run: run, name: "n1.0"), [1], fence: Fence(key: StoreKey(run: run, name: "f1.0"), token: 1),
+                thenAddToSets: [SetAddition(key: StoreKey(run: run, name: "d"), member: "1")], thenRead: [status, next])
+            expect(first.0 == .stored && first.1 == [1], "the write gave \(first.0), sizes \(first.1)", into: &failures)
+            expect(first.2 == [nil, [7]], "the reads gave \(first.2)", into: &failures)
+            let again = try await store.setIfAbsent(StoreKey(run: run, name: "n1.0"), [2], fence: nil, thenAddToSets: [], thenRead: [next])
+            expect(again.0 == .exists([1]) && again.2.isEmpty, "a second write gave \(again)", into: &failures)
+        },
+        ProtocolCheck(.coordination, "concurrent writes of many runs, stored, existing and fenced, each get their own outcome") {
+            harness, failures in
+            // Stores that group concurrent calls into one transaction must keep their outcomes apart.
+            let store = try await harness.makeBackends().coordinationStore
+            let runs = (0..<48).map { unique("run\($0)") }
+            for run in runs.prefix(16) { _ = try await store.setIfAbsent(StoreKey(run: run, name: "n"), [9], fence: nil) }
+            for run in runs.suffix(16) {
+                _ = try await store.setIfAbsent(StoreKey(run: run, name: "x"), [], fence: Fence(key: StoreKey(run: run, name: "f"), token: 5))
+            }
+            let outcomes = try await withThrowingTaskGroup(of: (Int, SetIfAbsentOutcome, [Int], [[UInt8]?]).self) { group in
+                for (index, run) in runs.enumerated() {
+                    group.addTask {
+                        let (outcome, sizes, reads) = try await store.setIfAbsent(
+                            StoreKey(run: run, name: "n"), [UInt8(index)], fence: Fence(key: StoreKey(run: run, name: "f"), token: 4),
+                            thenAddToSets: [SetAddition(key: StoreKey(run: run, name: "d"), member: "\(index)")],
+                            thenRead: [StoreKey(run: run, name: "n")])
+                        return (index, outcome, sizes, reads)
+                    }
+                }
+                return try await group.reduce(into: []) { $0.append($1) }
+            }
+            for (index, outcome, sizes, reads) in outcomes {
+                switch index {
+                case 0..<16:
+                    expect(outcome == .exists([9]) && sizes.isEmpty, "run \(index): \(outcome) \(sizes)", into: &failures)
+                case 32..<48:
+                    expect(outcome == .fenced && sizes.isEmpty, "run \(index): \(outcome) \(sizes)", into: &failures)
+                default:
+                    expect(outcome == .stored && sizes == [1], "run \(index): \(outcome) \(sizes)", into: &failures)
+                    expect(reads.count == 1, "run \(index) read \(reads)", into: &failures)
+                }
+            }
+        },
+        ProtocolCheck(.coordination, "a run's start and end records are written together") { harness, failures in
+            let store = try await harness.makeBackends().coordinationStore
+            let run = unique("run")
+            let meta = StoreKey(run: run, name: "m")
+            expect(try await store.recordStart(run: run, meta, [1], quietFor: .zero) == .stored, "a first start", into: &failures)
+            expect(try await store.recordStart(run: run, meta, [2], quietFor: .zero) == .exists([1]), "a second start", into: &failures)
+            try await harness.passTime(.seconds(20))
+            expect(try await store.runsWithoutProgress(for: .seconds(10), limit: 1000).contains(run), "the started run is not indexed", into: &failures)
+            let deadline = StoreKey(run: run, name: "deadline")
+            let expiry = StoreKey(run: run, name: "expiry")
+            try await store.scheduleTimer(deadline, after: .seconds(5), payload: [1])
+            try await store.recordEnd(
+                run: run, marker: StoreKey(run: run, name: "a"), cancelling: deadline,
+                expiry: RunExpiry(key: expiry, after: .seconds(30), payload: [2]))
+            try await store.recordEnd(run: run, marker: StoreKey(run: run, name: "a"), cancelling: deadline, expiry: nil)
+            expect(try await store.value(at: StoreKey(run: run, name: "a")) == [1], "the marker", into: &failures)
+            expect(!(try await store.runsWithoutProgress(for: .seconds(0), limit: 1000)).contains(run), "the ended run is still indexed", into: &failures)
+            expect(try await store.scheduleTimer(deadline, after: .seconds(1), payload: [1]) == false, "the cancelled timer came back", into: &failures)
+            try await harness.passTime(.seconds(31))
+            let due = try await store.claimDueTimers(limit: 100, claimFor: .seconds(30)).filter { $0.key.run == run }
+            expect(due == [DueTimer(key: expiry, payload: [2])], "due after the end: \(due)", into: &failures)
+            try await store.completeTimer(expiry)
+            try await store.recordEnd(run: unique("never-started"), marker: nil, cancelling: nil, expiry: nil)
+        },
         ProtocolCheck(.coordination, "a write with a stale fencing token is refused") { harness, failures in
             let store = try await harness.makeBackends().coordinationStore
             let run = unique("run")

@@ -23,11 +23,11 @@ extension PostgresTests {
         @Test("URLs parse with the environment filling gaps; bad ones are refused with the reason, never the password")
         func urls() throws {
             let parsed = try PostgresConfiguration(
-                url: "postgres://ada:s3cr%40t@db.example.org:6543/runs?sslmode=verify-full&pool=4&connect_timeout=2.5",
+                url: "postgres://ada:s3cr%40t@db.example.org:6543/runs?sslmode=verify-full&pool=4&connect_timeout=2.5&batches=3",
                 environment: [:])
             #expect(parsed.user == "ada" && parsed.password == "s3cr@t" && parsed.host == "db.example.org")
             #expect(parsed.port == 6543 && parsed.database == "runs" && parsed.tls == .verifyFull)
-            #expect(parsed.maximumConnections == 4 && parsed.connectTimeout == .milliseconds(2500))
+            #expect(parsed.maximumConnections == 4 && parsed.connectTimeout == .milliseconds(2500) && parsed.batches == 3)
             #expect(!parsed.description.contains("s3cr"))
             #expect(parsed.description.contains("<redacted>"))
 
@@ -38,7 +38,7 @@ extension PostgresTests {
 
             for bad in [
                 "mysql://x", "postgres://h/db?sslmode=sometimes", "postgres://h:99999/db", "postgres://h/db?pool=0",
-                "postgres://u:hunter2@h/db?colour=blue",
+                "postgres://h/db?batches=0", "postgres://u:hunter2@h/db?colour=blue",
             ] {
                 do {
                     _ = try PostgresConfiguration(url: bad, environment: [:])

@@ -151,11 +151,7 @@ public final class DistributedRuntime: Sendable {
         while true {
             let waiter = announcements.register(runID)
             defer { announcements.unregister(runID, waiter) }
-            if let terminal = try await coordinator.terminal(runID),
-                let result = try await coordinator.runResult(runID, terminal: terminal)
-            {
-                return result
-            }
+            if let result = try await coordinator.runResult(runID) { return result }
             await waiter.wait()
             try Task.checkCancellation()
         }

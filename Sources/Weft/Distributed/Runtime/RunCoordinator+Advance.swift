@@ -142,7 +142,13 @@ extension RunCoordinator {
         }
         if faults != nil, let envelope { try await checkpoint(.published, envelope) }
         if finished == plan.nodeCount {
-            try await complete(run, plan: plan)
+            if record.taken.isEmpty && sizes[0] == 1 {
+                // This node is the run's only terminal one (its addition to that set came
+                // first): its output is the run's, with nothing to read.
+                try await finish(run, TerminalRecord(status: .completed, output: record.output ?? .null, failure: nil))
+            } else {
+                try await complete(run, plan: plan)
+            }
         } else if progress.shouldRecord(run, now: now, startedAt: meta.startedAt) {
             try await records.recordProgress(run: run, quietFor: .zero)
         }

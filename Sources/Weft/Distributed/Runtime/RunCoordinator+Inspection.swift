@@ -59,27 +59,28 @@ extension RunCoordinator {
             status: terminal?.status ?? (nodes.contains { $0.state == .waiting } ? .waiting : .running), output: terminal?.output, failure: terminal?.failure, nodes: nodes)
     }
 
-    /// The result of a finished run, built from its records; `nil` while it runs.
-    func runResult(_ run: String, terminal known: TerminalRecord? = nil) async throws -> RunResult? {
-        guard let meta = try await recentMeta(run) else {
+    /// The result of a finished run, built from its records; `nil` while it runs. Its status,
+    /// its node records, the marker of context writes and (unless this process read it lately)
+    /// the run's record are read together, in one read; the records are decoded only if the
+    /// caller looks at them.
+    func runResult(_ run: String) async throws -> RunResult? {
+        let cached = freshMeta(run)
+        // The blueprint, hence the node count, is known only from the run's record.
+        var known = cached
+        if known == nil { known = try await meta(run) }
+        guard let meta = known else {
             throw WeftError(.unknownRun, "No run \"\(run)\" is known to the store")
         }
-        let terminal: TerminalRecord
-        if let known {
-            terminal = known
-        } else if let read = try await self.terminal(run) {
-            terminal = read
-        } else {
-            return nil
-        }
-        // The node records are read now, with the marker of context writes, in one read, and
-        // decoded only if the caller looks at them.
+        let plan = catalog.plan(id: meta.blueprintID, version: meta.blueprintVersion)?.plan
+        var keys = [RunKeys.status(run), RunKeys.hasContext(run)]
+        if let plan { keys += (0..<plan.nodeCount).map { RunKeys.result(run, $0, 0) } }
+        var values = try await records.values(at: keys)
+        guard let status = values[0] else { return nil }
+        let terminal = try TerminalRecord(decoding: status)
         var table = NodeRecordTable(source: .records([]))
-        var hasContext = true
-        if let plan = catalog.plan(id: meta.blueprintID, version: meta.blueprintVersion)?.plan {
-            let keys = (0..<plan.nodeCount).map { RunKeys.result(run, $0, 0) } + [RunKeys.hasContext(run)]
-            var values = try await records.values(at: keys)
-            hasContext = values.removeLast() != nil
+        let hasContext = plan == nil || values[1] != nil
+        if let plan {
+            values.removeFirst(2)
             table = NodeRecordTable(source: .stored(plan: plan, records: values))
         }
         let seconds = max(0, terminal.finishedAt - meta.startedAt)

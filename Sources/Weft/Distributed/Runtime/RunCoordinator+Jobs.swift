@@ -26,18 +26,20 @@ extension RunCoordinator {
         let now = ContinuousClock.now
         started(envelope, now)
         let count = delivery.deliveryCount
-        var successor: Envelope?
+        var successor: InlineJob?
         do {
             let outcome: DeliveryOutcome
             (outcome, successor) = try await handle(
-                envelope, delivery: delivery, queue: delivery.queue, deliveryCount: count, now: now, inline: inline, depth: 0)
+                envelope, delivery: delivery, queue: delivery.queue, deliveryCount: count, now: now, inline: inline, depth: 0,
+                read: nil)
             guard successor != nil else { return outcome }
         } catch {
             return outcome(of: error, envelope: envelope)
         }
         // The delivery's own job is done and its successor kept: run the chain.
         var depth = 0
-        while let job = successor {
+        while let next = successor {
+            let job = next.envelope
             depth += 1
             successor = nil
             let now = ContinuousClock.now
@@ -45,7 +47,8 @@ extension RunCoordinator {
             let outcome: DeliveryOutcome
             do {
                 (outcome, successor) = try await handle(
-                    job, delivery: nil, queue: "", deliveryCount: count, now: now, inline: inline, depth: depth)
+                    job, delivery: nil, queue: "", deliveryCount: count, now: now, inline: inline, depth: depth,
+                    read: next.read)
             } catch let crash as SimulatedCrash {
                 // The delivery stays unsettled; its redelivery replays the chain from the records.
                 return .crashed(at: crash.step)
@@ -98,13 +101,29 @@ extension RunCoordinator {
         return .requeued(reason: "\(error)")
     }
 
+    /// A successor a worker runs inline, with its first read when the write of its
+    /// predecessor's record made it (see ``firstReadKeys(run:node:iteration:withMeta:)``).
+    struct InlineJob {
+        var envelope: Envelope
+        var read: [[UInt8]?]?
+    }
+
+    /// What a job reads first, in one read: the run's status, the node's record, whether the
+    /// run has context and, `withMeta`, the run's record.
+    func firstReadKeys(run: String, node: Int, iteration: Int, withMeta: Bool) -> [StoreKey] {
+        withMeta
+            ? [RunKeys.status(run), RunKeys.result(run, node, iteration), RunKeys.hasContext(run), RunKeys.meta(run)]
+            : [RunKeys.status(run), RunKeys.result(run, node, iteration), RunKeys.hasContext(run)]
+    }
+
     /// Handles one job. `delivery` is `nil` for a job run inline, `depth` successors into the
     /// delivery; a single ready successor that `inline` allows, decided once the node has run
-    /// (the worker may have begun to stop meanwhile), is returned instead of published.
+    /// (the worker may have begun to stop meanwhile), is returned instead of published. `read`
+    /// is the job's first read when its predecessor's write made it.
     private func handle(
         _ envelope: Envelope, delivery: QueueDelivery?, queue: String, deliveryCount: Int, now: ContinuousClock.Instant,
-        inline: InlineSuccessors?, depth: Int
-    ) async throws -> (DeliveryOutcome, Envelope?) {
+        inline: InlineSuccessors?, depth: Int, read: [[UInt8]?]?
+    ) async throws -> (DeliveryOutcome, InlineJob?) {
         var keep: Set<String>? {
             guard let inline, inline.allows(depth: depth, deliveryCount: deliveryCount) else { return nil }
             return inline.queues
@@ -129,10 +148,12 @@ extension RunCoordinator {
         // process read it lately) the run's record: one read.
         let iteration = envelope.iteration
         let cached = freshMeta(run, now: now)
-        let current = try await records.values(
-            at: cached == nil
-                ? [RunKeys.status(run), RunKeys.result(run, node, iteration), RunKeys.hasContext(run), RunKeys.meta(run)]
-                : [RunKeys.status(run), RunKeys.result(run, node, iteration), RunKeys.hasContext(run)])
+        let current: [[UInt8]?]
+        if let read, read.count == 4 || (read.count == 3 && cached != nil) {
+            current = read
+        } else {
+            current = try await records.values(at: firstReadKeys(run: run, node: node, iteration: iteration, withMeta: cached == nil))
+        }
         if let bytes = current[0] {
             return (.dropped(reason: "the run is already \(try TerminalRecord(decoding: bytes).status.rawValue)"), nil)
         }
@@ -185,16 +206,25 @@ extension RunCoordinator {
             // that no successor runs before it can see them.
             let batch = record.status == .completed && record.patch.isEmpty
                 ? arrivalBatch(run: run, plan: plan, node: node, iteration: iteration, record: record) : nil
-            let (outcome, sizes) = try await records.setIfAbsent(
-                key, record.encoded(), fence: fence, thenAddToSets: batch?.additions ?? [])
+            // The successor this worker will run inline, when the record alone says which: its
+            // first read goes with the write.
+            let keeping = keep
+            let follower = batch == nil ? nil : inlineFollower(plan: plan, node: node, record: record, keep: keeping)
+            let reads = follower.map {
+                firstReadKeys(run: run, node: $0, iteration: iteration, withMeta: freshMeta(run, now: now) == nil)
+            } ?? []
+            let (outcome, sizes, values) = try await records.setIfAbsent(
+                key, record.encoded(), fence: fence, thenAddToSets: batch?.additions ?? [], thenRead: reads)
             switch outcome {
             case .stored:
                 if let batch {
                     if faults != nil { try await checkpoint(.recorded, envelope) }
                     let kept = try await advance(
                         run: run, plan: plan, meta: meta, node: node, iteration: iteration, record: record,
-                        envelope: envelope, now: now, added: (batch, sizes), keep: keep)
-                    return (.completed, kept)
+                        envelope: envelope, now: now, added: (batch, sizes), keep: keeping)
+                    return (.completed, kept.map {
+                        InlineJob(envelope: $0, read: follower.map { plan.plan.ids[$0] } == $0.nodeID && !values.isEmpty ? values : nil)
+                    })
                 }
             case .exists(let bytes):
                 // Another delivery recorded first: its result stands, and routes.
@@ -207,7 +237,17 @@ extension RunCoordinator {
         let kept = try await advance(
             run: run, plan: plan, meta: meta, node: node, iteration: iteration, record: record, envelope: envelope, now: now,
             keep: keep)
-        return (.completed, kept)
+        return (.completed, kept.map { InlineJob(envelope: $0, read: nil) })
+    }
+
+    /// The node a completed `node` hands on to inline, when its record alone decides it: one
+    /// edge, taken, to a node with no other incoming edge and no `inputs`, on a kept queue.
+    private func inlineFollower(plan: FleetPlan, node: Int, record: NodeResultRecord, keep: Set<String>?) -> Int? {
+        guard let keep, record.taken.count == 1, plan.plan.adjacency.outgoing(node).count == 1 else { return nil }
+        let target = Int(plan.plan.ends[record.taken[0].edge].target)
+        let shape = plan.plan.shapes[target]
+        guard shape.incomingCount == 1, !shape.hasInputs, keep.contains(plan.queues[target]) else { return nil }
+        return target
     }
 
     // MARK: Jobs that cannot run here

@@ -76,11 +76,16 @@ final class RunCoordinator: Sendable {
     func cachedMeta(_ run: String, bytes: [UInt8], now: ContinuousClock.Instant = .now) throws -> RunMeta {
         if let cached = metas.withLock(run, { $0[run] }), cached.at.duration(to: now) < metaFreshness { return cached.meta }
         let meta = try RunMeta(decoding: bytes)
+        remember(meta, of: run, at: now)
+        return meta
+    }
+
+    /// Keeps `meta` as the run's record, read or written at `now`.
+    func remember(_ meta: RunMeta, of run: String, at now: ContinuousClock.Instant = .now) {
         metas.withLock(run) { cache in
             if cache.count >= Self.metaCacheLimit { cache.removeAll(keepingCapacity: true) }
             cache[run] = CachedMeta(meta: meta, at: now)
         }
-        return meta
     }
 
     /// Forgets every cached run record, giving their memory back.
@@ -145,12 +150,11 @@ final class RunCoordinator: Sendable {
         // it if this process dies before its first job is published) are written together: a
         // group-committing store makes them one commit. Noting progress for a run that exists
         // already changes nothing that matters.
-        let records = self.records
-        async let progress: Void = records.recordProgress(run: runID, quietFor: delay ?? .zero)
-        let stored = try await records.setIfAbsent(RunKeys.meta(runID), meta.encoded(), fence: nil)
-        try await progress
+        let stored = try await records.recordStart(run: runID, RunKeys.meta(runID), meta.encoded(), quietFor: delay ?? .zero)
         switch stored {
-        case .stored: break
+        case .stored:
+            // This process's client reads the run's result: no need to read back what it wrote.
+            remember(meta, of: runID)
         case .exists, .fenced:
             logger.debug("run already exists; not started again", metadata: ["weft.run": "\(runID)"])
             return false
@@ -228,9 +232,12 @@ final class RunCoordinator: Sendable {
         var terminal = terminal
         terminal.finishedAt = Date().timeIntervalSince1970
         let final: TerminalRecord
+        // Whether this call ended the run: then no announcement can have been made yet.
+        var ended = false
         switch try await records.compareAndSet(RunKeys.status(runID), expected: nil, new: terminal.encoded(), fence: nil) {
         case .swapped:
             final = terminal
+            ended = true
             logger.debug(
                 "run finished", metadata: ["weft.run": "\(runID)", "weft.status": "\(terminal.status.rawValue)"])
         case .mismatch(let current):
@@ -242,38 +249,30 @@ final class RunCoordinator: Sendable {
         // a group-committing store makes them one commit. The run leaves the progress index
         // only with them: a worker dying before it is announced leaves the run to the reconciler.
         let meta = try await recentMeta(runID)
-        let announcement = try await announce(runID, final, meta: meta)
+        let announcement = try await announce(runID, final, meta: meta, first: ended)
         if final.status != .completed {
             // Sub-workflows, loop passes and batch items still running end with their parent.
             try await cancelChildren(of: runID)
         }
-        let records = self.records
-        let retention = options.retention
-        try await withThrowingDiscardingTaskGroup { group in
-            if let announcement {
-                group.addTask { _ = try await records.setIfAbsent(announcement, [1], fence: nil) }
-            }
-            if meta?.deadline != nil || meta == nil {
-                group.addTask { try await records.cancelTimer(RunKeys.deadlineTimer(runID)) }
-            }
-            group.addTask { try await records.forgetProgress(run: runID) }
-            if let retention {
-                group.addTask {
-                    _ = try await records.scheduleTimer(
-                        RunKeys.expiryTimer(runID), after: retention, payload: TimerAction.expire.encoded())
-                }
-            }
-        }
+        try await records.recordEnd(
+            run: runID, marker: announcement,
+            cancelling: meta?.deadline != nil || meta == nil ? RunKeys.deadlineTimer(runID) : nil,
+            expiry: options.retention.map {
+                RunExpiry(key: RunKeys.expiryTimer(runID), after: $0, payload: TimerAction.expire.encoded())
+            })
         return final
     }
 
     /// Tells the starting client that the run ended, once (at least once if a worker dies
     /// here), and returns the key that notes the announcement, for the caller to write; `nil`
-    /// when there is nothing to note.
-    private func announce(_ runID: String, _ terminal: TerminalRecord, meta: RunMeta?) async throws -> StoreKey? {
+    /// when there is nothing to note. `first` says that the caller ended the run just now, so
+    /// that no announcement can have been noted yet.
+    private func announce(_ runID: String, _ terminal: TerminalRecord, meta: RunMeta?, first: Bool) async throws -> StoreKey? {
         guard let meta, meta.replyTo != nil || meta.parent != nil else { return nil }
         let announced = RunKeys.announced(runID)
-        guard try await records.value(at: announced) == nil else { return nil }
+        if !first {
+            guard try await records.value(at: announced) == nil else { return nil }
+        }
         if let parent = meta.parent {
             // A child run: resume the parent's node (durably: nothing else would).
             try await transport.publish(QueueMessage(body: parent.envelope, priority: parent.priority), to: parent.queue)

@@ -27,6 +27,14 @@ public protocol CoordinationStore: Sendable {
     func setIfAbsent(_ key: StoreKey, _ value: [UInt8], fence: Fence?, thenAddToSets additions: [SetAddition])
         async throws -> (SetIfAbsentOutcome, [Int])
 
+    /// ``setIfAbsent(_:_:fence:thenAddToSets:)``, and when the value was stored, the values at
+    /// `reads` too, as by ``values(at:)``: a node's record with the first read of the job that
+    /// follows it, in one round trip. The reads see the store no earlier than just before the
+    /// write. Returns the outcome, the sets' sizes and the values read (both empty unless stored).
+    func setIfAbsent(
+        _ key: StoreKey, _ value: [UInt8], fence: Fence?, thenAddToSets additions: [SetAddition], thenRead reads: [StoreKey]
+    ) async throws -> (SetIfAbsentOutcome, [Int], [[UInt8]?])
+
     /// Replaces the value at `key` with `new` if it equals `expected` (`nil`: absent), under
     /// the same fencing rule as ``setIfAbsent(_:_:fence:)``.
     func compareAndSet(_ key: StoreKey, expected: [UInt8]?, new: [UInt8], fence: Fence?) async throws
@@ -99,8 +107,36 @@ public protocol CoordinationStore: Sendable {
     /// Removes `run` from the progress index: it is over.
     func forgetProgress(run: String) async throws
 
+    /// Records a run's start: `record` at `key` unless it has one (as by
+    /// ``setIfAbsent(_:_:fence:)``, unfenced), and `run` in the progress index (as by
+    /// ``recordProgress(run:quietFor:)``) whatever the outcome. A store may do both in one commit.
+    func recordStart(run: String, _ key: StoreKey, _ record: [UInt8], quietFor: Duration) async throws -> SetIfAbsentOutcome
+
+    /// Records what a run's end leaves behind, together: the marker `marker` (stored if absent),
+    /// the timer `cancelling` cancelled, `run` removed from the progress index, and the timer
+    /// `expiry` scheduled. A store may apply them in one commit.
+    func recordEnd(run: String, marker: StoreKey?, cancelling: StoreKey?, expiry: RunExpiry?) async throws
+
     /// Removes every record of `run`.
     func deleteRun(_ run: String) async throws
+}
+
+/// The timer that removes a finished run's records once its retention ends (see
+/// ``CoordinationStore/recordEnd(run:marker:cancelling:expiry:)``).
+public struct RunExpiry: Sendable, Hashable {
+    /// The timer's key.
+    public var key: StoreKey
+    /// How long from now it is due.
+    public var after: Duration
+    /// What it carries.
+    public var payload: [UInt8]
+
+    /// An expiry timer at `key`, due `after` from now, carrying `payload`.
+    public init(key: StoreKey, after: Duration, payload: [UInt8]) {
+        self.key = key
+        self.after = after
+        self.payload = payload
+    }
 }
 
 /// A member to add to the set at a key: see ``CoordinationStore/addToSets(_:)``.
@@ -125,6 +161,37 @@ extension CoordinationStore {
         let outcome = try await setIfAbsent(key, value, fence: fence)
         guard outcome == .stored, !additions.isEmpty else { return (outcome, []) }
         return (outcome, try await addToSets(additions))
+    }
+
+    /// Stores, adds, then reads; stores that can do it in one step should.
+    public func setIfAbsent(
+        _ key: StoreKey, _ value: [UInt8], fence: Fence?, thenAddToSets additions: [SetAddition], thenRead reads: [StoreKey]
+    ) async throws -> (SetIfAbsentOutcome, [Int], [[UInt8]?]) {
+        let (outcome, sizes) = try await setIfAbsent(key, value, fence: fence, thenAddToSets: additions)
+        guard outcome == .stored, !reads.isEmpty else { return (outcome, sizes, []) }
+        return (outcome, sizes, try await values(at: reads))
+    }
+
+    /// Issues the two writes together, so that a group-committing store makes them one commit.
+    public func recordStart(run: String, _ key: StoreKey, _ record: [UInt8], quietFor: Duration) async throws
+        -> SetIfAbsentOutcome
+    {
+        async let progress: Void = recordProgress(run: run, quietFor: quietFor)
+        let stored = try await setIfAbsent(key, record, fence: nil)
+        try await progress
+        return stored
+    }
+
+    /// Issues the writes together, so that a group-committing store makes them one commit.
+    public func recordEnd(run: String, marker: StoreKey?, cancelling: StoreKey?, expiry: RunExpiry?) async throws {
+        try await withThrowingDiscardingTaskGroup { group in
+            if let marker { group.addTask { _ = try await self.setIfAbsent(marker, [1], fence: nil) } }
+            if let cancelling { group.addTask { try await self.cancelTimer(cancelling) } }
+            group.addTask { try await self.forgetProgress(run: run) }
+            if let expiry {
+                group.addTask { _ = try await self.scheduleTimer(expiry.key, after: expiry.after, payload: expiry.payload) }
+            }
+        }
     }
 
     /// Adds the members one by one; stores that can apply several at once should do so.

@@ -221,6 +221,19 @@ struct ControlFlowTests {
 
 @Suite("Control flow, validation and rendering")
 struct ControlFlowValidationTests {
+    @Test("Durations too long for a clock are invalid settings, not a crash (found by fuzzing)")
+    func hugeDurations() {
+        for seconds: JSONValue in [.double(1e11), .double(-1e11), .int(Int64.max), .double(9.5e9)] {
+            let workflow = Workflow("long") {
+                Node("start") { $0.input }
+                Node("nap", uses: "weft.sleep", params: ["seconds": seconds])
+                Edge("start", to: "nap")
+            }
+            let issues = workflow.validate().issues
+            #expect(issues.contains { $0.code == .invalidControl && $0.nodeID == "nap" }, "\(seconds): \(issues)")
+        }
+    }
+
     @Test("The validator knows loops, sub-workflows, batches, waits and breaks")
     func validation() {
         let workflow = Workflow("checks") {

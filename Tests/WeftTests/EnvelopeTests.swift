@@ -57,6 +57,11 @@ struct EnvelopeTests {
         var encoded = Array(deep.encoded().dropLast())
         encoded += Array(repeating: [6, 1], count: 10_000).flatMap { $0 } + [0]
         #expect(throws: WeftError.self) { try Envelope(decoding: encoded) }
+        // A number that is not finite (NaN, found by fuzzing: JSON has no such value).
+        for bits in [Double.nan.bitPattern, Double.infinity.bitPattern] {
+            let number = (0..<8).map { UInt8(truncatingIfNeeded: bits >> UInt64($0 * 8)) }
+            #expect(throws: WeftError.self) { try Envelope(decoding: Array(deep.encoded().dropLast()) + [4] + number) }
+        }
         // An array claiming more elements than bytes left.
         encoded = Array(deep.encoded().dropLast()) + [6, 0xFF, 0xFF, 0x03]
         #expect(throws: WeftError.self) { try Envelope(decoding: encoded) }

@@ -32,8 +32,9 @@ struct ControlParams {
 
     func seconds(_ name: String) throws(WeftError) -> Duration? {
         guard let value = raw(name) else { return nil }
-        guard let seconds = value.doubleValue, seconds.isFinite, abs(seconds) < 1e12 else {
-            throw invalid("\(name) must be a number of seconds")
+        // At most about 285 years: in nanoseconds, that still fits in an Int64.
+        guard let seconds = value.doubleValue, seconds.isFinite, abs(seconds) < 9e9 else {
+            throw invalid("\(name) must be a number of seconds, less than 9e9")
         }
         return .nanoseconds(Int64(seconds * 1e9))
     }

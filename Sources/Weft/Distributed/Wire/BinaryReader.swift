@@ -103,7 +103,10 @@ struct BinaryReader {
             var bits: UInt64 = 0
             for index in 0..<8 { bits |= UInt64(bytes[offset + index]) << UInt64(index * 8) }
             offset += 8
-            return .double(Double(bitPattern: bits))
+            // JSON has no NaN or infinity: a value that holds one could not be shown or stored.
+            let number = Double(bitPattern: bits)
+            guard number.isFinite else { throw malformed("a number that is not finite") }
+            return .double(number)
         case 5: return .string(try string())
         case 6:
             guard depth < Self.maxDepth else { throw malformed("nesting deeper than \(Self.maxDepth)") }

@@ -1,3 +1,5 @@
+import Foundation
+import Logging
 import Weft
 
 #if canImport(Glibc)
@@ -55,6 +57,22 @@ public struct AMQPConfiguration: Sendable, CustomStringConvertible {
         "\(endpoint.usesTLS ? "amqps" : "amqp")://\(credentials.user)@\(endpoint.host):\(endpoint.port)/\(endpoint.virtualHost == "/" ? "" : endpoint.virtualHost)"
     }
 
+    /// Refuses plain AMQP to a broker off this machine unless
+    /// ``Options/allowsPlainTextToRemoteHosts`` is set, and warns when it is.
+    /// - Throws: ``AMQPError`` with code ``AMQPError/Code/insecureLink``.
+    func checkLinkSecurity(logger: Logger) throws(AMQPError) {
+        guard !endpoint.usesTLS, !endpoint.isLoopback else { return }
+        guard options.allowsPlainTextToRemoteHosts else {
+            throw AMQPError(
+                .insecureLink,
+                "plain amqp:// to \(endpoint.host), which is not on this machine, would send credentials and payloads in the "
+                    + "clear: use amqps://, or allow it explicitly (--allow-plain-amqp, allowPlainAMQP, WEFT_ALLOW_PLAIN_AMQP=1)")
+        }
+        logger.warning(
+            "plain AMQP to a broker off this machine: credentials and payloads cross the network in the clear",
+            metadata: ["broker": "\(self)"])
+    }
+
     static func processEnvironment(_ names: [String]) -> [String: String] {
         var values: [String: String] = [:]
         for name in names {
@@ -82,6 +100,15 @@ extension AMQPConfiguration {
             self.port = port ?? (usesTLS ? 5671 : 5672)
             self.virtualHost = virtualHost
             self.usesTLS = usesTLS
+        }
+
+        /// Whether `host` is this machine's loopback interface (`localhost`, `127.0.0.0/8`, `::1`),
+        /// where plain AMQP never leaves the machine.
+        public var isLoopback: Bool {
+            let name = host.lowercased().trimmingCharacters(in: CharacterSet(charactersIn: "[]"))
+            if name == "localhost" || name.hasSuffix(".localhost") || name == "::1" || name == "0:0:0:0:0:0:0:1" { return true }
+            let octets = name.split(separator: ".", omittingEmptySubsequences: false)
+            return octets.count == 4 && octets[0] == "127" && octets.allSatisfy { UInt8($0) != nil }
         }
     }
 
@@ -197,13 +224,18 @@ extension AMQPConfiguration {
         /// with 2 levels ~93 µs), so turn them on only when nodes use priorities; 9 keeps all of
         /// `QueueMessage`'s levels. Changing it for existing queues needs them deleted first.
         public var maxPriority: UInt8
+        /// Whether plain `amqp://` (no TLS) may reach a broker that is not on this machine's
+        /// loopback interface. Off by default: credentials and payloads would cross the network
+        /// in the clear, so connecting so is refused (``AMQPError/Code/insecureLink``) unless
+        /// this is set, and then logged as a warning.
+        public var allowsPlainTextToRemoteHosts: Bool
 
         /// Creates options.
         public init(
             prefix: String = "weft", prefetchLimit: Int? = nil, confirmWindow: Int = 1024,
             heartbeat: Duration = .seconds(10), connectTimeout: Duration = .seconds(10),
             operationTimeout: Duration = .seconds(30), reconnect: ReconnectPolicy = .exponential(),
-            queueType: QueueType = .classic, maxPriority: UInt8 = 0
+            queueType: QueueType = .classic, maxPriority: UInt8 = 0, allowsPlainTextToRemoteHosts: Bool = false
         ) {
             self.prefix = prefix
             self.prefetchLimit = prefetchLimit
@@ -214,6 +246,7 @@ extension AMQPConfiguration {
             self.reconnect = reconnect
             self.queueType = queueType
             self.maxPriority = min(maxPriority, QueueMessage.maxPriority)
+            self.allowsPlainTextToRemoteHosts = allowsPlainTextToRemoteHosts
         }
 
         /// The exchange work and result messages are published to (direct, durable).

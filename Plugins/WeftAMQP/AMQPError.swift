@@ -29,6 +29,8 @@ public struct AMQPError: Error, Sendable, Hashable, CustomStringConvertible {
         public static let shutdown = Code(name: "shutdown")
         /// The broker said something the transport does not expect.
         public static let protocolError = Code(name: "protocol_error")
+        /// Plain AMQP to a broker off this machine, not allowed explicitly.
+        public static let insecureLink = Code(name: "insecure_link")
 
         public var description: String { name }
     }

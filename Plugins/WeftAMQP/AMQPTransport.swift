@@ -34,6 +34,7 @@ public final class AMQPTransport: QueueTransport {
     /// Connects to the broker (both connections) and declares Weft's exchanges.
     /// - Throws: ``AMQPError`` with the reason: `unreachable`, `authenticationFailed`, `tlsFailure`.
     public static func connect(_ configuration: AMQPConfiguration, logger: Logger = Logger(label: "weft.amqp")) async throws -> AMQPTransport {
+        try configuration.checkLinkSecurity(logger: logger)
         let core = try AMQPTransportCore(configuration: configuration, logger: logger)
         try await core.publisher.start()
         do {

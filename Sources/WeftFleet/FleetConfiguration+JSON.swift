@@ -5,7 +5,7 @@ extension FleetConfiguration {
     /// reads back to the same settings. The foreman hands its workers their configuration so.
     public var json: JSONValue {
         var object: [String: JSONValue] = [
-            "broker": .string(broker), "store": .string(store), "storeSync": .string(storeSync.rawValue), "queuePrefix": .string(queuePrefix),
+            "broker": .string(broker), "allowPlainAMQP": .bool(allowPlainAMQP), "store": .string(store), "storeSync": .string(storeSync.rawValue), "queuePrefix": .string(queuePrefix),
             "concurrency": .int(Int64(concurrency)), "blockingThreads": .int(Int64(blockingThreads)),
             "inlineSuccessors": .int(Int64(inlineSuccessors)),
             "logLevel": .string(logLevel.rawValue), "metricsPort": .int(Int64(metricsPort)),

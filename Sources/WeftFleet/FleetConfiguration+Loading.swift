@@ -20,6 +20,7 @@ extension FleetConfiguration {
         public var workers: Int?
         public var drainTimeout: Double?
         public var blueprints: [String]?
+        public var allowPlainAMQP: Bool?
 
         /// No overrides.
         public init() {}
@@ -30,7 +31,7 @@ extension FleetConfiguration {
         ("WEFT_BROKER", "broker"), ("WEFT_STORE", "store"), ("WEFT_STORE_SYNC", "storeSync"), ("WEFT_QUEUE_PREFIX", "queuePrefix"),
         ("WEFT_QUEUES", "queues"), ("WEFT_CONCURRENCY", "concurrency"), ("WEFT_INLINE_SUCCESSORS", "inlineSuccessors"),
         ("WEFT_LOG_LEVEL", "logLevel"),
-        ("WEFT_METRICS_PORT", "metricsPort"), ("WEFT_WORKERS", "foreman.workers"),
+        ("WEFT_METRICS_PORT", "metricsPort"), ("WEFT_WORKERS", "foreman.workers"), ("WEFT_ALLOW_PLAIN_AMQP", "allowPlainAMQP"),
     ]
 
     /// Reads the configuration: the defaults, then the JSON file at `file` (or at `WEFT_CONFIG`),
@@ -123,7 +124,7 @@ extension FleetConfiguration {
     // MARK: Sources
 
     private static let keys = [
-        "broker", "store", "storeSync", "statusDir", "queuePrefix", "queues", "concurrency", "blockingThreads", "inlineSuccessors", "logLevel", "metricsPort",
+        "broker", "allowPlainAMQP", "store", "storeSync", "statusDir", "queuePrefix", "queues", "concurrency", "blockingThreads", "inlineSuccessors", "logLevel", "metricsPort",
         "drainTimeout", "stallTimeout", "blueprints", "retention", "foreman",
     ]
     private static let foremanKeys = ["workers", "minWorkers", "maxWorkers", "scaleInterval", "restartLimit", "workerCommand"]
@@ -159,6 +160,7 @@ extension FleetConfiguration {
         reader.string("queuePrefix") { queuePrefix = $0 }
         reader.strings("queues", nullable: true) { queues = $0 }
         reader.int("concurrency") { concurrency = $0 }
+        reader.bool("allowPlainAMQP") { allowPlainAMQP = $0 }
         reader.int("blockingThreads") { blockingThreads = $0 }
         reader.int("inlineSuccessors") { inlineSuccessors = $0 }
         var badLevel: String?
@@ -192,6 +194,13 @@ extension FleetConfiguration {
     private mutating func read(environment: [String: String], problems: inout [ConfigurationProblem]) {
         if let value = environment["WEFT_BROKER"] { broker = value }
         if let value = environment["WEFT_STORE"] { store = value }
+        if let value = environment["WEFT_ALLOW_PLAIN_AMQP"] {
+            switch value.lowercased() {
+            case "1", "true", "yes": allowPlainAMQP = true
+            case "0", "false", "no", "": allowPlainAMQP = false
+            default: problems.append(ConfigurationProblem("WEFT_ALLOW_PLAIN_AMQP", "\"\(value)\" is not 1 or 0"))
+            }
+        }
         if let value = environment["WEFT_STORE_SYNC"] {
             if let mode = LMDBConfiguration.SyncMode(rawValue: value) { storeSync = mode } else {
                 problems.append(ConfigurationProblem("WEFT_STORE_SYNC", "\"\(value)\" is not a sync mode (durable or fast)"))
@@ -215,6 +224,7 @@ extension FleetConfiguration {
     private mutating func apply(_ overrides: Overrides, problems: inout [ConfigurationProblem]) {
         if let value = overrides.broker { broker = value }
         if let value = overrides.store { store = value }
+        if let value = overrides.allowPlainAMQP { allowPlainAMQP = value }
         if let value = overrides.storeSync {
             if let mode = LMDBConfiguration.SyncMode(rawValue: value) { storeSync = mode } else {
                 problems.append(ConfigurationProblem("--store-sync", "\"\(value)\" is not a sync mode (durable or fast)"))
@@ -261,6 +271,11 @@ private struct SettingReader {
     mutating func string(_ key: String, _ set: (String) -> Void) {
         guard let value = object[key] else { return }
         if let text = value.stringValue { set(text) } else { problem(key, "expected a string, got \(kind(value))") }
+    }
+
+    mutating func bool(_ key: String, _ set: (Bool) -> Void) {
+        guard let value = object[key] else { return }
+        if case .bool(let flag) = value { set(flag) } else { problem(key, "expected true or false, got \(kind(value))") }
     }
 
     mutating func int(_ key: String, _ set: (Int) -> Void) {

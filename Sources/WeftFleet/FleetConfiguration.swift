@@ -49,6 +49,9 @@ public struct FleetConfiguration: Sendable, Hashable {
     /// The broker's URL (`amqp://` or `amqps://`). Default `amqp://127.0.0.1:5672/` (credentials
     /// from `WEFT_AMQP_USER`/`WEFT_AMQP_PASSWORD`, else guest).
     public var broker = "amqp://127.0.0.1:5672/"
+    /// Whether plain `amqp://` may reach a broker off this machine (default `false`: use
+    /// `amqps://`; see ``AMQPConfiguration/Options/allowsPlainTextToRemoteHosts``).
+    public var allowPlainAMQP = false
     /// The state store: an LMDB directory (default `/var/lib/weft/state`), shared by the workers
     /// of one machine, or a `postgres://` URL, shared by workers on many (see ``postgresConfiguration()``).
     public var store = "/var/lib/weft/state"
@@ -128,7 +131,9 @@ public struct FleetConfiguration: Sendable, Hashable {
     /// The broker's configuration.
     /// - Throws: ``AMQPError`` with code `invalidURL`.
     public func amqpConfiguration() throws -> AMQPConfiguration {
-        try AMQPConfiguration(url: broker)
+        var configuration = try AMQPConfiguration(url: broker)
+        configuration.options.allowsPlainTextToRemoteHosts = allowPlainAMQP
+        return configuration
     }
 }
 

@@ -26,6 +26,8 @@ public struct FleetFlags: ParsableArguments, Sendable {
     public var drainTimeout: Double?
     @Option(name: .customLong("blueprint"), help: "A blueprint JSON file to serve (repeat).")
     public var blueprints: [String] = []
+    @Flag(name: .customLong("allow-plain-amqp"), help: "Allow amqp:// (no TLS) to a broker off this machine; also WEFT_ALLOW_PLAIN_AMQP=1.")
+    public var allowPlainAMQP = false
 
     public init() {}
 
@@ -42,6 +44,7 @@ public struct FleetFlags: ParsableArguments, Sendable {
         overrides.metricsPort = metricsPort
         overrides.drainTimeout = drainTimeout
         overrides.blueprints = blueprints
+        if allowPlainAMQP { overrides.allowPlainAMQP = true }
         return overrides
     }
 

@@ -35,9 +35,30 @@ extension AMQPTests {
             let closedPort = try await AMQPTransportError.connect("amqp://127.0.0.1:1/")
             #expect(closedPort.code == .unreachable)
             #expect(closedPort.message.contains("127.0.0.1:1"), "\(closedPort)")
-            let unknownHost = try await AMQPTransportError.connect("amqp://no-such-host.invalid/")
+            let unknownHost = try await AMQPTransportError.connect("amqp://no-such-host.invalid/", allowPlain: true)
             #expect(unknownHost.code == .unreachable)
             #expect(unknownHost.message.contains("no-such-host.invalid"), "\(unknownHost)")
+        }
+
+        @Test("Plain AMQP to a broker off this machine is refused unless allowed; loopback and amqps:// need nothing")
+        func plainToRemoteHosts() async throws {
+            for url in ["amqp://user:s3cret@rabbit.example/", "amqp://10.1.2.3/", "amqp://[2001:db8::1]/", "amqp://127.0.0.1.example/"] {
+                let refused = try await AMQPTransportError.connect(url)
+                #expect(refused.code == .insecureLink, "\(url): \(refused)")
+                #expect(refused.message.contains("amqps://") && !refused.message.contains("s3cret"), "\(refused)")
+            }
+            for host in ["127.0.0.1", "127.8.9.10", "localhost", "LOCALHOST", "::1", "[::1]"] {
+                #expect(AMQPConfiguration.Endpoint(host: host).isLoopback, "\(host)")
+            }
+            for host in ["128.0.0.1", "127.0.0", "localhost.example", "10.0.0.1", "rabbit"] {
+                #expect(!AMQPConfiguration.Endpoint(host: host).isLoopback, "\(host)")
+            }
+            // Allowed explicitly: the check passes, and the connection proceeds (to a host that does not exist).
+            let allowed = try await AMQPTransportError.connect("amqp://no-such-host.invalid/", allowPlain: true)
+            #expect(allowed.code == .unreachable, "\(allowed)")
+            // TLS to a remote host is never refused by the check.
+            let tls = try await AMQPTransportError.connect("amqps://no-such-host.invalid/")
+            #expect(tls.code != .insecureLink, "\(tls)")
         }
 
         @Test("Wrong credentials give `authenticationFailed`, without the password")
@@ -99,8 +120,9 @@ extension AMQPTests {
 
 /// Connects and returns the error, failing the test if it connected.
 enum AMQPTransportError {
-    static func connect(_ url: String, tls: AMQPConfiguration.TLSOptions = .init()) async throws -> AMQPError {
-        let configuration = try AMQPConfiguration(url: url, tls: tls, options: .init(connectTimeout: .seconds(5)))
+    static func connect(_ url: String, tls: AMQPConfiguration.TLSOptions = .init(), allowPlain: Bool = false) async throws -> AMQPError {
+        let configuration = try AMQPConfiguration(
+            url: url, tls: tls, options: .init(connectTimeout: .seconds(5), allowsPlainTextToRemoteHosts: allowPlain))
         do {
             let transport = try await AMQPTransport.connect(configuration, logger: quietLogger)
             await transport.shutdown()

@@ -27,6 +27,29 @@ struct FleetConfigurationTests {
         #expect(configuration.queuePrefix == "weft")
     }
 
+    @Test("Plain AMQP to a remote broker is allowed only explicitly: file, environment or flag")
+    func allowPlainAMQP() throws {
+        let path = try Self.file(#"{"broker": "amqp://rabbit.example/", "store": "/tmp"}"#)
+        let plain = try FleetConfiguration.load(file: path, environment: [:])
+        let plainAMQP = try plain.amqpConfiguration()
+        #expect(!plain.allowPlainAMQP && !plainAMQP.options.allowsPlainTextToRemoteHosts)
+        let fromEnvironment = try FleetConfiguration.load(file: path, environment: ["WEFT_ALLOW_PLAIN_AMQP": "1"])
+        let environmentAMQP = try fromEnvironment.amqpConfiguration()
+        #expect(environmentAMQP.options.allowsPlainTextToRemoteHosts)
+        let allowing = try Self.file(#"{"broker": "amqp://rabbit.example/", "store": "/tmp", "allowPlainAMQP": true}"#)
+        let fromFile = try FleetConfiguration.load(file: allowing, environment: [:])
+        #expect(fromFile.allowPlainAMQP && fromFile.json["allowPlainAMQP"] == .bool(true))
+        var overrides = FleetConfiguration.Overrides()
+        overrides.allowPlainAMQP = true
+        let flagged = try FleetConfiguration.load(file: path, environment: [:], overrides: overrides)
+        #expect(flagged.allowPlainAMQP)
+        #expect(throws: ConfigurationError.self) {
+            try FleetConfiguration.load(file: path, environment: ["WEFT_ALLOW_PLAIN_AMQP": "sometimes"])
+        }
+        let wrongType = try Self.file(#"{"broker": "amqp://rabbit.example/", "store": "/tmp", "allowPlainAMQP": "yes"}"#)
+        #expect(throws: ConfigurationError.self) { try FleetConfiguration.load(file: wrongType, environment: [:]) }
+    }
+
     @Test("The settings written as JSON read back to the same settings (how the foreman hands them to workers)")
     func jsonRoundTrip() throws {
         var configuration = FleetConfiguration()

@@ -17,6 +17,10 @@
 #   WEFT_AMQPS_URL      amqps://guest:guest@localhost:TLS_PORT/   (certificate for "localhost")
 #   WEFT_AMQP_TLS_DIR   ca.pem, client.pem, client.key
 #   WEFT_RABBITMQ_DIR   DIR
+#   WEFT_AMQP_APP_URL   amqp://weft:PASSWORD@127.0.0.1:PORT/weft: a least-privilege user for a fleet
+#                       with the default prefixes: the virtual host "weft" only, and on it only the
+#                       exchanges and queues named weft.* (password made at the first start, kept in
+#                       DIR/app-password); what a production broker should give Weft
 set -euo pipefail
 
 command=${1:-}
@@ -51,7 +55,34 @@ export WEFT_AMQP_URL=amqp://guest:guest@127.0.0.1:$PORT/
 export WEFT_AMQPS_URL=amqps://guest:guest@localhost:$TLS_PORT/
 export WEFT_AMQP_TLS_DIR=$dir/tls
 export WEFT_RABBITMQ_DIR=$dir
+export WEFT_AMQP_APP_URL=amqp://weft:$(cat "$dir/app-password")@127.0.0.1:$PORT/weft
 EOF
+}
+
+# RabbitMQ's password hash (rabbit_password_hashing_sha256): base64(salt + sha256(salt + password)).
+password_hash() {
+    local salt
+    salt=$(openssl rand -hex 4)
+    { printf '%s' "$salt" | xxd -r -p; { printf '%s' "$salt" | xxd -r -p; printf '%s' "$1"; } | openssl dgst -sha256 -binary; } | base64 -w0
+}
+
+# The users and virtual hosts, loaded at boot: guest on "/" for the tests, and the least-privilege
+# "weft" user on the "weft" virtual host, limited to names starting "weft.".
+write_definitions() {
+    [ -f "$dir/app-password" ] || openssl rand -hex 16 > "$dir/app-password"
+    cat > "$dir/definitions.json" <<EOT
+{
+  "users": [
+    {"name": "guest", "password_hash": "$(password_hash guest)", "hashing_algorithm": "rabbit_password_hashing_sha256", "tags": ["administrator"]},
+    {"name": "weft", "password_hash": "$(password_hash "$(cat "$dir/app-password")")", "hashing_algorithm": "rabbit_password_hashing_sha256", "tags": []}
+  ],
+  "vhosts": [{"name": "/"}, {"name": "weft"}],
+  "permissions": [
+    {"user": "guest", "vhost": "/", "configure": ".*", "write": ".*", "read": ".*"},
+    {"user": "weft", "vhost": "weft", "configure": "^weft[.].*", "write": "^weft[.].*", "read": "^weft[.].*"}
+  ]
+}
+EOT
 }
 
 make_certificates() {
@@ -90,7 +121,9 @@ start() {
     make_certificates
     mkdir -p "$dir/mnesia" "$dir/log"
     echo '[].' > "$dir/enabled_plugins"
+    write_definitions
     cat > "$dir/rabbitmq.conf" <<EOF
+load_definitions = $dir/definitions.json
 listeners.tcp.default = 127.0.0.1:$PORT
 listeners.ssl.default = 127.0.0.1:$TLS_PORT
 ssl_options.cacertfile = $dir/tls/ca.pem

@@ -71,6 +71,32 @@ extension AMQPTests {
             #expect(vhost.code == .authenticationFailed, "\(vhost)")
         }
 
+        @Test("The least-privilege user of the setup script runs a fleet's queues, and nothing outside its names")
+        func leastPrivilegeUser() async throws {
+            let url = try Broker.variable("WEFT_AMQP_APP_URL")
+            let transport = try await AMQPTransport.connect(
+                try AMQPConfiguration(url: url, options: .init(prefix: "weft")), logger: quietLogger)
+            let queue = "weft." + unique("app")
+            try await transport.declare(queue)
+            try await transport.publish([QueueMessage(body: [1]), QueueMessage(body: [2])], to: queue)
+            let consumer = try await transport.consume(queue, prefetch: 2)
+            var iterator = consumer.makeAsyncIterator()
+            let first = try #require(try await iterator.next())
+            try await first.deadLetter(reason: "checking permissions")
+            let second = try #require(try await iterator.next())
+            try await second.ack()
+            await consumer.stop()
+            let letters = try await transport.deadLetters(of: queue, limit: 10)
+            #expect(letters.map(\.message.body) == [[1]], "\(letters)")
+            // A queue outside its names is refused by the broker.
+            let refused = await #expect(throws: (any Error).self) { try await transport.declare("other." + unique("app")) }
+            #expect("\(refused.map { "\($0)" } ?? "")".contains("ACCESS_REFUSED"), "\(String(describing: refused))")
+            await transport.shutdown()
+            // And so is another virtual host.
+            let vhost = try await AMQPTransportError.connect(String(url.dropLast("weft".count)))
+            #expect(vhost.code == .authenticationFailed, "\(vhost)")
+        }
+
         @Test("TLS with the right CA connects and carries messages; mutual TLS too")
         func tlsConnects() async throws {
             let directory = try Broker.tlsDirectory()

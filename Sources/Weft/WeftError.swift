@@ -61,6 +61,9 @@ public struct WeftError: Error, Sendable, Hashable, CustomStringConvertible {
         public static let invalidSignal = Code(rawValue: "invalid_signal")
         /// The run has ended; it takes no more signals.
         public static let runFinished = Code(rawValue: "run_finished")
+        /// A run's input, a node's output or a message is larger than the fleet allows
+        /// (``FleetOptions/maxMessageSize``).
+        public static let payloadTooLarge = Code(rawValue: "payload_too_large")
     }
 
     /// What kind of error this is.

@@ -9,7 +9,7 @@ extension FleetConfiguration {
             "concurrency": .int(Int64(concurrency)), "blockingThreads": .int(Int64(blockingThreads)),
             "inlineSuccessors": .int(Int64(inlineSuccessors)),
             "logLevel": .string(logLevel.rawValue), "metricsPort": .int(Int64(metricsPort)),
-            "drainTimeout": .double(drainTimeout), "stallTimeout": .double(stallTimeout), "blueprints": .array(blueprints.map(JSONValue.string)),
+            "drainTimeout": .double(drainTimeout), "stallTimeout": .double(stallTimeout), "maxMessageSize": .int(Int64(maxMessageSize)), "blueprints": .array(blueprints.map(JSONValue.string)),
             "retention": retention.map(JSONValue.double) ?? .null,
         ]
         object["queues"] = queues.map { .array($0.map(JSONValue.string)) } ?? .null

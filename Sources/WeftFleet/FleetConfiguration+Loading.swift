@@ -101,6 +101,7 @@ extension FleetConfiguration {
         }
         if !(drainTimeout > 0) { problems.append(ConfigurationProblem("drainTimeout", "must be more than 0 seconds")) }
         if !(stallTimeout > 0) { problems.append(ConfigurationProblem("stallTimeout", "must be more than 0 seconds")) }
+        if maxMessageSize < 1024 { problems.append(ConfigurationProblem("maxMessageSize", "must be at least 1024 bytes")) }
         if let retention, !(retention > 0) { problems.append(ConfigurationProblem("retention", "must be more than 0 seconds, or null")) }
         for path in blueprints where !FileManager.default.fileExists(atPath: path) {
             problems.append(ConfigurationProblem("blueprints", "no file at \(path)"))
@@ -125,7 +126,7 @@ extension FleetConfiguration {
 
     private static let keys = [
         "broker", "allowPlainAMQP", "store", "storeSync", "statusDir", "queuePrefix", "queues", "concurrency", "blockingThreads", "inlineSuccessors", "logLevel", "metricsPort",
-        "drainTimeout", "stallTimeout", "blueprints", "retention", "foreman",
+        "drainTimeout", "stallTimeout", "maxMessageSize", "blueprints", "retention", "foreman",
     ]
     private static let foremanKeys = ["workers", "minWorkers", "maxWorkers", "scaleInterval", "restartLimit", "workerCommand"]
 
@@ -171,6 +172,7 @@ extension FleetConfiguration {
         reader.int("metricsPort") { metricsPort = $0 }
         reader.number("drainTimeout") { drainTimeout = $0 }
         reader.number("stallTimeout") { stallTimeout = $0 }
+        reader.int("maxMessageSize") { maxMessageSize = $0 }
         reader.strings("blueprints", nullable: false) { blueprints = $0 ?? [] }
         if object["retention"] == .null { retention = nil } else { reader.number("retention") { retention = $0 } }
         if let value = object["foreman"] {

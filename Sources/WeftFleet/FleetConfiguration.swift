@@ -87,6 +87,9 @@ public struct FleetConfiguration: Sendable, Hashable {
     /// Seconds without progress after which the reconciler repairs a run (re-publishes what its
     /// records say is ready: the work of a worker that died mid-job). Default 30.
     public var stallTimeout = 30.0
+    /// The largest message, in bytes, the fleet carries: a run's input, a node's output, a
+    /// delivery (see ``FleetOptions/maxMessageSize``). Default 8 MiB.
+    public var maxMessageSize = 8 << 20
     /// The foreman's settings.
     public var foreman = Foreman()
 
@@ -118,7 +121,7 @@ public struct FleetConfiguration: Sendable, Hashable {
     public var fleetOptions: FleetOptions {
         FleetOptions(
             queuePrefix: queuePrefix, stallTimeout: .milliseconds(Int64(stallTimeout * 1000)),
-            retention: retention.map { .milliseconds(Int64($0 * 1000)) })
+            retention: retention.map { .milliseconds(Int64($0 * 1000)) }, maxMessageSize: maxMessageSize)
     }
 
     /// The broker for people: `amqp[s]://host:port/vhost`, never with credentials.

@@ -59,6 +59,8 @@ struct FleetConfigurationTests {
         configuration.concurrency = 12
         configuration.metricsPort = 9100
         configuration.retention = nil
+        configuration.maxMessageSize = 1 << 20
+        configuration.allowPlainAMQP = true
         configuration.foreman.maxWorkers = 9
         configuration.foreman.workerCommand = ["/usr/local/bin/my-worker"]
         let path = try Self.file(try configuration.json.jsonString(pretty: true))

@@ -30,6 +30,44 @@ struct DistributedBadInputTests {
         await fleet.shutdown()
     }
 
+    @Test("Payloads over the fleet's size limit: a start is refused, a delivery dead-lettered, a node's output fails it")
+    func sizeLimit() async throws {
+        let big = Workflow("big") {
+            Node("make") { context in JSONValue(String(repeating: "x", count: context.input.intValue!)) }
+            Node("after") { $0.input }
+            Chain("make", "after")
+        }
+        var options = FleetOptions()
+        options.maxMessageSize = 64 << 10
+        let fleet = try ManualFleet([big, Self.chain], fleet: options)
+        // A start whose input is too large throws, and leaves nothing behind.
+        let refused = await #expect(throws: WeftError.self) {
+            try await fleet.client.start(Self.chain.blueprint, input: JSONValue(String(repeating: "y", count: 100 << 10)))
+        }
+        #expect(refused?.code == .payloadTooLarge, "\(String(describing: refused))")
+        #expect(try await fleet.drain().isEmpty)
+        // A delivery too large is dead-lettered before it is decoded.
+        try await fleet.publish(Array(repeating: 0x57, count: 65 << 10))
+        let outcome = try await fleet.step()
+        if case .deadLettered(let reason) = outcome {
+            #expect(reason.contains("payload_too_large"), "\(reason)")
+        } else {
+            Issue.record("not dead-lettered: \(String(describing: outcome))")
+        }
+        // An output too large fails its node for good (no retry), and the run with it.
+        let handle = try await fleet.client.start(big.blueprint, input: JSONValue(100 << 10))
+        try await fleet.drain()
+        let result = try await handle.result()
+        #expect(result.status == RunStatus.failed)
+        #expect(result.failure?.nodeID == "make" && result.failure?.cause.code == "payload_too_large", "\(String(describing: result.failure))")
+        #expect(result.nodes.first { $0.nodeID == "after" }?.status != .completed)
+        // A run within the limit is unaffected.
+        let small = try await fleet.client.start(big.blueprint, input: JSONValue(10))
+        try await fleet.drain()
+        #expect(try await small.result().output == JSONValue(String(repeating: "x", count: 10)))
+        await fleet.shutdown()
+    }
+
     @Test("An envelope of a newer major version is dead-lettered as unsupported")
     func newerVersion() async throws {
         let fleet = try ManualFleet([Self.chain])

@@ -16,12 +16,17 @@ public struct FleetOptions: Sendable {
     /// How long a finished run's records stay readable (its result, status and context) before
     /// they are deleted from the stores; `nil` keeps them forever. Default one hour.
     public var retention: Duration?
+    /// The largest message the fleet carries, in bytes: a run's input, a node's record (its
+    /// output, which its successors' jobs carry) and any delivery. Larger ones are refused with
+    /// ``WeftError/Code/payloadTooLarge``: a start throws, a node fails (not retried), a
+    /// delivery is dead-lettered. Default 8 MiB (RabbitMQ's own limit is 128 MiB).
+    public var maxMessageSize: Int
 
     /// Creates options; every member has a default.
     public init(
         queuePrefix: String = "weft", maxLostDeliveries: Int = 5, stallTimeout: Duration = .seconds(30),
         timerClaim: Duration = .seconds(30), unknownBlueprintDelay: Duration = .seconds(1),
-        retention: Duration? = .seconds(3600)
+        retention: Duration? = .seconds(3600), maxMessageSize: Int = 8 << 20
     ) {
         self.queuePrefix = queuePrefix
         self.maxLostDeliveries = maxLostDeliveries
@@ -29,6 +34,7 @@ public struct FleetOptions: Sendable {
         self.timerClaim = timerClaim
         self.unknownBlueprintDelay = unknownBlueprintDelay
         self.retention = retention
+        self.maxMessageSize = max(1024, maxMessageSize)
     }
 
     /// The queue of jobs for nodes with queue label `label` (`nil`: the default queue):

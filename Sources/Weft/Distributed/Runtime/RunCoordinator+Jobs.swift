@@ -14,6 +14,14 @@ extension RunCoordinator {
         started: (Envelope, ContinuousClock.Instant) -> Void = { _, _ in },
         continued: (DeliveryOutcome) -> Void = { _ in }
     ) async -> DeliveryOutcome {
+        guard delivery.body.count <= options.maxMessageSize else {
+            logger.warning(
+                "dead-lettering a message larger than the fleet allows",
+                metadata: ["weft.queue": "\(delivery.queue)", "weft.bytes": "\(delivery.body.count)"])
+            return .deadLettered(
+                reason: "\(WeftError.Code.payloadTooLarge): a message of \(delivery.body.count) bytes, more than the fleet's "
+                    + "limit of \(options.maxMessageSize)")
+        }
         let envelope: Envelope
         do {
             envelope = try Envelope(decoding: delivery.body)
@@ -201,6 +209,18 @@ extension RunCoordinator {
             // changes nothing for the children it started.
             let fence = envelope.kind == .resume
                 ? nil : Fence(key: RunKeys.fence(run, node, iteration), token: envelope.fencingToken)
+            var encoded = record.encoded()
+            if encoded.count > options.maxMessageSize {
+                // Its successors' jobs would carry the output: the node fails, for good.
+                record = failedRecord(
+                    attempt: envelope.attempt,
+                    failure: NodeFailure(
+                        message: "the node's output takes \(encoded.count) bytes, more than the fleet's limit of "
+                            + "\(options.maxMessageSize) (maxMessageSize)",
+                        errorType: "WeftError", code: WeftError.Code.payloadTooLarge.rawValue, isRetryable: false),
+                    duration: record.duration)
+                encoded = record.encoded()
+            }
             // Without context writes, the result and its set additions (finished, join arrivals)
             // go in one store call. With them, the writes must be applied between the two, so
             // that no successor runs before it can see them.
@@ -214,7 +234,7 @@ extension RunCoordinator {
                 firstReadKeys(run: run, node: $0, iteration: iteration, withMeta: freshMeta(run, now: now) == nil)
             } ?? []
             let (outcome, sizes, values) = try await records.setIfAbsent(
-                key, record.encoded(), fence: fence, thenAddToSets: batch?.additions ?? [], thenRead: reads)
+                key, encoded, fence: fence, thenAddToSets: batch?.additions ?? [], thenRead: reads)
             switch outcome {
             case .stored:
                 if let batch {

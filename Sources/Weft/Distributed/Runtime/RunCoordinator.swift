@@ -150,7 +150,13 @@ final class RunCoordinator: Sendable {
         // it if this process dies before its first job is published) are written together: a
         // group-committing store makes them one commit. Noting progress for a run that exists
         // already changes nothing that matters.
-        let stored = try await records.recordStart(run: runID, RunKeys.meta(runID), meta.encoded(), quietFor: delay ?? .zero)
+        let encoded = meta.encoded()
+        guard encoded.count <= options.maxMessageSize else {
+            throw WeftError(
+                .payloadTooLarge,
+                "The run's input takes \(encoded.count) bytes, more than the fleet's limit of \(options.maxMessageSize) (maxMessageSize)")
+        }
+        let stored = try await records.recordStart(run: runID, RunKeys.meta(runID), encoded, quietFor: delay ?? .zero)
         switch stored {
         case .stored:
             // This process's client reads the run's result: no need to read back what it wrote.

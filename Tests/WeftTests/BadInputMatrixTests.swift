@@ -1,5 +1,5 @@
 import Testing
-import Weft
+@testable import Weft
 
 /// The bad-input matrix: hostile messages reaching a worker, each with the outcome it must get.
 /// Every one is settled with a typed reason (a dead letter, a drop, or left for another worker),
@@ -105,7 +105,7 @@ struct BadInputMatrixTests {
         for length in [5, 8, 12, valid.count / 2, valid.count - 1] {
             cases.append(("a valid job cut to \(length) bytes", Array(valid.prefix(length)), .deadLetter("malformed_message")))
         }
-        var random = SplitMix(seed: 0x5EED)
+        var random = SplitMix64(seed: 0x5EED)
         for index in 0..<10 {
             let count = Int(random.next() % 200)
             cases.append(("random bytes after the header (\(index))", header + (0..<count).map { _ in UInt8(truncatingIfNeeded: random.next()) }, .refused))
@@ -140,18 +140,5 @@ struct BadInputMatrixTests {
         try await fleet.drain()
         #expect(try await fresh.result().output == 50)
         await fleet.shutdown()
-    }
-}
-
-/// A small seeded generator, so that the matrix is the same on every run.
-struct SplitMix {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
     }
 }

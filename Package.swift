@@ -18,6 +18,7 @@ let package = Package(
         .executable(name: "expense-review", targets: ["ExpenseReview"]),
         .executable(name: "document-processing", targets: ["DocumentProcessing"]),
         .executable(name: "fleet-worker", targets: ["FleetWorker"]),
+        .executable(name: "weft-chaos", targets: ["WeftChaos"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
@@ -127,6 +128,15 @@ let package = Package(
         .testTarget(
             name: "WeftAMQPTests", dependencies: ["WeftAMQP", "WeftLMDB", "Weft", "WeftConformance", "WeftSamples", "WeftTesting"],
             path: "Tests/WeftAMQPTests"),
+        // The chaos test (scripts/chaos.sh): a fleet's driver, and its workers, under kills and restarts.
+        .executableTarget(
+            name: "WeftChaos",
+            dependencies: [
+                "Weft", "WeftFleet", "WeftConformance", "WeftTesting",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
+            path: "Tests/WeftChaos"),
         // A child process of the LMDB tests (races and crashes across processes).
         .executableTarget(
             name: "weft-lmdb-child", dependencies: ["WeftLMDB", "Weft"], path: "Tests/WeftLMDBChild"),

@@ -23,7 +23,8 @@ stop_brokers() {
 trap stop_brokers EXIT
 fleet_variables=$(bash scripts/rabbitmq.sh start "$fleet_broker_dir")
 WEFT_FLEET_AMQP_URL=$(bash -c "$fleet_variables"$'\n''echo "$WEFT_AMQP_URL"')
-export WEFT_FLEET_AMQP_URL
+WEFT_FLEET_AMQP_APP_URL=$(bash -c "$fleet_variables"$'\n''echo "$WEFT_AMQP_APP_URL"')
+export WEFT_FLEET_AMQP_URL WEFT_FLEET_AMQP_APP_URL
 eval "$(bash scripts/rabbitmq.sh start "$broker_dir")"
 eval "$(bash scripts/postgres.sh start "$postgres_dir")"
 

@@ -121,7 +121,7 @@ public struct ConfigCommand: AsyncParsableCommand {
         case .success(let configuration):
             var text = "configuration is valid\n"
             let broker = configuration.brokerDescription
-            text += "  broker: \(broker)\n  store: \(configuration.store)\n  queue prefix: \(configuration.queuePrefix)\n"
+            text += "  broker: \(broker)\n  store: \(configuration.storeDescription)\n  queue prefix: \(configuration.queuePrefix)\n"
             text += "  queues: \(configuration.queues.map { $0.map { $0.isEmpty ? "(default)" : $0 }.joined(separator: ", ") } ?? "all the blueprints use")\n"
             text += "  concurrency: \(configuration.concurrency), blocking threads: \(configuration.blockingThreads), "
                 + "inline successors: \(configuration.inlineSuccessors)\n"

@@ -1,12 +1,16 @@
 import ArgumentParser
 import Foundation
 import Weft
+import WeftFleet
 import WeftSamples
 
 /// `weft resume <snapshot.json> [--signal node=action[:payload]]…`
 public struct ResumeCommand: AsyncParsableCommand {
     public static let configuration = CommandConfiguration(
         commandName: "resume", abstract: "Resume an in-memory run suspended with `weft run --suspend-to`.")
+
+    /// The largest snapshot file read: 64 MiB.
+    static let snapshotLimit = 64 << 20
 
     @Argument(help: "The snapshot file `weft run --suspend-to` wrote.") var path: String
     @OptionGroup var options: EmbeddedRunOptions
@@ -25,8 +29,10 @@ public struct ResumeCommand: AsyncParsableCommand {
         registry: NodeRegistry = SampleCatalog.registry
     ) async -> CommandOutput {
         do {
-            guard let data = FileManager.default.contents(atPath: path) else {
-                return .failure("\(path): no such file")
+            let data: Data
+            switch FileContents.read(path, limit: snapshotLimit) {
+            case .success(let contents): data = contents
+            case .failure(let failure): return .failure("\(path): \(failure)")
             }
             let snapshot: RunSnapshot
             do { snapshot = try JSONDecoder().decode(RunSnapshot.self, from: data) } catch {

@@ -129,8 +129,13 @@ public struct ValidateCommand: AsyncParsableCommand {
         }
     }
 
+    /// The issues to print at most: a hostile blueprint can have one per node.
+    static let issueLimit = 50
+
     static func describe(_ report: ValidationReport, path: String) -> String {
-        report.issues.map { "\(path): \($0.code): \($0.message)" }.joined(separator: "\n") + "\n"
+        var lines = report.issues.prefix(issueLimit).map { "\(path): \($0.code): \($0.message)" }
+        if report.issues.count > issueLimit { lines.append("\(path): … and \(report.issues.count - issueLimit) more issues") }
+        return lines.joined(separator: "\n") + "\n"
     }
 }
 

@@ -105,8 +105,9 @@ public struct FaultSimulator: Sendable {
             return true
         }
         let (contextStore, coordinationStore) = try await makeStores(StoreClock(clock))
-        let records = RecordingCoordinationStore(coordinationStore)
-        let backends = WeftBackends(transport: transport, contextStore: contextStore, coordinationStore: records)
+        let records = ResultWriteCounter()
+        let backends = WeftBackends(
+            transport: transport, contextStore: contextStore, coordinationStore: records.observing(coordinationStore))
         let executions = ExecutionLog()
         let crashes = CrashInjector(random: random, rate: faults.crash, limit: fleet.maxLostDeliveries - 2)
 
@@ -163,7 +164,7 @@ public struct FaultSimulator: Sendable {
                 if case .crashed = outcome { report.crashes += 1 }
                 continue
             }
-            if let next = try await records.nextTimerDue() {
+            if let next = try await coordinationStore.nextTimerDue() {
                 clock.advance(by: next)
                 _ = try await workers[random.below(workers.count)].fireDueTimers()
                 continue
@@ -284,68 +285,27 @@ final class ExecutionLog: Sendable {
     func nodes(of run: String) -> Set<String> { runs.withLock { $0[run] ?? [] } }
 }
 
-/// A coordination store that counts the successful writes of node results, to prove each is
-/// recorded once.
-final class RecordingCoordinationStore: CoordinationStore {
-    private let base: any CoordinationStore
+/// Counts the node results a ``WriteObservingStore`` saw stored, to prove each is recorded once.
+final class ResultWriteCounter: Sendable {
     private let writes = Mutex<[StoreKey: Int]>([:])
 
-    init(_ base: any CoordinationStore) { self.base = base }
+    /// `base`, observed by this counter.
+    func observing(_ base: any CoordinationStore) -> WriteObservingStore {
+        WriteObservingStore(base) { [self] key in
+            guard WriteObservingStore.isNodeResult(key) else { return }
+            writes.withLock { $0[key, default: 0] += 1 }
+        }
+    }
 
     /// How many times each node-result record of `run` and of its child runs (sub-workflows,
-    /// loop passes, batch items: ids under `run/`) was stored (node results are the records
-    /// named `n<node>.<iteration>`), by run and record name.
+    /// loop passes, batch items: ids under `run/`) was stored, by run and record name.
     func resultWrites(run: String) -> [String: Int] {
         writes.withLock { writes in
             var counts: [String: Int] = [:]
-            for (key, count) in writes where (key.run == run || key.run.hasPrefix(run + "/")) && key.name.hasPrefix("n") {
+            for (key, count) in writes where key.run == run || key.run.hasPrefix(run + "/") {
                 counts[key.run == run ? key.name : "\(key.run) \(key.name)"] = count
             }
             return counts
         }
     }
-
-    func value(at key: StoreKey) async throws -> [UInt8]? { try await base.value(at: key) }
-    func setIfAbsent(_ key: StoreKey, _ value: [UInt8], fence: Fence?) async throws -> SetIfAbsentOutcome {
-        let outcome = try await base.setIfAbsent(key, value, fence: fence)
-        if outcome == .stored { writes.withLock { $0[key, default: 0] += 1 } }
-        return outcome
-    }
-    func setIfAbsent(_ key: StoreKey, _ value: [UInt8], fence: Fence?, thenAddToSets additions: [SetAddition])
-        async throws -> (SetIfAbsentOutcome, [Int])
-    {
-        let result = try await base.setIfAbsent(key, value, fence: fence, thenAddToSets: additions)
-        if result.0 == .stored { writes.withLock { $0[key, default: 0] += 1 } }
-        return result
-    }
-    func compareAndSet(_ key: StoreKey, expected: [UInt8]?, new: [UInt8], fence: Fence?) async throws -> CompareAndSetOutcome {
-        let outcome = try await base.compareAndSet(key, expected: expected, new: new, fence: fence)
-        if outcome == .swapped { writes.withLock { $0[key, default: 0] += 1 } }
-        return outcome
-    }
-    func removeValue(at key: StoreKey) async throws { try await base.removeValue(at: key) }
-    func addToSet(_ key: StoreKey, member: String) async throws -> Int { try await base.addToSet(key, member: member) }
-    func members(of key: StoreKey) async throws -> [String] { try await base.members(of: key) }
-    func addToSets(_ additions: [SetAddition]) async throws -> [Int] { try await base.addToSets(additions) }
-    func increment(_ key: StoreKey, by delta: Int64) async throws -> Int64 { try await base.increment(key, by: delta) }
-    func acquireLease(_ key: StoreKey, owner: String, ttl: Duration) async throws -> Lease? {
-        try await base.acquireLease(key, owner: owner, ttl: ttl)
-    }
-    func renewLease(_ lease: Lease, ttl: Duration) async throws -> Bool { try await base.renewLease(lease, ttl: ttl) }
-    func releaseLease(_ lease: Lease) async throws { try await base.releaseLease(lease) }
-    func scheduleTimer(_ key: StoreKey, after delay: Duration, payload: [UInt8]) async throws -> Bool {
-        try await base.scheduleTimer(key, after: delay, payload: payload)
-    }
-    func claimDueTimers(limit: Int, claimFor: Duration) async throws -> [DueTimer] {
-        try await base.claimDueTimers(limit: limit, claimFor: claimFor)
-    }
-    func completeTimer(_ key: StoreKey) async throws { try await base.completeTimer(key) }
-    func cancelTimer(_ key: StoreKey) async throws { try await base.cancelTimer(key) }
-    func nextTimerDue() async throws -> Duration? { try await base.nextTimerDue() }
-    func recordProgress(run: String, quietFor: Duration) async throws { try await base.recordProgress(run: run, quietFor: quietFor) }
-    func runsWithoutProgress(for age: Duration, limit: Int) async throws -> [String] {
-        try await base.runsWithoutProgress(for: age, limit: limit)
-    }
-    func forgetProgress(run: String) async throws { try await base.forgetProgress(run: run) }
-    func deleteRun(_ run: String) async throws { try await base.deleteRun(run) }
 }

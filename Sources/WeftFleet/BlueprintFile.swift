@@ -3,18 +3,23 @@ import Weft
 
 /// Reads blueprints from JSON files, with one-line errors for people.
 public enum BlueprintFile {
+    /// The largest blueprint file read, in bytes: 8 MiB, the fleet's default message limit. A
+    /// blueprint is a graph, not data; a larger file is refused before it is parsed, so a hostile
+    /// one (or `/dev/zero`) cannot take the memory of the process that reads it.
+    public static let maxSize = 8 << 20
+
     /// Loads and decodes the blueprint at `path`.
     ///
     /// - Throws: ``WeftError`` with ``WeftError/Code/fileNotFound`` when the file cannot be read,
+    ///   ``WeftError/Code/payloadTooLarge`` when it is larger than ``maxSize``,
     ///   ``WeftError/Code/malformedJSON`` when it is not JSON, and
     ///   ``WeftError/Code/invalidBlueprint`` when it is JSON but not a blueprint.
     public static func load(_ path: String) throws -> Blueprint {
         let data: Data
-        do {
-            data = try Data(contentsOf: URL(fileURLWithPath: path))
-        } catch {
-            let reason = FileManager.default.fileExists(atPath: path) ? "it cannot be read" : "no such file"
-            throw WeftError(.fileNotFound, "cannot read blueprint '\(path)': \(reason)")
+        switch FileContents.read(path, limit: maxSize) {
+        case .success(let contents): data = contents
+        case .failure(.tooLarge): throw WeftError(.payloadTooLarge, "blueprint '\(path)' is larger than \(maxSize >> 20) MiB")
+        case .failure(let failure): throw WeftError(.fileNotFound, "cannot read blueprint '\(path)': \(failure)")
         }
         do {
             _ = try JSONValue(parsing: data)

@@ -7,7 +7,7 @@ public enum Dashboard {
         var lines: [String] = []
         let time = timeFormatter.string(from: snapshot.takenAt)
         let broker = configuration.brokerDescription
-        lines.append("weft top — \(time) UTC — broker \(broker) — store \(configuration.store)")
+        lines.append("weft top — \(time) UTC — broker \(broker) — store \(configuration.storeDescription)")
         func rate(_ value: Double?) -> String { value.map { String(format: "%.1f/s", $0) } ?? "…" }
         lines.append(
             "throughput \(rate(snapshot.jobsPerSecond))   retries \(rate(snapshot.retriesPerSecond))   failures \(rate(snapshot.failuresPerSecond))"

@@ -131,6 +131,13 @@ public struct FleetConfiguration: Sendable, Hashable {
         return "\(endpoint.usesTLS ? "amqps" : "amqp")://\(endpoint.host):\(endpoint.port)\(vhost)"
     }
 
+    /// The state store as logs and screens show it: an LMDB directory as it is, a `postgres://`
+    /// URL without its password.
+    public var storeDescription: String {
+        guard storeIsPostgres else { return store }
+        return (try? postgresConfiguration())?.description ?? "(invalid postgres:// URL)"
+    }
+
     /// The broker's configuration.
     /// - Throws: ``AMQPError`` with code `invalidURL`.
     public func amqpConfiguration() throws -> AMQPConfiguration {

@@ -27,11 +27,22 @@ public struct WorkerProgram: Sendable {
     public var registry: NodeRegistry
     /// The blueprints compiled in (the configuration's blueprint files are added).
     public var blueprints: [Blueprint]
+    /// Middleware around every attempt, inside the fleet's own instrumentation.
+    public var middleware: [any NodeMiddleware]
+    /// Wraps the backends the worker runs on once they are open: instrumentation, auditing or
+    /// fault injection. A wrapper must forward every requirement of the protocols it wraps, or
+    /// the protocols' default implementations replace the backend's own. Default: unchanged.
+    public var decorateBackends: @Sendable (WeftBackends) -> WeftBackends
 
     /// A worker for `blueprints` over `registry`.
-    public init(registry: NodeRegistry, blueprints: [Blueprint]) {
+    public init(
+        registry: NodeRegistry, blueprints: [Blueprint], middleware: [any NodeMiddleware] = [],
+        decorateBackends: @escaping @Sendable (WeftBackends) -> WeftBackends = { $0 }
+    ) {
         self.registry = registry
         self.blueprints = blueprints
+        self.middleware = middleware
+        self.decorateBackends = decorateBackends
     }
 
     /// Parses `arguments` as ``FleetFlags``, runs the worker until it is stopped, and exits the
@@ -78,13 +89,14 @@ public struct WorkerProgram: Sendable {
             let failures = RecentFailures()
             var workerConfiguration = Worker.Configuration(
                 fleet: configuration.fleetOptions, concurrency: configuration.concurrency,
-                queueLabels: configuration.queues.map(Set.init), middleware: [WorkerInstrumentation(failures: failures)], logger: logger)
+                queueLabels: configuration.queues.map(Set.init), middleware: [WorkerInstrumentation(failures: failures)] + middleware,
+                logger: logger)
             workerConfiguration.blockingExecutor = BlockingExecutor(threads: configuration.blockingThreads)
             workerConfiguration.maxInlineSuccessors = configuration.inlineSuccessors
             let worker = try Worker(
                 registry: registry, blueprints: blueprints + configuration.blueprints.map(BlueprintFile.load),
-                backends: WeftBackends(
-                    transport: transport, contextStore: store.contextStore, coordinationStore: store.coordinationStore),
+                backends: decorateBackends(
+                    WeftBackends(transport: transport, contextStore: store.contextStore, coordinationStore: store.coordinationStore)),
                 configuration: workerConfiguration)
             var services = [
                 ServiceGroupConfiguration.ServiceConfiguration(

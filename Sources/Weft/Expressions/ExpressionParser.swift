@@ -18,7 +18,7 @@ struct ExpressionParser {
         guard position < bytes.count else { throw error("the expression is empty") }
         let node = try parseOr()
         skipSpace()
-        guard position == bytes.count else { throw error("unexpected '\(rest)'") }
+        guard position == bytes.count else { throw error("unexpected '\(Self.excerpt(of: rest))'") }
         return node
     }
 
@@ -257,6 +257,13 @@ struct ExpressionParser {
     private var rest: String { String(decoding: bytes[min(position, bytes.count)...], as: UTF8.self) }
 
     private func error(_ reason: String) -> WeftError {
-        WeftError(.invalidExpression, "Cannot parse expression \"\(text)\" at offset \(position): \(reason)")
+        WeftError(.invalidExpression, "Cannot parse expression \"\(Self.excerpt(of: text))\" at offset \(position): \(reason)")
+    }
+
+    /// `text`, or its first and last 60 characters around an ellipsis when it is longer than
+    /// 160: an error quotes an expression without repeating a hostile one of any length.
+    static func excerpt(of text: String) -> String {
+        guard text.utf8.count > 160 else { return text }
+        return "\(text.prefix(60))…\(text.suffix(60)) (\(text.utf8.count) bytes)"
     }
 }

@@ -152,9 +152,11 @@ private struct GraphAnalysis {
         }
         if order.count < nodes.count {
             let inCycle = nodes.indices.filter { remaining[$0] > 0 }.map { nodes[$0].id }
+            // Named up to a dozen: a hostile blueprint's cycle of thousands makes no readable line.
+            let named = inCycle.count <= 12 ? inCycle.joined(separator: ", ")
+                : inCycle.prefix(10).joined(separator: ", ") + " and \(inCycle.count - 10) more nodes"
             issues.append(ValidationIssue(
-                .cycle, "The edges form a cycle through \(inCycle.joined(separator: ", ")); loops must be declared",
-                nodeID: inCycle.first))
+                .cycle, "The edges form a cycle through \(named); loops must be declared", nodeID: inCycle.first))
         }
 
         // Reachability from the start nodes.

@@ -33,6 +33,10 @@ let package = Package(
                 .product(name: "Weft", package: "weft"), .product(name: "WeftAMQP", package: "weft"),
             ],
             path: "Sources/AMQPProbe"),
+        // The peer comparison's physical limit: its three workloads in plain C (Benchmarks/peers).
+        .executableTarget(
+            name: "peers-raw", dependencies: ["AMQPRawHops", .product(name: "WeftAMQP", package: "weft")],
+            path: "Sources/PeersRaw"),
         // Batched, fsynced LMDB puts in plain C: the limit Weft's LMDB store is compared with.
         .target(name: "LMDBRawPuts", path: "Sources/LMDBRawPuts", linkerSettings: [.linkedLibrary("lmdb")]),
         // The C loop, then Weft's LMDB coordination store with 1, 16 and 256 concurrent callers of

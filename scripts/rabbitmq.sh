@@ -134,6 +134,9 @@ ssl_options.fail_if_no_peer_cert = false
 log.console = false
 log.file.level = warning
 EOF
+    # The broker's wrapper script stops the VM on SIGTERM, which a shell cannot trap if it was
+    # ignored when the shell started (as in a child of some processes): `env --default-signal`
+    # gives it back.
     # epmd is ours, on its own port, so that stopping it cannot disturb another Erlang node.
     ERL_EPMD_PORT=$EPMD_PORT setsid epmd -port "$EPMD_PORT" > "$dir/log/epmd.out" 2>&1 &
     echo $! > "$dir/epmd.pid"
@@ -143,7 +146,7 @@ EOF
         RABBITMQ_CONFIG_FILE="$dir/rabbitmq.conf" RABBITMQ_ENABLED_PLUGINS_FILE="$dir/enabled_plugins" \
         RABBITMQ_MNESIA_BASE="$dir/mnesia" RABBITMQ_LOG_BASE="$dir/log" \
         RABBITMQ_PID_FILE="$dir/rabbitmq.pid" RABBITMQ_SERVER_ADDITIONAL_ERL_ARGS="${WEFT_RABBITMQ_ERL_ARGS:-}" \
-        setsid "$server" > "$dir/log/server.out" 2>&1 &
+        setsid env --default-signal "$server" > "$dir/log/server.out" 2>&1 &
     echo $! > "$dir/server.pid"
     for _ in $(seq 1 120); do
         if answers "$PORT"; then print_env | tee "$dir/env"; return; fi
@@ -167,7 +170,14 @@ stop_pid() {
 
 case "$command" in
     start) start ;;
-    stop) stop_pid "$dir/server.pid"; stop_pid "$dir/epmd.pid" ;;
+    # The wrapper script stops the Erlang VM gracefully. A VM that outlived it (a broker restarted
+    # from another process was seen to, and then ignored SIGTERM) is killed, by the pid file it writes.
+    stop)
+        stop_pid "$dir/server.pid"
+        vm=$(cat "$dir/rabbitmq.pid" 2> /dev/null || true)
+        if [ -n "$vm" ] && grep -q beam "/proc/$vm/cmdline" 2> /dev/null; then kill -KILL "$vm" 2> /dev/null || true; fi
+        rm -f "$dir/rabbitmq.pid"
+        stop_pid "$dir/epmd.pid" ;;
     env) print_env ;;
     status) load_ports; answers "$PORT" ;;
     *) die "usage: $0 start|stop|env|status [DIR]" ;;

@@ -36,6 +36,11 @@ public enum FleetWorkloads {
         }
     }.merging(registry)
 
+    /// One `util.pass` node: a run that is one task (the peer comparison's independent tasks).
+    public static let single = Workflow("one-step") {
+        Node("only", uses: "util.pass")
+    }.merging(registry)
+
     /// Two nodes that sleep 1.5 s each: jobs that are in hand for a while.
     public static let slowChain = Workflow("slow-chain") {
         Node("first", uses: "util.sleep", params: ["milliseconds": 1500])
@@ -73,6 +78,7 @@ public enum FleetWorkloads {
     public static let all: [SampleCatalog.Sample] = [
         .init(name: "chain-10", workflow: chain, input: 1),
         .init(name: "fan-100", workflow: fanOut, input: 1),
+        .init(name: "one-step", workflow: single, input: 1),
         .init(name: "slow-chain", workflow: slowChain, input: 1),
         .init(name: "gpu-step", workflow: gpuStep, input: 1),
         .init(name: "nap", workflow: nap, input: 1),

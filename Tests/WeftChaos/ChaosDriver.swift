@@ -120,9 +120,10 @@ struct ChaosDriver: Sendable {
                 say("  restarting the broker at \(finished) runs")
                 // In a task of its own: the kills go on while the broker is away.
                 brokerRestart = Task {
+                    let began = ContinuousClock.now
                     try await restartBroker()
                     tally.brokerRestarts.add(1, ordering: .relaxed)
-                    say("  the broker is back")
+                    say("  the broker is back, \(began.duration(to: .now).formatted) after it was told to stop")
                 }
             }
             if !foremanKilled && finished >= options.runs * 6 / 10 {
@@ -165,22 +166,35 @@ struct ChaosDriver: Sendable {
         let replies = try await client.transport.depth(of: client.runtime.replyQueue)
         if replies > 0 { violations.append("\(replies) announcements left unread in \(client.runtime.replyQueue)") }
 
-        // Every run's result equals the embedded runtime's for the same input.
+        // Every run's result equals the embedded runtime's for the same input. The reference runs
+        // go concurrently: the retries' backoffs are real waits.
+        say("  running the \(options.runs) inputs on the embedded runtime for reference")
         let reference = LocalRuntime(registry: ChaosWorkloads.registry)
+        let expected = try await withThrowingTaskGroup(of: (Int, RunResult).self) { group in
+            var expected: [Int: RunResult] = [:]
+            for index in 0..<options.runs {
+                if index >= 1000, let (done, result) = try await group.next() { expected[done] = result }
+                group.addTask {
+                    let (workflow, input) = ChaosWorkloads.run(index)
+                    return (index, try await reference.run(workflow.blueprint, input: input))
+                }
+            }
+            for try await (done, result) in group { expected[done] = result }
+            return expected
+        }
         let collected = tally.results.withLock { $0 }
         var statuses: [RunStatus: Int] = [:]
         var wrong = 0
         for index in 0..<options.runs {
-            guard let result = collected[index] else {
+            guard let result = collected[index], let reference = expected[index] else {
                 violations.append("run \(index) has no result")
                 continue
             }
             statuses[result.status, default: 0] += 1
-            let (workflow, input) = ChaosWorkloads.run(index)
-            let expected = try await reference.run(workflow.blueprint, input: input)
-            if let difference = Self.difference(result, expected) {
+            if let difference = Self.difference(result, reference) {
                 wrong += 1
-                if wrong <= 20 { violations.append("run \(result.runID) (\(workflow.blueprint.id), input \(index)): \(difference)") }
+                let blueprint = ChaosWorkloads.run(index).workflow.blueprint.id
+                if wrong <= 20 { violations.append("run \(result.runID) (\(blueprint), input \(index)): \(difference)") }
             }
         }
         if wrong > 20 { violations.append("… and \(wrong - 20) more runs whose results differ") }

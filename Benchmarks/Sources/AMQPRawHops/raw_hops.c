@@ -111,3 +111,143 @@ double weft_raw_chain_hops(const char *host, int port, const char *user, const c
     free(pending);
     return hops / seconds;
 }
+
+/* The peer comparison's other two workloads (Benchmarks/peers/compare.sh). Messages carry a kind:
+ * a fan's split, one of its leaves, its join; or an independent task. */
+enum { KIND_SPLIT = 1, KIND_LEAF = 2, KIND_JOIN = 3, KIND_TASK = 4 };
+
+static amqp_connection_state_t open_session(const char *host, int port, const char *user, const char *password,
+                                            const char *queue, int prefetch) {
+    amqp_connection_state_t conn = amqp_new_connection();
+    amqp_socket_t *socket = amqp_tcp_socket_new(conn);
+    if (!socket || amqp_socket_open(socket, host, port) != AMQP_STATUS_OK) {
+        fprintf(stderr, "raw AMQP: cannot connect to %s:%d\n", host, port);
+        amqp_destroy_connection(conn);
+        return NULL;
+    }
+    if (failed(amqp_login(conn, "/", 0, 131072, 0, AMQP_SASL_METHOD_PLAIN, user, password), "login")) return NULL;
+    amqp_channel_open(conn, PUBLISH_CHANNEL);
+    if (failed(amqp_get_rpc_reply(conn), "channel.open")) return NULL;
+    amqp_confirm_select(conn, PUBLISH_CHANNEL);
+    if (failed(amqp_get_rpc_reply(conn), "confirm.select")) return NULL;
+    amqp_channel_open(conn, CONSUME_CHANNEL);
+    if (failed(amqp_get_rpc_reply(conn), "channel.open")) return NULL;
+    amqp_queue_declare(conn, CONSUME_CHANNEL, amqp_cstring_bytes(queue), 0, 1, 0, 0, amqp_empty_table);
+    if (failed(amqp_get_rpc_reply(conn), "queue.declare")) return NULL;
+    amqp_basic_qos(conn, CONSUME_CHANNEL, 0, (uint16_t)prefetch, 0);
+    if (failed(amqp_get_rpc_reply(conn), "basic.qos")) return NULL;
+    return conn;
+}
+
+static void close_session(amqp_connection_state_t conn, const char *queue) {
+    amqp_queue_delete(conn, CONSUME_CHANNEL, amqp_cstring_bytes(queue), 0, 0);
+    amqp_channel_close(conn, CONSUME_CHANNEL, AMQP_REPLY_SUCCESS);
+    amqp_channel_close(conn, PUBLISH_CHANNEL, AMQP_REPLY_SUCCESS);
+    amqp_connection_close(conn, AMQP_REPLY_SUCCESS);
+    amqp_destroy_connection(conn);
+}
+
+/* Runs the session's loop: `handle` is called for each delivery with its kind and tag, and returns
+ * the number of hops it completed; publishes it makes are confirmed in a pipeline, and a consumed
+ * message whose tag was recorded against a publish is acked once that publish is confirmed. */
+typedef struct {
+    amqp_connection_state_t conn;
+    const char *queue;
+    uint64_t *pending;
+    uint64_t sequence, lowest;
+} session_t;
+
+static void publish_kind(session_t *session, uint32_t kind, uint64_t ack_tag) {
+    publish(session->conn, session->queue, kind);
+    session->pending[++session->sequence % WINDOW] = ack_tag;
+}
+
+static int next_delivery(session_t *session, uint32_t *kind, uint64_t *tag) {
+    for (;;) {
+        amqp_frame_t frame;
+        amqp_maybe_release_buffers(session->conn);
+        if (amqp_simple_wait_frame(session->conn, &frame) != AMQP_STATUS_OK) {
+            fprintf(stderr, "raw AMQP: lost the connection\n");
+            return -1;
+        }
+        if (frame.frame_type != AMQP_FRAME_METHOD) continue;
+        if (frame.payload.method.id == AMQP_BASIC_DELIVER_METHOD) {
+            *tag = ((amqp_basic_deliver_t *)frame.payload.method.decoded)->delivery_tag;
+            amqp_message_t message;
+            if (failed(amqp_read_message(session->conn, frame.channel, &message, 0), "reading a message")) return -1;
+            memcpy(kind, message.body.bytes, sizeof *kind);
+            amqp_destroy_message(&message);
+            return 0;
+        }
+        if (frame.payload.method.id == AMQP_BASIC_ACK_METHOD) {
+            amqp_basic_ack_t *ack = frame.payload.method.decoded;
+            uint64_t upto = ack->delivery_tag, from = ack->multiple ? session->lowest : upto;
+            for (uint64_t s = from; s <= upto; s++) {
+                uint64_t pending = session->pending[s % WINDOW];
+                if (pending) amqp_basic_ack(session->conn, CONSUME_CHANNEL, pending, 0);
+                session->pending[s % WINDOW] = 0;
+            }
+            if (ack->multiple && upto >= session->lowest) session->lowest = upto + 1;
+        }
+    }
+}
+
+static int start_consuming(session_t *session) {
+    amqp_basic_consume(session->conn, CONSUME_CHANNEL, amqp_cstring_bytes(session->queue), amqp_empty_bytes, 0, 0, 0,
+                       amqp_empty_table);
+    return failed(amqp_get_rpc_reply(session->conn), "basic.consume");
+}
+
+double weft_raw_fan_hops(const char *host, int port, const char *user, const char *password, const char *queue,
+                         int fans, int width) {
+    amqp_connection_state_t conn = open_session(host, port, user, password, queue, width);
+    if (!conn) return -1;
+    session_t session = {conn, queue, calloc(WINDOW, sizeof(uint64_t)), 0, 1};
+    if (start_consuming(&session)) return -1;
+    long hops = 0;
+    double start = now_seconds();
+    for (int fan = 0; fan < fans; fan++) {
+        publish_kind(&session, KIND_SPLIT, 0);
+        int arrived = 0, done = 0;
+        while (!done) {
+            uint32_t kind;
+            uint64_t tag;
+            if (next_delivery(&session, &kind, &tag)) return -1;
+            hops++;
+            if (kind == KIND_SPLIT) {
+                /* The split is acked once the last of its leaves is confirmed (confirms are in order). */
+                for (int leaf = 0; leaf < width; leaf++) publish_kind(&session, KIND_LEAF, leaf == width - 1 ? tag : 0);
+            } else if (kind == KIND_LEAF) {
+                if (++arrived == width) publish_kind(&session, KIND_JOIN, tag);
+                else amqp_basic_ack(conn, CONSUME_CHANNEL, tag, 0);
+            } else {
+                amqp_basic_ack(conn, CONSUME_CHANNEL, tag, 0);
+                done = 1;
+            }
+        }
+    }
+    double seconds = now_seconds() - start;
+    close_session(conn, queue);
+    free(session.pending);
+    return hops / seconds;
+}
+
+double weft_raw_independent_tasks(const char *host, int port, const char *user, const char *password,
+                                  const char *queue, int tasks, int prefetch) {
+    amqp_connection_state_t conn = open_session(host, port, user, password, queue, prefetch);
+    if (!conn) return -1;
+    session_t session = {conn, queue, calloc(WINDOW, sizeof(uint64_t)), 0, 1};
+    double start = now_seconds();
+    for (int task = 0; task < tasks; task++) publish_kind(&session, KIND_TASK, 0);
+    if (start_consuming(&session)) return -1;
+    for (int done = 0; done < tasks; done++) {
+        uint32_t kind;
+        uint64_t tag;
+        if (next_delivery(&session, &kind, &tag)) return -1;
+        amqp_basic_ack(conn, CONSUME_CHANNEL, tag, 0);
+    }
+    double seconds = now_seconds() - start;
+    close_session(conn, queue);
+    free(session.pending);
+    return tasks / seconds;
+}

@@ -37,8 +37,9 @@ func milliseconds(_ duration: Duration) -> Double {
 
 let chain = FleetWorkloads.chain
 let fan = FleetWorkloads.fanOut
+let single = FleetWorkloads.single
 let client = try await FleetClient.connect(
-    configuration, registry: FleetWorkloads.registry, blueprints: [chain.blueprint, fan.blueprint], logger: logger)
+    configuration, registry: FleetWorkloads.registry, blueprints: [chain.blueprint, fan.blueprint, single.blueprint], logger: logger)
 let status = FleetStatusDirectory(path: configuration.statusDirectory)
 
 /// Each worker's resident memory and, in parentheses, its anonymous part (heap and stacks: the
@@ -83,6 +84,39 @@ if ProcessInfo.processInfo.environment["WEFT_BENCH_CHAINS_ONLY"] == "1" {
     print(String(format: "chains: 64 concurrent 10-node chains for %.0f s: %d runs, %.0f runs/s, %.0f hops/s", seconds, measured.runs, runsPerSecond, runsPerSecond * 10))
     print(String(format: "  per-hop latency (run duration / 10): p50 %.2f ms, p99 %.2f ms", percentile(hopLatencies, 0.5), percentile(hopLatencies, 0.99)))
     print("runs-total: \(warmup.runs + measured.runs)")
+    await client.shutdown()
+    exit(0)
+}
+/// `count` runs of `one-step`, at most `inFlight` at once: tasks per second.
+func independentTasks(_ count: Int, inFlight: Int = 1000) async throws -> Double {
+    let start = ContinuousClock.now
+    try await withThrowingTaskGroup(of: Void.self) { group in
+        for index in 0..<count {
+            if index >= inFlight { try await group.next() }
+            group.addTask {
+                let result = try await client.runtime.start(single.blueprint, input: 1).result()
+                precondition(result.status == .completed, "a task did not complete: \(result.status)")
+            }
+        }
+        try await group.waitForAll()
+    }
+    return Double(count) / (milliseconds(start.duration(to: .now)) / 1000)
+}
+
+if ProcessInfo.processInfo.environment["WEFT_BENCH_PEERS"] == "1" {
+    // Benchmarks/peers/compare.sh: the three workloads of the peer comparison, one
+    // `RESULT <workload> weft <per second>` line each.
+    let measured = try await chains(for: seconds)
+    print("RESULT chains weft \(Double(measured.runs) * 10 / (milliseconds(measured.elapsed) / 1000))")
+    for _ in 0..<5 { _ = try await client.runtime.start(fan.blueprint, input: 1).result() }
+    let fanStart = ContinuousClock.now
+    for _ in 0..<fanRuns {
+        let result = try await client.runtime.start(fan.blueprint, input: 1).result()
+        precondition(result.status == .completed)
+    }
+    print("RESULT fan weft \(Double(fanRuns * 102) / (milliseconds(fanStart.duration(to: .now)) / 1000))")
+    _ = try await independentTasks(1000)
+    print("RESULT tasks weft \(try await independentTasks(memoryJobs))")
     await client.shutdown()
     exit(0)
 }

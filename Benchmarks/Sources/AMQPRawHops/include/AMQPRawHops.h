@@ -11,4 +11,16 @@
 double weft_raw_chain_hops(const char *host, int port, const char *user, const char *password,
                            const char *queue, int chains, int hops_per_chain);
 
+/// The fan-out workload: `fans` fans, one at a time, each a split message that publishes `width`
+/// leaves, whose last arrival publishes a join; publishes confirmed in a pipeline, a consumed
+/// message acked once what it published is confirmed. Returns hops (width + 2 per fan) per second.
+double weft_raw_fan_hops(const char *host, int port, const char *user, const char *password, const char *queue,
+                         int fans, int width);
+
+/// Independent tasks: publishes `tasks` persistent messages (confirmed in a pipeline), consumes
+/// and acks them all with `prefetch` outstanding. Returns tasks per second, from the first
+/// publish to the last ack.
+double weft_raw_independent_tasks(const char *host, int port, const char *user, const char *password,
+                                  const char *queue, int tasks, int prefetch);
+
 #endif

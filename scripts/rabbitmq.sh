@@ -9,7 +9,8 @@
 #   scripts/rabbitmq.sh env [DIR]      print the variables again
 #   scripts/rabbitmq.sh status [DIR]   exit 0 when the broker answers
 #
-# DIR defaults to $WEFT_RABBITMQ_DIR or /tmp/weft-rabbitmq. WEFT_RABBITMQ_ERL_ARGS passes extra
+# DIR defaults to $WEFT_RABBITMQ_DIR or /tmp/weft-rabbitmq. WEFT_RABBITMQ_REQUIRE_CLIENT_CERT=true
+# makes the TLS listener refuse clients without a certificate signed by its CA (mutual TLS). WEFT_RABBITMQ_ERL_ARGS passes extra
 # Erlang VM flags to the broker (e.g. "+sbwt none" to stop its schedulers spinning). Ports are chosen free at the first
 # start (or taken from WEFT_RABBITMQ_PORT, WEFT_RABBITMQ_TLS_PORT) and kept in DIR/ports, so a
 # restart comes back on the same ones. The variables printed (and written to DIR/env):
@@ -130,7 +131,7 @@ ssl_options.cacertfile = $dir/tls/ca.pem
 ssl_options.certfile = $dir/tls/server.pem
 ssl_options.keyfile = $dir/tls/server.key
 ssl_options.verify = verify_peer
-ssl_options.fail_if_no_peer_cert = false
+ssl_options.fail_if_no_peer_cert = ${WEFT_RABBITMQ_REQUIRE_CLIENT_CERT:-false}
 log.console = false
 log.file.level = warning
 EOF

@@ -21,10 +21,13 @@ stop_brokers() {
     rm -rf "$broker_dir" "$fleet_broker_dir" "$postgres_dir"
 }
 trap stop_brokers EXIT
-fleet_variables=$(bash scripts/rabbitmq.sh start "$fleet_broker_dir")
+# The fleet's broker asks TLS clients for a certificate (the mutual-TLS test).
+fleet_variables=$(WEFT_RABBITMQ_REQUIRE_CLIENT_CERT=true bash scripts/rabbitmq.sh start "$fleet_broker_dir")
 WEFT_FLEET_AMQP_URL=$(bash -c "$fleet_variables"$'\n''echo "$WEFT_AMQP_URL"')
 WEFT_FLEET_AMQP_APP_URL=$(bash -c "$fleet_variables"$'\n''echo "$WEFT_AMQP_APP_URL"')
-export WEFT_FLEET_AMQP_URL WEFT_FLEET_AMQP_APP_URL
+WEFT_FLEET_AMQPS_URL=$(bash -c "$fleet_variables"$'\n''echo "$WEFT_AMQPS_URL"')
+WEFT_FLEET_AMQP_TLS_DIR=$(bash -c "$fleet_variables"$'\n''echo "$WEFT_AMQP_TLS_DIR"')
+export WEFT_FLEET_AMQP_URL WEFT_FLEET_AMQP_APP_URL WEFT_FLEET_AMQPS_URL WEFT_FLEET_AMQP_TLS_DIR
 eval "$(bash scripts/rabbitmq.sh start "$broker_dir")"
 eval "$(bash scripts/postgres.sh start "$postgres_dir")"
 

@@ -3,10 +3,11 @@ import Weft
 
 /// Reads blueprints from JSON files, with one-line errors for people.
 public enum BlueprintFile {
-    /// The largest blueprint file read, in bytes: 8 MiB, the fleet's default message limit. A
-    /// blueprint is a graph, not data; a larger file is refused before it is parsed, so a hostile
-    /// one (or `/dev/zero`) cannot take the memory of the process that reads it.
-    public static let maxSize = 8 << 20
+    /// The largest blueprint file read, in bytes: 4 MiB. A blueprint is a graph, not data; a
+    /// larger file is refused before it is parsed, so a hostile one (or `/dev/zero`) cannot take
+    /// the memory of the process that reads it. Parsed, a file of this size takes at most about
+    /// 180 MiB (an array of two million one-digit numbers, the worst shape found).
+    public static let maxSize = 4 << 20
 
     /// Loads and decodes the blueprint at `path`.
     ///

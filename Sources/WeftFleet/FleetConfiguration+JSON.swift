@@ -14,6 +14,9 @@ extension FleetConfiguration {
         ]
         object["queues"] = queues.map { .array($0.map(JSONValue.string)) } ?? .null
         if let statusDir { object["statusDir"] = .string(statusDir) }
+        if let tlsCA { object["tlsCA"] = .string(tlsCA) }
+        if let tlsCertificate { object["tlsCertificate"] = .string(tlsCertificate) }
+        if let tlsKey { object["tlsKey"] = .string(tlsKey) }
         object["foreman"] = .object([
             "workers": .int(Int64(foreman.workers)), "minWorkers": .int(Int64(foreman.minWorkers)),
             "maxWorkers": .int(Int64(foreman.maxWorkers)), "scaleInterval": .double(foreman.scaleInterval),

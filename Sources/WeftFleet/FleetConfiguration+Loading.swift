@@ -21,6 +21,9 @@ extension FleetConfiguration {
         public var drainTimeout: Double?
         public var blueprints: [String]?
         public var allowPlainAMQP: Bool?
+        public var tlsCA: String?
+        public var tlsCertificate: String?
+        public var tlsKey: String?
 
         /// No overrides.
         public init() {}
@@ -32,6 +35,7 @@ extension FleetConfiguration {
         ("WEFT_QUEUES", "queues"), ("WEFT_CONCURRENCY", "concurrency"), ("WEFT_INLINE_SUCCESSORS", "inlineSuccessors"),
         ("WEFT_LOG_LEVEL", "logLevel"),
         ("WEFT_METRICS_PORT", "metricsPort"), ("WEFT_WORKERS", "foreman.workers"), ("WEFT_ALLOW_PLAIN_AMQP", "allowPlainAMQP"),
+        ("WEFT_TLS_CA", "tlsCA"), ("WEFT_TLS_CERT", "tlsCertificate"), ("WEFT_TLS_KEY", "tlsKey"),
     ]
 
     /// Reads the configuration: the defaults, then the JSON file at `file` (or at `WEFT_CONFIG`),
@@ -62,6 +66,13 @@ extension FleetConfiguration {
             problems.append(ConfigurationProblem("broker", error.message))
         } catch {
             problems.append(ConfigurationProblem("broker", "\(error)"))
+        }
+        for (setting, path) in [("tlsCA", tlsCA), ("tlsCertificate", tlsCertificate), ("tlsKey", tlsKey)] {
+            guard let path else { continue }
+            if !FileManager.default.isReadableFile(atPath: path) { problems.append(ConfigurationProblem(setting, "\(path) cannot be read")) }
+        }
+        if (tlsCertificate == nil) != (tlsKey == nil) {
+            problems.append(ConfigurationProblem("tlsCertificate", "a client certificate and its key go together: give both tlsCertificate and tlsKey"))
         }
         if store.isEmpty {
             problems.append(ConfigurationProblem("store", "is empty; give the state store's directory or a postgres:// URL"))
@@ -125,7 +136,7 @@ extension FleetConfiguration {
     // MARK: Sources
 
     private static let keys = [
-        "broker", "allowPlainAMQP", "store", "storeSync", "statusDir", "queuePrefix", "queues", "concurrency", "blockingThreads", "inlineSuccessors", "logLevel", "metricsPort",
+        "broker", "allowPlainAMQP", "tlsCA", "tlsCertificate", "tlsKey", "store", "storeSync", "statusDir", "queuePrefix", "queues", "concurrency", "blockingThreads", "inlineSuccessors", "logLevel", "metricsPort",
         "drainTimeout", "stallTimeout", "maxMessageSize", "blueprints", "retention", "foreman",
     ]
     private static let foremanKeys = ["workers", "minWorkers", "maxWorkers", "scaleInterval", "restartLimit", "workerCommand"]
@@ -151,6 +162,9 @@ extension FleetConfiguration {
         var reader = SettingReader(object: object, prefix: "", problems: problems)
         reader.rejectUnknown(Self.keys)
         reader.string("broker") { broker = $0 }
+        reader.string("tlsCA") { tlsCA = $0 }
+        reader.string("tlsCertificate") { tlsCertificate = $0 }
+        reader.string("tlsKey") { tlsKey = $0 }
         reader.string("store") { store = $0 }
         reader.string("statusDir") { statusDir = $0 }
         var badSync: String?
@@ -195,6 +209,9 @@ extension FleetConfiguration {
 
     private mutating func read(environment: [String: String], problems: inout [ConfigurationProblem]) {
         if let value = environment["WEFT_BROKER"] { broker = value }
+        if let value = environment["WEFT_TLS_CA"] { tlsCA = value }
+        if let value = environment["WEFT_TLS_CERT"] { tlsCertificate = value }
+        if let value = environment["WEFT_TLS_KEY"] { tlsKey = value }
         if let value = environment["WEFT_STORE"] { store = value }
         if let value = environment["WEFT_ALLOW_PLAIN_AMQP"] {
             switch value.lowercased() {
@@ -227,6 +244,9 @@ extension FleetConfiguration {
         if let value = overrides.broker { broker = value }
         if let value = overrides.store { store = value }
         if let value = overrides.allowPlainAMQP { allowPlainAMQP = value }
+        if let value = overrides.tlsCA { tlsCA = value }
+        if let value = overrides.tlsCertificate { tlsCertificate = value }
+        if let value = overrides.tlsKey { tlsKey = value }
         if let value = overrides.storeSync {
             if let mode = LMDBConfiguration.SyncMode(rawValue: value) { storeSync = mode } else {
                 problems.append(ConfigurationProblem("--store-sync", "\"\(value)\" is not a sync mode (durable or fast)"))

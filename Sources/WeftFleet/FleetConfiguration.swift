@@ -52,6 +52,14 @@ public struct FleetConfiguration: Sendable, Hashable {
     /// Whether plain `amqp://` may reach a broker off this machine (default `false`: use
     /// `amqps://`; see ``AMQPConfiguration/Options/allowsPlainTextToRemoteHosts``).
     public var allowPlainAMQP = false
+    /// For `amqps://`: a PEM file of the authorities that sign the broker's certificate; `nil`:
+    /// the system's. Also `WEFT_TLS_CA`, `--tls-ca`.
+    public var tlsCA: String?
+    /// For `amqps://` to a broker that asks for one (mutual TLS): this fleet's client certificate,
+    /// a PEM file. Also `WEFT_TLS_CERT`, `--tls-cert`.
+    public var tlsCertificate: String?
+    /// The client certificate's private key, a PEM file. Also `WEFT_TLS_KEY`, `--tls-key`.
+    public var tlsKey: String?
     /// The state store: an LMDB directory (default `/var/lib/weft/state`), shared by the workers
     /// of one machine, or a `postgres://` URL, shared by workers on many (see ``postgresConfiguration()``).
     public var store = "/var/lib/weft/state"
@@ -143,6 +151,9 @@ public struct FleetConfiguration: Sendable, Hashable {
     public func amqpConfiguration() throws -> AMQPConfiguration {
         var configuration = try AMQPConfiguration(url: broker)
         configuration.options.allowsPlainTextToRemoteHosts = allowPlainAMQP
+        configuration.tls.caCertificatePath = tlsCA
+        configuration.tls.clientCertificatePath = tlsCertificate
+        configuration.tls.clientKeyPath = tlsKey
         return configuration
     }
 }

@@ -26,6 +26,12 @@ public struct FleetFlags: ParsableArguments, Sendable {
     public var drainTimeout: Double?
     @Option(name: .customLong("blueprint"), help: "A blueprint JSON file to serve (repeat).")
     public var blueprints: [String] = []
+    @Option(name: .customLong("tls-ca"), help: "For amqps://: a PEM file of the authorities that sign the broker's certificate; also WEFT_TLS_CA.")
+    public var tlsCA: String?
+    @Option(name: .customLong("tls-cert"), help: "For amqps:// with mutual TLS: the client certificate (PEM); also WEFT_TLS_CERT.")
+    public var tlsCertificate: String?
+    @Option(name: .customLong("tls-key"), help: "The client certificate's private key (PEM); also WEFT_TLS_KEY.")
+    public var tlsKey: String?
     @Flag(name: .customLong("allow-plain-amqp"), help: "Allow amqp:// (no TLS) to a broker off this machine; also WEFT_ALLOW_PLAIN_AMQP=1.")
     public var allowPlainAMQP = false
 
@@ -45,6 +51,9 @@ public struct FleetFlags: ParsableArguments, Sendable {
         overrides.drainTimeout = drainTimeout
         overrides.blueprints = blueprints
         if allowPlainAMQP { overrides.allowPlainAMQP = true }
+        overrides.tlsCA = tlsCA
+        overrides.tlsCertificate = tlsCertificate
+        overrides.tlsKey = tlsKey
         return overrides
     }
 

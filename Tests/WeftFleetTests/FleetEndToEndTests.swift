@@ -212,6 +212,27 @@ struct FleetEndToEndTests {
         return Int(line[range.upperBound...].prefix { $0.isNumber })
     }
 
+    @Test("Mutual TLS end to end: a worker and a client with certificates complete a run over amqps://; without one the broker refuses")
+    func mutualTLS() async throws {
+        let environment = ProcessInfo.processInfo.environment
+        guard let url = environment["WEFT_FLEET_AMQPS_URL"], let tls = environment["WEFT_FLEET_AMQP_TLS_DIR"] else {
+            throw FleetHarness.Missing()
+        }
+        var configuration = try FleetHarness.configuration()
+        configuration.broker = url
+        let certificates = ["--tls-ca", "\(tls)/ca.pem", "--tls-cert", "\(tls)/client.pem", "--tls-key", "\(tls)/client.key"]
+        let worker = try WeftProcess(["worker"] + FleetHarness.flags(configuration) + certificates)
+        let start = try WeftProcess(["start", "chain-10", "--input", "1", "--wait"] + FleetHarness.flags(configuration) + certificates)
+        #expect(await start.exitStatus() == 0, "\(start.output)")
+        #expect(start.output.contains("status: completed"), "\(start.output)")
+        // The CA alone is not enough: the broker asks for a client certificate.
+        let refused = try WeftProcess(["start", "chain-10", "--input", "1"] + FleetHarness.flags(configuration) + Array(certificates.prefix(2)))
+        #expect(await refused.exitStatus() != 0)
+        #expect(refused.output.contains("tls_failure") || refused.output.contains("TLS"), "\(refused.output)")
+        worker.signal(SIGTERM)
+        #expect(await worker.exitStatus() == 0, "\(worker.output)")
+    }
+
     @Test("weft status explains a run blocked on a queue nobody serves")
     func statusExplainsABlockedRun() async throws {
         let configuration = try FleetHarness.configuration()

@@ -234,6 +234,21 @@ struct ControlFlowValidationTests {
         }
     }
 
+    @Test("Timeouts and backoffs too long for a clock, or negative, are decoding errors, not a crash (found by fuzzing)")
+    func hugeConfigurationDurations() throws {
+        let fields = [
+            #""timeout": 5e51"#, #""timeout": -1"#, #""backoff": {"kind": "exponential", "initial": 5e51}"#,
+            #""backoff": {"kind": "exponential", "maximum": 1e300}"#, #""backoff": {"kind": "fixed", "delay": 9e9}"#,
+        ]
+        for field in fields {
+            let json = #"{"id": "x", "nodes": [{"id": "a", "uses": "util.pass", "config": {\#(field)}}]}"#
+            #expect(throws: DecodingError.self, "\(field)") { try JSONDecoder().decode(Blueprint.self, from: Data(json.utf8)) }
+        }
+        let fine = #"{"id": "x", "nodes": [{"id": "a", "uses": "util.pass", "config": {"timeout": 8.9e9, "backoff": {"kind": "fixed", "delay": 0.25}}}]}"#
+        let blueprint = try JSONDecoder().decode(Blueprint.self, from: Data(fine.utf8))
+        #expect(blueprint.nodes[0].config.backoff == .fixed(.milliseconds(250)))
+    }
+
     @Test("The validator knows loops, sub-workflows, batches, waits and breaks")
     func validation() {
         let workflow = Workflow("checks") {

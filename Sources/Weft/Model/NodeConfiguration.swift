@@ -44,7 +44,7 @@ public struct NodeConfiguration: Sendable, Hashable, Codable {
         let defaults = NodeConfiguration()
         maxAttempts = try container.decodeIfPresent(Int.self, forKey: .maxAttempts) ?? defaults.maxAttempts
         backoff = try container.decodeIfPresent(Backoff.self, forKey: .backoff) ?? defaults.backoff
-        timeout = try container.decodeIfPresent(Double.self, forKey: .timeout).map { Duration.seconds($0) }
+        timeout = try container.decodeSecondsIfPresent(forKey: .timeout)
         fallback = try container.decodeIfPresent(String.self, forKey: .fallback)
         join = try container.decodeIfPresent(JoinStrategy.self, forKey: .join) ?? defaults.join
         queue = try container.decodeIfPresent(String.self, forKey: .queue)
@@ -143,15 +143,15 @@ public struct Backoff: Sendable, Hashable, Codable {
         let container = try decoder.container(keyedBy: CodingKeys.self)
         switch try container.decode(Kind.self, forKey: .kind) {
         case .fixed:
-            let delay = try container.decodeIfPresent(Double.self, forKey: .delay)
-                ?? container.decodeIfPresent(Double.self, forKey: .initial) ?? 0
-            self = .fixed(.seconds(delay))
+            let delay = try container.decodeSecondsIfPresent(forKey: .delay)
+                ?? container.decodeSecondsIfPresent(forKey: .initial) ?? .zero
+            self = .fixed(delay)
         case .exponential:
             let defaults = Backoff.exponential()
             self = .exponential(
-                initial: try container.decodeIfPresent(Double.self, forKey: .initial).map { .seconds($0) } ?? defaults.initial,
+                initial: try container.decodeSecondsIfPresent(forKey: .initial) ?? defaults.initial,
                 multiplier: try container.decodeIfPresent(Double.self, forKey: .multiplier) ?? defaults.multiplier,
-                maximum: try container.decodeIfPresent(Double.self, forKey: .maximum).map { .seconds($0) } ?? defaults.maximum,
+                maximum: try container.decodeSecondsIfPresent(forKey: .maximum) ?? defaults.maximum,
                 jitter: try container.decodeIfPresent(Double.self, forKey: .jitter) ?? defaults.jitter)
         }
     }
@@ -172,6 +172,20 @@ public struct Backoff: Sendable, Hashable, Codable {
 }
 
 import Foundation
+
+extension KeyedDecodingContainer {
+    /// A duration given in seconds, if present. Refuses a number that is not finite, is negative,
+    /// or is 9e9 seconds (285 years) or more, which `Duration` cannot hold in nanoseconds
+    /// (a blueprint's `1e51` crashed the conversion; found by fuzzing).
+    func decodeSecondsIfPresent(forKey key: Key) throws -> Duration? {
+        guard let seconds = try decodeIfPresent(Double.self, forKey: key) else { return nil }
+        guard seconds.isFinite, seconds >= 0, seconds < 9e9 else {
+            throw DecodingError.dataCorruptedError(
+                forKey: key, in: self, debugDescription: "a duration in seconds, from 0 to less than 9e9; got \(seconds)")
+        }
+        return .seconds(seconds)
+    }
+}
 
 extension Duration {
     /// The duration in seconds, as a `Double`.

@@ -50,6 +50,7 @@ let package = Package(
             name: "fleet-probe",
             dependencies: [
                 .product(name: "Weft", package: "weft"), .product(name: "WeftFleet", package: "weft"),
+                .product(name: "WeftLMDB", package: "weft"),
                 .product(name: "WeftSamples", package: "weft"), .product(name: "Logging", package: "swift-log"),
             ],
             path: "Sources/FleetProbe"),

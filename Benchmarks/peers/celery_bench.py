@@ -11,7 +11,12 @@ Tasks are no-ops. Messages are persistent (Celery's default), acknowledged after
 each.
 
     celery -A celery_bench worker ...     # the workers (compare.sh starts them)
-    python celery_bench.py SECONDS FANS TASKS
+    python celery_bench.py chains SECONDS | fan FANS | tasks TASKS
+
+Each workload runs in a client process of its own, and keeps every result it waited for until
+it is done: a result dropped while the client waits for another unsubscribes from Redis inside
+the subscription's own call (`AsyncResult.__del__`), and the client hangs for good (seen with
+Celery 5.4 and redis-py 5).
 """
 import os
 import sys
@@ -49,24 +54,30 @@ def chains(seconds, concurrency=64, length=10):
     deadline = time.monotonic() + seconds
     start = time.monotonic()
     in_flight = [chain(*[step.si(1) for _ in range(length)]).apply_async() for _ in range(concurrency)]
+    kept = list(in_flight)
     done = 0
     while in_flight:
-        result = in_flight.pop(0)
-        result.get(timeout=120)
+        in_flight.pop(0).get(timeout=120)
         done += 1
         if time.monotonic() < deadline:
             in_flight.append(chain(*[step.si(1) for _ in range(length)]).apply_async())
+            kept.append(in_flight[-1])
     return done * length / (time.monotonic() - start)
 
 
 def fans(count, width=100):
+    kept = []
     for _ in range(3):
-        step.delay(1).get(timeout=120)
-        chord(step.s(i) for i in range(width))(gather.s()).get(timeout=120)
+        kept.append(step.delay(1))
+        kept[-1].get(timeout=120)
+        kept.append(chord([step.s(i) for i in range(width)])(gather.s()))
+        kept[-1].get(timeout=120)
     start = time.monotonic()
     for _ in range(count):
-        step.delay(1).get(timeout=120)  # the split
-        assert chord(step.s(i) for i in range(width))(gather.s()).get(timeout=120) == width
+        kept.append(step.delay(1))  # the split
+        kept[-1].get(timeout=120)
+        kept.append(chord([step.s(i) for i in range(width)])(gather.s()))
+        assert kept[-1].get(timeout=120) == width
     return count * (width + 2) / (time.monotonic() - start)
 
 
@@ -79,10 +90,11 @@ def tasks(count):
 
 
 if __name__ == "__main__":
-    seconds = float(sys.argv[1]) if len(sys.argv) > 1 else 20
-    fan_runs = int(sys.argv[2]) if len(sys.argv) > 2 else 50
-    task_count = int(sys.argv[3]) if len(sys.argv) > 3 else 10000
-    print("RESULT chains celery %f" % chains(seconds), flush=True)
-    print("RESULT fan celery %f" % fans(fan_runs), flush=True)
-    tasks(1000)
-    print("RESULT tasks celery %f" % tasks(task_count), flush=True)
+    workload, amount = sys.argv[1], float(sys.argv[2])
+    if workload == "chains":
+        print("RESULT chains celery %f" % chains(amount), flush=True)
+    elif workload == "fan":
+        print("RESULT fan celery %f" % fans(int(amount)), flush=True)
+    else:
+        tasks(1000)
+        print("RESULT tasks celery %f" % tasks(int(amount)), flush=True)

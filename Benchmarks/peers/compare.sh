@@ -3,6 +3,8 @@
 #   (a) raw librabbitmq in C, no Weft: the physical limit (Benchmarks/Sources/PeersRaw);
 #   (b) Weft's fleet: `weft foreman` with 2 workers (concurrency 32) on a durable LMDB store,
 #       driven by fleet-probe as a client;
+#   (b') the same fleet with its store not fsynced (WEFT_STORE_SYNC=fast), to show what
+#       durability costs;
 #   (c) Celery 5.4 (from PyPI, into a virtualenv), a prefork worker of concurrency 2 (this
 #       machine's cores), results in a throwaway Redis (chords need a result backend);
 # on the same workloads: 64 concurrent 10-node chains (hops/s), a 1 → 100 → 1 fan-out with a
@@ -56,12 +58,24 @@ WEFT_BENCH_PEERS=1 Benchmarks/.build/release/fleet-probe "$WEFT_AMQP_URL" "$work
 kill -TERM "$foreman" && wait "$foreman" || true
 foreman=""
 
+echo "(b') Weft's fleet, its store not fsynced (WEFT_STORE_SYNC=fast): how much of (b) durability costs"
+.build-static/release/weft foreman --workers 2 --concurrency 32 --broker "$WEFT_AMQP_URL" --store "$work/fast-store" \
+    --store-sync fast --log-level warning &
+foreman=$!
+WEFT_STORE_SYNC=fast WEFT_BENCH_PEERS=1 WEFT_BENCH_PEERS_NAME=weft-fast Benchmarks/.build/release/fleet-probe "$WEFT_AMQP_URL" \
+    "$work/fast-store" "$seconds" "$fans" "$tasks" | tee -a "$results"
+kill -TERM "$foreman" && wait "$foreman" || true
+foreman=""
+
 echo "(c) Celery"
 export CELERY_BROKER_URL="${WEFT_AMQP_URL}/" CELERY_RESULT_BACKEND="redis://127.0.0.1:$redis_port/0"
 (cd Benchmarks/peers && exec "../../$venv/bin/celery" -A celery_bench worker --concurrency 2 --loglevel warning \
     > "$work/celery.log" 2>&1) &
 celery=$!
-(cd Benchmarks/peers && "../../$venv/bin/python" celery_bench.py "$seconds" "$fans" "$tasks") | tee -a "$results"
+for workload in "chains $seconds" "fan $fans" "tasks $tasks"; do
+    # shellcheck disable=SC2086
+    (cd Benchmarks/peers && timeout 600 "../../$venv/bin/python" celery_bench.py $workload) | tee -a "$results"
+done
 
 python3 - "$results" <<'PY'
 import sys
@@ -73,12 +87,13 @@ for line in open(sys.argv[1]):
 rows = [("chains", "64 concurrent 10-node chains", "hops/s"), ("fan", "1 → 100 → 1, one at a time", "hops/s"),
         ("tasks", "10,000 independent tasks", "tasks/s")]
 print()
-print("| workload | raw librabbitmq | Weft | Celery | Weft / raw | Weft / Celery |")
-print("|---|---|---|---|---|---|")
+print("| workload | raw librabbitmq | Weft | Celery | Weft / raw | Weft / Celery | Weft, store not fsynced | its / raw |")
+print("|---|---|---|---|---|---|---|---|")
 for key, name, unit in rows:
-    raw, weft, celery = (values.get((key, system), 0) for system in ("raw", "weft", "celery"))
+    raw, weft, celery, fast = (values.get((key, system), 0) for system in ("raw", "weft", "celery", "weft-fast"))
     ratio = lambda a, b: "%.2f" % (a / b) if b else "—"
-    print("| %s (%s) | %.0f | %.0f | %.0f | %s | %s |" % (name, unit, raw, weft, celery, ratio(weft, raw), ratio(weft, celery)))
+    print("| %s (%s) | %.0f | %.0f | %.0f | %s | %s | %.0f | %s |" % (
+        name, unit, raw, weft, celery, ratio(weft, raw), ratio(weft, celery), fast, ratio(fast, raw)))
 print()
 print("Targets: Weft ≥ 10 × Celery on chains and the fan-out (chord), Weft ≥ 0.60 × raw.")
 PY

@@ -2,6 +2,7 @@ import Foundation
 import Logging
 import Weft
 import WeftFleet
+import WeftLMDB
 import WeftSamples
 
 // The fleet issue's benchmark driver: a client of a running fleet (see Benchmarks/fleet.sh,
@@ -20,6 +21,9 @@ guard arguments.count >= 3 else {
 var configuration = FleetConfiguration()
 configuration.broker = arguments[1]
 configuration.store = arguments[2]
+if let sync = ProcessInfo.processInfo.environment["WEFT_STORE_SYNC"].flatMap(LMDBConfiguration.SyncMode.init(rawValue:)) {
+    configuration.storeSync = sync
+}
 let seconds = arguments.count > 3 ? Double(arguments[3]) ?? 20 : 20
 let fanRuns = arguments.count > 4 ? Int(arguments[4]) ?? 50 : 50
 let memoryJobs = arguments.count > 5 ? Int(arguments[5]) ?? 1_000_000 : 1_000_000
@@ -105,18 +109,19 @@ func independentTasks(_ count: Int, inFlight: Int = 1000) async throws -> Double
 
 if ProcessInfo.processInfo.environment["WEFT_BENCH_PEERS"] == "1" {
     // Benchmarks/peers/compare.sh: the three workloads of the peer comparison, one
-    // `RESULT <workload> weft <per second>` line each.
+    // `RESULT <workload> <system> <per second>` line each (system: WEFT_BENCH_PEERS_NAME, or weft).
+    let system = ProcessInfo.processInfo.environment["WEFT_BENCH_PEERS_NAME"] ?? "weft"
     let measured = try await chains(for: seconds)
-    print("RESULT chains weft \(Double(measured.runs) * 10 / (milliseconds(measured.elapsed) / 1000))")
+    print("RESULT chains \(system) \(Double(measured.runs) * 10 / (milliseconds(measured.elapsed) / 1000))")
     for _ in 0..<5 { _ = try await client.runtime.start(fan.blueprint, input: 1).result() }
     let fanStart = ContinuousClock.now
     for _ in 0..<fanRuns {
         let result = try await client.runtime.start(fan.blueprint, input: 1).result()
         precondition(result.status == .completed)
     }
-    print("RESULT fan weft \(Double(fanRuns * 102) / (milliseconds(fanStart.duration(to: .now)) / 1000))")
+    print("RESULT fan \(system) \(Double(fanRuns * 102) / (milliseconds(fanStart.duration(to: .now)) / 1000))")
     _ = try await independentTasks(1000)
-    print("RESULT tasks weft \(try await independentTasks(memoryJobs))")
+    print("RESULT tasks \(system) \(try await independentTasks(memoryJobs))")
     await client.shutdown()
     exit(0)
 }

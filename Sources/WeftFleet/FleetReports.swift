@@ -90,13 +90,20 @@ public struct FleetStatusDirectory: Sendable {
 
     /// Writes `report` as `name` atomically (a reader never sees half a file).
     public func write<Report: Encodable>(_ report: Report, as name: String) throws {
+        try write(try JSONEncoder().encode(report), as: name)
+    }
+
+    /// Writes `data` as `name` atomically (a reader never sees half a file), with `permissions`
+    /// from its creation (0600 keeps credentials to this user).
+    public func write(_ data: Data, as name: String, permissions: Int = 0o644) throws {
         try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
-        let data = try JSONEncoder().encode(report)
-        let target = URL(fileURLWithPath: path).appendingPathComponent(name)
-        let temporary = URL(fileURLWithPath: path).appendingPathComponent(".\(name).\(getpid()).tmp")
-        try data.write(to: temporary)
-        guard rename(temporary.path, target.path) == 0 else {
-            throw CocoaError(.fileWriteUnknown, userInfo: [NSFilePathErrorKey: target.path])
+        let target = (path as NSString).appendingPathComponent(name)
+        let temporary = (path as NSString).appendingPathComponent(".\(name).\(getpid()).tmp")
+        guard FileManager.default.createFile(atPath: temporary, contents: data, attributes: [.posixPermissions: permissions]),
+            rename(temporary, target) == 0
+        else {
+            try? FileManager.default.removeItem(atPath: temporary)
+            throw CocoaError(.fileWriteUnknown, userInfo: [NSFilePathErrorKey: target])
         }
     }
 

@@ -12,16 +12,8 @@ extension Foreman {
     /// Writes the workers' configuration, readable by this user only: it holds the broker's and
     /// the store's credentials. Written to a new file and renamed, so a worker never reads half.
     func writeWorkerConfiguration(_ configuration: FleetConfiguration) throws {
-        try FileManager.default.createDirectory(atPath: configuration.statusDirectory, withIntermediateDirectories: true)
-        let path = (configuration.statusDirectory as NSString).appendingPathComponent("worker-configuration.json")
-        let temporary = path + ".\(getpid()).tmp"
-        let data = Data(try configuration.json.jsonString(pretty: true).utf8)
-        guard FileManager.default.createFile(atPath: temporary, contents: data, attributes: [.posixPermissions: 0o600]),
-            rename(temporary, path) == 0
-        else {
-            try? FileManager.default.removeItem(atPath: temporary)
-            throw CocoaError(.fileWriteUnknown, userInfo: [NSFilePathErrorKey: path])
-        }
+        try FleetStatusDirectory(path: configuration.statusDirectory)
+            .write(Data(try configuration.json.jsonString(pretty: true).utf8), as: "worker-configuration.json", permissions: 0o600)
     }
 
     /// Adds a slot and starts a worker in it.

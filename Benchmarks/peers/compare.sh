@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # The peer comparison, in one run on one broker (a throwaway RabbitMQ, release builds):
 #   (a) raw librabbitmq in C, no Weft: the physical limit (Benchmarks/Sources/PeersRaw);
-#   (b) Weft's fleet: `weft foreman` with 2 workers (concurrency 32) on a durable LMDB store,
-#       driven by fleet-probe as a client;
+#   (b) Weft's fleet: `weft foreman` with one worker process of concurrency 256 on a durable
+#       LMDB store, driven by fleet-probe as a client (on 2 cores one async worker process
+#       outruns two: they would share the store's one write lock and fsync apart);
 #   (b') the same fleet with its store not fsynced (WEFT_STORE_SYNC=fast), to show what
 #       durability costs;
 #   (c) Celery 5.4 (from PyPI, into a virtualenv), a prefork worker of concurrency 2 (this
@@ -50,7 +51,7 @@ echo "(a) raw librabbitmq"
 Benchmarks/.build/release/peers-raw "$WEFT_AMQP_URL" "$fans" "$tasks" | tee -a "$results"
 
 echo "(b) Weft's fleet"
-.build-static/release/weft foreman --workers 2 --concurrency 32 --broker "$WEFT_AMQP_URL" --store "$work/store" \
+.build-static/release/weft foreman --workers 1 --concurrency 256 --broker "$WEFT_AMQP_URL" --store "$work/store" \
     --log-level warning &
 foreman=$!
 WEFT_BENCH_PEERS=1 Benchmarks/.build/release/fleet-probe "$WEFT_AMQP_URL" "$work/store" "$seconds" "$fans" "$tasks" \
@@ -59,7 +60,7 @@ kill -TERM "$foreman" && wait "$foreman" || true
 foreman=""
 
 echo "(b') Weft's fleet, its store not fsynced (WEFT_STORE_SYNC=fast): how much of (b) durability costs"
-.build-static/release/weft foreman --workers 2 --concurrency 32 --broker "$WEFT_AMQP_URL" --store "$work/fast-store" \
+.build-static/release/weft foreman --workers 1 --concurrency 256 --broker "$WEFT_AMQP_URL" --store "$work/fast-store" \
     --store-sync fast --log-level warning &
 foreman=$!
 WEFT_STORE_SYNC=fast WEFT_BENCH_PEERS=1 WEFT_BENCH_PEERS_NAME=weft-fast Benchmarks/.build/release/fleet-probe "$WEFT_AMQP_URL" \

@@ -9,7 +9,8 @@ let arguments = CommandLine.arguments.dropFirst().compactMap { Int($0) }
 let rounds = arguments.first ?? 20
 let workers = arguments.dropFirst().first ?? 1
 let concurrency = arguments.dropFirst(2).first ?? 8
-/// `WEFT_PROBE=fan` or `chains` runs only that workload (for profiling one at a time).
+/// `WEFT_PROBE=fan` or `chains` runs only that workload, without the reference (for profiling
+/// one at a time).
 let only = ProcessInfo.processInfo.environment["WEFT_PROBE"]
 let workloads = try await DistributedWorkloads.start(workers: workers, concurrency: concurrency)
 let clock = ContinuousClock()
@@ -58,7 +59,7 @@ try await Task.detached {
             overlappedRates.append(816 / (clock.now - start).seconds)
         }
         start = clock.now
-        for _ in 0..<50 { _ = await local.run(localChain, input: 1) }
+        if only == nil { for _ in 0..<50 { _ = await local.run(localChain, input: 1) } }
         localRates.append(5000 / (clock.now - start).seconds)
     }
     print(

@@ -157,6 +157,9 @@ public final class DistributedRuntime: Sendable {
         }
     }
 
+    /// How many ``result(_:)`` calls wait for an announcement (for tests).
+    var resultsAwaited: Int { announcements.waitingCount }
+
     /// Where run `runID` stands: its status and each node's.
     public func status(_ runID: String) async throws -> DistributedRunStatus {
         try await coordinator.status(runID)
@@ -227,6 +230,10 @@ public final class DistributedRuntime: Sendable {
                 for try await delivery in consumer {
                     if let envelope = try? Envelope(decoding: delivery.body), envelope.kind == .runFinished {
                         announcements.announce(envelope.runID)
+                        // Under load, one message names several runs (AnnouncementBatcher).
+                        if case .array(let others) = envelope.payload {
+                            for case .string(let run) in others { announcements.announce(run) }
+                        }
                         try? await delivery.ack()
                     } else {
                         try? await delivery.deadLetter(reason: "not a run announcement")

@@ -55,6 +55,9 @@ final class RunAnnouncements: Sendable {
         }
     }
 
+    /// How many waiters wait (for tests).
+    var waitingCount: Int { waiters.withLock { $0.values.reduce(0) { $0 + $1.count } } }
+
     func announce(_ run: String) {
         for waiter in waiters.withLock({ $0.removeValue(forKey: run) ?? [] }) { waiter.fire() }
     }

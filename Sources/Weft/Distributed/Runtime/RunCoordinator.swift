@@ -37,6 +37,8 @@ final class RunCoordinator: Sendable {
     let transport: any QueueTransport
     let records: any CoordinationStore
     let contexts: any ContextStore
+    /// Tells clients that their runs ended, several runs a message under load.
+    let replies: AnnouncementBatcher
 
     init(
         backends: WeftBackends, catalog: BlueprintCatalog, options: FleetOptions, execution: Execution, logger: Logger,
@@ -44,6 +46,12 @@ final class RunCoordinator: Sendable {
     ) {
         self.backends = backends
         self.transport = backends.transport
+        let transport = backends.transport
+        self.replies = AnnouncementBatcher { envelope, queue in
+            // Not durable: if a broker restart loses it, the waiting client reads the store on
+            // its next look (DistributedRuntime's periodic check).
+            try await transport.publish(QueueMessage(body: envelope.encoded(), isDurable: false), to: queue)
+        }
         self.records = backends.coordinationStore
         self.contexts = backends.contextStore
         self.catalog = catalog
@@ -251,29 +259,33 @@ final class RunCoordinator: Sendable {
         case .fenced:
             final = terminal
         }
-        // The announcement goes out first; then the bookkeeping writes, issued together so that
-        // a group-committing store makes them one commit. The run leaves the progress index
-        // only with them: a worker dying before it is announced leaves the run to the reconciler.
+        // A parent hears first (durably); then the bookkeeping writes, issued together so that
+        // a group-committing store makes them one commit, while the starting client hears (its
+        // announcement is not durable: a client that misses one reads the store on its next
+        // look). The run leaves the progress index only with them: a worker dying before the
+        // parent is told leaves the run to the reconciler.
         let meta = try await recentMeta(runID)
-        let announcement = try await announce(runID, final, meta: meta, first: ended)
+        let marker = try await announceToParent(runID, meta: meta, first: ended)
+        async let replied: Void = reply(runID, meta: meta, when: marker != nil)
         if final.status != .completed {
             // Sub-workflows, loop passes and batch items still running end with their parent.
             try await cancelChildren(of: runID)
         }
         try await records.recordEnd(
-            run: runID, marker: announcement,
+            run: runID, marker: marker,
             cancelling: meta?.deadline != nil || meta == nil ? RunKeys.deadlineTimer(runID) : nil,
             expiry: options.retention.map {
                 RunExpiry(key: RunKeys.expiryTimer(runID), after: $0, payload: TimerAction.expire.encoded())
             })
+        try await replied
         return final
     }
 
-    /// Tells the starting client that the run ended, once (at least once if a worker dies
-    /// here), and returns the key that notes the announcement, for the caller to write; `nil`
-    /// when there is nothing to note. `first` says that the caller ended the run just now, so
-    /// that no announcement can have been noted yet.
-    private func announce(_ runID: String, _ terminal: TerminalRecord, meta: RunMeta?, first: Bool) async throws -> StoreKey? {
+    /// Decides whether the run's end is still to be announced, once (at least once if a worker
+    /// dies here), and tells a parent run; returns the key that notes the announcement, for the
+    /// caller to write, or `nil` when there is nothing to announce. `first` says that the
+    /// caller ended the run just now, so that no announcement can have been noted yet.
+    private func announceToParent(_ runID: String, meta: RunMeta?, first: Bool) async throws -> StoreKey? {
         guard let meta, meta.replyTo != nil || meta.parent != nil else { return nil }
         let announced = RunKeys.announced(runID)
         if !first {
@@ -283,18 +295,20 @@ final class RunCoordinator: Sendable {
             // A child run: resume the parent's node (durably: nothing else would).
             try await transport.publish(QueueMessage(body: parent.envelope, priority: parent.priority), to: parent.queue)
         }
-        guard let replyTo = meta.replyTo else { return announced }
-        let envelope = Envelope(
-            kind: .runFinished, runID: runID, blueprintID: meta.blueprintID, blueprintVersion: meta.blueprintVersion)
+        return announced
+    }
+
+    /// Tells the client that started the run that it ended, when `announcing`.
+    private func reply(_ runID: String, meta: RunMeta?, when announcing: Bool) async throws {
+        guard announcing, let meta, let replyTo = meta.replyTo else { return }
         do {
-            // Not durable: if a broker restart loses it, the waiting client reads the store on
-            // its next look (DistributedRuntime's periodic check).
-            try await transport.publish(QueueMessage(body: envelope.encoded(), isDurable: false), to: replyTo)
+            try await replies.announce(
+                AnnouncementBatcher.Ended(run: runID, blueprintID: meta.blueprintID, blueprintVersion: meta.blueprintVersion),
+                to: replyTo)
         } catch let error as WeftError where error.code == .unknownQueue {
             // The client is gone; its result stays readable in the store.
             logger.debug("the client that started the run is gone", metadata: ["weft.run": "\(runID)"])
         }
-        return announced
     }
 
     /// Cancels a run: nothing new starts; attempts still running end without effect.

@@ -30,7 +30,8 @@ public struct Envelope: Sendable, Hashable {
     public enum Kind: UInt8, Sendable, Hashable {
         /// Run an attempt of a node.
         case job = 1
-        /// A run ended (sent to the client that started it).
+        /// A run ended (sent to the client that started it). Its payload may name more runs
+        /// that ended, as an array of run ids: under load a worker announces several at once.
         case runFinished = 2
         /// Resume a suspended control node: a child run ended, a signal came, or a timer fired.
         /// The payload says which (format 1.1).

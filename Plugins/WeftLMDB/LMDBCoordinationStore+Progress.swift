@@ -49,7 +49,7 @@ extension LMDBCoordinationStore {
         try await environment.write { transaction in try Self.forgetProgress(run, records, progressIndex, transaction) }
     }
 
-    private static func forgetProgress(_ run: String, _ records: LMDBDatabase, _ progressIndex: LMDBDatabase, _ transaction: LMDBTransaction)
+    static func forgetProgress(_ run: String, _ records: LMDBDatabase, _ progressIndex: LMDBDatabase, _ transaction: LMDBTransaction)
         throws
     {
         let recordKey = LMDBRecordKind.progress.key(run: run)

@@ -55,12 +55,21 @@ extension LMDBCoordinationStore {
         let delay = Self.nanoseconds(delay)
         let now = self.now
         return try await environment.write { transaction in
-            guard try transaction.get(records, recordKey) == nil else { return false }
-            let due = now() &+ delay
-            try transaction.put(records, recordKey, TimerRecord.scheduled(due: due, payload: payload).encoded)
-            try transaction.put(timerIndex, Self.timerIndexKey(due: due, key), [])
-            return true
+            try Self.schedule(key, due: now() &+ delay, payload: payload, records, timerIndex, transaction)
         }
+    }
+
+    /// Schedules the timer at `key` for `due`, in `transaction`, unless it exists; returns
+    /// whether it did.
+    static func schedule(
+        _ key: StoreKey, due: UInt64, payload: [UInt8], _ records: LMDBDatabase, _ timerIndex: LMDBDatabase,
+        _ transaction: LMDBTransaction
+    ) throws -> Bool {
+        let recordKey = LMDBRecordKind.timer.key(key)
+        guard try transaction.get(records, recordKey) == nil else { return false }
+        try transaction.put(records, recordKey, TimerRecord.scheduled(due: due, payload: payload).encoded)
+        try transaction.put(timerIndex, timerIndexKey(due: due, key), [])
+        return true
     }
 
     public func claimDueTimers(limit: Int, claimFor: Duration) async throws -> [DueTimer] {
@@ -106,16 +115,23 @@ extension LMDBCoordinationStore {
     /// Marks the timer done, removing its index entry.
     private func finishTimer(_ key: StoreKey, onlyIfScheduled: Bool) async throws {
         let (records, timerIndex) = (self.records, self.timerIndex)
-        let recordKey = LMDBRecordKind.timer.key(key)
         try await environment.write { transaction in
-            let current = try transaction.get(records, recordKey).map(TimerRecord.init)
-            if case .scheduled(let due, _) = current {
-                try transaction.delete(timerIndex, Self.timerIndexKey(due: due, key))
-            } else if onlyIfScheduled {
-                return
-            }
-            try transaction.put(records, recordKey, TimerRecord.done.encoded)
+            try Self.finishTimer(key, onlyIfScheduled: onlyIfScheduled, records, timerIndex, transaction)
         }
+    }
+
+    /// Marks the timer done in `transaction`, removing its index entry.
+    static func finishTimer(
+        _ key: StoreKey, onlyIfScheduled: Bool, _ records: LMDBDatabase, _ timerIndex: LMDBDatabase, _ transaction: LMDBTransaction
+    ) throws {
+        let recordKey = LMDBRecordKind.timer.key(key)
+        let current = try transaction.get(records, recordKey).map(TimerRecord.init)
+        if case .scheduled(let due, _) = current {
+            try transaction.delete(timerIndex, timerIndexKey(due: due, key))
+        } else if onlyIfScheduled {
+            return
+        }
+        try transaction.put(records, recordKey, TimerRecord.done.encoded)
     }
 
     public func nextTimerDue() async throws -> Duration? {

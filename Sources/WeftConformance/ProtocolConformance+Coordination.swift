@@ -162,6 +162,41 @@ extension ProtocolConformance {
             try await store.completeTimer(expiry)
             try await store.recordEnd(run: unique("never-started"), marker: nil, cancelling: nil, expiry: nil)
         },
+        ProtocolCheck(.coordination, "a run's status and its end records are written together, once") { harness, failures in
+            let store = try await harness.makeBackends().coordinationStore
+            let run = unique("run")
+            let status = StoreKey(run: run, name: "s")
+            let marker = StoreKey(run: run, name: "a")
+            let deadline = StoreKey(run: run, name: "deadline")
+            let expiry = StoreKey(run: run, name: "expiry")
+            expect(try await store.recordStart(run: run, StoreKey(run: run, name: "m"), [1], quietFor: .zero) == .stored, "a start", into: &failures)
+            try await store.scheduleTimer(deadline, after: .seconds(5), payload: [1])
+            let first = try await store.finishRun(
+                run, status: status, terminal: [7], marker: marker, cancelling: deadline,
+                expiry: RunExpiry(key: expiry, after: .seconds(30), payload: [2]))
+            expect(first == .swapped, "the first end: \(first)", into: &failures)
+            expect(try await store.value(at: status) == [7], "the status", into: &failures)
+            expect(try await store.value(at: marker) == [1], "the marker", into: &failures)
+            expect(!(try await store.runsWithoutProgress(for: .seconds(0), limit: 1000)).contains(run), "the ended run is still indexed", into: &failures)
+            expect(try await store.scheduleTimer(deadline, after: .seconds(1), payload: [1]) == false, "the cancelled timer came back", into: &failures)
+            // A second end changes nothing: not the status, not the marker, no second expiry.
+            try await store.removeValue(at: marker)
+            let second = try await store.finishRun(
+                run, status: status, terminal: [8], marker: marker, cancelling: nil,
+                expiry: RunExpiry(key: StoreKey(run: run, name: "expiry-2"), after: .seconds(1), payload: [3]))
+            expect(second == .mismatch([7]), "a second end: \(second)", into: &failures)
+            expect(try await store.value(at: status) == [7], "the status changed", into: &failures)
+            expect(try await store.value(at: marker) == nil, "a refused end wrote its marker", into: &failures)
+            try await harness.passTime(.seconds(31))
+            let due = try await store.claimDueTimers(limit: 100, claimFor: .seconds(30)).filter { $0.key.run == run }
+            expect(due == [DueTimer(key: expiry, payload: [2])], "due after the end: \(due)", into: &failures)
+            try await store.completeTimer(expiry)
+            // Without a marker or timers.
+            let bare = unique("bare")
+            let ended = try await store.finishRun(
+                bare, status: StoreKey(run: bare, name: "s"), terminal: [1], marker: nil, cancelling: nil, expiry: nil)
+            expect(ended == .swapped, "a bare end: \(ended)", into: &failures)
+        },
         ProtocolCheck(.coordination, "a write with a stale fencing token is refused") { harness, failures in
             let store = try await harness.makeBackends().coordinationStore
             let run = unique("run")

@@ -95,5 +95,10 @@ public final class WriteObservingStore: CoordinationStore {
     public func recordEnd(run: String, marker: StoreKey?, cancelling: StoreKey?, expiry: RunExpiry?) async throws {
         try await base.recordEnd(run: run, marker: marker, cancelling: cancelling, expiry: expiry)
     }
+    public func finishRun(
+        _ run: String, status: StoreKey, terminal: [UInt8], marker: StoreKey?, cancelling: StoreKey?, expiry: RunExpiry?
+    ) async throws -> CompareAndSetOutcome {
+        try await base.finishRun(run, status: status, terminal: terminal, marker: marker, cancelling: cancelling, expiry: expiry)
+    }
     public func deleteRun(_ run: String) async throws { try await base.deleteRun(run) }
 }

@@ -369,6 +369,70 @@ public final class InMemoryCoordinationStore: CoordinationStore {
         _ = withRun(run) { $0.progress.removeValue(forKey: run) }
     }
 
+    // MARK: A run's end
+
+    public func recordEnd(run: String, marker: StoreKey?, cancelling: StoreKey?, expiry: RunExpiry?) async throws {
+        guard Self.allOf(run, marker, cancelling, expiry?.key) else {
+            // Keys of other runs: each write under its own run's lock.
+            if let marker { _ = try await setIfAbsent(marker, [1], fence: nil) }
+            if let cancelling { try await cancelTimer(cancelling) }
+            try await forgetProgress(run: run)
+            if let expiry { _ = try await scheduleTimer(expiry.key, after: expiry.after, payload: expiry.payload) }
+            return
+        }
+        let due = expiry.map { clock.now + $0.after }
+        let scheduled = withRun(run) { shard in
+            Self.end(run, marker: marker, cancelling: cancelling, expiry: expiry, due: due, in: &shard)
+        }
+        if scheduled, let expiry, let due { timers.withLock { $0.insert(expiry.key, due: due) } }
+    }
+
+    public func finishRun(
+        _ run: String, status: StoreKey, terminal: [UInt8], marker: StoreKey?, cancelling: StoreKey?, expiry: RunExpiry?
+    ) async throws -> CompareAndSetOutcome {
+        guard Self.allOf(run, status, marker, cancelling, expiry?.key) else {
+            let outcome = try await compareAndSet(status, expected: nil, new: terminal, fence: nil)
+            if outcome == .swapped { try await recordEnd(run: run, marker: marker, cancelling: cancelling, expiry: expiry) }
+            return outcome
+        }
+        let due = expiry.map { clock.now + $0.after }
+        let (outcome, scheduled) = withRun(run) { shard -> (CompareAndSetOutcome, Bool) in
+            let records = Self.records(run, in: &shard)
+            if let current = records.values[status.name] { return (.mismatch(current), false) }
+            records.values[status.name] = terminal
+            return (.swapped, Self.end(run, marker: marker, cancelling: cancelling, expiry: expiry, due: due, in: &shard))
+        }
+        if scheduled, let expiry, let due { timers.withLock { $0.insert(expiry.key, due: due) } }
+        return outcome
+    }
+
+    /// Whether every key given belongs to `run`.
+    private static func allOf(_ run: String, _ keys: StoreKey?...) -> Bool {
+        keys.allSatisfy { $0 == nil || $0!.run == run }
+    }
+
+    /// The writes of a run's end (every key of `run`), in its shard; returns whether the expiry timer was scheduled
+    /// (for the caller to queue it, outside the shard's lock).
+    private static func end(
+        _ run: String, marker: StoreKey?, cancelling: StoreKey?, expiry: RunExpiry?, due: Duration?, in shard: inout Shard
+    ) -> Bool {
+        if let marker {
+            let records = Self.records(run, in: &shard)
+            if records.values[marker.name] == nil { records.values[marker.name] = [1] }
+        }
+        if let cancelling {
+            let records = Self.records(run, in: &shard)
+            records.timers.removeValue(forKey: cancelling.name)
+            records.firedTimers.insert(cancelling.name)
+        }
+        shard.progress.removeValue(forKey: run)
+        guard let expiry, let due else { return false }
+        let records = Self.records(run, in: &shard)
+        if records.timers[expiry.key.name] != nil || records.firedTimers.contains(expiry.key.name) { return false }
+        records.timers[expiry.key.name] = TimerState(due: due, payload: expiry.payload)
+        return true
+    }
+
     public func deleteRun(_ run: String) async throws {
         withRun(run) { $0.remove(run) }
     }

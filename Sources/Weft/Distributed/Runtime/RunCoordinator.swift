@@ -245,13 +245,39 @@ final class RunCoordinator: Sendable {
     func finish(_ runID: String, _ terminal: TerminalRecord) async throws -> TerminalRecord {
         var terminal = terminal
         terminal.finishedAt = Date().timeIntervalSince1970
+        let meta = try await recentMeta(runID)
+        let cancelling = meta?.deadline != nil || meta == nil ? RunKeys.deadlineTimer(runID) : nil
+        let expiry = options.retention.map {
+            RunExpiry(key: RunKeys.expiryTimer(runID), after: $0, payload: TimerAction.expire.encoded())
+        }
+        if terminal.status == .completed, let meta, meta.parent == nil {
+            // The common end: no parent to resume first, no children to cancel. The status and
+            // what the end leaves behind go in one store call (one commit where the store can),
+            // then the client hears. A worker dying between the two leaves the client to read
+            // the store on its next look, as a lost announcement does.
+            let marker = meta.replyTo == nil ? nil : RunKeys.announced(runID)
+            switch try await records.finishRun(
+                runID, status: RunKeys.status(runID), terminal: terminal.encoded(), marker: marker, cancelling: cancelling,
+                expiry: expiry)
+            {
+            case .swapped:
+                logger.debug("run finished", metadata: ["weft.run": "\(runID)", "weft.status": "\(terminal.status.rawValue)"])
+                try await reply(runID, meta: meta, when: marker != nil)
+                return terminal
+            case .mismatch(let current):
+                let final = try current.map { try TerminalRecord(decoding: $0) } ?? terminal
+                return try await ended(runID, final, meta: meta, first: false, cancelling: cancelling, expiry: expiry)
+            case .fenced:
+                return try await ended(runID, terminal, meta: meta, first: false, cancelling: cancelling, expiry: expiry)
+            }
+        }
         let final: TerminalRecord
         // Whether this call ended the run: then no announcement can have been made yet.
-        var ended = false
+        var first = false
         switch try await records.compareAndSet(RunKeys.status(runID), expected: nil, new: terminal.encoded(), fence: nil) {
         case .swapped:
             final = terminal
-            ended = true
+            first = true
             logger.debug(
                 "run finished", metadata: ["weft.run": "\(runID)", "weft.status": "\(terminal.status.rawValue)"])
         case .mismatch(let current):
@@ -259,24 +285,24 @@ final class RunCoordinator: Sendable {
         case .fenced:
             final = terminal
         }
-        // A parent hears first (durably); then the bookkeeping writes, issued together so that
-        // a group-committing store makes them one commit, while the starting client hears (its
-        // announcement is not durable: a client that misses one reads the store on its next
-        // look). The run leaves the progress index only with them: a worker dying before the
-        // parent is told leaves the run to the reconciler.
-        let meta = try await recentMeta(runID)
-        let marker = try await announceToParent(runID, meta: meta, first: ended)
+        return try await ended(runID, final, meta: meta, first: first, cancelling: cancelling, expiry: expiry)
+    }
+
+    /// What follows a run's terminal status: a parent hears first (durably); then the
+    /// bookkeeping writes, issued together so that a group-committing store makes them one
+    /// commit, while the starting client hears (its announcement is not durable: a client that
+    /// misses one reads the store on its next look). The run leaves the progress index only
+    /// with them: a worker dying before the parent is told leaves the run to the reconciler.
+    private func ended(
+        _ runID: String, _ final: TerminalRecord, meta: RunMeta?, first: Bool, cancelling: StoreKey?, expiry: RunExpiry?
+    ) async throws -> TerminalRecord {
+        let marker = try await announceToParent(runID, meta: meta, first: first)
         async let replied: Void = reply(runID, meta: meta, when: marker != nil)
         if final.status != .completed {
             // Sub-workflows, loop passes and batch items still running end with their parent.
             try await cancelChildren(of: runID)
         }
-        try await records.recordEnd(
-            run: runID, marker: marker,
-            cancelling: meta?.deadline != nil || meta == nil ? RunKeys.deadlineTimer(runID) : nil,
-            expiry: options.retention.map {
-                RunExpiry(key: RunKeys.expiryTimer(runID), after: $0, payload: TimerAction.expire.encoded())
-            })
+        try await records.recordEnd(run: runID, marker: marker, cancelling: cancelling, expiry: expiry)
         try await replied
         return final
     }

@@ -117,6 +117,15 @@ public protocol CoordinationStore: Sendable {
     /// `expiry` scheduled. A store may apply them in one commit.
     func recordEnd(run: String, marker: StoreKey?, cancelling: StoreKey?, expiry: RunExpiry?) async throws
 
+    /// Ends a run: stores `terminal` at `status` unless a value is there (a compare-and-set
+    /// from absent), and only when it stored it, records what the end leaves behind, as
+    /// ``recordEnd(run:marker:cancelling:expiry:)`` does. Returns `.swapped`, or `.mismatch`
+    /// with the value found (then nothing was written). A store may do it all in one commit;
+    /// the default makes the two calls in turn.
+    func finishRun(
+        _ run: String, status: StoreKey, terminal: [UInt8], marker: StoreKey?, cancelling: StoreKey?, expiry: RunExpiry?
+    ) async throws -> CompareAndSetOutcome
+
     /// Removes every record of `run`.
     func deleteRun(_ run: String) async throws
 }
@@ -180,6 +189,15 @@ extension CoordinationStore {
         let stored = try await setIfAbsent(key, record, fence: nil)
         try await progress
         return stored
+    }
+
+    /// Sets the status, then, when it did, records the end.
+    public func finishRun(
+        _ run: String, status: StoreKey, terminal: [UInt8], marker: StoreKey?, cancelling: StoreKey?, expiry: RunExpiry?
+    ) async throws -> CompareAndSetOutcome {
+        let outcome = try await compareAndSet(status, expected: nil, new: terminal, fence: nil)
+        if outcome == .swapped { try await recordEnd(run: run, marker: marker, cancelling: cancelling, expiry: expiry) }
+        return outcome
     }
 
     /// Issues the writes together, so that a group-committing store makes them one commit.

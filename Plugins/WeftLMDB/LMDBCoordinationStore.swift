@@ -119,13 +119,13 @@ public final class LMDBCoordinationStore: CoordinationStore {
     }
 
     /// Refuses a fence that guards a key of another run (a run's records are deleted together).
-    private static func check(_ fence: Fence?, guards key: StoreKey) throws {
+    static func check(_ fence: Fence?, guards key: StoreKey) throws {
         guard let fence, fence.key.run != key.run else { return }
         throw WeftError(.invalidFence, "A fence guards keys of its own run: \(fence.key) cannot guard \(key)")
     }
 
     /// Whether `token` is lower than the highest seen at `fenceKey`.
-    private static func isStale(_ token: UInt64, _ fenceKey: [UInt8], _ records: LMDBDatabase, _ transaction: LMDBTransaction)
+    static func isStale(_ token: UInt64, _ fenceKey: [UInt8], _ records: LMDBDatabase, _ transaction: LMDBTransaction)
         throws -> Bool
     {
         guard let stored = try transaction.get(records, fenceKey) else { return false }
@@ -146,14 +146,14 @@ public final class LMDBCoordinationStore: CoordinationStore {
     }
 
     /// The keys an addition writes: the member's entry and the set's size.
-    private static func memberKeys(_ addition: SetAddition) -> (member: [UInt8], size: [UInt8]) {
+    static func memberKeys(_ addition: SetAddition) -> (member: [UInt8], size: [UInt8]) {
         var member = LMDBRecordKind.memberPrefix(addition.key)
         member.append(contentsOf: addition.member.utf8)
         return (member, LMDBRecordKind.setSize.key(addition.key))
     }
 
     /// Adds a member (unless present) and returns the set's size.
-    private static func add(_ keys: (member: [UInt8], size: [UInt8]), _ records: LMDBDatabase, _ transaction: LMDBTransaction)
+    static func add(_ keys: (member: [UInt8], size: [UInt8]), _ records: LMDBDatabase, _ transaction: LMDBTransaction)
         throws -> Int
     {
         let size = try transaction.get(records, keys.size).map { bytes -> UInt64 in

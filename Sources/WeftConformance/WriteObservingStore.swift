@@ -50,6 +50,15 @@ public final class WriteObservingStore: CoordinationStore {
         return result
     }
 
+    public func setIfAbsent(
+        _ key: StoreKey, _ value: [UInt8], fence: Fence?, thenAddToSets additions: [SetAddition], thenFinish end: RunEnd
+    ) async throws -> (SetIfAbsentOutcome, [Int], CompareAndSetOutcome?) {
+        let result = try await base.setIfAbsent(key, value, fence: fence, thenAddToSets: additions, thenFinish: end)
+        if result.0 == .stored { observer(key) }
+        if result.2 == .swapped { observer(end.status) }
+        return result
+    }
+
     public func compareAndSet(_ key: StoreKey, expected: [UInt8]?, new: [UInt8], fence: Fence?) async throws
         -> CompareAndSetOutcome
     {
@@ -98,7 +107,10 @@ public final class WriteObservingStore: CoordinationStore {
     public func finishRun(
         _ run: String, status: StoreKey, terminal: [UInt8], marker: StoreKey?, cancelling: StoreKey?, expiry: RunExpiry?
     ) async throws -> CompareAndSetOutcome {
-        try await base.finishRun(run, status: status, terminal: terminal, marker: marker, cancelling: cancelling, expiry: expiry)
+        let outcome = try await base.finishRun(
+            run, status: status, terminal: terminal, marker: marker, cancelling: cancelling, expiry: expiry)
+        if outcome == .swapped { observer(status) }
+        return outcome
     }
     public func deleteRun(_ run: String) async throws { try await base.deleteRun(run) }
 }

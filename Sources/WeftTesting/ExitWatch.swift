@@ -25,6 +25,10 @@ public enum ExitWatch {
             }
             group.addTask {
                 let pid = process.processIdentifier
+                // Reaped by Foundation (ECHILD): its handler reports the exit; its own status
+                // fields are read only if the handler stays silent for seconds (they may lag
+                // the reaping, which once read a SIGKILLed child as status 0).
+                var reapedElsewhere = 0
                 while !Task.isCancelled {
                     var status: Int32 = 0
                     let reaped = waitpid(pid, &status, WNOHANG)
@@ -32,7 +36,10 @@ public enum ExitWatch {
                         let signal = status & 0x7F
                         return signal == 0 ? (status >> 8) & 0xFF : signal
                     }
-                    if reaped == -1 && errno == ECHILD && !process.isRunning { return process.terminationStatus }
+                    if reaped == -1 && errno == ECHILD && !process.isRunning {
+                        reapedElsewhere += 1
+                        if reapedElsewhere >= 100 { return process.terminationStatus }
+                    }
                     try? await Task.sleep(for: .milliseconds(50))
                 }
                 return nil

@@ -110,18 +110,26 @@ func independentTasks(_ count: Int, inFlight: Int = 1000) async throws -> Double
 if ProcessInfo.processInfo.environment["WEFT_BENCH_PEERS"] == "1" {
     // Benchmarks/peers/compare.sh: the three workloads of the peer comparison, one
     // `RESULT <workload> <system> <per second>` line each (system: WEFT_BENCH_PEERS_NAME, or weft).
+    // WEFT_BENCH_PEERS_ONLY=chains|fan|tasks measures that workload alone (for profiling).
     let system = ProcessInfo.processInfo.environment["WEFT_BENCH_PEERS_NAME"] ?? "weft"
-    let measured = try await chains(for: seconds)
-    print("RESULT chains \(system) \(Double(measured.runs) * 10 / (milliseconds(measured.elapsed) / 1000))")
-    for _ in 0..<5 { _ = try await client.runtime.start(fan.blueprint, input: 1).result() }
-    let fanStart = ContinuousClock.now
-    for _ in 0..<fanRuns {
-        let result = try await client.runtime.start(fan.blueprint, input: 1).result()
-        precondition(result.status == .completed)
+    let only = ProcessInfo.processInfo.environment["WEFT_BENCH_PEERS_ONLY"]
+    if only == nil || only == "chains" {
+        let measured = try await chains(for: seconds)
+        print("RESULT chains \(system) \(Double(measured.runs) * 10 / (milliseconds(measured.elapsed) / 1000))")
     }
-    print("RESULT fan \(system) \(Double(fanRuns * 102) / (milliseconds(fanStart.duration(to: .now)) / 1000))")
-    _ = try await independentTasks(1000)
-    print("RESULT tasks \(system) \(try await independentTasks(memoryJobs))")
+    if only == nil || only == "fan" {
+        for _ in 0..<5 { _ = try await client.runtime.start(fan.blueprint, input: 1).result() }
+        let fanStart = ContinuousClock.now
+        for _ in 0..<fanRuns {
+            let result = try await client.runtime.start(fan.blueprint, input: 1).result()
+            precondition(result.status == .completed)
+        }
+        print("RESULT fan \(system) \(Double(fanRuns * 102) / (milliseconds(fanStart.duration(to: .now)) / 1000))")
+    }
+    if only == nil || only == "tasks" {
+        _ = try await independentTasks(1000)
+        print("RESULT tasks \(system) \(try await independentTasks(memoryJobs))")
+    }
     await client.shutdown()
     exit(0)
 }

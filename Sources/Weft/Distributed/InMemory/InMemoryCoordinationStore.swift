@@ -165,6 +165,45 @@ public final class InMemoryCoordinationStore: CoordinationStore {
         }
     }
 
+    public func setIfAbsent(
+        _ key: StoreKey, _ value: [UInt8], fence: Fence?, thenAddToSets additions: [SetAddition], thenFinish end: RunEnd
+    ) async throws -> (SetIfAbsentOutcome, [Int], CompareAndSetOutcome?) {
+        guard additions.allSatisfy({ $0.key.run == key.run }), end.run == key.run,
+            Self.allOf(end.run, end.status, end.marker, end.cancelling, end.expiry?.key)
+        else {
+            let (outcome, sizes) = try await setIfAbsent(key, value, fence: fence, thenAddToSets: additions)
+            guard outcome == .stored, end.isDue(after: sizes) else { return (outcome, sizes, nil) }
+            let ended = try await finishRun(
+                end.run, status: end.status, terminal: end.terminal, marker: end.marker, cancelling: end.cancelling,
+                expiry: end.expiry)
+            return (outcome, sizes, ended)
+        }
+        if let fence, fence.key.run != key.run {
+            throw WeftError(.invalidFence, "A fence guards keys of its own run: \(fence.key) cannot guard \(key)")
+        }
+        // One lock for the record, its additions and the run's end.
+        let due = end.expiry.map { clock.now + $0.after }
+        let (result, scheduled) = withRun(key.run) { shard -> ((SetIfAbsentOutcome, [Int], CompareAndSetOutcome?), Bool) in
+            let records = Self.records(key.run, in: &shard)
+            if let fence, fence.token < records.fences[fence.key.name] ?? 0 { return ((.fenced, [], nil), false) }
+            if let existing = records.values[key.name] { return ((.exists(existing), [], nil), false) }
+            records.values[key.name] = value
+            if let fence { records.fences[fence.key.name] = fence.token }
+            let sizes = additions.map { addition in
+                records.sets[addition.key.name, default: []].insert(addition.member)
+                return records.sets[addition.key.name]?.count ?? 0
+            }
+            guard end.isDue(after: sizes) else { return ((.stored, sizes, nil), false) }
+            if let current = records.values[end.status.name] { return ((.stored, sizes, .mismatch(current)), false) }
+            records.values[end.status.name] = end.terminal
+            let scheduled = Self.end(
+                end.run, marker: end.marker, cancelling: end.cancelling, expiry: end.expiry, due: due, in: &shard)
+            return ((.stored, sizes, .swapped), scheduled)
+        }
+        if scheduled, let expiry = end.expiry, let due { timers.withLock { $0.insert(expiry.key, due: due) } }
+        return result
+    }
+
     public func compareAndSet(_ key: StoreKey, expected: [UInt8]?, new: [UInt8], fence: Fence?) async throws
         -> CompareAndSetOutcome
     {

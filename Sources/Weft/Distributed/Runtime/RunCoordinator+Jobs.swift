@@ -233,8 +233,25 @@ extension RunCoordinator {
             let reads = follower.map {
                 firstReadKeys(run: run, node: $0, iteration: iteration, withMeta: freshMeta(run, now: now) == nil)
             } ?? []
-            let (outcome, sizes, values) = try await records.setIfAbsent(
-                key, encoded, fence: fence, thenAddToSets: batch?.additions ?? [], thenRead: reads)
+            // A run's last node: its record and the run's end go in one store call, the end
+            // taking effect when the record's additions show that the node completes the run.
+            let last = follower != nil
+                ? nil : batch.flatMap { lastNodeEnd(run: run, plan: plan, meta: meta, node: node, record: record, batch: $0) }
+            let (outcome, sizes, values): (SetIfAbsentOutcome, [Int], [[UInt8]?])
+            if let last {
+                let ended: CompareAndSetOutcome?
+                (outcome, sizes, ended) = try await records.setIfAbsent(
+                    key, encoded, fence: fence, thenAddToSets: batch?.additions ?? [], thenFinish: last.end)
+                values = []
+                if outcome == .stored, ended == .swapped {
+                    if faults != nil { try await checkpoint(.recorded, envelope) }
+                    try await finished(run, last.terminal, meta: meta, announcing: last.end.marker != nil)
+                    return (.completed, nil)
+                }
+            } else {
+                (outcome, sizes, values) = try await records.setIfAbsent(
+                    key, encoded, fence: fence, thenAddToSets: batch?.additions ?? [], thenRead: reads)
+            }
             switch outcome {
             case .stored:
                 if let batch {

@@ -246,10 +246,7 @@ final class RunCoordinator: Sendable {
         var terminal = terminal
         terminal.finishedAt = Date().timeIntervalSince1970
         let meta = try await recentMeta(runID)
-        let cancelling = meta?.deadline != nil || meta == nil ? RunKeys.deadlineTimer(runID) : nil
-        let expiry = options.retention.map {
-            RunExpiry(key: RunKeys.expiryTimer(runID), after: $0, payload: TimerAction.expire.encoded())
-        }
+        let (cancelling, expiry) = endTimers(runID, meta: meta)
         if terminal.status == .completed, let meta, meta.parent == nil {
             // The common end: no parent to resume first, no children to cancel. The status and
             // what the end leaves behind go in one store call (one commit where the store can),
@@ -261,8 +258,7 @@ final class RunCoordinator: Sendable {
                 expiry: expiry)
             {
             case .swapped:
-                logger.debug("run finished", metadata: ["weft.run": "\(runID)", "weft.status": "\(terminal.status.rawValue)"])
-                try await reply(runID, meta: meta, when: marker != nil)
+                try await finished(runID, terminal, meta: meta, announcing: marker != nil)
                 return terminal
             case .mismatch(let current):
                 let final = try current.map { try TerminalRecord(decoding: $0) } ?? terminal
@@ -286,6 +282,44 @@ final class RunCoordinator: Sendable {
             final = terminal
         }
         return try await ended(runID, final, meta: meta, first: first, cancelling: cancelling, expiry: expiry)
+    }
+
+    /// The timers a run's end settles: the deadline timer to cancel (when the run may have one)
+    /// and the expiry timer to schedule (when finished runs are kept for a while).
+    func endTimers(_ runID: String, meta: RunMeta?) -> (cancelling: StoreKey?, expiry: RunExpiry?) {
+        let cancelling = meta?.deadline != nil || meta == nil ? RunKeys.deadlineTimer(runID) : nil
+        let expiry = options.retention.map {
+            RunExpiry(key: RunKeys.expiryTimer(runID), after: $0, payload: TimerAction.expire.encoded())
+        }
+        return (cancelling, expiry)
+    }
+
+    /// The end to write with `node`'s record (see
+    /// ``CoordinationStore/setIfAbsent(_:_:fence:thenAddToSets:thenFinish:)``) when the record may
+    /// complete the run in the common way: the node has no outgoing edge (its output is the
+    /// run's when it is the only terminal node), no context writes, and the run no parent. The
+    /// end is due when the node's additions leave it the first terminal node and every node
+    /// done, as ``advance(run:plan:meta:node:iteration:record:envelope:now:added:keep:)`` decides.
+    func lastNodeEnd(run: String, plan: FleetPlan, meta: RunMeta, node: Int, record: NodeResultRecord, batch: ArrivalBatch)
+        -> (end: RunEnd, terminal: TerminalRecord)?
+    {
+        guard record.status == .completed, record.patch.isEmpty, meta.parent == nil, plan.plan.adjacency.outgoing(node).isEmpty,
+            batch.additions.count == 2, batch.additions[0].key == RunKeys.terminals(run)
+        else { return nil }
+        var terminal = TerminalRecord(status: .completed, output: record.output ?? .null, failure: nil)
+        terminal.finishedAt = Date().timeIntervalSince1970
+        let (cancelling, expiry) = endTimers(run, meta: meta)
+        let end = RunEnd(
+            run: run, requiredSizes: [0: 1, 1: plan.plan.nodeCount], status: RunKeys.status(run), terminal: terminal.encoded(),
+            marker: meta.replyTo == nil ? nil : RunKeys.announced(run), cancelling: cancelling, expiry: expiry)
+        return (end, terminal)
+    }
+
+    /// After this worker ended a run in the common way (no parent, status and end records
+    /// written together): the client hears, when `announcing`.
+    func finished(_ runID: String, _ terminal: TerminalRecord, meta: RunMeta, announcing: Bool) async throws {
+        logger.debug("run finished", metadata: ["weft.run": "\(runID)", "weft.status": "\(terminal.status.rawValue)"])
+        try await reply(runID, meta: meta, when: announcing)
     }
 
     /// What follows a run's terminal status: a parent hears first (durably); then the

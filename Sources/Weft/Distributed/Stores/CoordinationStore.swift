@@ -35,6 +35,15 @@ public protocol CoordinationStore: Sendable {
         _ key: StoreKey, _ value: [UInt8], fence: Fence?, thenAddToSets additions: [SetAddition], thenRead reads: [StoreKey]
     ) async throws -> (SetIfAbsentOutcome, [Int], [[UInt8]?])
 
+    /// ``setIfAbsent(_:_:fence:thenAddToSets:)``, and when the value was stored and the sets'
+    /// sizes meet `end`'s requirements, the run's end as by
+    /// ``finishRun(_:status:terminal:marker:cancelling:expiry:)``: a run's last node's record and
+    /// the run's end in one round trip. Returns the outcome, the sets' sizes (empty unless
+    /// stored), and the end's outcome (`nil` when it was not attempted). A store may do it all
+    /// in one commit; the default makes the two calls in turn.
+    func setIfAbsent(_ key: StoreKey, _ value: [UInt8], fence: Fence?, thenAddToSets additions: [SetAddition], thenFinish end: RunEnd)
+        async throws -> (SetIfAbsentOutcome, [Int], CompareAndSetOutcome?)
+
     /// Replaces the value at `key` with `new` if it equals `expected` (`nil`: absent), under
     /// the same fencing rule as ``setIfAbsent(_:_:fence:)``.
     func compareAndSet(_ key: StoreKey, expected: [UInt8]?, new: [UInt8], fence: Fence?) async throws
@@ -148,6 +157,47 @@ public struct RunExpiry: Sendable, Hashable {
     }
 }
 
+/// A run's end that follows a node's record when the record's set additions leave the sets at
+/// the sizes required (the node was the run's last): see
+/// ``CoordinationStore/setIfAbsent(_:_:fence:thenAddToSets:thenFinish:)``. Its fields are the
+/// arguments of ``CoordinationStore/finishRun(_:status:terminal:marker:cancelling:expiry:)``.
+public struct RunEnd: Sendable, Hashable {
+    /// The run.
+    public var run: String
+    /// For each set addition (by its index among the additions), the size its set must have
+    /// right after it for the run to end.
+    public var requiredSizes: [Int: Int]
+    /// The run's status key.
+    public var status: StoreKey
+    /// The terminal status to store there.
+    public var terminal: [UInt8]
+    /// The marker stored (if absent) with the end.
+    public var marker: StoreKey?
+    /// The timer cancelled with the end.
+    public var cancelling: StoreKey?
+    /// The expiry timer scheduled with the end.
+    public var expiry: RunExpiry?
+
+    /// Creates an end.
+    public init(
+        run: String, requiredSizes: [Int: Int], status: StoreKey, terminal: [UInt8], marker: StoreKey?, cancelling: StoreKey?,
+        expiry: RunExpiry?
+    ) {
+        self.run = run
+        self.requiredSizes = requiredSizes
+        self.status = status
+        self.terminal = terminal
+        self.marker = marker
+        self.cancelling = cancelling
+        self.expiry = expiry
+    }
+
+    /// Whether `sizes`, the sizes after each addition, meet the requirements.
+    public func isDue(after sizes: [Int]) -> Bool {
+        requiredSizes.allSatisfy { $0.key >= 0 && $0.key < sizes.count && sizes[$0.key] == $0.value }
+    }
+}
+
 /// A member to add to the set at a key: see ``CoordinationStore/addToSets(_:)``.
 public struct SetAddition: Sendable, Hashable {
     /// The set's key.
@@ -179,6 +229,18 @@ extension CoordinationStore {
         let (outcome, sizes) = try await setIfAbsent(key, value, fence: fence, thenAddToSets: additions)
         guard outcome == .stored, !reads.isEmpty else { return (outcome, sizes, []) }
         return (outcome, sizes, try await values(at: reads))
+    }
+
+    /// Stores and adds, then, when the sizes say so, ends the run; stores that can do it in one
+    /// step should.
+    public func setIfAbsent(
+        _ key: StoreKey, _ value: [UInt8], fence: Fence?, thenAddToSets additions: [SetAddition], thenFinish end: RunEnd
+    ) async throws -> (SetIfAbsentOutcome, [Int], CompareAndSetOutcome?) {
+        let (outcome, sizes) = try await setIfAbsent(key, value, fence: fence, thenAddToSets: additions)
+        guard outcome == .stored, end.isDue(after: sizes) else { return (outcome, sizes, nil) }
+        let ended = try await finishRun(
+            end.run, status: end.status, terminal: end.terminal, marker: end.marker, cancelling: end.cancelling, expiry: end.expiry)
+        return (outcome, sizes, ended)
     }
 
     /// Issues the two writes together, so that a group-committing store makes them one commit.

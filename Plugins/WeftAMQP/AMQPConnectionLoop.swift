@@ -36,6 +36,10 @@ final class AMQPConnectionLoop {
     // Consuming (channels from 3).
     private var sources: [ObjectIdentifier: AMQPSharedConsumer] = [:]
     private var consumerChannels: [UInt16: AMQPSharedConsumer] = [:]
+    /// Each consumer channel's deliveries, for acknowledging runs of them at once.
+    private var ledgers: [UInt16: AMQPAckLedger] = [:]
+    /// The channels with acknowledgements waiting in their ledgers.
+    private var channelsToAcknowledge: [UInt16] = []
     private var channelsInUse: Set<UInt16> = []
 
     private var commands: Deque<AMQPConnection.Command> = []
@@ -190,6 +194,8 @@ final class AMQPConnectionLoop {
         lostAt = .now
         link = nil
         consumerChannels.removeAll()
+        ledgers.removeAll()
+        channelsToAcknowledge.removeAll()
         for source in sources.values { source.connectionLost(generation: generation) }
         connection.counters.republished.add(unconfirmed.count)
         while let pending = unconfirmed.popLast() {
@@ -223,15 +229,39 @@ final class AMQPConnectionLoop {
     private func serveCommands(_ link: AMQPLink) throws(AMQPError) {
         connection.takeCommands(into: &commands)
         // A loss throws out of here: the commands not yet served wait for the next connection.
-        // Runs of acknowledgements go out corked; anything else (which may wait for a reply)
-        // goes out at once.
+        // Runs of acknowledgements are gathered per channel and go out together (see
+        // AMQPAckLedger), corked with any requeues; anything else (which may wait for a reply)
+        // goes out at once, after the acknowledgements before it.
         defer { link.cork(false) }
         while let command = commands.popFirst() {
             switch command {
-            case .ack, .requeue: link.cork(!commands.isEmpty || link.isCorked)
-            default: link.cork(false)
+            case .ack:
+                break
+            case .requeue:
+                link.cork(true)
+                try flushAcknowledgements(link)
+            default:
+                try flushAcknowledgements(link)
+                link.cork(false)
             }
             try serve(command, link)
+        }
+        try flushAcknowledgements(link)
+    }
+
+    /// Sends the acknowledgements gathered: per channel, one multiple acknowledgement for the
+    /// settled prefix of its deliveries, single ones for the rest.
+    private func flushAcknowledgements(_ link: AMQPLink) throws(AMQPError) {
+        guard !channelsToAcknowledge.isEmpty else { return }
+        link.cork(true)
+        defer { channelsToAcknowledge.removeAll(keepingCapacity: true) }
+        for channel in channelsToAcknowledge {
+            guard consumerChannels[channel] != nil, var ledger = ledgers[channel], ledger.hasAcknowledgements else { continue }
+            let (upTo, alone) = ledger.flush()
+            ledgers[channel] = ledger
+            if let upTo { try link.ack(channel: channel, tag: upTo, multiple: true) }
+            for tag in alone { try link.ack(channel: channel, tag: tag) }
+            connection.counters.acknowledgementFrames.add((upTo == nil ? 0 : 1) + alone.count)
         }
     }
 
@@ -244,13 +274,16 @@ final class AMQPConnectionLoop {
                 connection.counters.staleSettlements.add(1)
                 return
             }
-            try link.ack(channel: channel, tag: tag)
+            connection.counters.acknowledgements.add(1)
+            if ledgers[channel]?.hasAcknowledgements != true { channelsToAcknowledge.append(channel) }
+            ledgers[channel, default: AMQPAckLedger()].acknowledge(tag)
         case .requeue(let generation, let channel, let tag):
             guard generation == self.generation, consumerChannels[channel] != nil else {
                 connection.counters.staleSettlements.add(1)
                 return
             }
             try link.requeue(channel: channel, tag: tag)
+            ledgers[channel]?.settled(tag)
         case .operation(let operation):
             do {
                 try operation.execute(context(link))
@@ -372,6 +405,7 @@ final class AMQPConnectionLoop {
             throw error
         }
         consumerChannels[channel] = source
+        ledgers[channel] = AMQPAckLedger()
         source.attach(generation: generation, channel: channel)
     }
 
@@ -452,6 +486,7 @@ final class AMQPConnectionLoop {
             guard let source = consumerChannels[channel] else { return }  // a channel being closed
             connection.counters.deliveries.add(1)
             if redelivered { connection.counters.redeliveries.add(1) }
+            ledgers[channel, default: AMQPAckLedger()].delivered(tag)
             source.deliver(message, tag: tag, redelivered: redelivered, channel: channel, generation: generation)
         case AMQPMethod.basicCancel:
             // The broker cancelled a consumer (its queue was deleted).

@@ -220,9 +220,9 @@ final class AMQPLink {
         }
     }
 
-    /// Acknowledges a delivery.
-    func ack(channel: amqp_channel_t, tag: UInt64) throws(AMQPError) {
-        let status = amqp_basic_ack(state, channel, tag, 0)
+    /// Acknowledges a delivery; with `multiple`, every unsettled delivery on `channel` up to it.
+    func ack(channel: amqp_channel_t, tag: UInt64, multiple: Bool = false) throws(AMQPError) {
+        let status = amqp_basic_ack(state, channel, tag, multiple ? 1 : 0)
         guard status == AMQP_STATUS_OK.rawValue else {
             throw AMQPError(.connectionLost, "lost the broker while acknowledging: \(Self.statusText(status))")
         }

@@ -17,6 +17,10 @@ public struct AMQPStatistics: Sendable, Hashable {
     /// Settlements of deliveries from a connection that no longer exists (the broker
     /// redelivers those messages).
     public var staleSettlements: Int
+    /// Deliveries acknowledged.
+    public var acknowledgements: Int
+    /// `basic.ack` frames sent for them: fewer when runs of them went as one (`multiple`).
+    public var acknowledgementFrames: Int
     /// Times a connection was lost.
     public var connectionLosses: Int
     /// Times a lost connection was established again.
@@ -50,6 +54,8 @@ final class AMQPCounters: Sendable {
     let deliveries = AMQPTally("deliveries")
     let redeliveries = AMQPTally("redeliveries")
     let staleSettlements = AMQPTally("stale_settlements")
+    let acknowledgements = AMQPTally("acknowledgements")
+    let acknowledgementFrames = AMQPTally("acknowledgement_frames")
     let connectionLosses = AMQPTally("connection_losses")
     let reconnections = AMQPTally("reconnections")
     let disconnectedMilliseconds = AMQPTally("disconnected_milliseconds")
@@ -59,6 +65,7 @@ final class AMQPCounters: Sendable {
             confirmedPublishes: confirmedPublishes.current, republished: republished.current,
             returnedPublishes: returnedPublishes.current, deliveries: deliveries.current,
             redeliveries: redeliveries.current, staleSettlements: staleSettlements.current,
+            acknowledgements: acknowledgements.current, acknowledgementFrames: acknowledgementFrames.current,
             connectionLosses: connectionLosses.current, reconnections: reconnections.current,
             disconnectedMilliseconds: disconnectedMilliseconds.current)
     }

@@ -74,6 +74,51 @@ extension AMQPTests {
             await transport.shutdown()
         }
 
+        @Test("Acknowledgements in any order, with a retry among them, settle every message once", .timeLimit(.minutes(1)))
+        func acknowledgementsInAnyOrder() async throws {
+            let transport = try await Broker.transport()
+            let queue = unique("acks")
+            try await transport.declare(queue)
+            try await transport.publish((1...20).map { QueueMessage(body: [UInt8($0)]) }, to: queue)
+            let consumer = try await transport.consume(queue, prefetch: 20)
+            var iterator = consumer.makeAsyncIterator()
+            var deliveries: [QueueDelivery] = []
+            for _ in 1...20 { deliveries.append(try #require(try await iterator.next())) }
+            #expect(deliveries.map(\.body) == (1...20).map { [UInt8($0)] })
+            // Later ones first (they go alone), then the earliest (one multiple acknowledgement
+            // may cover them), a retry in between (a copy, then the original acknowledged),
+            // then the rest together.
+            try await deliveries[3].ack()
+            try await deliveries[2].ack()
+            try await deliveries[1].ack()
+            try await deliveries[0].ack()
+            try await deliveries[4].retry()
+            try await withThrowingTaskGroup { group in
+                for delivery in deliveries[5...] { group.addTask { try await delivery.ack() } }
+                try await group.waitForAll()
+            }
+            let again = try #require(try await iterator.next())
+            #expect(again.body == [5])
+            try await again.ack()
+            await consumer.stop()
+            // Every message settled once: none left, none redelivered, and the channel stayed
+            // open (an acknowledgement of a tag already settled would have closed it).
+            #expect(try await transport.depth(of: queue) == 0)
+            #expect(transport.statistics.redeliveries == 0)
+            #expect(transport.statistics.acknowledgements == 21)
+            #expect(transport.statistics.acknowledgementFrames <= 21)
+            #expect(transport.statistics.connectionLosses == 0)
+            try await transport.publish(QueueMessage(body: [21]), to: queue)
+            let next = try await transport.consume(queue, prefetch: 1)
+            var nextIterator = next.makeAsyncIterator()
+            let last = try #require(try await nextIterator.next())
+            #expect(last.body == [21] && last.deliveryCount == 1)
+            try await last.ack()
+            await next.stop()
+            #expect(try await transport.depth(of: queue) == 0)
+            await transport.shutdown()
+        }
+
         @Test("A delivery settles once; a second settlement is refused")
         func settlesOnce() async throws {
             let transport = try await Broker.transport()

@@ -92,8 +92,10 @@ final class AMQPTopology: Sendable {
         switch options.queueType {
         case .classic:
             if options.maxPriority > 0 { arguments.append(("x-max-priority", .int(Int(options.maxPriority)))) }
-            arguments.append(("x-queue-version", .int(2)))
-            deadLetterArguments.append(("x-queue-version", .int(2)))
+            if let version = options.classicQueueVersion {
+                arguments.append(("x-queue-version", .int(Int(version))))
+                deadLetterArguments.append(("x-queue-version", .int(Int(version))))
+            }
         case .quorum:
             arguments.append(("x-queue-type", .string("quorum")))
             deadLetterArguments.append(("x-queue-type", .string("quorum")))
@@ -104,7 +106,7 @@ final class AMQPTopology: Sendable {
         } catch where error.code == .channelClosed {
             throw AMQPError(
                 .channelClosed,
-                "\(error.message) (the queue exists with other arguments: declared with another queue type or maxPriority?)")
+                "\(error.message) (the queue exists with other arguments: declared with another queue type, maxPriority or classicQueueVersion?)")
         }
         try link.bind(queue, to: options.workExchange, routingKey: queue, channel: channel)
         try link.bind(deadLetterQueue, to: options.deadLetterExchange, routingKey: deadLetterQueue, channel: channel)

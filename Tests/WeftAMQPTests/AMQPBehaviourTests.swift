@@ -119,6 +119,28 @@ extension AMQPTests {
             await transport.shutdown()
         }
 
+        @Test("Classic queues take the broker's storage version unless one is asked; a queue declared with another is named in the error")
+        func classicQueueVersion() async throws {
+            let prefix = unique("version")
+            let queue = unique("versioned")
+            let explicit = try await Broker.transport(prefix: prefix, classicQueueVersion: 2)
+            try await explicit.declare(queue)
+            try await explicit.publish(QueueMessage(body: [2]), to: queue)
+            #expect(try await explicit.depth(of: queue) == 1)
+            // The same queue declared again by a transport leaving the version to the broker.
+            let defaulted = try await Broker.transport(prefix: prefix)
+            let refused = await #expect(throws: (any Error).self) { try await defaulted.declare(queue) }
+            #expect("\(refused.map { "\($0)" } ?? "")".contains("classicQueueVersion"))
+            // A queue of its own works, and the first queue kept its message.
+            let other = unique("defaulted")
+            try await defaulted.declare(other)
+            try await defaulted.publish(QueueMessage(body: [1]), to: other)
+            #expect(try await defaulted.depth(of: other) == 1)
+            #expect(try await explicit.depth(of: queue) == 1)
+            await defaulted.shutdown()
+            await explicit.shutdown()
+        }
+
         @Test("A delivery settles once; a second settlement is refused")
         func settlesOnce() async throws {
             let transport = try await Broker.transport()

@@ -27,13 +27,14 @@ enum Broker {
 
     /// A transport connected to the test broker, with a prefix of its own.
     static func transport(
-        prefix: String = unique("weft-test"), queueType: AMQPConfiguration.QueueType = .classic, maxPriority: UInt8 = 0
+        prefix: String = unique("weft-test"), queueType: AMQPConfiguration.QueueType = .classic, maxPriority: UInt8 = 0,
+        classicQueueVersion: UInt8? = nil
     ) async throws -> AMQPTransport {
         let configuration = try AMQPConfiguration(
             url: url(),
             options: .init(
                 prefix: prefix, reconnect: .exponential(initialDelay: .milliseconds(50), maximumDelay: .milliseconds(500)),
-                queueType: queueType, maxPriority: maxPriority))
+                queueType: queueType, maxPriority: maxPriority, classicQueueVersion: classicQueueVersion))
         return try await AMQPTransport.connect(configuration, logger: quietLogger)
     }
 

@@ -25,22 +25,14 @@ extension LMDBCoordinationStore {
     public func setIfAbsent(
         _ key: StoreKey, _ value: [UInt8], fence: Fence?, thenAddToSets additions: [SetAddition], thenFinish end: RunEnd
     ) async throws -> (SetIfAbsentOutcome, [Int], CompareAndSetOutcome?) {
-        try Self.check(fence, guards: key)
         let records = self.records
-        let recordKey = LMDBRecordKind.value.key(key)
-        let fenceKey = fence.map { LMDBRecordKind.fence.key($0.key) }
-        let token = fence?.token ?? 0
-        let members = additions.map { Self.memberKeys($0) }
+        let write = try RecordWrite(key, value, fence: fence, additions: additions, records: records)
         let statusKey = LMDBRecordKind.value.key(end.status)
         let terminal = end.terminal
         let endWrites = endWrites(run: end.run, marker: end.marker, cancelling: end.cancelling, expiry: end.expiry)
         return try await environment.write { transaction -> (SetIfAbsentOutcome, [Int], CompareAndSetOutcome?) in
-            if let fenceKey, try Self.isStale(token, fenceKey, records, transaction) { return (.fenced, [], nil) }
-            if let existing = try transaction.get(records, recordKey) { return (.exists(existing), [], nil) }
-            try transaction.put(records, recordKey, value)
-            if let fenceKey { try transaction.put(records, fenceKey, LMDBKey.uint64(token)) }
-            let sizes = try members.map { try Self.add($0, records, transaction) }
-            guard end.isDue(after: sizes) else { return (.stored, sizes, nil) }
+            let (outcome, sizes) = try write.apply(transaction)
+            guard outcome == .stored, end.isDue(after: sizes) else { return (outcome, sizes, nil) }
             if let current = try transaction.get(records, statusKey) { return (.stored, sizes, .mismatch(current)) }
             try transaction.put(records, statusKey, terminal)
             try endWrites(transaction)

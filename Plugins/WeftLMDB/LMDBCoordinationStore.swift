@@ -78,18 +78,37 @@ public final class LMDBCoordinationStore: CoordinationStore {
     public func setIfAbsent(_ key: StoreKey, _ value: [UInt8], fence: Fence?, thenAddToSets additions: [SetAddition])
         async throws -> (SetIfAbsentOutcome, [Int])
     {
-        try Self.check(fence, guards: key)
-        let records = self.records
-        let recordKey = LMDBRecordKind.value.key(key)
-        let fenceKey = fence.map { LMDBRecordKind.fence.key($0.key) }
-        let token = fence?.token ?? 0
-        let members = additions.map { Self.memberKeys($0) }
-        return try await environment.write { transaction in
-            if let fenceKey, try Self.isStale(token, fenceKey, records, transaction) { return (.fenced, []) }
+        let write = try RecordWrite(key, value, fence: fence, additions: additions, records: records)
+        return try await environment.write { transaction in try write.apply(transaction) }
+    }
+
+    /// A set-if-absent with its set additions, ready to apply in a write transaction.
+    struct RecordWrite: Sendable {
+        let recordKey: [UInt8]
+        let value: [UInt8]
+        let fenceKey: [UInt8]?
+        let token: UInt64
+        let members: [(member: [UInt8], size: [UInt8])]
+        let records: LMDBDatabase
+
+        init(_ key: StoreKey, _ value: [UInt8], fence: Fence?, additions: [SetAddition], records: LMDBDatabase) throws {
+            try LMDBCoordinationStore.check(fence, guards: key)
+            recordKey = LMDBRecordKind.value.key(key)
+            self.value = value
+            fenceKey = fence.map { LMDBRecordKind.fence.key($0.key) }
+            token = fence?.token ?? 0
+            members = additions.map { LMDBCoordinationStore.memberKeys($0) }
+            self.records = records
+        }
+
+        /// Stores the value unless present or fenced off, then makes the additions; returns the
+        /// outcome and, when stored, the sets' sizes.
+        func apply(_ transaction: LMDBTransaction) throws -> (SetIfAbsentOutcome, [Int]) {
+            if let fenceKey, try LMDBCoordinationStore.isStale(token, fenceKey, records, transaction) { return (.fenced, []) }
             if let existing = try transaction.get(records, recordKey) { return (.exists(existing), []) }
             try transaction.put(records, recordKey, value)
             if let fenceKey { try transaction.put(records, fenceKey, LMDBKey.uint64(token)) }
-            let sizes = try members.map { try Self.add($0, records, transaction) }
+            let sizes = try members.map { try LMDBCoordinationStore.add($0, records, transaction) }
             return (.stored, sizes)
         }
     }

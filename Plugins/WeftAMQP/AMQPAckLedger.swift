@@ -50,6 +50,20 @@ struct AMQPAckLedger {
         let alone = acknowledged.sorted()
         acknowledged.removeAll(keepingCapacity: true)
         for tag in alone { settled(tag) }
+        compactIfNeeded()
         return (upTo, alone)
+    }
+
+    /// How many tags the ledger holds: for tests of its bound.
+    var trackedCount: Int { outstanding.count + settledAhead.count }
+
+    /// Drops the settled tags kept behind an unsettled one (a long job holding the front while
+    /// others go by), once they outnumber the rest: what the ledger holds stays proportional
+    /// to the deliveries still unsettled, not to those settled since the oldest of them.
+    private mutating func compactIfNeeded() {
+        guard settledAhead.count > 256, settledAhead.count * 2 > outstanding.count else { return }
+        let settled = settledAhead
+        outstanding.removeAll { settled.contains($0) }
+        settledAhead.removeAll(keepingCapacity: true)
     }
 }

@@ -57,6 +57,27 @@ struct AMQPAckLedgerTests {
         #expect(ledger.flush() == (upTo: 5, alone: []))
     }
 
+    @Test("Behind a delivery that stays unsettled, the ledger holds about what is unsettled, not all that went by")
+    func boundedBehindALongJob() {
+        var ledger = AMQPAckLedger()
+        ledger.delivered(1)  // a long job: never settled here
+        for tag: UInt64 in 2...100_001 {
+            ledger.delivered(tag)
+            ledger.acknowledge(tag)
+            #expect(ledger.flush() == (upTo: nil, alone: [tag]))
+        }
+        #expect(ledger.trackedCount < 1_000, "\(ledger.trackedCount) tags held")
+        // The long job settles: it alone is acknowledged, and the next ones go as one.
+        ledger.acknowledge(1)
+        #expect(ledger.flush() == (upTo: 1, alone: []))
+        ledger.delivered(100_002)
+        ledger.delivered(100_003)
+        ledger.acknowledge(100_003)
+        ledger.acknowledge(100_002)
+        #expect(ledger.flush() == (upTo: 100_003, alone: []))
+        #expect(ledger.trackedCount == 0)
+    }
+
     @Test("An acknowledgement of a tag the ledger never saw goes alone and leaves nothing behind")
     func unknownTag() {
         var ledger = AMQPAckLedger()

@@ -235,13 +235,13 @@ extension RunCoordinator {
             } ?? []
             // A run's last node: its record and the run's end go in one store call, the end
             // taking effect when the record's additions show that the node completes the run.
-            let last = follower != nil
-                ? nil : batch.flatMap { lastNodeEnd(run: run, plan: plan, meta: meta, node: node, record: record, batch: $0) }
             let (outcome, sizes, values): (SetIfAbsentOutcome, [Int], [[UInt8]?])
-            if let last {
+            if follower == nil, let batch,
+                let last = lastNodeEnd(run: run, plan: plan, meta: meta, node: node, record: record, batch: batch)
+            {
                 let ended: CompareAndSetOutcome?
                 (outcome, sizes, ended) = try await records.setIfAbsent(
-                    key, encoded, fence: fence, thenAddToSets: batch?.additions ?? [], thenFinish: last.end)
+                    key, encoded, fence: fence, thenAddToSets: batch.additions, thenFinish: last.end)
                 values = []
                 if outcome == .stored, ended == .swapped {
                     if faults != nil { try await checkpoint(.recorded, envelope) }

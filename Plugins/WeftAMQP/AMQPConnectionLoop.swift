@@ -412,7 +412,10 @@ final class AMQPConnectionLoop {
     // MARK: Publishing
 
     private func flushOutbox(_ link: AMQPLink) throws(AMQPError) {
-        if outbox.count > 1 && unconfirmed.count + 1 < options.confirmWindow { link.cork(true) }
+        guard !outbox.isEmpty, unconfirmed.count < options.confirmWindow else { return }
+        // On a plain socket the link gathers the publishes and writes them at once; through TLS
+        // each goes out as librabbitmq sends it, corked into full segments.
+        if !link.gathersPublishes && outbox.count > 1 && unconfirmed.count + 1 < options.confirmWindow { link.cork(true) }
         defer { link.cork(false) }
         while unconfirmed.count < options.confirmWindow, var pending = outbox.first {
             try link.publish(pending.request.messages[pending.index], channel: Self.publishChannel)
@@ -421,6 +424,7 @@ final class AMQPConnectionLoop {
             pending.sequence = nextSequence
             unconfirmed.append(pending)
         }
+        try link.writePendingFrames()
     }
 
     private func confirm(upTo tag: UInt64, multiple: Bool, refused: Bool) {

@@ -36,6 +36,13 @@ final class AMQPLink {
     /// Channels the broker closed (and this link confirmed closed) since the owner last looked.
     var closedChannels: Set<UInt16> = []
     private var cachedBytes: [String: amqp_bytes_t] = [:]
+    /// Publishes encoded but not yet written (plain sockets only; `nil` through TLS). Written by
+    /// ``writePendingFrames()``, which whoever publishes calls before anything else is sent.
+    private var pendingFrames: AMQPFrameBuffer?
+
+    /// Whether ``publish(_:channel:)`` gathers publishes for ``writePendingFrames()`` (a plain
+    /// socket) rather than sending each at once (TLS).
+    var gathersPublishes: Bool { pendingFrames != nil }
 
     /// Opens a socket (TCP or TLS), logs in and returns the link. Blocking.
     init(configuration: AMQPConfiguration) throws(AMQPError) {
@@ -92,6 +99,9 @@ final class AMQPLink {
             throw error
         }
         fileDescriptor = amqp_get_sockfd(state)
+        // On a plain socket, publishes are encoded here and written in batches; through TLS they
+        // must go through librabbitmq's socket, which encrypts.
+        pendingFrames = endpoint.usesTLS ? nil : AMQPFrameBuffer(frameMax: Int(amqp_get_frame_max(state)))
     }
 
     deinit {
@@ -179,7 +189,21 @@ final class AMQPLink {
     // MARK: Methods without replies
 
     /// Publishes one message on `channel` (in confirm mode, its sequence number is the next one).
+    ///
+    /// On a plain socket a message without headers is only encoded: it leaves with the next
+    /// ``writePendingFrames()``, which the caller must make before sending anything else on this
+    /// link (frames must not interleave) and before waiting for the broker.
     func publish(_ message: AMQPOutgoingMessage, channel: amqp_channel_t) throws(AMQPError) {
+        if pendingFrames != nil, message.lostDeliveries == 0, message.reason == nil, message.originQueue == nil,
+            pendingFrames!.appendPublish(
+                channel: channel, exchange: message.exchange, routingKey: message.routingKey, mandatory: message.mandatory,
+                deliveryMode: message.persistent ? AMQPMethod.persistent : AMQPMethod.transient, priority: message.priority,
+                body: message.body)
+        {
+            if pendingFrames!.bytes.count >= Self.pendingFramesLimit { try writePendingFrames() }
+            return
+        }
+        try writePendingFrames()
         var properties = amqp_basic_properties_t()
         properties._flags = AMQPMethod.deliveryModeFlag | AMQPMethod.priorityFlag
         properties.delivery_mode = message.persistent ? AMQPMethod.persistent : AMQPMethod.transient
@@ -217,6 +241,38 @@ final class AMQPLink {
         }
         guard status == AMQP_STATUS_OK.rawValue else {
             throw AMQPError(.connectionLost, "lost the broker while publishing: \(Self.statusText(status))")
+        }
+    }
+
+    /// Past this many bytes of encoded publishes, ``publish(_:channel:)`` writes them at once.
+    static let pendingFramesLimit = 64 * 1024
+
+    /// Writes the publishes ``publish(_:channel:)`` encoded, in one system call when the socket
+    /// takes them all. Blocking, like librabbitmq's own writes.
+    func writePendingFrames() throws(AMQPError) {
+        guard let frames = pendingFrames, !frames.isEmpty else { return }
+        let failure: Int32? = frames.bytes.withUnsafeBytes { buffer in
+            var written = 0
+            while written < buffer.count {
+                let count = send(fileDescriptor, buffer.baseAddress! + written, buffer.count - written, Int32(MSG_NOSIGNAL))
+                if count > 0 {
+                    written += count
+                    continue
+                }
+                let error = errno
+                if count < 0 && error == EINTR { continue }
+                if count < 0 && (error == EAGAIN || error == EWOULDBLOCK) {
+                    var descriptor = pollfd(fd: fileDescriptor, events: Int16(POLLOUT), revents: 0)
+                    _ = poll(&descriptor, 1, 1000)
+                    continue
+                }
+                return count < 0 ? error : EPIPE
+            }
+            return nil
+        }
+        pendingFrames!.removeAll()
+        if let failure {
+            throw AMQPError(.connectionLost, "lost the broker while publishing: \(String(cString: strerror(failure)))")
         }
     }
 

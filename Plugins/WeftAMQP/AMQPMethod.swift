@@ -10,6 +10,7 @@ enum AMQPMethod {
     static let channelClose: amqp_method_number_t = 0x0014_0028
     static let channelCloseOk: amqp_method_number_t = 0x0014_0029
     static let basicCancel: amqp_method_number_t = 0x003C_001E
+    static let basicPublish: amqp_method_number_t = 0x003C_0028
     static let basicReturn: amqp_method_number_t = 0x003C_0032
     static let basicDeliver: amqp_method_number_t = 0x003C_003C
     static let basicGetOk: amqp_method_number_t = 0x003C_0047
@@ -20,6 +21,8 @@ enum AMQPMethod {
     static let frameHeader: UInt8 = 2
     static let frameBody: UInt8 = 3
     static let frameHeartbeat: UInt8 = 8
+    /// The octet that ends every frame.
+    static let frameEnd: UInt8 = 0xCE
 
     /// Persistent delivery mode.
     static let persistent: UInt8 = 2

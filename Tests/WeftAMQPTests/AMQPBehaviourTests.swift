@@ -141,6 +141,30 @@ extension AMQPTests {
             await explicit.shutdown()
         }
 
+        @Test("Publishes written together arrive whole and in order: a batch of 500, and a body longer than a frame", .timeLimit(.minutes(1)))
+        func gatheredPublishes() async throws {
+            let transport = try await Broker.transport()
+            let queue = unique("gathered")
+            try await transport.declare(queue)
+            // 128 KiB frames: this body needs three body frames.
+            let large = (0..<300_000).map { UInt8(truncatingIfNeeded: $0 &* 31) }
+            let batch = (0..<500).map { QueueMessage(body: Array("message \($0)".utf8)) }
+            try await transport.publish(batch + [QueueMessage(body: large)], to: queue)
+            #expect(try await transport.depth(of: queue) == 501)
+            let consumer = try await transport.consume(queue, prefetch: 600)
+            var bodies: [[UInt8]] = []
+            for try await delivery in consumer {
+                bodies.append(delivery.message.body)
+                try await delivery.ack()
+                if bodies.count == 501 { break }
+            }
+            #expect(Array(bodies.prefix(500)) == batch.map(\.body))
+            #expect(bodies.last == large)
+            await consumer.stop()
+            #expect(try await transport.depth(of: queue) == 0)
+            await transport.shutdown()
+        }
+
         @Test("A delivery settles once; a second settlement is refused")
         func settlesOnce() async throws {
             let transport = try await Broker.transport()

@@ -126,6 +126,17 @@ if ProcessInfo.processInfo.environment["WEFT_BENCH_PEERS"] == "1" {
         }
         print("RESULT fan \(system) \(Double(fanRuns * 102) / (milliseconds(fanStart.duration(to: .now)) / 1000))")
     }
+    if only == "single" {
+        // One one-step run at a time: a run's fixed cost (start, one job, end, announcement).
+        var latencies: [Double] = []
+        for _ in 0..<fanRuns * 10 {
+            let began = ContinuousClock.now
+            let result = try await client.runtime.start(single.blueprint, input: 1).result()
+            precondition(result.status == .completed)
+            latencies.append(milliseconds(began.duration(to: .now)))
+        }
+        print(String(format: "RESULT single \(system) p50 %.3f ms p90 %.3f ms", percentile(latencies, 0.5), percentile(latencies, 0.9)))
+    }
     if only == nil || only == "tasks" {
         _ = try await independentTasks(1000)
         print("RESULT tasks \(system) \(try await independentTasks(memoryJobs))")

@@ -253,16 +253,19 @@ final class AMQPConnectionLoop {
     /// settled prefix of its deliveries, single ones for the rest.
     private func flushAcknowledgements(_ link: AMQPLink) throws(AMQPError) {
         guard !channelsToAcknowledge.isEmpty else { return }
-        link.cork(true)
+        // On a plain socket the link gathers the acknowledgements and writes them at once;
+        // through TLS they are corked into full segments.
+        if !link.gathersFrames { link.cork(true) }
         defer { channelsToAcknowledge.removeAll(keepingCapacity: true) }
         for channel in channelsToAcknowledge {
             guard consumerChannels[channel] != nil, var ledger = ledgers[channel], ledger.hasAcknowledgements else { continue }
             let (upTo, alone) = ledger.flush()
             ledgers[channel] = ledger
-            if let upTo { try link.ack(channel: channel, tag: upTo, multiple: true) }
-            for tag in alone { try link.ack(channel: channel, tag: tag) }
+            if let upTo { try link.gatherAck(channel: channel, tag: upTo, multiple: true) }
+            for tag in alone { try link.gatherAck(channel: channel, tag: tag) }
             connection.counters.acknowledgementFrames.add((upTo == nil ? 0 : 1) + alone.count)
         }
+        try link.writePendingFrames()
     }
 
     private func serve(_ command: AMQPConnection.Command, _ link: AMQPLink) throws(AMQPError) {
@@ -415,7 +418,7 @@ final class AMQPConnectionLoop {
         guard !outbox.isEmpty, unconfirmed.count < options.confirmWindow else { return }
         // On a plain socket the link gathers the publishes and writes them at once; through TLS
         // each goes out as librabbitmq sends it, corked into full segments.
-        if !link.gathersPublishes && outbox.count > 1 && unconfirmed.count + 1 < options.confirmWindow { link.cork(true) }
+        if !link.gathersFrames && outbox.count > 1 && unconfirmed.count + 1 < options.confirmWindow { link.cork(true) }
         defer { link.cork(false) }
         while unconfirmed.count < options.confirmWindow, var pending = outbox.first {
             try link.publish(pending.request.messages[pending.index], channel: Self.publishChannel)

@@ -1,8 +1,10 @@
 /// Outgoing AMQP 0-9-1 frames encoded back to back, so that a batch of publishes leaves in one
-/// write instead of librabbitmq's three system calls per message (method, content header, body).
+/// write instead of librabbitmq's three system calls per message (method, content header, body),
+/// and a batch of acknowledgements in one write instead of one each.
 ///
-/// Only `basic.publish` is encoded here, and only in the shape Weft's fast path needs: no
-/// headers table, a delivery mode and a priority. Anything else goes through librabbitmq.
+/// Only `basic.publish` and `basic.ack` are encoded here, and publishes only in the shape
+/// Weft's fast path needs: no headers table, a delivery mode and a priority. Anything else goes
+/// through librabbitmq.
 /// Pure: the bytes are written by ``AMQPLink``.
 struct AMQPFrameBuffer {
     /// The frames encoded so far.
@@ -75,6 +77,15 @@ struct AMQPFrameBuffer {
             start = end
         }
         return true
+    }
+
+    /// Appends a `basic.ack` of delivery `tag` (with `multiple`, of every delivery up to it).
+    mutating func appendAck(channel: UInt16, tag: UInt64, multiple: Bool) {
+        beginFrame(AMQPMethod.frameMethod, channel: channel, size: 13)
+        append32(AMQPMethod.basicAck)
+        append64(tag)
+        bytes.append(multiple ? 1 : 0)
+        bytes.append(AMQPMethod.frameEnd)
     }
 
     private mutating func beginFrame(_ type: UInt8, channel: UInt16, size: Int) {

@@ -36,13 +36,14 @@ final class AMQPLink {
     /// Channels the broker closed (and this link confirmed closed) since the owner last looked.
     var closedChannels: Set<UInt16> = []
     private var cachedBytes: [String: amqp_bytes_t] = [:]
-    /// Publishes encoded but not yet written (plain sockets only; `nil` through TLS). Written by
-    /// ``writePendingFrames()``, which whoever publishes calls before anything else is sent.
+    /// Publishes and acknowledgements encoded but not yet written (plain sockets only; `nil`
+    /// through TLS). Written by ``writePendingFrames()``, which whoever gathers calls before
+    /// anything else is sent.
     private var pendingFrames: AMQPFrameBuffer?
 
-    /// Whether ``publish(_:channel:)`` gathers publishes for ``writePendingFrames()`` (a plain
-    /// socket) rather than sending each at once (TLS).
-    var gathersPublishes: Bool { pendingFrames != nil }
+    /// Whether ``publish(_:channel:)`` and ``gatherAck(channel:tag:multiple:)`` gather their
+    /// frames for ``writePendingFrames()`` (a plain socket) rather than sending each at once (TLS).
+    var gathersFrames: Bool { pendingFrames != nil }
 
     /// Opens a socket (TCP or TLS), logs in and returns the link. Blocking.
     init(configuration: AMQPConfiguration) throws(AMQPError) {
@@ -247,7 +248,7 @@ final class AMQPLink {
     /// Past this many bytes of encoded publishes, ``publish(_:channel:)`` writes them at once.
     static let pendingFramesLimit = 64 * 1024
 
-    /// Writes the publishes ``publish(_:channel:)`` encoded, in one system call when the socket
+    /// Writes the frames ``publish(_:channel:)`` and ``gatherAck(channel:tag:multiple:)`` encoded, in one system call when the socket
     /// takes them all. Blocking, like librabbitmq's own writes.
     func writePendingFrames() throws(AMQPError) {
         guard let frames = pendingFrames, !frames.isEmpty else { return }
@@ -282,6 +283,14 @@ final class AMQPLink {
         guard status == AMQP_STATUS_OK.rawValue else {
             throw AMQPError(.connectionLost, "lost the broker while acknowledging: \(Self.statusText(status))")
         }
+    }
+
+    /// Acknowledges like ``ack(channel:tag:multiple:)``, but on a plain socket only encodes the
+    /// acknowledgement: it leaves with the next ``writePendingFrames()``, which the caller must
+    /// make before sending anything else on this link.
+    func gatherAck(channel: amqp_channel_t, tag: UInt64, multiple: Bool = false) throws(AMQPError) {
+        guard pendingFrames != nil else { return try ack(channel: channel, tag: tag, multiple: multiple) }
+        pendingFrames!.appendAck(channel: channel, tag: tag, multiple: multiple)
     }
 
     /// Rejects a delivery, requeueing it (the broker redelivers it, flagged as redelivered).

@@ -3,7 +3,7 @@ import Testing
 
 @testable import WeftAMQP
 
-@Suite("Publishes encoded for one write (AMQPFrameBuffer)")
+@Suite("Publishes and acknowledgements encoded for one write (AMQPFrameBuffer)")
 struct AMQPFrameBufferTests {
     /// A frame read back from the buffer.
     private struct Frame {
@@ -95,6 +95,24 @@ struct AMQPFrameBufferTests {
         #expect(Array(frames[2...4].map(\.payload).joined()) == body)
         #expect(frames[6].payload[4..<12].allSatisfy { $0 == 0 }, "the empty body's size is 0")
         #expect(Array(frames[5].payload.dropFirst(4)) == libraryMethod(exchange: "", routingKey: "q", mandatory: false))
+    }
+
+    @Test("An acknowledgement is one method frame, encoded as librabbitmq encodes it")
+    func acknowledgement() throws {
+        var buffer = AMQPFrameBuffer(frameMax: 131_072)
+        buffer.appendAck(channel: 7, tag: 0x0102_0304_0506_0708, multiple: true)
+        buffer.appendAck(channel: 7, tag: 9, multiple: false)
+        let frames = try frames(buffer.bytes)
+        #expect(frames.map(\.type) == [1, 1] && frames.allSatisfy { $0.channel == 7 })
+        for (frame, (tag, multiple)) in zip(frames, [(UInt64(0x0102_0304_0506_0708), true), (9, false)]) {
+            var method = amqp_basic_ack_t(delivery_tag: tag, multiple: multiple ? 1 : 0)
+            var encoded = [UInt8](repeating: 0, count: 64)
+            let length = encoded.withUnsafeMutableBytes { out in
+                amqp_encode_method(AMQPMethod.basicAck, &method, amqp_bytes_t(len: out.count, bytes: out.baseAddress))
+            }
+            #expect(Array(frame.payload.prefix(4)) == [0, 60, 0, 80])
+            #expect(Array(frame.payload.dropFirst(4)) == Array(encoded.prefix(Int(length))))
+        }
     }
 
     @Test("A name longer than a short string is refused, and nothing is appended")

@@ -11,11 +11,32 @@ extension LMDBCoordinationStore {
     }
 
     public func recordProgress(run: String, quietFor: Duration) async throws {
+        let progress = progressWrite(run: run, quietFor: quietFor)
+        try await environment.write { transaction in try progress(transaction) }
+    }
+
+    /// The meta record and the progress entry in one transaction, so one commit (the
+    /// protocol's default makes two store calls, which a group commit may or may not join).
+    public func recordStart(run: String, _ key: StoreKey, _ record: [UInt8], quietFor: Duration) async throws
+        -> SetIfAbsentOutcome
+    {
+        let write = try RecordWrite(key, record, fence: nil, additions: [], records: records)
+        let progress = progressWrite(run: run, quietFor: quietFor)
+        return try await environment.write { transaction in
+            let (outcome, _) = try write.apply(transaction)
+            try progress(transaction)
+            return outcome
+        }
+    }
+
+    /// The writes ``recordProgress(run:quietFor:)`` makes, for a transaction: the run's
+    /// progress time moved later (never earlier), and its entry in the progress index with it.
+    private func progressWrite(run: String, quietFor: Duration) -> @Sendable (LMDBTransaction) throws -> Void {
         let (records, progressIndex) = (self.records, self.progressIndex)
         let recordKey = LMDBRecordKind.progress.key(run: run)
         let quiet = Self.nanoseconds(quietFor)
         let now = self.now
-        try await environment.write { transaction in
+        return { transaction in
             let time = now() &+ quiet
             if let stored = try transaction.get(records, recordKey) {
                 guard let current = LMDBKey.readUInt64(stored) else { throw LMDBError.corrupt("a run's progress") }

@@ -195,11 +195,11 @@ final class AMQPLink {
     /// ``writePendingFrames()``, which the caller must make before sending anything else on this
     /// link (frames must not interleave) and before waiting for the broker.
     func publish(_ message: AMQPOutgoingMessage, channel: amqp_channel_t) throws(AMQPError) {
+        let deliveryMode = message.persistent ? AMQPMethod.persistent : AMQPMethod.transient
         if pendingFrames != nil, message.lostDeliveries == 0, message.reason == nil, message.originQueue == nil,
             pendingFrames!.appendPublish(
                 channel: channel, exchange: message.exchange, routingKey: message.routingKey, mandatory: message.mandatory,
-                deliveryMode: message.persistent ? AMQPMethod.persistent : AMQPMethod.transient, priority: message.priority,
-                body: message.body)
+                deliveryMode: deliveryMode, priority: message.priority, body: message.body)
         {
             if pendingFrames!.bytes.count >= Self.pendingFramesLimit { try writePendingFrames() }
             return
@@ -207,7 +207,7 @@ final class AMQPLink {
         try writePendingFrames()
         var properties = amqp_basic_properties_t()
         properties._flags = AMQPMethod.deliveryModeFlag | AMQPMethod.priorityFlag
-        properties.delivery_mode = message.persistent ? AMQPMethod.persistent : AMQPMethod.transient
+        properties.delivery_mode = deliveryMode
         properties.priority = message.priority
         let exchange = bytes(message.exchange)
         let routingKey = bytes(message.routingKey)
@@ -248,33 +248,40 @@ final class AMQPLink {
     /// Past this many bytes of encoded publishes, ``publish(_:channel:)`` writes them at once.
     static let pendingFramesLimit = 64 * 1024
 
-    /// Writes the frames ``publish(_:channel:)`` and ``gatherAck(channel:tag:multiple:)`` encoded, in one system call when the socket
-    /// takes them all. Blocking, like librabbitmq's own writes.
+    /// Writes the frames ``publish(_:channel:)`` and ``gatherAck(channel:tag:multiple:)``
+    /// encoded, in one system call when the socket takes them all. Blocking, like librabbitmq's
+    /// own writes. The buffer keeps its memory for the next batch (it is not copied: nothing
+    /// else holds it while it is emptied).
     func writePendingFrames() throws(AMQPError) {
-        guard let frames = pendingFrames, !frames.isEmpty else { return }
-        let failure: Int32? = frames.bytes.withUnsafeBytes { buffer in
-            var written = 0
-            while written < buffer.count {
-                let count = send(fileDescriptor, buffer.baseAddress! + written, buffer.count - written, Int32(MSG_NOSIGNAL))
-                if count > 0 {
-                    written += count
-                    continue
-                }
-                let error = errno
-                if count < 0 && error == EINTR { continue }
-                if count < 0 && (error == EAGAIN || error == EWOULDBLOCK) {
-                    var descriptor = pollfd(fd: fileDescriptor, events: Int16(POLLOUT), revents: 0)
-                    _ = poll(&descriptor, 1, 1000)
-                    continue
-                }
-                return count < 0 ? error : EPIPE
-            }
-            return nil
-        }
+        guard pendingFrames?.isEmpty == false else { return }
+        let descriptor = fileDescriptor
+        let failure = pendingFrames!.bytes.withUnsafeBytes { Self.sendAll($0, to: descriptor) }
         pendingFrames!.removeAll()
         if let failure {
-            throw AMQPError(.connectionLost, "lost the broker while publishing: \(String(cString: strerror(failure)))")
+            throw AMQPError(.connectionLost, "lost the broker while writing to it: \(String(cString: strerror(failure)))")
         }
+    }
+
+    /// Sends all of `buffer` on `descriptor`, waiting while the socket is full; returns the
+    /// error number of a failure, or `nil`.
+    private static func sendAll(_ buffer: UnsafeRawBufferPointer, to descriptor: Int32) -> Int32? {
+        var written = 0
+        while written < buffer.count {
+            let count = send(descriptor, buffer.baseAddress! + written, buffer.count - written, Int32(MSG_NOSIGNAL))
+            if count > 0 {
+                written += count
+                continue
+            }
+            let error = errno
+            if count < 0 && error == EINTR { continue }
+            if count < 0 && (error == EAGAIN || error == EWOULDBLOCK) {
+                var writable = pollfd(fd: descriptor, events: Int16(POLLOUT), revents: 0)
+                _ = poll(&writable, 1, 1000)
+                continue
+            }
+            return count < 0 ? error : EPIPE
+        }
+        return nil
     }
 
     /// Acknowledges a delivery; with `multiple`, every unsettled delivery on `channel` up to it.
@@ -435,73 +442,6 @@ final class AMQPLink {
         }
     }
 
-    private static func openError(_ status: Int32, endpoint: AMQPConfiguration.Endpoint) -> AMQPError {
-        let place = "\(endpoint.host):\(endpoint.port)"
-        switch status {
-        case AMQP_STATUS_SSL_HOSTNAME_VERIFY_FAILED.rawValue:
-            return AMQPError(.tlsFailure, "TLS to \(place): the broker's certificate does not name \(endpoint.host)")
-        case AMQP_STATUS_SSL_PEER_VERIFY_FAILED.rawValue:
-            return AMQPError(.tlsFailure, "TLS to \(place): the broker's certificate is not signed by a trusted authority")
-        case AMQP_STATUS_SSL_ERROR.rawValue, AMQP_STATUS_SSL_CONNECTION_FAILED.rawValue:
-            return AMQPError(.tlsFailure, "TLS to \(place): the handshake failed (\(statusText(status)))")
-        case AMQP_STATUS_HOSTNAME_RESOLUTION_FAILED.rawValue:
-            return AMQPError(.unreachable, "cannot resolve the broker's host \(endpoint.host)")
-        case AMQP_STATUS_TIMEOUT.rawValue:
-            return AMQPError(.unreachable, "connecting to \(place) timed out")
-        default:
-            let detail = errno == ECONNREFUSED ? "connection refused" : statusText(status)
-            return AMQPError(.unreachable, "cannot connect to \(place): \(detail)")
-        }
-    }
-
-    private static func loginError(_ reply: amqp_rpc_reply_t, configuration: AMQPConfiguration) -> AMQPError {
-        let place = "\(configuration.endpoint.host):\(configuration.endpoint.port)"
-        let user = configuration.credentials.user
-        let vhost = configuration.endpoint.virtualHost
-        if reply.reply_type == AMQP_RESPONSE_SERVER_EXCEPTION, reply.reply.id == AMQPMethod.connectionClose,
-            let close = reply.reply.decoded?.assumingMemoryBound(to: amqp_connection_close_t.self)
-        {
-            let text = string(close.pointee.reply_text)
-            if close.pointee.reply_code == 530 || text.contains("vhost") {
-                return AMQPError(.authenticationFailed, "the broker at \(place) refused virtual host \"\(vhost)\" to user \"\(user)\": \(text)")
-            }
-            return AMQPError(.authenticationFailed, "the broker at \(place) refused the login of user \"\(user)\": \(text)")
-        }
-        if reply.reply_type == AMQP_RESPONSE_LIBRARY_EXCEPTION {
-            switch reply.library_error {
-            case AMQP_STATUS_CONNECTION_CLOSED.rawValue, AMQP_STATUS_SOCKET_CLOSED.rawValue, AMQP_STATUS_SOCKET_ERROR.rawValue:
-                // RabbitMQ drops the socket of a client whose credentials it refuses.
-                return AMQPError(
-                    .authenticationFailed,
-                    "the broker at \(place) closed the connection during login: user \"\(user)\" or its password was refused")
-            case AMQP_STATUS_SSL_ERROR.rawValue:
-                return AMQPError(.tlsFailure, "TLS to \(place) failed during login (the broker may require a client certificate)")
-            default:
-                break
-            }
-        }
-        return AMQPError(.connectionLost, "login to \(place) failed: \(replyText(reply))")
-    }
-
-    static func replyText(_ reply: amqp_rpc_reply_t) -> String {
-        switch reply.reply_type {
-        case AMQP_RESPONSE_LIBRARY_EXCEPTION: statusText(reply.library_error)
-        case AMQP_RESPONSE_SERVER_EXCEPTION: "broker exception \(reply.reply.id)"
-        case AMQP_RESPONSE_NONE: "no reply"
-        default: "ok"
-        }
-    }
-
-    static func statusText(_ status: Int32) -> String {
-        guard let text = amqp_error_string2(status) else { return "status \(status)" }
-        return String(cString: text)
-    }
-
-    static func string(_ bytes: amqp_bytes_t) -> String {
-        guard bytes.len > 0, let base = bytes.bytes else { return "" }
-        return String(decoding: UnsafeRawBufferPointer(start: base, count: bytes.len), as: UTF8.self)
-    }
-
     /// `name` as bytes that live as long as the link (exchange names, routing keys, header keys).
     private func bytes(_ name: String) -> amqp_bytes_t {
         if let cached = cachedBytes[name] { return cached }
@@ -515,25 +455,5 @@ final class AMQPLink {
     enum QueueArgument {
         case int(Int)
         case string(String)
-    }
-}
-
-/// C strings that live until the arena is released.
-final class CStringArena {
-    private var allocations: [UnsafeMutablePointer<CChar>] = []
-
-    func bytes(_ string: String) -> amqp_bytes_t {
-        guard let copy = strdup(string) else { return amqp_empty_bytes }
-        allocations.append(copy)
-        return amqp_bytes_t(len: strlen(copy), bytes: UnsafeMutableRawPointer(copy))
-    }
-
-    deinit { for allocation in allocations { free(allocation) } }
-}
-
-extension timeval {
-    init(_ duration: Duration) {
-        let (seconds, attoseconds) = duration.components
-        self.init(tv_sec: Int(seconds), tv_usec: Int(attoseconds / 1_000_000_000_000))
     }
 }

@@ -14,7 +14,10 @@ struct ManualFleet {
     let workers: [Worker]
     let fleet: FleetOptions
 
-    init(_ workflows: [Workflow], workers count: Int = 1, fleet: FleetOptions = FleetOptions(), inline: Int = 0) throws {
+    init(
+        _ workflows: [Workflow], workers count: Int = 1, fleet: FleetOptions = FleetOptions(), inline: Int = 0,
+        faults: [Int: any FaultInjector] = [:]
+    ) throws {
         let backends = WeftBackends(
             transport: transport, contextStore: InMemoryContextStore(),
             coordinationStore: InMemoryCoordinationStore(clock: StoreClock(clock)))
@@ -25,8 +28,11 @@ struct ManualFleet {
             fleet: fleet, concurrency: 1, clock: self.clock, reconcileInterval: nil, cancellationCheckInterval: nil,
             logger: quiet)
         configuration.maxInlineSuccessors = inline
-        workers = try (0..<count).map { _ in
-            try Worker(registry: registry, blueprints: workflows.map(\.blueprint), backends: backends, configuration: configuration)
+        workers = try (0..<count).map { index in
+            var configuration = configuration
+            configuration.faults = faults[index]
+            return try Worker(
+                registry: registry, blueprints: workflows.map(\.blueprint), backends: backends, configuration: configuration)
         }
         client = try DistributedRuntime(
             registry: registry, backends: backends,

@@ -81,8 +81,7 @@ struct RunStateMachine {
     var retainedInputs: [Int: JSONValue] = [:]
     var finishedNodes = 0
     var started = false
-    /// Jitter's randomness, seeded from the run id on first use (most runs never retry).
-    private var random: SplitMix64?
+    /// The run id: it seeds the jitter of retries (``RunRules/retryDelay(_:node:attempt:runID:)``).
     private let seedSource: String
     /// Reused work list for dead-path elimination.
     private var skipStack: [Int] = []
@@ -127,7 +126,7 @@ struct RunStateMachine {
         guard status == .running, nodes[node].attempt == attempt,
             nodes[node].status == .running || nodes[node].status == .fallingBack
         else { return }
-        if plan.shapes[node].routingIsPlain {
+        if RunRules.routesPlainly(plan: plan, node: node) {
             // Every outgoing edge is taken with the output: no decision to compute.
             complete(node, output: output.value)
             let outgoing = plan.adjacency.outgoing(node)
@@ -143,17 +142,14 @@ struct RunStateMachine {
     /// `attempt` of `node` failed with `failure`.
     mutating func failed(node: Int, attempt: Int, failure: NodeFailure, into actions: inout [Action]) {
         guard status == .running, nodes[node].attempt == attempt, nodes[node].status == .running else { return }
-        let config = plan.blueprint.nodes[node].config
-        if failure.isRetryable && attempt < config.maxAttempts {
+        switch RunRules.afterFailure(plan: plan, node: node, attempt: attempt, failure: failure, runID: seedSource) {
+        case .retry(let next, let delay):
             nodes[node].status = .waitingForRetry
-            var generator = random ?? SplitMix64(seed: SplitMix64.hash(seedSource))
-            let delay = config.backoff.delay(beforeRetry: attempt, random: generator.nextUnit())
-            random = generator
-            actions.append(.scheduleRetry(node: node, attempt: attempt + 1, delay: delay, failure: failure))
-        } else if plan.shapes[node].mayFallBack {
+            actions.append(.scheduleRetry(node: node, attempt: next, delay: delay, failure: failure))
+        case .fallBack:
             nodes[node].status = .fallingBack
             actions.append(.runFallback(node: node, input: retainedInputs[node] ?? .null, failure: failure))
-        } else {
+        case .fail:
             fail(node: node, failure: failure, into: &actions)
         }
     }
@@ -177,7 +173,7 @@ struct RunStateMachine {
         guard status == .running || status == .waiting else { return }
         status = .cancelled
         actions.append(.cancelInFlight)
-        finish(RunOutcome(status: .cancelled, output: nil, failure: .runCancelled), into: &actions)
+        finish(RunRules.cancelled, into: &actions)
     }
 
     /// The run's deadline passed.
@@ -185,7 +181,7 @@ struct RunStateMachine {
         guard status == .running || status == .waiting else { return }
         status = .failed
         actions.append(.cancelInFlight)
-        finish(RunOutcome(status: .failed, output: nil, failure: .deadlinePassed(deadline)), into: &actions)
+        finish(RunRules.deadlinePassed(deadline), into: &actions)
     }
 
     // MARK: Routing
@@ -194,47 +190,7 @@ struct RunStateMachine {
     /// is skipped. Pure: the same output and context always give the same decision, so it can be
     /// recorded with the result and replayed.
     func route(node: Int, output: NodeOutput, context: any ContextReader) -> RouteDecision {
-        Self.route(plan: plan, runInput: input, nodes: nodes, node: node, output: output, context: context)
-    }
-
-    /// The routing rule itself, for any owner of node states (the distributed runtime builds
-    /// them from stored records).
-    static func route(
-        plan: ExecutionPlan, runInput input: JSONValue, nodes: [NodeState], node: Int, output: NodeOutput,
-        context: any ContextReader
-    ) -> RouteDecision {
-        let outgoing = plan.adjacency.outgoing(node)
-        guard !outgoing.isEmpty else { return RouteDecision(taken: []) }
-        let edges = plan.edges
-        var useLabel: String? = nil
-        if let action = output.action, outgoing.contains(where: { edges[$0].action == action }) {
-            useLabel = action
-        }
-        let scope = EngineScope(
-            output: output.value, action: output.action, input: input, params: plan.params[node], context: context,
-            plan: plan, nodes: nodes)
-        var taken: [RouteDecision.TakenEdge] = []
-        taken.reserveCapacity(outgoing.count)
-        for edge in outgoing {
-            let candidate = edges[edge]
-            guard candidate.action == useLabel else { continue }
-            if let condition = candidate.condition {
-                let holds: Bool
-                switch condition {
-                case .expression(let expression): holds = expression.holds(in: scope)
-                case .predicate(let predicate): holds = predicate(scope.edgeValues)
-                }
-                guard holds else { continue }
-            }
-            let value: JSONValue
-            switch candidate.transform {
-            case nil: value = output.value
-            case .expression(let expression): value = expression.evaluate(in: scope)
-            case .function(let function): value = function(scope.edgeValues)
-            }
-            taken.append(.init(edge: edge, value: value))
-        }
-        return RouteDecision(taken: taken)
+        RunRules.route(plan: plan, runInput: input, nodes: nodes, node: node, output: output, context: context)
     }
 
     /// Records `node`'s completion with a routing decision, takes and skips its edges, and
@@ -267,8 +223,8 @@ struct RunStateMachine {
         nodes[target].resolvedIncoming += 1
         nodes[target].takenIncoming += 1
         guard nodes[target].status == .pending else { return }
-        let shape = plan.shapes[target]
-        if shape.join == .any || nodes[target].resolvedIncoming == shape.incomingCount {
+        let first = nodes[target].takenIncoming == 1
+        if RunRules.join(plan.shapes[target].join, arrivals: arrivals(of: target), arriving: .taken(first: first)) == .fire {
             dispatch(target, context: context, into: &actions)
         }
     }
@@ -281,19 +237,25 @@ struct RunStateMachine {
             if traces { actions.append(.edgeSkipped(edge: edge)) }
             let target = Int(plan.ends[edge].target)
             nodes[target].resolvedIncoming += 1
-            guard nodes[target].status == .pending,
-                nodes[target].resolvedIncoming == plan.shapes[target].incomingCount
-            else { continue }
-            if nodes[target].takenIncoming == 0 {
-                // Dead-path elimination: every incoming edge was skipped.
+            guard nodes[target].status == .pending else { continue }
+            switch RunRules.join(plan.shapes[target].join, arrivals: arrivals(of: target), arriving: .skipped) {
+            case .wait:
+                continue
+            case .skip:
                 nodes[target].status = .skipped
                 finishedNodes += 1
                 if traces { actions.append(.nodeSkipped(node: target)) }
                 skipStack.append(contentsOf: plan.adjacency.outgoing(target).reversed())
-            } else {
+            case .fire:
                 dispatch(target, context: context, into: &actions)
             }
         }
+    }
+
+    private func arrivals(of node: Int) -> RunRules.Arrivals {
+        RunRules.Arrivals(
+            incoming: Int(plan.shapes[node].incomingCount), resolved: Int(nodes[node].resolvedIncoming),
+            taken: Int(nodes[node].takenIncoming))
     }
 
     private mutating func dispatch(_ node: Int, context: any ContextReader, into actions: inout [Action]) {
@@ -307,43 +269,14 @@ struct RunStateMachine {
 
     /// The input of a node about to run (design rule 5).
     func resolveInput(node: Int, context: any ContextReader) -> JSONValue {
-        if plan.shapes[node].hasInputs, let value = Self.evaluateInputs(
-            plan: plan, runInput: input, nodes: nodes, node: node, context: context)
-        {
-            return value
+        let inputs = plan.shapes[node].hasInputs
+            ? RunRules.evaluateInputs(plan: plan, runInput: input, nodes: nodes, node: node, context: context) : nil
+        return RunRules.input(
+            plan: plan, node: node, runInput: input, inputs: inputs, takenCount: Int(nodes[node].takenIncoming)
+        ) { edge -> JSONValue? in
+            // (`Optional.none`: JSONValue's own `nil` literal is `.null`.)
+            edges[edge].status == .taken ? value(of: edge) : Optional.none
         }
-        let incoming = plan.adjacency.incoming(node)
-        if incoming.isEmpty { return input }
-        var single: JSONValue? = nil
-        var count = 0
-        for edge in incoming where edges[edge].status == .taken {
-            count += 1
-            if count == 1 { single = value(of: edge) } else { break }
-        }
-        if count == 1, let single { return single }
-        if let template = plan.joinTemplates[node], nodes[node].takenIncoming == plan.shapes[node].incomingCount {
-            // Every incoming edge was taken: fill a copy of the prebuilt map, without hashing.
-            var map = template.map
-            for (position, edge) in incoming.enumerated() { map.values[template.slots[position]] = value(of: edge) }
-            return .object(map)
-        }
-        var map: [String: JSONValue] = [:]
-        map.reserveCapacity(incoming.count)
-        for edge in incoming where edges[edge].status == .taken {
-            map[plan.ids[Int(plan.ends[edge].source)]] = value(of: edge)
-        }
-        return .object(map)
-    }
-
-    /// The value of node `node`'s `inputs` spec, when it has one.
-    static func evaluateInputs(
-        plan: ExecutionPlan, runInput input: JSONValue, nodes: [NodeState], node: Int, context: any ContextReader
-    ) -> JSONValue? {
-        guard let inputs = plan.inputs[node] else { return nil }
-        let scope = EngineScope(
-            output: .null, action: nil, input: input, params: plan.params[node], context: context, plan: plan,
-            nodes: nodes)
-        return inputs.evaluate(in: scope)
     }
 
     private mutating func finish(_ outcome: RunOutcome, into actions: inout [Action]) {
@@ -368,35 +301,22 @@ struct RunStateMachine {
         nodes[node].status = .failed
         status = .failed
         actions.append(.cancelInFlight)
-        finish(RunOutcome(
-            status: .failed, output: nil,
-            failure: RunFailure(nodeID: plan.ids[node], attempt: nodes[node].attempt, cause: failure)), into: &actions)
+        finish(RunRules.nodeFailed(plan: plan, node: node, attempt: nodes[node].attempt, failure: failure), into: &actions)
     }
 
     private mutating func completeIfDone(into actions: inout [Action]) {
-        guard status == .running, finishedNodes == plan.nodeCount else { return }
+        guard status == .running, RunRules.isComplete(finished: finishedNodes, nodeCount: plan.nodeCount) else { return }
         status = .completed
-        finish(RunOutcome(status: .completed, output: result(), failure: nil), into: &actions)
+        finish(RunRules.completed(plan: plan, terminals: terminals), into: &actions)
     }
 
-    /// The outputs of the terminal nodes that ran: completed nodes none of whose outgoing edges
-    /// was taken. One value when there is one such node, else an object by node id.
-    private func result() -> JSONValue {
-        func isTerminal(_ node: Int) -> Bool {
+    /// The completed nodes that took none of their outgoing edges, with their outputs, in node
+    /// order (rule 10).
+    private var terminals: some Sequence<(node: Int, output: JSONValue)> {
+        (0..<plan.nodeCount).lazy.filter { node in
             nodes[node].status == .completed
-                && !plan.adjacency.outgoing(node).contains(where: { edges[$0].status == .taken })
-        }
-        var count = 0
-        var last = 0
-        for node in 0..<plan.nodeCount where isTerminal(node) {
-            count += 1
-            last = node
-        }
-        if count == 1 { return nodes[last].output ?? .null }
-        var map: [String: JSONValue] = [:]
-        map.reserveCapacity(count)
-        for node in 0..<plan.nodeCount where isTerminal(node) { map[plan.ids[node]] = nodes[node].output ?? .null }
-        return .object(map)
+                && RunRules.isTerminal(takenOutgoing: plan.adjacency.outgoing(node).count { edges[$0].status == .taken })
+        }.map { (node: $0, output: nodes[$0].output ?? .null) }
     }
 }
 

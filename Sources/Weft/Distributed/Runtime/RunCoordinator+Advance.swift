@@ -13,12 +13,31 @@ extension RunCoordinator {
     /// Idempotent: a redelivery repeats it from the same record with the same effects.
     /// The set additions a completed node's result makes (it is finished, terminal when it took
     /// no edge, and its edges arrive at the joins they reach), and the edges to resolve.
+    ///
+    /// A terminal node is added to the terminal set twice, before and after its addition to
+    /// the finished set: every node joins the terminal set (when it is terminal) before the
+    /// finished set, so when this node's finished addition brings the set to every node, the
+    /// second terminal addition sees every terminal node, whether or not the store applies the
+    /// additions atomically.
     struct ArrivalBatch {
         var additions: [SetAddition] = []
         var pending: [(edge: Int, arrival: Arrival, arrivals: Int?)] = []
         /// Positions in `pending` of the arrivals at joins, in `additions` order after the first
         /// `additions.count - joins.count` entries.
         var joins: [Int] = []
+        /// The position in `additions` of the node's addition to the finished set.
+        var finishedIndex = 0
+        /// The position in `additions` of the terminal node's second addition to the terminal
+        /// set; `nil` when the node took an edge.
+        var terminalsIndex: Int?
+
+        /// Whether the sizes the additions returned say that the run is complete and this node
+        /// is its only terminal one, so that its output is the run's result (rule 10) with
+        /// nothing to read.
+        func completesAlone(_ sizes: [Int], nodeCount: Int) -> Bool {
+            guard let terminalsIndex else { return false }
+            return RunRules.isComplete(finished: sizes[finishedIndex], nodeCount: nodeCount) && sizes[terminalsIndex] == 1
+        }
     }
 
     func arrivalBatch(
@@ -30,10 +49,14 @@ extension RunCoordinator {
         batch.pending.reserveCapacity(outgoing.count)
         batch.additions.reserveCapacity(2 + outgoing.count)
         // Completion reads terminal nodes' outputs without scanning every record.
-        if record.taken.isEmpty {
+        let terminal = RunRules.isTerminal(takenOutgoing: record.taken.count)
+        if terminal { batch.additions.append(SetAddition(key: RunKeys.terminals(run), member: RunKeys.doneMember(node))) }
+        batch.finishedIndex = batch.additions.count
+        batch.additions.append(SetAddition(key: RunKeys.done(run), member: RunKeys.doneMember(node)))
+        if terminal {
+            batch.terminalsIndex = batch.additions.count
             batch.additions.append(SetAddition(key: RunKeys.terminals(run), member: RunKeys.doneMember(node)))
         }
-        batch.additions.append(SetAddition(key: RunKeys.done(run), member: RunKeys.doneMember(node)))
         var takenIndex = record.taken.count - 1
         for edge in outgoing.reversed() {
             let arrival: Arrival
@@ -70,11 +93,9 @@ extension RunCoordinator {
     ) async throws -> Envelope? {
         let plan = fleetPlan.plan
         if record.status == .failed {
-            try await finish(run, TerminalRecord(
-                status: .failed, output: nil,
-                failure: RunFailure(
-                    nodeID: plan.ids[node], attempt: record.attempt,
-                    cause: record.failure ?? NodeFailure(message: "failed", errorType: "WeftError"))))
+            try await finish(run, TerminalRecord(RunRules.nodeFailed(
+                plan: plan, node: node, attempt: record.attempt,
+                failure: record.failure ?? NodeFailure(message: "failed", errorType: "WeftError"))))
             return nil
         }
         if !record.patch.isEmpty {
@@ -91,15 +112,17 @@ extension RunCoordinator {
             sizes = try await records.addToSets(batch.additions)
         }
         let firstArrival = batch.additions.count - batch.joins.count
-        var finished = sizes[firstArrival - 1]
+        var finished = sizes[batch.finishedIndex]
         for (offset, position) in batch.joins.enumerated() { batch.pending[position].arrivals = sizes[firstArrival + offset] }
         var pending = batch.pending
         ready.reserveCapacity(pending.count)
         while let (edge, arrival, arrivals) = pending.popLast() {
             let target = Int(plan.ends[edge].target)
             if case .taken(let value) = arrival, plan.shapes[target].incomingCount == 1, !plan.shapes[target].hasInputs {
-                // The common case (a chain, a fan-out): the target gets the value, nothing to look up.
-                ready.append((target, value))
+                // The common case (a chain, a fan-out): the target's one edge was taken, so it
+                // fires (rule 4) with the edge's value (rule 5), with nothing to look up.
+                ready.append((target, RunRules.input(
+                    plan: plan, node: target, runInput: meta.input, inputs: nil, takenCount: 1) { $0 == edge ? value : Optional.none }))
                 continue
             }
             switch try await arrive(
@@ -141,11 +164,11 @@ extension RunCoordinator {
             for (queue, messages) in batches { try await transport.publish(messages, to: queue) }
         }
         if faults != nil, let envelope { try await checkpoint(.published, envelope) }
-        if finished == plan.nodeCount {
-            if record.taken.isEmpty && sizes[0] == 1 {
-                // This node is the run's only terminal one (its addition to that set came
-                // first): its output is the run's, with nothing to read.
-                try await finish(run, TerminalRecord(status: .completed, output: record.output ?? .null, failure: nil))
+        if RunRules.isComplete(finished: finished, nodeCount: plan.nodeCount) {
+            if batch.completesAlone(sizes, nodeCount: plan.nodeCount) {
+                // This node's additions completed the run and found it the only terminal node:
+                // its output is the run's, with nothing to read.
+                try await finish(run, TerminalRecord(RunRules.completed(plan: plan, terminals: [(node, record.output ?? .null)])))
             } else {
                 try await complete(run, plan: plan)
             }
@@ -161,9 +184,9 @@ extension RunCoordinator {
         case skip
     }
 
-    /// Records that `edge` resolved and says what that means for its target (design rule 4).
-    /// `arrivals` is the size of the target's arrival set after this edge's addition, when the
-    /// caller added it already.
+    /// Records that `edge` resolved and asks the rules what that means for its target (rules
+    /// 3 and 4). `arrivals` is the size of the target's arrival set after this edge's addition,
+    /// when the caller added it already.
     private func arrive(
         run: String, plan fleetPlan: FleetPlan, meta: RunMeta, edge: Int, target: Int, iteration: Int, arrival: Arrival,
         arrivals known: Int? = nil
@@ -171,47 +194,62 @@ extension RunCoordinator {
         let plan = fleetPlan.plan
         let shape = plan.shapes[target]
         let incoming = Int(shape.incomingCount)
+        var takenValue: JSONValue?
+        if case .taken(let value) = arrival { takenValue = value }
         if incoming == 1 {
-            guard case .taken(let value) = arrival else { return .skip }
-            return .ready(try await input(run: run, plan: fleetPlan, meta: meta, node: target, iteration: iteration, taken: [(edge, value)]))
-        }
-        let arrivals = RunKeys.arrivals(run, target, iteration)
-        let isTaken: Bool
-        if case .taken = arrival { isTaken = true } else { isTaken = false }
-        let count: Int
-        if let known {
-            count = known
-        } else {
-            count = try await records.addToSet(arrivals, member: RunKeys.arrivalMember(edge, taken: isTaken))
-        }
-        if shape.join == .any {
-            if case .taken(let value) = arrival {
-                let marker = Array(String(edge).utf8)
-                switch try await records.setIfAbsent(RunKeys.anyFired(run, target, iteration), marker, fence: nil) {
-                case .stored:
-                    break
-                case .exists(let winner) where winner == marker:
-                    break  // a redelivery of the arrival that fired the join: publish again
-                default:
-                    return .wait
-                }
-                return .ready(try await input(run: run, plan: fleetPlan, meta: meta, node: target, iteration: iteration, taken: [(edge, value)]))
+            let arrivals = RunRules.Arrivals(incoming: 1, resolved: 1, taken: takenValue == nil ? 0 : 1)
+            switch RunRules.join(shape.join, arrivals: arrivals, arriving: takenValue == nil ? .skipped : .taken(first: true)) {
+            case .wait: return .wait
+            case .skip: return .skip
+            case .fire:
+                return .ready(try await input(
+                    run: run, plan: fleetPlan, meta: meta, node: target, iteration: iteration, taken: [(edge, takenValue ?? .null)]))
             }
-            guard count == incoming else { return .wait }
-            let members = try await records.members(of: arrivals)
-            return members.contains(where: { $0.hasSuffix("t") }) ? .wait : .skip
         }
-        guard count == incoming else { return .wait }
-        let members = try await records.members(of: arrivals)
+        let arrivalsKey = RunKeys.arrivals(run, target, iteration)
+        let resolved: Int
+        if let known {
+            resolved = known
+        } else {
+            resolved = try await records.addToSet(arrivalsKey, member: RunKeys.arrivalMember(edge, taken: takenValue != nil))
+        }
+        let arriving: RunRules.Arriving
+        if shape.join == .any, takenValue != nil {
+            // Which taken edge came first is decided once, by an atomic marker; a redelivery of
+            // the arrival that fired the join fires it again (its job is published again).
+            let marker = Array(String(edge).utf8)
+            switch try await records.setIfAbsent(RunKeys.anyFired(run, target, iteration), marker, fence: nil) {
+            case .stored: arriving = .taken(first: true)
+            case .exists(let winner): arriving = .taken(first: winner == marker)
+            case .fenced: arriving = .taken(first: false)
+            }
+        } else {
+            arriving = takenValue == nil ? .skipped : .taken(first: false)
+        }
+        // Which edges were taken matters only once every edge is resolved (or to an `any` join's
+        // first taken edge, which carries its own value).
+        var takenEdges: [Int] = []
+        if resolved >= incoming, arriving != .taken(first: true) {
+            for member in try await records.members(of: arrivalsKey) where member.hasSuffix("t") {
+                if let other = Int(member.dropLast()) { takenEdges.append(other) }
+            }
+        } else if takenValue != nil {
+            takenEdges = [edge]
+        }
+        let arrivals = RunRules.Arrivals(incoming: incoming, resolved: resolved, taken: takenEdges.count)
+        switch RunRules.join(shape.join, arrivals: arrivals, arriving: arriving) {
+        case .wait: return .wait
+        case .skip: return .skip
+        case .fire: break
+        }
+        if shape.join == .any, let takenValue {
+            return .ready(try await input(
+                run: run, plan: fleetPlan, meta: meta, node: target, iteration: iteration, taken: [(edge, takenValue)]))
+        }
         var taken: [(Int, JSONValue)] = []
         var others: [Int] = []
-        for member in members where member.hasSuffix("t") {
-            guard let other = Int(member.dropLast()) else { continue }
-            if other == edge, case .taken(let value) = arrival {
-                taken.append((other, value))
-            } else {
-                others.append(other)
-            }
+        for other in takenEdges {
+            if other == edge, let takenValue { taken.append((other, takenValue)) } else { others.append(other) }
         }
         if !others.isEmpty {
             // The values the other taken edges carry, from their sources' records, in one read.
@@ -229,31 +267,33 @@ extension RunCoordinator {
                 taken.append((other, value ?? .null))
             }
         }
-        if taken.isEmpty { return .skip }
         return .ready(try await input(run: run, plan: fleetPlan, meta: meta, node: target, iteration: iteration, taken: taken))
     }
 
-    /// A ready node's input (design rule 5), from the values its taken incoming edges carry.
+    /// A ready node's input, as rule 5 composes it from the values its taken incoming edges
+    /// carry (and its `inputs` spec, evaluated against the run's records).
     func input(
         run: String, plan fleetPlan: FleetPlan, meta: RunMeta, node: Int, iteration: Int, taken: [(edge: Int, value: JSONValue)]
     ) async throws -> JSONValue {
         let plan = fleetPlan.plan
+        var inputs: JSONValue?
         if plan.shapes[node].hasInputs {
             let nodes =
                 fleetPlan.inputsReadNodes[node]
                 ? try await nodeStates(run, plan: plan) : Array(repeating: RunStateMachine.NodeState(), count: plan.nodeCount)
             let context = fleetPlan.inputsReadContext[node] ? try await contexts.snapshot(run: run) : [:]
-            if let value = RunStateMachine.evaluateInputs(
+            inputs = RunRules.evaluateInputs(
                 plan: plan, runInput: meta.input, nodes: nodes, node: node, context: StaticContextReader(context))
-            {
-                return value
+        }
+        if taken.count <= 8 {
+            return RunRules.input(plan: plan, node: node, runInput: meta.input, inputs: inputs, takenCount: taken.count) { edge in
+                taken.last { $0.edge == edge }?.value
             }
         }
-        if taken.count == 1 { return taken[0].value }
-        var map: [String: JSONValue] = [:]
-        map.reserveCapacity(taken.count)
-        for (edge, value) in taken.sorted(by: { $0.edge < $1.edge }) { map[plan.ids[Int(plan.ends[edge].source)]] = value }
-        return .object(map)
+        var values: [Int: JSONValue] = [:]
+        values.reserveCapacity(taken.count)
+        for (edge, value) in taken { values[edge] = value }
+        return RunRules.input(plan: plan, node: node, runInput: meta.input, inputs: inputs, takenCount: values.count) { values[$0] }
     }
 
     /// Every node finished: the run completes with the outputs of its terminal nodes (design
@@ -263,7 +303,7 @@ extension RunCoordinator {
         var outputs: [(Int, JSONValue)] = []
         if scan {
             for (node, record) in try await results(run, plan: plan).enumerated() {
-                guard let record, record.status == .completed, record.taken.isEmpty else { continue }
+                guard let record, record.status == .completed, RunRules.isTerminal(takenOutgoing: record.taken.count) else { continue }
                 outputs.append((node, record.output ?? .null))
             }
         } else {
@@ -274,15 +314,7 @@ extension RunCoordinator {
                 outputs.append((node, try NodeResultRecord(decoding: bytes).output ?? .null))
             }
         }
-        let output: JSONValue
-        if outputs.count == 1 {
-            output = outputs[0].1
-        } else {
-            var map: [String: JSONValue] = [:]
-            for (node, value) in outputs { map[plan.ids[node]] = value }
-            output = .object(map)
-        }
-        try await finish(run, TerminalRecord(status: .completed, output: output, failure: nil))
+        try await finish(run, TerminalRecord(RunRules.completed(plan: plan, terminals: outputs.lazy.map { (node: $0.0, output: $0.1) })))
     }
 
 }

@@ -85,12 +85,12 @@ extension RunCoordinator {
         let attempt = envelope.attempt
         let implementation = plan.implementations[node]
         let context = nodeContext(envelope, plan: plan, node: node, state: state, failure: nil)
-        let config = plan.blueprint.nodes[node].config
-        if failure.isRetryable && attempt < config.maxAttempts {
+        let next = RunRules.afterFailure(plan: plan, node: node, attempt: attempt, failure: failure, runID: run)
+        if case .retry(_, let delay) = next {
             return .outcome(try await scheduleRetry(
-                envelope, plan: fleetPlan, node: node, failure: failure, prepared: prepared))
+                envelope, plan: fleetPlan, node: node, failure: failure, prepared: prepared, delay: delay))
         }
-        if plan.shapes[node].mayFallBack {
+        if next == .fallBack {
             let fallbackContext = nodeContext(envelope, plan: plan, node: node, state: state, failure: failure)
             let completion = await NodeExecution.fallback(
                 implementation: implementation, fallback: plan.fallbacks[node], node: node, context: fallbackContext,
@@ -133,7 +133,7 @@ extension RunCoordinator {
         record.action = output.action
         record.patch = patch
         let outgoing = plan.adjacency.outgoing(node)
-        if plan.shapes[node].routingIsPlain {
+        if RunRules.routesPlainly(plan: plan, node: node) {
             record.taken = outgoing.map { NodeResultRecord.TakenEdge(edge: $0, value: nil) }
         } else {
             try await route(&record, plan: fleetPlan, run: run, node: node, meta: meta, snapshot: snapshot, output: output)
@@ -153,7 +153,7 @@ extension RunCoordinator {
         let nodes =
             fleetPlan.routingReadsNodes[node]
             ? try await nodeStates(run, plan: plan) : Array(repeating: RunStateMachine.NodeState(), count: plan.nodeCount)
-        let decision = RunStateMachine.route(
+        let decision = RunRules.route(
             plan: plan, runInput: meta.input, nodes: nodes, node: node, output: output, context: StaticContextReader(entries))
         record.taken = decision.taken.map {
             NodeResultRecord.TakenEdge(
@@ -161,16 +161,14 @@ extension RunCoordinator {
         }
     }
 
-    /// Records the failed attempt and schedules the next as a durable timer (design rule 6).
+    /// Records the failed attempt and schedules the next, after `delay`, as a durable timer
+    /// (design rule 6).
     func scheduleRetry(
-        _ envelope: Envelope, plan: FleetPlan, node: Int, failure: NodeFailure, prepared: JSONValue?
+        _ envelope: Envelope, plan: FleetPlan, node: Int, failure: NodeFailure, prepared: JSONValue?, delay: Duration
     ) async throws -> DeliveryOutcome {
         let run = envelope.runID
         let iteration = envelope.iteration
         let attempt = envelope.attempt
-        let config = plan.plan.blueprint.nodes[node].config
-        var random = SplitMix64(seed: SplitMix64.hash(run) &+ UInt64(node) &* 0x9E37_79B9 &+ UInt64(attempt))
-        let delay = config.backoff.delay(beforeRetry: attempt, random: random.nextUnit())
         if let prepared {
             var writer = RecordFormat.writer()
             writer.json(prepared)

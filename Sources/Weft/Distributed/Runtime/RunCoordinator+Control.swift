@@ -321,14 +321,14 @@ extension RunCoordinator {
         for index in 1...max(1, count) {
             let id = childID(job, node: plan.plan.ids[node], index: index)
             guard try await records.value(at: RunKeys.meta(id)) != nil, try await terminal(id) == nil else { continue }
-            _ = try await finish(id, TerminalRecord(status: .cancelled, output: nil, failure: .runCancelled))
+            _ = try await finish(id, TerminalRecord(RunRules.cancelled))
         }
     }
 
     /// Cancels every child run of `run` that is still running (its parent ended without them).
     func cancelChildren(of run: String) async throws {
         for child in try await records.members(of: RunKeys.children(run)) where try await terminal(child) == nil {
-            _ = try await finish(child, TerminalRecord(status: .cancelled, output: nil, failure: .runCancelled))
+            _ = try await finish(child, TerminalRecord(RunRules.cancelled))
         }
     }
 

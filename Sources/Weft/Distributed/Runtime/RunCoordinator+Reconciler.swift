@@ -69,11 +69,10 @@ extension RunCoordinator {
                     run: run, plan: fleetPlan, node: node, control: control, attempt: attempt, record: record)
                 continue
             }
-            var attempt = 1
-            if let bytes = try await records.value(at: RunKeys.lastFailure(run, node, 0)) {
-                let failed = try NodeResultRecord(decoding: bytes)
-                attempt = min(failed.attempt + 1, max(1, plan.blueprint.nodes[node].config.maxAttempts))
+            let lastFailed = try await records.value(at: RunKeys.lastFailure(run, node, 0)).map {
+                try NodeResultRecord(decoding: $0).attempt
             }
+            let attempt = RunRules.attemptAfterStall(plan: plan, node: node, lastFailed: lastFailed)
             let generation = try await records.increment(RunKeys.generation(run, node, 0), by: 1)
             try await publishJob(
                 plan: fleetPlan, runID: run, node: node, iteration: 0, attempt: attempt, generation: generation, input: input)

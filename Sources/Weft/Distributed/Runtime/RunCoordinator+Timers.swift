@@ -27,7 +27,7 @@ extension RunCoordinator {
         case .deadline:
             if try await terminal(run) == nil, let meta = try await meta(run), let deadline = meta.deadline {
                 logger.info("run passed its deadline", metadata: ["weft.run": "\(run)"])
-                try await finish(run, TerminalRecord(status: .failed, output: nil, failure: .deadlinePassed(deadline)))
+                try await finish(run, TerminalRecord(RunRules.deadlinePassed(deadline)))
             }
         case .expire:
             // Retention: the run ended long ago. Its records go, this timer with them.

@@ -201,9 +201,7 @@ final class RunCoordinator: Sendable {
                     try await publishJob(plan: plan, runID: runID, node: node, iteration: 0, attempt: attempt, input: nodeInput)
                 }
             case .finish:
-                if let outcome = machine.outcome {
-                    try await finish(runID, TerminalRecord(status: outcome.status, output: outcome.output, failure: outcome.failure))
-                }
+                if let outcome = machine.outcome { try await finish(runID, TerminalRecord(outcome)) }
             default:
                 continue
             }
@@ -298,19 +296,20 @@ final class RunCoordinator: Sendable {
     /// ``CoordinationStore/setIfAbsent(_:_:fence:thenAddToSets:thenFinish:)``) when the record may
     /// complete the run in the common way: the node has no outgoing edge (its output is the
     /// run's when it is the only terminal node), no context writes, and the run no parent. The
-    /// end is due when the node's additions leave it the first terminal node and every node
-    /// done, as ``advance(run:plan:meta:node:iteration:record:envelope:now:added:keep:)`` decides.
+    /// end is due when the node's additions leave every node done and it the only terminal
+    /// node, as ``ArrivalBatch/completesAlone(_:nodeCount:)`` decides.
     func lastNodeEnd(run: String, plan: FleetPlan, meta: RunMeta, node: Int, record: NodeResultRecord, batch: ArrivalBatch)
         -> (end: RunEnd, terminal: TerminalRecord)?
     {
         guard record.status == .completed, record.patch.isEmpty, meta.parent == nil, plan.plan.adjacency.outgoing(node).isEmpty,
-            batch.additions.count == 2, batch.additions[0].key == RunKeys.terminals(run)
+            batch.joins.isEmpty, let terminals = batch.terminalsIndex
         else { return nil }
-        var terminal = TerminalRecord(status: .completed, output: record.output ?? .null, failure: nil)
+        var terminal = TerminalRecord(RunRules.completed(plan: plan.plan, terminals: [(node, record.output ?? .null)]))
         terminal.finishedAt = Date().timeIntervalSince1970
         let (cancelling, expiry) = endTimers(run, meta: meta)
         let end = RunEnd(
-            run: run, requiredSizes: [0: 1, 1: plan.plan.nodeCount], status: RunKeys.status(run), terminal: terminal.encoded(),
+            run: run, requiredSizes: [batch.finishedIndex: plan.plan.nodeCount, terminals: 1], status: RunKeys.status(run),
+            terminal: terminal.encoded(),
             marker: meta.replyTo == nil ? nil : RunKeys.announced(run), cancelling: cancelling, expiry: expiry)
         return (end, terminal)
     }
@@ -376,7 +375,7 @@ final class RunCoordinator: Sendable {
         guard try await meta(runID) != nil else {
             throw WeftError(.unknownRun, "No run \"\(runID)\" is known to the store")
         }
-        return try await finish(runID, TerminalRecord(status: .cancelled, output: nil, failure: .runCancelled))
+        return try await finish(runID, TerminalRecord(RunRules.cancelled))
     }
 
     /// Applies context writes recorded for a node, noting first that the run has context.

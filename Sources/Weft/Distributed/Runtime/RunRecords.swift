@@ -232,6 +232,11 @@ struct TerminalRecord: Sendable, Hashable {
     /// Wall-clock end, in seconds since 1970.
     var finishedAt: Double = 0
 
+    /// The record of how the rules ended a run.
+    init(_ outcome: RunOutcome) {
+        self.init(status: outcome.status, output: outcome.output, failure: outcome.failure)
+    }
+
     func encoded() -> [UInt8] {
         var writer = RecordFormat.writer()
         writer.byte(Self.code(status))

@@ -18,27 +18,47 @@ public enum EngineConformance {
         _ scenario: EngineScenario, backends: WeftBackends, workers: Int = 3, timeout: Duration = .seconds(60),
         fleet: FleetOptions = FleetOptions()
     ) async throws -> [String] {
-        let workflow = scenario.workflow
-        let local = LocalRuntime(workflow)
+        try await check([scenario], backends: backends, workers: workers, concurrency: 1, timeout: timeout, fleet: fleet)
+    }
+
+    /// Runs every input of every scenario with ``LocalRuntime`` and on one ``InProcessFleet`` of
+    /// `workers` workers over `backends`, up to `concurrency` runs at once (so that the fleet's
+    /// workers race each other), and returns how the results differ (empty: none), each line
+    /// naming its scenario. The scenarios' blueprint ids and code keys must not collide (those
+    /// of ``WorkflowGenerator`` carry their seed).
+    ///
+    /// - Throws: ``ConformanceError`` when a distributed run does not end within `timeout`.
+    public static func check(
+        _ scenarios: [EngineScenario], backends: WeftBackends, workers: Int = 3, concurrency: Int = 16,
+        timeout: Duration = .seconds(60), fleet: FleetOptions = FleetOptions()
+    ) async throws -> [String] {
+        var registry = NodeRegistry()
+        for scenario in scenarios { registry.merge(scenario.workflow.registry) }
         var configuration = Worker.Configuration()
         configuration.concurrency = 4
         configuration.timerPollInterval = .milliseconds(50)
         configuration.logger.logLevel = .warning
         configuration.fleet = fleet
         let fleet = try await InProcessFleet.start(
-            registry: workflow.registry, blueprints: [workflow.blueprint], workers: workers, backends: backends,
+            registry: registry, blueprints: scenarios.map(\.workflow.blueprint), workers: workers, backends: backends,
             worker: configuration, client: DistributedRuntime.Configuration(fleet: fleet, logger: quietLogger))
+        let runs = scenarios.flatMap { scenario in scenario.inputs.map { (scenario, $0) } }
         var differences: [String] = []
         do {
-            for input in scenario.inputs {
-                let expected = RunSummary(try await local.run(workflow.blueprint, input: input, options: scenario.options))
-                let handle = try await fleet.client.start(workflow.blueprint, input: input, options: scenario.options)
-                let result = try await withDeadline(timeout, what: "run \(handle.runID) of \(scenario.name)") {
-                    try await handle.result()
+            try await withThrowingTaskGroup(of: [String].self) { group in
+                var next = 0
+                func add() {
+                    guard next < runs.count else { return }
+                    let (scenario, input) = runs[next]
+                    next += 1
+                    group.addTask {
+                        try await differencesOfOneRun(scenario, input: input, on: fleet.client, timeout: timeout)
+                    }
                 }
-                let actual = RunSummary(result)
-                for line in expected.differences(from: actual) {
-                    differences.append("\(scenario.name), input \(input): local \(line) distributed")
+                for _ in 0..<max(1, concurrency) { add() }
+                while let found = try await group.next() {
+                    differences += found
+                    add()
                 }
             }
         } catch {
@@ -47,6 +67,20 @@ public enum EngineConformance {
         }
         await fleet.shutdown()
         return differences
+    }
+
+    /// Runs `input` of `scenario` embedded and on the fleet `client` starts runs on, and says how
+    /// the two differ.
+    private static func differencesOfOneRun(
+        _ scenario: EngineScenario, input: JSONValue, on client: DistributedRuntime, timeout: Duration
+    ) async throws -> [String] {
+        let workflow = scenario.workflow
+        let expected = RunSummary(try await LocalRuntime(workflow).run(workflow.blueprint, input: input, options: scenario.options))
+        let handle = try await client.start(workflow.blueprint, input: input, options: scenario.options)
+        let result = try await withDeadline(timeout, what: "run \(handle.runID) of \(scenario.name)") {
+            try await handle.result()
+        }
+        return expected.differences(from: RunSummary(result)).map { "\(scenario.name), input \(input): local \($0) distributed" }
     }
 }
 

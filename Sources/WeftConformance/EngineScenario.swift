@@ -24,8 +24,42 @@ public struct EngineScenario: Sendable, CustomStringConvertible {
     public var description: String { name }
 }
 
-/// What of a run must be equal across runtimes.
+/// What of a run must be equal across runtimes: its status, result and failure and, for a
+/// completed run, everything observable of each node (its state, output, action, attempts and
+/// fallback use). Durations and times are not compared.
 public struct RunSummary: Sendable, Hashable, CustomStringConvertible {
+    /// What of one node must be equal across runtimes.
+    public struct NodeSummary: Sendable, Hashable, CustomStringConvertible {
+        /// Where the node ended up.
+        public var status: NodeRecord.Status
+        /// Its output.
+        public var output: JSONValue?
+        /// The action it returned.
+        public var action: String?
+        /// How many attempts ran.
+        public var attempts: Int
+        /// Whether its fallback produced its output.
+        public var usedFallback: Bool
+
+        /// Summarises a node's record.
+        public init(_ record: NodeRecord) {
+            status = record.status
+            output = record.output
+            action = record.action
+            attempts = record.attempts
+            usedFallback = record.usedFallback
+        }
+
+        public var description: String {
+            var parts = [status.rawValue]
+            if let output { parts.append("output \(output)") }
+            if let action { parts.append("action \(action)") }
+            parts.append("attempts \(attempts)")
+            if usedFallback { parts.append("fallback") }
+            return parts.joined(separator: " ")
+        }
+    }
+
     /// The terminal status.
     public var status: RunStatus
     /// The output.
@@ -40,6 +74,9 @@ public struct RunSummary: Sendable, Hashable, CustomStringConvertible {
     public var skipped: [String]
     /// The final context, for completed runs (a failed run's context depends on timing).
     public var context: [String: JSONValue]?
+    /// Each node's summary by id, for completed runs (which nodes of a failed run finished
+    /// before it failed depends on timing).
+    public var nodes: [String: NodeSummary]
 
     /// Summarises a result.
     public init(_ result: RunResult) {
@@ -50,7 +87,10 @@ public struct RunSummary: Sendable, Hashable, CustomStringConvertible {
         completed = result.nodes.filter { $0.status == .completed }.map(\.nodeID).sorted()
         skipped = result.nodes.filter { $0.status == .skipped }.map(\.nodeID).sorted()
         context = result.status == .completed ? result.context : nil
-        if result.status != .completed {
+        nodes = [:]
+        if result.status == .completed {
+            for record in result.nodes { nodes[record.nodeID] = NodeSummary(record) }
+        } else {
             // Which other nodes finished before the run failed depends on timing.
             completed = []
             skipped = []
@@ -76,6 +116,9 @@ public struct RunSummary: Sendable, Hashable, CustomStringConvertible {
         if completed != other.completed { lines.append("completed \(completed) ≠ \(other.completed)") }
         if skipped != other.skipped { lines.append("skipped \(skipped) ≠ \(other.skipped)") }
         if context != other.context { lines.append("context \(context.map { "\(JSONValue.object($0))" } ?? "-") ≠ \(other.context.map { "\(JSONValue.object($0))" } ?? "-")") }
+        for id in Set(nodes.keys).union(other.nodes.keys).sorted() where nodes[id] != other.nodes[id] {
+            lines.append("node \(id): \(nodes[id].map { "\($0)" } ?? "absent") ≠ \(other.nodes[id].map { "\($0)" } ?? "absent")")
+        }
         return lines
     }
 }

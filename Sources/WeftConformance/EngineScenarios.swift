@@ -6,8 +6,21 @@ extension EngineScenario {
     /// transforms, inputs, context writes, retries, fallback and failure.
     public static let standard: [EngineScenario] = [
         chain, fanOutAllJoin, anyJoin, exclusiveBranches, actions, deadPathChain, transforms, inputsSpec,
-        contextWrites, retries, fallback, failure, nonRetryable, wideFanOut, diamondWithSkip,
+        contextWrites, retries, fallback, failure, nonRetryable, wideFanOut, diamondWithSkip, terminalBesideSkippedEdge,
     ]
+
+    /// Issue 23's repro: `S → X, S → T, X → Y when output.x > 1000`. X and T both ran and took
+    /// no edge, so the result holds both, whichever finishes last (a fleet once returned X's
+    /// output alone when X's skipped edge completed the run).
+    public static let terminalBesideSkippedEdge = EngineScenario("terminal beside a skipped edge", inputs: [1, 2, 3, 4]) {
+        Node("S") { $0.input }
+        Node("X") { _ in ["x": 1] }
+        Node("T") { _ in ["t": 1] }
+        Node("Y") { $0.input }
+        Edge("S", to: "X")
+        Edge("S", to: "T")
+        Edge("X", to: "Y", when: "output.x > 1000")
+    }
 
     /// `a → b → c`.
     public static let chain = EngineScenario("chain", inputs: [1, 41]) {

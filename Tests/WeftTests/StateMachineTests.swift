@@ -97,7 +97,7 @@ struct StateMachineTests {
         actions.removeAll()
         replay.start(context: StaticContextReader(), into: &actions)
         actions.removeAll()
-        replay.apply(node: 0, output: 42, decision: decision, context: StaticContextReader(), into: &actions)
+        replay.apply(node: 0, output: 42, action: nil, decision: decision, context: StaticContextReader(), into: &actions)
         #expect(Self.executes(actions) == [2])
         #expect(replay.nodeStatus(1) == .skipped)
     }

@@ -49,7 +49,8 @@ extension RunStateMachine {
     func snapshotParts(failures: [Int: NodeFailure]) -> (nodes: [RunSnapshot.Node], edges: [String], values: [String: JSONValue], inputs: [String: JSONValue]) {
         let nodes = self.nodes.enumerated().map { index, state in
             RunSnapshot.Node(
-                status: state.status.name, output: state.output, attempt: state.attempt, usedFallback: state.usedFallback,
+                status: state.status.name, output: state.output, action: actions[index], attempt: state.attempt,
+                usedFallback: state.usedFallback,
                 resolvedIncoming: Int(state.resolvedIncoming), takenIncoming: Int(state.takenIncoming),
                 seconds: state.duration.seconds, failure: failures[index])
         }
@@ -78,6 +79,7 @@ extension RunStateMachine {
             }
             nodes[index].status = status
             nodes[index].output = node.output
+            if let action = node.action { actions[index] = action }
             nodes[index].attempt = node.attempt
             nodes[index].usedFallback = node.usedFallback
             nodes[index].resolvedIncoming = Int32(clamping: node.resolvedIncoming)

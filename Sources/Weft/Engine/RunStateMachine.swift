@@ -75,6 +75,8 @@ struct RunStateMachine {
     private(set) var outcome: RunOutcome?
     var nodes: [NodeState]
     var edges: [EdgeState]
+    /// The actions completed nodes returned, by node (most return none).
+    var actions: [Int: String] = [:]
     /// The values carried by taken edges that have a transform.
     var transformedValues: [Int: JSONValue] = [:]
     /// The inputs of dispatched nodes that may need them again (to retry or fall back).
@@ -128,7 +130,7 @@ struct RunStateMachine {
         else { return }
         if RunRules.routesPlainly(plan: plan, node: node) {
             // Every outgoing edge is taken with the output: no decision to compute.
-            complete(node, output: output.value)
+            complete(node, output: output.value, action: output.action)
             let outgoing = plan.adjacency.outgoing(node)
             if outgoing.count > 16 { actions.reserveCapacity(actions.count + outgoing.count) }  // a fan-out
             for edge in outgoing { take(edge, value: output.value, context: context, into: &actions) }
@@ -136,7 +138,7 @@ struct RunStateMachine {
             return
         }
         let decision = route(node: node, output: output, context: context)
-        apply(node: node, output: output.value, decision: decision, context: context, into: &actions)
+        apply(node: node, output: output.value, action: output.action, decision: decision, context: context, into: &actions)
     }
 
     /// `attempt` of `node` failed with `failure`.
@@ -196,10 +198,11 @@ struct RunStateMachine {
     /// Records `node`'s completion with a routing decision, takes and skips its edges, and
     /// dispatches what became ready.
     mutating func apply(
-        node: Int, output: JSONValue, decision: RouteDecision, context: any ContextReader, into actions: inout [Action]
+        node: Int, output: JSONValue, action: String?, decision: RouteDecision, context: any ContextReader,
+        into actions: inout [Action]
     ) {
         guard status == .running, nodes[node].status == .running || nodes[node].status == .fallingBack else { return }
-        complete(node, output: output)
+        complete(node, output: output, action: action)
         var next = 0
         let taken = decision.taken
         for edge in plan.adjacency.outgoing(node) {
@@ -291,9 +294,10 @@ struct RunStateMachine {
         return nodes[Int(ends.source)].output ?? .null
     }
 
-    private mutating func complete(_ node: Int, output: JSONValue) {
+    private mutating func complete(_ node: Int, output: JSONValue, action: String?) {
         nodes[node].status = .completed
         nodes[node].output = output
+        if let action { self.actions[node] = action }
         finishedNodes += 1
     }
 

@@ -89,6 +89,9 @@ public struct NodeRecord: Sendable, Hashable, Codable {
     public var duration: Duration
     /// Its output, when it completed.
     public var output: JSONValue?
+    /// The action it returned with its output, if any (design rule 2: it picks the edges
+    /// labelled with it).
+    public var action: String?
     /// Its last failure, if any attempt failed.
     public var failure: NodeFailure?
     /// Whether its output came from a fallback.
@@ -97,8 +100,9 @@ public struct NodeRecord: Sendable, Hashable, Codable {
     /// Creates a record.
     public init(
         nodeID: String, status: Status, attempts: Int = 0, duration: Duration = .zero, output: JSONValue? = nil,
-        failure: NodeFailure? = nil, usedFallback: Bool = false
+        action: String? = nil, failure: NodeFailure? = nil, usedFallback: Bool = false
     ) {
+        self.action = action
         self.nodeID = nodeID
         self.status = status
         self.attempts = attempts
@@ -113,7 +117,7 @@ public struct NodeRecord: Sendable, Hashable, Codable {
 struct NodeRecordTable: Sendable {
     enum Source: Sendable {
         case records([NodeRecord])
-        case run(plan: ExecutionPlan, states: [RunStateMachine.NodeState], failures: [Int: NodeFailure])
+        case run(plan: ExecutionPlan, states: [RunStateMachine.NodeState], actions: [Int: String], failures: [Int: NodeFailure])
         /// A distributed run's stored records, decoded when read.
         case stored(plan: ExecutionPlan, records: [[UInt8]?])
     }
@@ -123,7 +127,7 @@ struct NodeRecordTable: Sendable {
     var records: [NodeRecord] {
         switch source {
         case .records(let records): return records
-        case .run(let plan, _, _): return (0..<plan.nodeCount).map { record(at: $0) }
+        case .run(let plan, _, _, _): return (0..<plan.nodeCount).map { record(at: $0) }
         case .stored(let plan, let records): return (0..<plan.nodeCount).map { Self.decode(plan, records, $0) }
         }
     }
@@ -131,7 +135,7 @@ struct NodeRecordTable: Sendable {
     func record(_ id: String) -> NodeRecord? {
         switch source {
         case .records(let records): return records.first { $0.nodeID == id }
-        case .run(let plan, _, _): return plan.indexByID[id].map { record(at: $0) }
+        case .run(let plan, _, _, _): return plan.indexByID[id].map { record(at: $0) }
         case .stored(let plan, let records): return plan.indexByID[id].map { Self.decode(plan, records, $0) }
         }
     }
@@ -149,14 +153,14 @@ struct NodeRecordTable: Sendable {
             }
             return NodeRecord(
                 nodeID: plan.ids[node], status: status, attempts: record.attempt, duration: record.duration,
-                output: record.output, failure: record.failure, usedFallback: record.usedFallback)
+                output: record.output, action: record.action, failure: record.failure, usedFallback: record.usedFallback)
         } catch {
             return NodeRecord(nodeID: plan.ids[node], status: .interrupted, failure: NodeFailure(error))
         }
     }
 
     private func record(at node: Int) -> NodeRecord {
-        guard case .run(let plan, let states, let failures) = source else { return records[node] }
+        guard case .run(let plan, let states, let actions, let failures) = source else { return records[node] }
         let status: NodeRecord.Status
         switch states[node].status {
         case .pending: status = .notRun
@@ -167,7 +171,7 @@ struct NodeRecordTable: Sendable {
         }
         return NodeRecord(
             nodeID: plan.ids[node], status: status, attempts: states[node].attempt,
-            duration: states[node].duration, output: states[node].output, failure: failures[node],
+            duration: states[node].duration, output: states[node].output, action: actions[node], failure: failures[node],
             usedFallback: states[node].usedFallback)
     }
 }

@@ -56,6 +56,8 @@ public struct RunSnapshot: Sendable, Hashable, Codable {
         /// `pending`, `running`, `waitingForRetry`, `fallingBack`, `completed`, `skipped` or `failed`.
         public var status: String
         public var output: JSONValue?
+        /// The action it returned with its output, if any.
+        public var action: String?
         public var attempt: Int
         public var usedFallback: Bool
         public var resolvedIncoming: Int

@@ -125,7 +125,7 @@ struct RecordReplay {
                 case .completed:
                     let output = record.output ?? .null
                     let decision = RouteDecision(taken: record.taken.map { .init(edge: $0.edge, value: $0.value ?? output) })
-                    machine.apply(node: node, output: output, decision: decision, context: context, into: &actions)
+                    machine.apply(node: node, output: output, action: record.action, decision: decision, context: context, into: &actions)
                 case .failed:
                     failed = (node, record)
                     return

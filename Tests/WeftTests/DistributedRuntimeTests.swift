@@ -96,6 +96,54 @@ struct DistributedRuntimeTests {
         #expect(fleet.workers[0].statistics.dropped == 1)
     }
 
+    @Test("An attempt hears of its run's cancellation at the worker's next check, however young it is")
+    func cancellationAtNextCheck() async throws {
+        let started = Gate()
+        let stopped = Gate()
+        let slow = Workflow("slow-young") {
+            Node("wait") { _ in
+                started.open()
+                do {
+                    try await untilCancelled()
+                } catch {
+                    stopped.open()
+                    throw error
+                }
+                return "never"
+            }
+        }
+        // The worker's loops sleep on a manual clock: its timer loop and its cancellation check.
+        let clock = ManualClock()
+        var configuration = Worker.Configuration(
+            clock: clock, timerPollInterval: .seconds(3600), reconcileInterval: nil, cancellationCheckInterval: .milliseconds(50),
+            logger: quiet)
+        configuration.concurrency = 1
+        let fleet = try await InProcessFleet.start(
+            registry: slow.registry, blueprints: [slow.blueprint], workers: 1, worker: configuration,
+            client: DistributedRuntime.Configuration(logger: quiet))
+        let handle = try await fleet.client.start(slow.blueprint)
+        await started.wait()
+        await clock.waitForSleepers(2)
+        try await handle.cancel()
+        // One check, 50 ms of the worker's clock after the attempt began, cancels it.
+        clock.advance(by: .milliseconds(50))
+        let heard = await withTaskGroup(of: Bool.self) { group in
+            group.addTask {
+                await stopped.wait()
+                return true
+            }
+            group.addTask {
+                try? await Task.sleep(for: .seconds(30))  // a guard against a hang, not a timing
+                return false
+            }
+            defer { group.cancelAll() }
+            return await group.next() ?? false
+        }
+        #expect(heard, "the attempt did not hear of its run's cancellation at the next check")
+        #expect(try await handle.result().status == .cancelled)
+        await fleet.shutdown()
+    }
+
     @Test("The reconciler re-publishes what a stalled run's records say is ready, and nothing else")
     func reconcilerRepublishes() async throws {
         let fleet = try ManualFleet([Self.chain])

@@ -151,16 +151,31 @@ extension RunCoordinator {
         if envelope.kind == .resume && !plan.plan.shapes[node].isControl {
             return (.deadLettered(reason: "node \"\(envelope.nodeID)\" is not a loop, sub-workflow, batch, wait or sleep; it takes no resume"), nil)
         }
+        if let reason = Self.implausibility(of: envelope, plan: plan.plan, node: node) {
+            logger.warning(
+                "dead-lettering an implausible job", metadata: ["weft.run": "\(run)", "weft.reason": "\(reason)"])
+            return (.deadLettered(reason: reason), nil)
+        }
         if faults != nil { try await checkpoint(.received, envelope) }
         // The run's status, the node's record, whether the run has context and (unless this
         // process read it lately) the run's record: one read.
         let iteration = envelope.iteration
         let cached = freshMeta(run, now: now)
         let current: [[UInt8]?]
+        // A delivered job is a claim to check against the records (design §4): the record of
+        // its node's one predecessor, if it has one, comes with the first read.
+        let checksReadiness = delivery != nil && envelope.kind == .job
+        let incoming = plan.plan.adjacency.incoming(node)
+        var predecessor: [[UInt8]?]?
         if let read, read.count == 4 || (read.count == 3 && cached != nil) {
             current = read
         } else {
-            current = try await records.values(at: firstReadKeys(run: run, node: node, iteration: iteration, withMeta: cached == nil))
+            var keys = firstReadKeys(run: run, node: node, iteration: iteration, withMeta: cached == nil)
+            let readsPredecessor = checksReadiness && incoming.count == 1
+            if readsPredecessor { keys.append(RunKeys.result(run, Int(plan.plan.ends[incoming.first!].source), iteration)) }
+            let values = try await records.values(at: keys)
+            current = readsPredecessor ? Array(values.dropLast()) : values
+            if readsPredecessor { predecessor = [values.last ?? nil] }
         }
         if let bytes = current[0] {
             return (.dropped(reason: "the run is already \(try TerminalRecord(decoding: bytes).status.rawValue)"), nil)
@@ -180,9 +195,21 @@ extension RunCoordinator {
 
         var record: NodeResultRecord
         if let recorded = try current[1].map({ try NodeResultRecord(decoding: $0) }) {
-            // A redelivery, or a duplicate: continue from what was recorded.
+            // A redelivery, or a duplicate: continue from what was recorded. A skipped node has
+            // nothing to continue: no job of it was ever published.
+            if recorded.status == .skipped {
+                return (.dropped(reason: "node \"\(envelope.nodeID)\" was skipped (its incoming edges were all skipped)"), nil)
+            }
             record = recorded
         } else {
+            if checksReadiness, let reason = try await unreadiness(
+                run: run, plan: plan.plan, node: node, iteration: iteration, sources: predecessor)
+            {
+                logger.warning(
+                    "dead-lettering a job whose node the run's records do not make ready",
+                    metadata: ["weft.run": "\(run)", "weft.node": "\(envelope.nodeID)", "weft.reason": "\(reason)"])
+                return (.deadLettered(reason: reason), nil)
+            }
             if envelope.fencingToken > RunKeys.token(attempt: 1) && envelope.kind == .job {
                 // A retry or a re-publication: raise the node's fence before running, so that an
                 // older attempt still running somewhere can no longer commit.
@@ -275,6 +302,65 @@ extension RunCoordinator {
             run: run, plan: plan, meta: meta, node: node, iteration: iteration, record: record, envelope: envelope, now: now,
             keep: keep)
         return (.completed, kept.map { InlineJob(envelope: $0, read: nil) })
+    }
+
+    /// Why `envelope` cannot be a job Weft published for `node`, if it cannot: a loop pass is a
+    /// run of its own, so every job names iteration 0; no node has more attempts than its
+    /// `maxAttempts`; and a job's fencing token carries its attempt.
+    static func implausibility(of envelope: Envelope, plan: ExecutionPlan, node: Int) -> String? {
+        if envelope.iteration != 0 {
+            return "iteration \(envelope.iteration) of node \"\(envelope.nodeID)\": loop passes are runs of their own, and "
+                + "every job of a run names iteration 0"
+        }
+        let attempts = max(1, plan.blueprint.nodes[node].config.maxAttempts)
+        if envelope.attempt > attempts {
+            return "attempt \(envelope.attempt) of node \"\(envelope.nodeID)\", which has at most \(attempts)"
+        }
+        if envelope.fencingToken >> 32 != UInt64(envelope.attempt) {
+            return "fencing token \(envelope.fencingToken) does not belong to attempt \(envelope.attempt)"
+        }
+        return nil
+    }
+
+    /// Why the run's records do not make `node` ready to run (rules 3 and 4), if they do not.
+    /// The records of the node's predecessors decide (`sources`: those already read, in
+    /// incoming order); a join's arrivals, which are added only after those records and so
+    /// never say more, are read first, as they usually suffice.
+    func unreadiness(run: String, plan: ExecutionPlan, node: Int, iteration: Int, sources: [[UInt8]?]?) async throws -> String? {
+        let incoming = plan.adjacency.incoming(node)
+        guard !incoming.isEmpty else { return nil }  // a start node
+        let strategy = plan.shapes[node].join
+        var arrivals = RunRules.Arrivals(incoming: incoming.count, resolved: 0, taken: 0)
+        if incoming.count > 1 {
+            let members = try await records.members(of: RunKeys.arrivals(run, node, iteration))
+            arrivals.resolved = members.count
+            arrivals.taken = members.count { $0.hasSuffix("t") }
+            if RunRules.readiness(strategy, arrivals: arrivals) == .fire { return nil }
+        }
+        // A worker that died between a predecessor's record and its arrivals leaves the
+        // arrivals short: the records themselves decide.
+        let stored: [[UInt8]?]
+        if let sources {
+            stored = sources
+        } else {
+            stored = try await records.values(at: incoming.map { RunKeys.result(run, Int(plan.ends[$0].source), iteration) })
+        }
+        arrivals = RunRules.Arrivals(incoming: incoming.count, resolved: 0, taken: 0)
+        for (edge, bytes) in zip(incoming, stored) {
+            guard let bytes else { continue }
+            let record = try NodeResultRecord(decoding: bytes)
+            arrivals.resolved += 1
+            if record.status == .completed, record.taken.contains(where: { $0.edge == edge }) { arrivals.taken += 1 }
+        }
+        switch RunRules.readiness(strategy, arrivals: arrivals) {
+        case .fire:
+            return nil
+        case .skip:
+            return "node \"\(plan.ids[node])\" is not ready: its incoming edges were all skipped"
+        case .wait:
+            return "node \"\(plan.ids[node])\" is not ready: \(arrivals.resolved) of its \(arrivals.incoming) incoming edges "
+                + "are resolved, \(arrivals.taken) taken"
+        }
     }
 
     /// The node a completed `node` hands on to inline, when its record alone decides it: one

@@ -40,9 +40,10 @@ public final class Worker: Sendable {
         public var timerPollInterval: Duration
         /// How often the worker looks for stalled runs; `nil` turns reconciliation off. Default 5 s.
         public var reconcileInterval: Duration?
-        /// How often the worker checks whether the runs of attempts it has been running for
-        /// longer than this have ended elsewhere (cancelled, failed), and cancels those
-        /// attempts; `nil` turns the check off. Default 1 s.
+        /// How often the worker checks, in one read, whether the runs of the attempts it has in
+        /// hand have ended elsewhere (cancelled, failed), and cancels those attempts: an
+        /// attempt hears of its run's cancellation within about this interval. `nil` turns the
+        /// check off. Default 50 ms.
         public var cancellationCheckInterval: Duration?
         /// Crashes the worker between steps, for fault-injection tests. `nil` in production.
         public var faults: (any FaultInjector)?
@@ -62,7 +63,7 @@ public final class Worker: Sendable {
             fleet: FleetOptions = FleetOptions(), concurrency: Int = ProcessInfo.processInfo.activeProcessorCount,
             queueLabels: Set<String>? = nil, middleware: [any NodeMiddleware] = [], dependencies: Dependencies = Dependencies(),
             clock: any Clock<Duration> = ContinuousClock(), timerPollInterval: Duration = .seconds(1),
-            reconcileInterval: Duration? = .seconds(5), cancellationCheckInterval: Duration? = .seconds(1),
+            reconcileInterval: Duration? = .seconds(5), cancellationCheckInterval: Duration? = .milliseconds(50),
             faults: (any FaultInjector)? = nil,
             logger: Logger = Logger(label: "weft.worker")
         ) {
@@ -410,15 +411,21 @@ public final class Worker: Sendable {
                 return
             }
             let now = ContinuousClock.now
-            let inHand = runState.withLock { $0.slots.enumerated().map { ($0, $1.job) } }.compactMap { slot, job -> (Int, String)? in
-                guard let current = job.current, current.since.duration(to: now) >= interval else { return nil }
-                return (slot, current.run)
+            let inHand = runState.withLock { $0.slots.enumerated().map { ($0, $1.job) } }.compactMap {
+                slot, job -> (slot: Int, run: String, since: ContinuousClock.Instant)? in
+                job.current.map { (slot, $0.run, $0.since) }
             }
-            for (slot, run) in inHand {
-                guard let terminal = try? await coordinator.terminal(run) else {
-                    // Still running: a heartbeat, so that the reconciler does not take a long
-                    // attempt for a stalled run.
-                    try? await backends.coordinationStore.recordProgress(run: run, quietFor: .zero)
+            guard !inHand.isEmpty,
+                let statuses = try? await backends.coordinationStore.values(at: inHand.map { RunKeys.status($0.run) })
+            else { continue }
+            let heartbeatAge = configuration.fleet.stallTimeout / 4
+            for ((slot, run, since), status) in zip(inHand, statuses) {
+                guard let status, let terminal = try? TerminalRecord(decoding: status) else {
+                    // Still running: a long attempt sends a heartbeat now and then, so that the
+                    // reconciler does not take it for a stalled run.
+                    if since.duration(to: now) >= heartbeatAge, coordinator.progress.shouldRecord(run, now: now) {
+                        try? await backends.coordinationStore.recordProgress(run: run, quietFor: .zero)
+                    }
                     continue
                 }
                 let task = runState.withLock { state in state.slots[slot].job.current?.run == run ? state.slots[slot].task : nil }

@@ -34,9 +34,18 @@ extension RunRules {
     /// a duplicate cannot fire a join early.
     static func join(_ strategy: JoinStrategy, arrivals: Arrivals, arriving: Arriving) -> JoinDecision {
         if strategy == .any, case .taken(let first) = arriving { return first ? .fire : .wait }
-        guard arrivals.resolved >= arrivals.incoming else { return .wait }
-        if arrivals.taken == 0 { return .skip }
+        let state = readiness(strategy, arrivals: arrivals)
         // An `any` join fired on its first taken edge; a later skip changes nothing.
-        return strategy == .any ? .wait : .fire
+        return strategy == .any && state == .fire ? .wait : state
+    }
+
+    /// Rules 3 and 4 read from a node's arrivals alone, whatever arrived last: whether the
+    /// node is ready to run (`fire`: an `all` join whose edges are all resolved, one at least
+    /// taken; an `any` join with a taken edge), skipped (every edge skipped), or neither yet.
+    /// A worker checks a job against this before running it (a job is a claim to check).
+    static func readiness(_ strategy: JoinStrategy, arrivals: Arrivals) -> JoinDecision {
+        if strategy == .any && arrivals.taken > 0 { return .fire }
+        guard arrivals.resolved >= arrivals.incoming else { return .wait }
+        return arrivals.taken == 0 ? .skip : .fire
     }
 }

@@ -7,7 +7,7 @@
 /// |---|---|
 /// | 1. start nodes | ``ExecutionPlan/startNodes`` (compiled once per blueprint) |
 /// | 2. routing | ``route(plan:runInput:nodes:node:output:context:)`` |
-/// | 3. dead paths, 4. joins | ``join(_:arrivals:arriving:)`` |
+/// | 3. dead paths, 4. joins | ``join(_:arrivals:arriving:)`` and ``readiness(_:arrivals:)`` |
 /// | 5. inputs | ``input(plan:node:runInput:inputs:takenCount:value:)`` and ``evaluateInputs(plan:runInput:nodes:node:context:)`` |
 /// | 6. retries, 8. fallback, 9. failure | ``afterFailure(plan:node:attempt:failure:runID:)`` and ``nodeFailed(plan:node:attempt:failure:)`` |
 /// | 7. deadlines | ``deadlinePassed(_:)`` (timeouts: ``NodeExecution``'s race, shared by both runtimes) |

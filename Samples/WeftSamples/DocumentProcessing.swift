@@ -39,7 +39,7 @@ public enum DocumentProcessing {
     ]
 
     /// The node code of this sample.
-    public static var registry: NodeRegistry {
+    public static let registry: NodeRegistry = {
         var registry = NodeRegistry()
         registry.register("documents.fetch") { context in
             // Stands in for a flaky store: the first `flakyAttempts` attempts fail.
@@ -82,7 +82,7 @@ public enum DocumentProcessing {
             return .object(summary)
         }
         return registry
-    }
+    }()
 
     private static func extract(_ document: JSONValue, method: String) -> JSONValue {
         let text = document["text"]?.stringValue ?? ""

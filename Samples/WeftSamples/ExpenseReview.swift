@@ -51,7 +51,7 @@ public enum ExpenseReview {
     public static let approval = SampleCatalog.Signal(node: "approval", action: "approve", payload: ["approver": "ada@example.com"])
 
     /// The node code of this sample.
-    public static var registry: NodeRegistry {
+    public static let registry: NodeRegistry = {
         var registry = NodeRegistry()
         registry.register("expenses.receive") { context in
             guard context.input["employee"]?.stringValue != nil, case .array(let receipts)? = context.input["receipts"],
@@ -86,5 +86,5 @@ public enum ExpenseReview {
         }
         registry.register(payout)
         return registry
-    }
+    }()
 }

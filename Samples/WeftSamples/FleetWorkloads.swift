@@ -5,7 +5,9 @@ import Weft
 public enum FleetWorkloads {
     /// Node code that does nothing but pass its input on (`util.pass`), sleep first
     /// (`util.sleep`, `params.milliseconds`), or fail every attempt (`util.fail`).
-    public static var registry: NodeRegistry {
+    /// Registered once (a `let`): the workloads share its code, so merging their registries
+    /// finds the same code, not a conflict.
+    public static let registry: NodeRegistry = {
         var registry = NodeRegistry()
         registry.register("util.pass") { (context: NodeContext) async throws -> JSONValue in context.input }
         registry.register("util.sleep") { (context: NodeContext) async throws -> JSONValue in
@@ -17,7 +19,7 @@ public enum FleetWorkloads {
             throw NodeError("util.fail always fails", isRetryable: true)
         }
         return registry
-    }
+    }()
 
     /// Ten `util.pass` nodes in a row.
     public static let chain = Workflow("chain-10") {

@@ -39,7 +39,7 @@ public enum OrderPipeline {
     ]
 
     /// The node code of this sample.
-    public static var registry: NodeRegistry {
+    public static let registry: NodeRegistry = {
         var registry = NodeRegistry()
         registry.register("orders.validate") { (order: SampleOrder, context: NodeContext) -> ValidatedOrder in
             guard !order.lines.isEmpty else { throw NodeError.permanent("order \(order.orderId) has no lines", code: "empty_order") }
@@ -76,7 +76,7 @@ public enum OrderPipeline {
             return ["shipped": true, "invoice": invoice?["invoice"] ?? .null, "parcels": JSONValue(context.input["reserve"]?.objectValue?.count ?? 0)]
         }
         return registry
-    }
+    }()
 }
 
 /// An order as the sample receives it.

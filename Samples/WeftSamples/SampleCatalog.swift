@@ -35,11 +35,11 @@ public enum SampleCatalog {
     ]
 
     /// The node code of every sample and fleet workload in one registry.
-    public static var registry: NodeRegistry {
+    public static let registry: NodeRegistry = {
         var registry = NodeRegistry()
         for sample in samples + FleetWorkloads.all { registry.merge(sample.workflow.registry) }
         return registry
-    }
+    }()
 
     /// The sample or fleet workload named `name`.
     public static func sample(named name: String) -> Sample? {

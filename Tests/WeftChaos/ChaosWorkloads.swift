@@ -9,7 +9,7 @@ enum ChaosWorkloads {
     /// `chaos.flaky` fails its first `params.failures` attempts (retryably), then doubles its
     /// input; `chaos.fail` fails every attempt for inputs divisible by `params.every`;
     /// `chaos.step` counts a loop pass.
-    static var registry: NodeRegistry {
+    static let registry: NodeRegistry = {
         var registry = NodeRegistry()
         registry.register("chaos.add") { (context: NodeContext) async throws -> JSONValue in
             .int(try integer(context.input) + Int64(context.params["n"]?.intValue ?? 0))
@@ -47,7 +47,7 @@ enum ChaosWorkloads {
         }
         registry.register(child)
         return registry
-    }
+    }()
 
     private static func integer(_ value: JSONValue) throws -> Int64 {
         guard let integer = value.intValue else { throw NodeError.permanent("expected an integer, got \(value)", code: "bad_input") }

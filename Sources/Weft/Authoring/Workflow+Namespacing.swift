@@ -9,10 +9,7 @@ extension Workflow {
     /// registered for sub-workflows.
     public func namespaced(_ namespace: String) -> Workflow {
         let name: (String) -> String = { namespace + "." + $0 }
-        var registry = NodeRegistry()
-        for (key, node) in self.registry.nodes { registry.nodes[name(key)] = node }
-        for (key, predicate) in self.registry.predicates { registry.predicates[name(key)] = predicate }
-        for (key, transform) in self.registry.transforms { registry.transforms[name(key)] = transform }
+        var registry = self.registry.renamingKeys(name)
         for child in self.registry.registeredBlueprints { registry.register(Self.namespaced(child, name)) }
         return Workflow(blueprint: Self.namespaced(blueprint, name), registry: registry)
     }

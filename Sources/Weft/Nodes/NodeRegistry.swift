@@ -17,6 +17,18 @@ public struct NodeRegistry: Sendable {
     var transforms: [String: EdgeTransformFunction] = [:]
     /// Blueprints that sub-workflows and batches may name, by id and version.
     var blueprints: [BlueprintKey: Blueprint] = [:]
+    /// Which registration each entry came from: copies and merges keep it, so code that two
+    /// merged registries give one key differently is told from the same code met twice.
+    var origins: [Entry: RegistrationOrigin] = [:]
+    /// What merges found given differently by two registries, described.
+    private var conflicting: Set<String> = []
+
+    /// An entry of the registry.
+    enum Entry: Hashable, Sendable {
+        case node(String)
+        case predicate(String)
+        case transform(String)
+    }
 
     /// Creates an empty registry.
     public init() {}
@@ -36,11 +48,13 @@ public struct NodeRegistry: Sendable {
     /// Registers a closure that returns an output and, optionally, an action.
     public mutating func register(_ key: String, _ body: @escaping @Sendable (NodeContext) async throws -> NodeOutput) {
         nodes[key] = AnyNode(body: .closure(body))
+        origins[.node(key)] = RegistrationOrigin()
     }
 
     /// Registers a closure that returns a JSON value (and takes the default edges).
     public mutating func register(_ key: String, _ body: @escaping @Sendable (NodeContext) async throws -> JSONValue) {
         nodes[key] = AnyNode(body: .valueClosure(body))
+        origins[.node(key)] = RegistrationOrigin()
     }
 
     /// Registers a closure with typed `Codable` input and output.
@@ -52,21 +66,25 @@ public struct NodeRegistry: Sendable {
                 let input = try context.input(as: Input.self)
                 return NodeOutput(try JSONValue(encoding: try await body(input, context)))
             }))
+        origins[.node(key)] = RegistrationOrigin()
     }
 
     /// Registers a node type with its lifecycle.
     public mutating func register<Node: WorkflowNode>(_ key: String, _ node: Node) {
         nodes[key] = AnyNode(body: .lifecycle(LifecycleBox(node: node)))
+        origins[.node(key)] = RegistrationOrigin()
     }
 
     /// Registers a predicate for edge conditions written `{"predicate": name}`.
     public mutating func registerPredicate(_ name: String, _ predicate: @escaping EdgePredicate) {
         predicates[name] = predicate
+        origins[.predicate(name)] = RegistrationOrigin()
     }
 
     /// Registers a transform for edges written `{"function": name}`.
     public mutating func registerTransform(_ name: String, _ transform: @escaping EdgeTransformFunction) {
         transforms[name] = transform
+        origins[.transform(name)] = RegistrationOrigin()
     }
 
     /// Registers a blueprint that sub-workflows and batches of other blueprints can name by id
@@ -91,12 +109,52 @@ public struct NodeRegistry: Sendable {
         blueprints.values.sorted { ($0.id, $0.version) < ($1.id, $1.version) }
     }
 
-    /// Adds everything from `other`; its entries win where keys collide.
+    /// Adds everything from `other`. A key that both registries give different code (or a
+    /// blueprint id and version they give different blueprints) is a conflict: it is listed in
+    /// ``conflicts``, and validating a blueprint against this registry (so compiling it, running
+    /// it, or serving it on a worker) fails with an issue naming it. The same code met twice (a
+    /// registry merged again, a shared registry merged into several workflows) is no conflict.
     public mutating func merge(_ other: NodeRegistry) {
+        for key in other.nodes.keys where nodes[key] != nil && origins[.node(key)] !== other.origins[.node(key)] {
+            conflicting.insert("node code \"\(key)\"")
+        }
+        for key in other.predicates.keys where predicates[key] != nil && origins[.predicate(key)] !== other.origins[.predicate(key)] {
+            conflicting.insert("predicate \"\(key)\"")
+        }
+        for key in other.transforms.keys where transforms[key] != nil && origins[.transform(key)] !== other.origins[.transform(key)] {
+            conflicting.insert("transform \"\(key)\"")
+        }
+        for (key, blueprint) in other.blueprints where blueprints[key].map({ $0 != blueprint }) ?? false {
+            conflicting.insert("blueprint \"\(key.id)\" v\(key.version)")
+        }
         nodes.merge(other.nodes) { $1 }
         predicates.merge(other.predicates) { $1 }
         transforms.merge(other.transforms) { $1 }
         blueprints.merge(other.blueprints) { $1 }
+        origins.merge(other.origins) { $1 }
+        conflicting.formUnion(other.conflicting)
+    }
+
+    /// What merged registries gave differently (node code, predicates, transforms under one key;
+    /// blueprints under one id and version), described and sorted; empty when nothing did.
+    public var conflicts: [String] { conflicting.sorted() }
+
+    /// This registry with every code key renamed by `name` (blueprints keep theirs), origins
+    /// and conflicts kept.
+    func renamingKeys(_ name: (String) -> String) -> NodeRegistry {
+        var renamed = NodeRegistry()
+        for (key, node) in nodes { renamed.nodes[name(key)] = node }
+        for (key, predicate) in predicates { renamed.predicates[name(key)] = predicate }
+        for (key, transform) in transforms { renamed.transforms[name(key)] = transform }
+        for (entry, origin) in origins {
+            switch entry {
+            case .node(let key): renamed.origins[.node(name(key))] = origin
+            case .predicate(let key): renamed.origins[.predicate(name(key))] = origin
+            case .transform(let key): renamed.origins[.transform(name(key))] = origin
+            }
+        }
+        renamed.conflicting = conflicting
+        return renamed
     }
 
     func node(_ key: String) -> AnyNode? {
@@ -106,6 +164,9 @@ public struct NodeRegistry: Sendable {
         return ControlNode.isReserved(key) ? AnyNode.passThrough : nil
     }
 }
+
+/// One registration's identity: entries that share it are the same code.
+final class RegistrationOrigin: Sendable {}
 
 /// A blueprint's id and version, as a key.
 struct BlueprintKey: Hashable, Sendable {

@@ -2,10 +2,11 @@ extension Blueprint {
     /// Checks the blueprint's structure and, with a registry, that every piece of code it names
     /// is registered.
     ///
-    /// Reported, each with a stable ``ValidationIssue/Code``: duplicate node ids, missing
-    /// implementations, edges to unknown nodes, unreachable nodes, cycles, joins that can never
-    /// fire, conditions, transforms and inputs that don't parse, unknown named predicates and
-    /// transforms, and impossible configurations.
+    /// Reported, each with a stable ``ValidationIssue/Code``, all at once (one problem never
+    /// hides another): duplicate node ids, missing implementations, edges to unknown nodes,
+    /// unreachable nodes, cycles, joins that can never fire, conditions, transforms and inputs
+    /// that don't parse, unknown named predicates and transforms, impossible configurations,
+    /// and registries merged into `registry` that gave one key different code.
     ///
     /// Loops, sub-workflows, batches, waits and sleeps are checked too: their params, the
     /// blueprints they name (which must be registered, see ``NodeRegistry/register(_:)-(Blueprint)``),
@@ -17,6 +18,14 @@ extension Blueprint {
 
     func validate(against registry: NodeRegistry?, isLoopBody: Bool, visiting: Set<BlueprintKey>) -> ValidationReport {
         var issues: [ValidationIssue] = []
+        if let registry, !isLoopBody, visiting.isEmpty {
+            for conflict in registry.conflicts {
+                issues.append(ValidationIssue(
+                    .conflictingRegistration,
+                    "Registries merged for blueprint \"\(id)\" give \(conflict) two different definitions; register it once, "
+                        + "or namespace one of the workflows (Workflow.namespaced)"))
+            }
+        }
         if nodes.isEmpty {
             issues.append(ValidationIssue(.emptyBlueprint, "Blueprint \"\(id)\" has no nodes"))
         }
@@ -65,10 +74,8 @@ extension Blueprint {
             }
         }
 
-        var edgesAreSound = true
         for (position, edge) in edges.enumerated() {
             for (role, name) in [("source", edge.source), ("target", edge.target)] where index[name] == nil {
-                edgesAreSound = false
                 issues.append(ValidationIssue(
                     .unknownEdgeNode, "Edge \(edge.source) → \(edge.target) has unknown \(role) \"\(name)\"", edgeIndex: position))
             }
@@ -102,30 +109,33 @@ extension Blueprint {
             }
         }
 
-        if edgesAreSound {
-            issues.append(contentsOf: validateWaitEdges())
-        }
-        if edgesAreSound && !nodes.isEmpty && issues.allSatisfy({ $0.code != .duplicateNodeID }) {
+        issues.append(contentsOf: validateWaitEdges())
+        if !nodes.isEmpty {
+            // Over the edges whose ends are known (the others are reported above), and a
+            // duplicate id's first node: what is wrong elsewhere in the graph still shows.
             issues.append(contentsOf: GraphAnalysis(blueprint: self, index: index).issues())
         }
         return ValidationReport(issues: issues)
     }
 }
 
-/// Reachability, cycles and joins that can never fire, over a blueprint whose edges all name
+/// Reachability, cycles and joins that can never fire, over the edges of a blueprint that name
 /// known nodes.
 private struct GraphAnalysis {
     let blueprint: Blueprint
     let index: [String: Int]
     let adjacency: Adjacency
+    /// The analysed edges: those whose ends are known.
+    let edges: [EdgeDefinition]
     let sources: [Int]
     let targets: [Int]
 
     init(blueprint: Blueprint, index: [String: Int]) {
         self.blueprint = blueprint
         self.index = index
-        sources = blueprint.edges.map { index[$0.source]! }
-        targets = blueprint.edges.map { index[$0.target]! }
+        edges = blueprint.edges.filter { index[$0.source] != nil && index[$0.target] != nil }
+        sources = edges.map { index[$0.source]! }
+        targets = edges.map { index[$0.target]! }
         adjacency = Adjacency(
             nodeCount: blueprint.nodes.count, edges: zip(sources, targets).lazy.map { (source: $0, target: $1) })
     }
@@ -136,7 +146,6 @@ private struct GraphAnalysis {
     func issues() -> [ValidationIssue] {
         var issues: [ValidationIssue] = []
         let nodes = blueprint.nodes
-        let edges = blueprint.edges
 
         // Cycles: what Kahn's algorithm cannot order.
         var remaining = blueprint.nodes.indices.map { incoming($0).count }

@@ -46,6 +46,9 @@ public struct ValidationIssue: Sendable, Hashable, CustomStringConvertible {
         public static let breakOutsideLoop = Code(rawValue: "break_outside_loop")
         /// Sub-workflows that start each other without end.
         public static let recursiveBlueprint = Code(rawValue: "recursive_blueprint")
+        /// Registries merged into the one validated against gave one key different code (or
+        /// one blueprint id and version different blueprints): which one runs is not decided.
+        public static let conflictingRegistration = Code(rawValue: "conflicting_registration")
     }
 
     /// What kind of problem this is.

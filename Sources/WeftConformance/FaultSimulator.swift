@@ -118,7 +118,8 @@ public struct FaultSimulator: Sendable {
         let blueprints = scenarios.map(\.workflow.blueprint)
         var configuration = Worker.Configuration(
             fleet: fleet, concurrency: 1, middleware: [executions.middleware], clock: clock, reconcileInterval: nil,
-            faults: crashes, logger: logger)
+            logger: logger)
+        configuration.faults = crashes
         // Half the seeds run one job per delivery; the other half let workers run successors
         // inline, up to 1…4 in a row, so crashes land inside chains too.
         configuration.maxInlineSuccessors = seed % 2 == 0 ? 0 : Int(1 + (seed / 2) % 4)

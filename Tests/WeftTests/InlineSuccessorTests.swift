@@ -170,7 +170,8 @@ private struct CrashingFleet {
         let backends = WeftBackends(
             transport: transport, contextStore: InMemoryContextStore(), coordinationStore: InMemoryCoordinationStore())
         var configuration = Worker.Configuration(
-            fleet: fleet, concurrency: 1, reconcileInterval: nil, cancellationCheckInterval: nil, faults: faults, logger: quiet)
+            fleet: fleet, concurrency: 1, reconcileInterval: nil, cancellationCheckInterval: nil, logger: quiet)
+        configuration.faults = faults
         configuration.maxInlineSuccessors = 32
         worker = try Worker(registry: workflow.registry, blueprints: [workflow.blueprint], backends: backends, configuration: configuration)
         client = try DistributedRuntime(

@@ -1,5 +1,5 @@
 /// What a worker did with one delivery: the answer of ``Worker/process(_:)``.
-public enum DeliveryOutcome: Sendable, Hashable {
+package enum DeliveryOutcome: Sendable, Hashable {
     /// The job's effects are recorded and its successors published; the delivery was acked.
     case completed
     /// The node is a loop, sub-workflow, batch, wait or sleep: its attempt started what it
@@ -25,7 +25,7 @@ public enum DeliveryOutcome: Sendable, Hashable {
     case crashed(at: WorkerStep)
 
     /// Whether the delivery was acked.
-    public var isAcked: Bool {
+    package var isAcked: Bool {
         switch self {
         case .completed, .suspended, .retryScheduled, .dropped, .left: return true
         case .deadLettered, .quarantined, .requeued, .crashed: return false
@@ -34,7 +34,7 @@ public enum DeliveryOutcome: Sendable, Hashable {
 }
 
 /// The steps of handling a job (design §4), where a ``FaultInjector`` may crash a worker.
-public enum WorkerStep: String, Sendable, Hashable, CaseIterable {
+package enum WorkerStep: String, Sendable, Hashable, CaseIterable {
     /// The delivery was decoded; nothing was done yet.
     case received
     /// The node ran; nothing was recorded.
@@ -50,16 +50,16 @@ public enum WorkerStep: String, Sendable, Hashable, CaseIterable {
 /// Crashes a worker between two steps of handling a job, for fault-injection tests such as
 /// the seeded fault simulator. Throwing from ``checkpoint(_:envelope:)`` makes the worker stop
 /// where it is and leave the delivery unsettled.
-public protocol FaultInjector: Sendable {
+package protocol FaultInjector: Sendable {
     /// Called at each step; throw to crash.
     func checkpoint(_ step: WorkerStep, envelope: Envelope) async throws
 }
 
 /// The error a ``FaultInjector`` throws to crash a worker.
-public struct SimulatedCrash: Error, Sendable, Hashable {
+package struct SimulatedCrash: Error, Sendable, Hashable {
     /// Where the worker crashed.
-    public var step: WorkerStep
+    package var step: WorkerStep
 
     /// Creates a crash at `step`.
-    public init(step: WorkerStep) { self.step = step }
+    package init(step: WorkerStep) { self.step = step }
 }

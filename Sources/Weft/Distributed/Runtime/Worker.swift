@@ -45,8 +45,9 @@ public final class Worker: Sendable {
         /// attempt hears of its run's cancellation within about this interval. `nil` turns the
         /// check off. Default 50 ms.
         public var cancellationCheckInterval: Duration?
-        /// Crashes the worker between steps, for fault-injection tests. `nil` in production.
-        public var faults: (any FaultInjector)?
+        /// Crashes the worker between steps, for fault-injection tests (the seeded fault
+        /// simulator). `nil` in production; not part of the public API.
+        package var faults: (any FaultInjector)?
         /// Where nodes declared blocking run. Default: the process's shared pool (one thread per core).
         public var blockingExecutor: BlockingExecutor = .shared
         /// How many successors in a row the worker may run itself within one delivery, when a
@@ -64,7 +65,6 @@ public final class Worker: Sendable {
             queueLabels: Set<String>? = nil, middleware: [any NodeMiddleware] = [], dependencies: Dependencies = Dependencies(),
             clock: any Clock<Duration> = ContinuousClock(), timerPollInterval: Duration = .seconds(1),
             reconcileInterval: Duration? = .seconds(5), cancellationCheckInterval: Duration? = .milliseconds(50),
-            faults: (any FaultInjector)? = nil,
             logger: Logger = Logger(label: "weft.worker")
         ) {
             self.fleet = fleet
@@ -76,7 +76,7 @@ public final class Worker: Sendable {
             self.timerPollInterval = timerPollInterval
             self.reconcileInterval = reconcileInterval
             self.cancellationCheckInterval = cancellationCheckInterval
-            self.faults = faults
+            self.faults = nil
             self.logger = logger
         }
     }
@@ -336,7 +336,7 @@ public final class Worker: Sendable {
     /// dead-lettered when it can never run, put back when a backend failed. The worker's
     /// consumers call this; tests and simulators may call it directly.
     @discardableResult
-    public func process(_ delivery: QueueDelivery) async -> DeliveryOutcome {
+    package func process(_ delivery: QueueDelivery) async -> DeliveryOutcome {
         await process(delivery, job: nil)
     }
 

@@ -6,28 +6,28 @@
 /// (``WeftError/Code/unsupportedVersion``); fields added by a newer minor version come last
 /// and are ignored by older readers, and fields missing from an older minor version take
 /// their defaults.
-public struct Envelope: Sendable, Hashable {
+package struct Envelope: Sendable, Hashable {
     /// A format version.
-    public struct Version: Sendable, Hashable, CustomStringConvertible {
+    package struct Version: Sendable, Hashable, CustomStringConvertible {
         /// Incompatible changes increase it.
-        public var major: UInt8
+        package var major: UInt8
         /// Compatible additions increase it.
-        public var minor: UInt8
+        package var minor: UInt8
 
         /// Creates a version.
-        public init(major: UInt8, minor: UInt8) {
+        package init(major: UInt8, minor: UInt8) {
             self.major = major
             self.minor = minor
         }
 
-        public var description: String { "\(major).\(minor)" }
+        package var description: String { "\(major).\(minor)" }
     }
 
     /// The version this build writes.
-    public static let currentVersion = Version(major: 1, minor: 1)
+    package static let currentVersion = Version(major: 1, minor: 1)
 
     /// What a message asks for.
-    public enum Kind: UInt8, Sendable, Hashable {
+    package enum Kind: UInt8, Sendable, Hashable {
         /// Run an attempt of a node.
         case job = 1
         /// A run ended (sent to the client that started it). Its payload may name more runs
@@ -39,30 +39,30 @@ public struct Envelope: Sendable, Hashable {
     }
 
     /// The format version the message was written with.
-    public var version: Version
+    package var version: Version
     /// What the message asks for.
-    public var kind: Kind
+    package var kind: Kind
     /// The run.
-    public var runID: String
+    package var runID: String
     /// The blueprint the run is pinned to.
-    public var blueprintID: String
+    package var blueprintID: String
     /// The blueprint version the run is pinned to.
-    public var blueprintVersion: String
+    package var blueprintVersion: String
     /// The node to run (empty for ``Kind/runFinished``).
-    public var nodeID: String
+    package var nodeID: String
     /// The loop iteration (0 outside loops).
-    public var iteration: Int
+    package var iteration: Int
     /// The attempt, from 1.
-    public var attempt: Int
+    package var attempt: Int
     /// Grows with every attempt and every re-publication of a node; writes carry it.
-    public var fencingToken: UInt64
+    package var fencingToken: UInt64
     /// W3C trace context (`traceparent`), when the run is traced.
-    public var traceContext: String?
+    package var traceContext: String?
     /// The node's input for a job; nothing (`null`) otherwise.
-    public var payload: JSONValue
+    package var payload: JSONValue
 
     /// Creates an envelope in the current version.
-    public init(
+    package init(
         kind: Kind, runID: String, blueprintID: String, blueprintVersion: String, nodeID: String = "", iteration: Int = 0,
         attempt: Int = 1, fencingToken: UInt64 = 0, traceContext: String? = nil, payload: JSONValue = .null
     ) {
@@ -82,7 +82,7 @@ public struct Envelope: Sendable, Hashable {
     static let magic: (UInt8, UInt8) = (0x57, 0x46)  // "WF"
 
     /// The envelope's bytes.
-    public func encoded() -> [UInt8] {
+    package func encoded() -> [UInt8] {
         var writer = BinaryWriter(capacity: 64 + runID.utf8.count + nodeID.utf8.count)
         writer.byte(Self.magic.0)
         writer.byte(Self.magic.1)
@@ -105,7 +105,7 @@ public struct Envelope: Sendable, Hashable {
     ///
     /// - Throws: ``WeftError`` with code ``WeftError/Code/unsupportedVersion`` for a newer major
     ///   version, or ``WeftError/Code/malformedMessage`` for bytes that are not an envelope.
-    public init(decoding bytes: [UInt8]) throws(WeftError) {
+    package init(decoding bytes: [UInt8]) throws(WeftError) {
         var reader = BinaryReader(bytes, subject: "envelope")
         guard bytes.count >= 5, bytes[0] == Self.magic.0, bytes[1] == Self.magic.1 else {
             throw WeftError(.malformedMessage, "Malformed envelope: not a Weft envelope (\(bytes.count) bytes)")

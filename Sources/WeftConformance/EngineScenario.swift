@@ -26,7 +26,7 @@ public struct EngineScenario: Sendable, CustomStringConvertible {
 
 /// What of a run must be equal across runtimes: its status, result and failure and, for a
 /// completed run, everything observable of each node (its state, output, action, attempts and
-/// fallback use). Durations and times are not compared.
+/// fallback use) and how each edge was resolved. Durations and times are not compared.
 public struct RunSummary: Sendable, Hashable, CustomStringConvertible {
     /// What of one node must be equal across runtimes.
     public struct NodeSummary: Sendable, Hashable, CustomStringConvertible {
@@ -77,6 +77,8 @@ public struct RunSummary: Sendable, Hashable, CustomStringConvertible {
     /// Each node's summary by id, for completed runs (which nodes of a failed run finished
     /// before it failed depends on timing).
     public var nodes: [String: NodeSummary]
+    /// How each edge was resolved, in the blueprint's order, for completed runs.
+    public var edges: [EdgeRecord]
 
     /// Summarises a result.
     public init(_ result: RunResult) {
@@ -88,8 +90,10 @@ public struct RunSummary: Sendable, Hashable, CustomStringConvertible {
         skipped = result.nodes.filter { $0.status == .skipped }.map(\.nodeID).sorted()
         context = result.status == .completed ? result.context : nil
         nodes = [:]
+        edges = []
         if result.status == .completed {
             for record in result.nodes { nodes[record.nodeID] = NodeSummary(record) }
+            edges = result.edges
         } else {
             // Which other nodes finished before the run failed depends on timing.
             completed = []
@@ -116,6 +120,10 @@ public struct RunSummary: Sendable, Hashable, CustomStringConvertible {
         if completed != other.completed { lines.append("completed \(completed) ≠ \(other.completed)") }
         if skipped != other.skipped { lines.append("skipped \(skipped) ≠ \(other.skipped)") }
         if context != other.context { lines.append("context \(context.map { "\(JSONValue.object($0))" } ?? "-") ≠ \(other.context.map { "\(JSONValue.object($0))" } ?? "-")") }
+        if edges != other.edges {
+            let described = { (edges: [EdgeRecord]) in edges.map { "\($0.source)→\($0.target) \($0.resolution.rawValue)" } }
+            lines.append("edges \(described(edges)) ≠ \(described(other.edges))")
+        }
         for id in Set(nodes.keys).union(other.nodes.keys).sorted() where nodes[id] != other.nodes[id] {
             lines.append("node \(id): \(nodes[id].map { "\($0)" } ?? "absent") ≠ \(other.nodes[id].map { "\($0)" } ?? "absent")")
         }

@@ -144,3 +144,36 @@ struct RunRulesTests {
         #expect(RunRules.completed(plan: plan, terminals: [(node: 3, output: "J")]).status == .completed)
     }
 }
+
+@Suite("A run's edges in its result")
+struct EdgeRecordTests {
+    @Test("Both runtimes say how each edge was resolved: taken, skipped, or (after a failure) unresolved")
+    func edgeResolutions() async throws {
+        let workflow = Workflow("edges") {
+            Node("a") { $0.input }
+            Node("b") { $0.input }
+            Node("c") { $0.input }
+            Node("d") { $0.input }
+            Edge("a", to: "b", when: "output > 0")
+            Edge("a", to: "c", when: "output <= 0")
+            Edge("c", to: "d")
+        }
+        let local = try await LocalRuntime(workflow).run(workflow.blueprint, input: 1)
+        let expected: [EdgeRecord.Resolution] = [.taken, .skipped, .skipped]
+        #expect(local.edges.map(\.resolution) == expected)
+        #expect(local.edges.map(\.target) == ["b", "c", "d"])
+        let fleet = try await InProcessFleet.start(registry: workflow.registry, blueprints: [workflow.blueprint], workers: 2)
+        let distributed = try await fleet.run(workflow.blueprint, input: 1)
+        #expect(distributed.edges == local.edges)
+        await fleet.shutdown()
+
+        let failing = Workflow("edges-failing") {
+            Node("a") { $0.input }
+            Node("b") { _ in throw NodeError("no", isRetryable: false) }
+            Node("c") { $0.input }
+            Chain("a", "b", "c")
+        }
+        let failed = try await LocalRuntime(failing).run(failing.blueprint, input: 1)
+        #expect(failed.edges.map(\.resolution) == [.taken, .unresolved])
+    }
+}

@@ -134,7 +134,7 @@ public final class LocalRuntime: Sendable {
                 do { try await clock.sleep(for: delay) } catch {
                     return RunResult(
                         runID: runID, blueprintID: plan.blueprint.id, blueprintVersion: plan.blueprint.version,
-                        status: .cancelled, output: nil, failure: .runCancelled, table: NodeRecordTable(source: .records([])),
+                        status: .cancelled, output: nil, failure: .runCancelled, table: NodeRecordTable(source: .records([], [])),
                         context: options.context, duration: .zero)
                 }
                 var driver = RunDriver(runtime: self, plan: plan, input: input, options: options, runID: runID)

@@ -461,7 +461,7 @@ struct RunDriver {
 
     /// The node records, built when first read.
     private func records() -> NodeRecordTable {
-        NodeRecordTable(source: .run(plan: plan, states: machine.nodes, actions: machine.actions, failures: failures))
+        NodeRecordTable(source: .run(plan: plan, states: machine.nodes, edges: machine.edges, actions: machine.actions, failures: failures))
     }
 
     private func emit(_ kind: @autoclosure () -> RunEvent.Kind) {

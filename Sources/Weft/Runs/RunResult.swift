@@ -15,6 +15,9 @@ public struct RunResult: Sendable {
     /// A record per node, in the blueprint's order. Built when read, so that a run of a large
     /// graph whose records nobody reads does not pay for them.
     public var nodes: [NodeRecord] { table.records }
+    /// How each edge was resolved, in the blueprint's order: taken, skipped, or not (yet)
+    /// resolved when the run ended (design rules 2 and 3). Built when read.
+    public var edges: [EdgeRecord] { table.edges }
     private let table: NodeRecordTable
     /// The run's context when it ended.
     public let context: [String: JSONValue]
@@ -24,11 +27,12 @@ public struct RunResult: Sendable {
     /// Creates a result.
     public init(
         runID: String, blueprintID: String, blueprintVersion: String, status: RunStatus, output: JSONValue?,
-        failure: RunFailure?, nodes: [NodeRecord], context: [String: JSONValue], duration: Duration
+        failure: RunFailure?, nodes: [NodeRecord], edges: [EdgeRecord] = [], context: [String: JSONValue],
+        duration: Duration
     ) {
         self.init(
             runID: runID, blueprintID: blueprintID, blueprintVersion: blueprintVersion, status: status, output: output,
-            failure: failure, table: NodeRecordTable(source: .records(nodes)), context: context, duration: duration)
+            failure: failure, table: NodeRecordTable(source: .records(nodes, edges)), context: context, duration: duration)
     }
 
     init(
@@ -113,11 +117,43 @@ public struct NodeRecord: Sendable, Hashable, Codable {
     }
 }
 
-/// A finished run's node records: given, or built when read from the run's final state.
+/// How one edge of a run was resolved.
+public struct EdgeRecord: Sendable, Hashable, Codable {
+    /// Taken, skipped, or not resolved.
+    public enum Resolution: String, Sendable, Hashable, Codable {
+        /// Its source took it: its target got the value it carried.
+        case taken
+        /// Not taken (its source's result did not choose it, or its source was skipped).
+        case skipped
+        /// Its source had not finished when the run ended.
+        case unresolved
+    }
+
+    /// The source node's id.
+    public var source: String
+    /// The target node's id.
+    public var target: String
+    /// The edge's action label, if it has one.
+    public var action: String?
+    /// How it was resolved.
+    public var resolution: Resolution
+
+    /// Creates a record.
+    public init(source: String, target: String, action: String? = nil, resolution: Resolution) {
+        self.source = source
+        self.target = target
+        self.action = action
+        self.resolution = resolution
+    }
+}
+
+/// A finished run's node and edge records: given, or built when read from the run's final state.
 struct NodeRecordTable: Sendable {
     enum Source: Sendable {
-        case records([NodeRecord])
-        case run(plan: ExecutionPlan, states: [RunStateMachine.NodeState], actions: [Int: String], failures: [Int: NodeFailure])
+        case records([NodeRecord], [EdgeRecord])
+        case run(
+            plan: ExecutionPlan, states: [RunStateMachine.NodeState], edges: [RunStateMachine.EdgeState], actions: [Int: String],
+            failures: [Int: NodeFailure])
         /// A distributed run's stored records, decoded when read.
         case stored(plan: ExecutionPlan, records: [[UInt8]?])
     }
@@ -126,18 +162,54 @@ struct NodeRecordTable: Sendable {
 
     var records: [NodeRecord] {
         switch source {
-        case .records(let records): return records
-        case .run(let plan, _, _, _): return (0..<plan.nodeCount).map { record(at: $0) }
+        case .records(let records, _): return records
+        case .run(let plan, _, _, _, _): return (0..<plan.nodeCount).map { record(at: $0) }
         case .stored(let plan, let records): return (0..<plan.nodeCount).map { Self.decode(plan, records, $0) }
         }
     }
 
     func record(_ id: String) -> NodeRecord? {
         switch source {
-        case .records(let records): return records.first { $0.nodeID == id }
-        case .run(let plan, _, _, _): return plan.indexByID[id].map { record(at: $0) }
+        case .records(let records, _): return records.first { $0.nodeID == id }
+        case .run(let plan, _, _, _, _): return plan.indexByID[id].map { record(at: $0) }
         case .stored(let plan, let records): return plan.indexByID[id].map { Self.decode(plan, records, $0) }
         }
+    }
+
+    var edges: [EdgeRecord] {
+        switch source {
+        case .records(_, let edges):
+            return edges
+        case .run(let plan, _, let edges, _, _):
+            return plan.blueprint.edges.indices.map { edge in
+                let resolution: EdgeRecord.Resolution
+                switch edges[edge].status {
+                case .taken: resolution = .taken
+                case .skipped: resolution = .skipped
+                case .unresolved: resolution = .unresolved
+                }
+                return Self.edgeRecord(plan, edge, resolution)
+            }
+        case .stored(let plan, let records):
+            // From the sources' records: a completed source took the edges its record names
+            // and skipped the others; a skipped source skipped them all.
+            let decoded = records.map { $0.flatMap { try? NodeResultRecord(decoding: $0) } }
+            return plan.blueprint.edges.indices.map { edge in
+                let resolution: EdgeRecord.Resolution
+                switch decoded[Int(plan.ends[edge].source)]?.status {
+                case .completed?:
+                    resolution = decoded[Int(plan.ends[edge].source)]!.taken.contains { $0.edge == edge } ? .taken : .skipped
+                case .skipped?: resolution = .skipped
+                case .failed?, nil: resolution = .unresolved
+                }
+                return Self.edgeRecord(plan, edge, resolution)
+            }
+        }
+    }
+
+    private static func edgeRecord(_ plan: ExecutionPlan, _ edge: Int, _ resolution: EdgeRecord.Resolution) -> EdgeRecord {
+        let definition = plan.blueprint.edges[edge]
+        return EdgeRecord(source: definition.source, target: definition.target, action: definition.action, resolution: resolution)
     }
 
     /// Node `node`'s stored record; a record that cannot be read shows as interrupted, with why.
@@ -160,7 +232,7 @@ struct NodeRecordTable: Sendable {
     }
 
     private func record(at node: Int) -> NodeRecord {
-        guard case .run(let plan, let states, let actions, let failures) = source else { return records[node] }
+        guard case .run(let plan, let states, _, let actions, let failures) = source else { return records[node] }
         let status: NodeRecord.Status
         switch states[node].status {
         case .pending: status = .notRun

@@ -77,7 +77,7 @@ extension RunCoordinator {
         var values = try await records.values(at: keys)
         guard let status = values[0] else { return nil }
         let terminal = try TerminalRecord(decoding: status)
-        var table = NodeRecordTable(source: .records([]))
+        var table = NodeRecordTable(source: .records([], []))
         let hasContext = plan == nil || values[1] != nil
         if let plan {
             values.removeFirst(2)

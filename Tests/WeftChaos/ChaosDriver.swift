@@ -2,6 +2,7 @@ import Foundation
 import Logging
 import Synchronization
 import Weft
+import WeftConformance
 import WeftFleet
 import WeftTesting
 
@@ -244,15 +245,11 @@ struct ChaosDriver: Sendable {
     }
 
     /// What differs between a fleet's result and the embedded runtime's, if anything.
+    /// How a fleet's run differs from the embedded runtime's, in everything observable
+    /// (``RunSummary``: status, result, failure, each node and edge), or `nil`.
     static func difference(_ actual: RunResult, _ expected: RunResult) -> String? {
-        if actual.status != expected.status { return "status \(actual.status.rawValue), expected \(expected.status.rawValue)" }
-        if actual.output != expected.output {
-            return "output \(actual.output.map { "\($0)" } ?? "none"), expected \(expected.output.map { "\($0)" } ?? "none")"
-        }
-        if actual.failure?.nodeID != expected.failure?.nodeID || actual.failure?.cause.code != expected.failure?.cause.code {
-            return "failure \(actual.failure.map { "\($0)" } ?? "none"), expected \(expected.failure.map { "\($0)" } ?? "none")"
-        }
-        return nil
+        let lines = RunSummary(expected).differences(from: RunSummary(actual))
+        return lines.isEmpty ? nil : "embedded " + lines.joined(separator: "; ") + " fleet"
     }
 
     /// Keeps the highest counts each live worker reported.

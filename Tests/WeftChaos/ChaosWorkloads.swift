@@ -1,4 +1,5 @@
 import Weft
+import WeftConformance
 
 /// The chaos test's blueprints and node code: a mix of every shape a run can take, each with an
 /// output that follows from its input alone, so that the embedded runtime's result for the same
@@ -46,8 +47,13 @@ enum ChaosWorkloads {
             ["count": 0, "sum": .int(try integer(context.input))]
         }
         registry.register(child)
+        for scenario in generated { registry.merge(scenario.workflow.registry) }
         return registry
     }()
+
+    /// Generated workflows (``WorkflowGenerator``, seeds 1…48, up to 8 nodes): every other run
+    /// is one of them, so the chaos test is not limited to the shapes above.
+    static let generated: [EngineScenario] = WorkflowGenerator(options: .init(maxNodes: 8)).scenarios(1...48)
 
     private static func integer(_ value: JSONValue) throws -> Int64 {
         guard let integer = value.intValue else { throw NodeError.permanent("expected an integer, got \(value)", code: "bad_input") }
@@ -134,10 +140,13 @@ enum ChaosWorkloads {
     static let mix: [Workflow] = [chain, fanAll, fanAny, exclusive, retries, loop, subworkflow, chain]
 
     /// Every blueprint a worker serves, the child's included.
-    static var blueprints: [Blueprint] { mix.map(\.blueprint) + [child.blueprint] }
+    static var blueprints: [Blueprint] { mix.map(\.blueprint) + [child.blueprint] + generated.map(\.workflow.blueprint) }
 
-    /// The workflow and input of run number `index`.
+    /// The workflow and input of run number `index`: even runs go through the fixed mix, odd
+    /// ones through the generated workflows and their inputs.
     static func run(_ index: Int) -> (workflow: Workflow, input: JSONValue) {
-        (mix[index % mix.count], .int(Int64(index)))
+        guard index % 2 == 1 else { return (mix[(index / 2) % mix.count], .int(Int64(index))) }
+        let scenario = generated[(index / 2) % generated.count]
+        return (scenario.workflow, scenario.inputs[(index / 2 / generated.count) % scenario.inputs.count])
     }
 }

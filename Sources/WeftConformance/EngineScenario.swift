@@ -40,6 +40,9 @@ public struct RunSummary: Sendable, Hashable, CustomStringConvertible {
         public var attempts: Int
         /// Whether its fallback produced its output.
         public var usedFallback: Bool
+        /// Its attempt log without the times: each attempt's number and, for a failed one, its
+        /// failure's message.
+        public var attemptLog: [String]
 
         /// Summarises a node's record.
         public init(_ record: NodeRecord) {
@@ -48,6 +51,7 @@ public struct RunSummary: Sendable, Hashable, CustomStringConvertible {
             action = record.action
             attempts = record.attempts
             usedFallback = record.usedFallback
+            attemptLog = record.attemptLog.map { "\($0.attempt)" + ($0.failure.map { " failed: \($0.message)" } ?? " succeeded") }
         }
 
         public var description: String {
@@ -56,6 +60,7 @@ public struct RunSummary: Sendable, Hashable, CustomStringConvertible {
             if let action { parts.append("action \(action)") }
             parts.append("attempts \(attempts)")
             if usedFallback { parts.append("fallback") }
+            if !attemptLog.isEmpty { parts.append("log [\(attemptLog.joined(separator: "; "))]") }
             return parts.joined(separator: " ")
         }
     }

@@ -177,3 +177,40 @@ struct EdgeRecordTests {
         #expect(failed.edges.map(\.resolution) == [.taken, .unresolved])
     }
 }
+
+@Suite("A node's attempts in a run's result")
+struct AttemptLogTests {
+    static let flaky = Workflow("attempt-log") {
+        Node("flaky") { context in
+            if context.attempt < 3 { throw NodeError("attempt \(context.attempt) fails", isRetryable: true) }
+            return "done"
+        }.retry(maxAttempts: 3, backoff: .fixed(.milliseconds(1)))
+        Node("saved") { _ in throw NodeError("never works", isRetryable: false) }.fallback { _ in "fallback" }
+        Node("after") { $0.input }
+        Edge("flaky", to: "after")
+        Edge("saved", to: "after")
+    }
+
+    static func check(_ result: RunResult) {
+        let flaky = result[node: "flaky"]?.attemptLog ?? []
+        #expect(flaky.map(\.attempt) == [1, 2, 3])
+        #expect(flaky.map { $0.failure?.message } == ["attempt 1 fails", "attempt 2 fails", nil])
+        // Each attempt ends after it starts and starts after the one before it ended.
+        for (index, entry) in flaky.enumerated() {
+            #expect(entry.startedAt > 0 && entry.endedAt >= entry.startedAt)
+            if index > 0 { #expect(entry.startedAt >= flaky[index - 1].endedAt) }
+        }
+        let saved = result[node: "saved"]?.attemptLog ?? []
+        #expect(saved.map(\.attempt) == [1] && saved.first?.failure?.message == "never works")
+        #expect(result[node: "saved"]?.usedFallback == true)
+        #expect(result[node: "after"]?.attemptLog.map(\.attempt) == [1])
+    }
+
+    @Test("Every attempt with its times and failure, embedded and on a fleet alike")
+    func attemptLog() async throws {
+        Self.check(try await LocalRuntime(Self.flaky).run(Self.flaky.blueprint))
+        let fleet = try await InProcessFleet.start(registry: Self.flaky.registry, blueprints: [Self.flaky.blueprint], workers: 2)
+        Self.check(try await fleet.run(Self.flaky.blueprint))
+        await fleet.shutdown()
+    }
+}

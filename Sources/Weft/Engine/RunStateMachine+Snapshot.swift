@@ -46,13 +46,19 @@ extension RunStateMachine.EdgeStatus {
 
 extension RunStateMachine {
     /// The machine's state as a snapshot's nodes, edges and values.
-    func snapshotParts(failures: [Int: NodeFailure]) -> (nodes: [RunSnapshot.Node], edges: [String], values: [String: JSONValue], inputs: [String: JSONValue]) {
+    func snapshotParts(failures: [Int: NodeFailure], failedAttempts: [Int: [AttemptRecord]]) -> (
+        nodes: [RunSnapshot.Node], edges: [String], values: [String: JSONValue], inputs: [String: JSONValue]
+    ) {
         let nodes = self.nodes.enumerated().map { index, state in
-            RunSnapshot.Node(
+            var log = failedAttempts[index] ?? []
+            if state.status == .completed, !state.usedFallback, state.endedAt > 0 {
+                log.append(AttemptRecord(attempt: state.attempt, startedAt: state.startedAt, endedAt: state.endedAt))
+            }
+            return RunSnapshot.Node(
                 status: state.status.name, output: state.output, action: actions[index], attempt: state.attempt,
                 usedFallback: state.usedFallback,
                 resolvedIncoming: Int(state.resolvedIncoming), takenIncoming: Int(state.takenIncoming),
-                seconds: state.duration.seconds, failure: failures[index])
+                seconds: state.duration.seconds, failure: failures[index], attemptLog: log.isEmpty ? nil : log)
         }
         return (
             nodes, edges.map(\.status.name),

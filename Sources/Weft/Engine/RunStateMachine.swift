@@ -37,14 +37,17 @@ struct RunStateMachine {
     }
 
     /// What the machine knows of one node.
-    /// Laid out largest first and with narrow integers (48 bytes), since a run holds one per
+    /// Laid out largest first and with narrow integers (64 bytes), since a run holds one per
     /// node of its graph.
     struct NodeState: Sendable {
         var output: JSONValue? = nil
         /// Bookkeeping of the machine's owner, kept here to save it an array: the time the
-        /// node's attempts took, whether its fallback produced its output, and whether a
-        /// cleanup hook is still owed.
+        /// node's attempts took, when its last successful attempt started and ended (wall
+        /// clock, seconds since 1970; 0 before), whether its fallback produced its output, and
+        /// whether a cleanup hook is still owed.
         var duration: Duration = .zero
+        var startedAt: Double = 0
+        var endedAt: Double = 0
         var status: NodeStatus = .pending
         var usedFallback = false
         var needsCleanup = false

@@ -100,13 +100,17 @@ public struct NodeRecord: Sendable, Hashable, Codable {
     public var failure: NodeFailure?
     /// Whether its output came from a fallback.
     public var usedFallback: Bool
+    /// Every attempt that ended, in order, with its start and end (wall-clock) and, for a failed
+    /// one, its failure. A fallback's time is not an attempt's; a node skipped has none.
+    public var attemptLog: [AttemptRecord]
 
     /// Creates a record.
     public init(
         nodeID: String, status: Status, attempts: Int = 0, duration: Duration = .zero, output: JSONValue? = nil,
-        action: String? = nil, failure: NodeFailure? = nil, usedFallback: Bool = false
+        action: String? = nil, failure: NodeFailure? = nil, usedFallback: Bool = false, attemptLog: [AttemptRecord] = []
     ) {
         self.action = action
+        self.attemptLog = attemptLog
         self.nodeID = nodeID
         self.status = status
         self.attempts = attempts
@@ -114,6 +118,57 @@ public struct NodeRecord: Sendable, Hashable, Codable {
         self.output = output
         self.failure = failure
         self.usedFallback = usedFallback
+    }
+}
+
+extension NodeRecord {
+    private enum CodingKeys: String, CodingKey {
+        case nodeID, status, attempts, duration, output, action, failure, usedFallback, attemptLog
+    }
+
+    public init(from decoder: any Decoder) throws {
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        self.init(
+            nodeID: try container.decode(String.self, forKey: .nodeID), status: try container.decode(Status.self, forKey: .status),
+            attempts: try container.decode(Int.self, forKey: .attempts), duration: try container.decode(Duration.self, forKey: .duration),
+            output: try container.decodeIfPresent(JSONValue.self, forKey: .output),
+            action: try container.decodeIfPresent(String.self, forKey: .action),
+            failure: try container.decodeIfPresent(NodeFailure.self, forKey: .failure),
+            usedFallback: try container.decode(Bool.self, forKey: .usedFallback),
+            attemptLog: try container.decodeIfPresent([AttemptRecord].self, forKey: .attemptLog) ?? [])
+    }
+
+    public func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: CodingKeys.self)
+        try container.encode(nodeID, forKey: .nodeID)
+        try container.encode(status, forKey: .status)
+        try container.encode(attempts, forKey: .attempts)
+        try container.encode(duration, forKey: .duration)
+        try container.encodeIfPresent(output, forKey: .output)
+        try container.encodeIfPresent(action, forKey: .action)
+        try container.encodeIfPresent(failure, forKey: .failure)
+        try container.encode(usedFallback, forKey: .usedFallback)
+        try container.encode(attemptLog, forKey: .attemptLog)
+    }
+}
+
+/// One attempt of a node: when it ran and how it ended.
+public struct AttemptRecord: Sendable, Hashable, Codable {
+    /// The attempt number, from 1.
+    public var attempt: Int
+    /// When it started, in seconds since 1970 (wall clock).
+    public var startedAt: Double
+    /// When it ended, in seconds since 1970 (wall clock).
+    public var endedAt: Double
+    /// Why it failed; `nil` when it produced the node's output.
+    public var failure: NodeFailure?
+
+    /// Creates a record.
+    public init(attempt: Int, startedAt: Double, endedAt: Double, failure: NodeFailure? = nil) {
+        self.attempt = attempt
+        self.startedAt = startedAt
+        self.endedAt = endedAt
+        self.failure = failure
     }
 }
 
@@ -153,7 +208,7 @@ struct NodeRecordTable: Sendable {
         case records([NodeRecord], [EdgeRecord])
         case run(
             plan: ExecutionPlan, states: [RunStateMachine.NodeState], edges: [RunStateMachine.EdgeState], actions: [Int: String],
-            failures: [Int: NodeFailure])
+            failures: [Int: NodeFailure], failedAttempts: [Int: [AttemptRecord]])
         /// A distributed run's stored records, decoded when read.
         case stored(plan: ExecutionPlan, records: [[UInt8]?])
     }
@@ -163,7 +218,7 @@ struct NodeRecordTable: Sendable {
     var records: [NodeRecord] {
         switch source {
         case .records(let records, _): return records
-        case .run(let plan, _, _, _, _): return (0..<plan.nodeCount).map { record(at: $0) }
+        case .run(let plan, _, _, _, _, _): return (0..<plan.nodeCount).map { record(at: $0) }
         case .stored(let plan, let records): return (0..<plan.nodeCount).map { Self.decode(plan, records, $0) }
         }
     }
@@ -171,7 +226,7 @@ struct NodeRecordTable: Sendable {
     func record(_ id: String) -> NodeRecord? {
         switch source {
         case .records(let records, _): return records.first { $0.nodeID == id }
-        case .run(let plan, _, _, _, _): return plan.indexByID[id].map { record(at: $0) }
+        case .run(let plan, _, _, _, _, _): return plan.indexByID[id].map { record(at: $0) }
         case .stored(let plan, let records): return plan.indexByID[id].map { Self.decode(plan, records, $0) }
         }
     }
@@ -180,7 +235,7 @@ struct NodeRecordTable: Sendable {
         switch source {
         case .records(_, let edges):
             return edges
-        case .run(let plan, _, let edges, _, _):
+        case .run(let plan, _, let edges, _, _, _):
             return plan.blueprint.edges.indices.map { edge in
                 let resolution: EdgeRecord.Resolution
                 switch edges[edge].status {
@@ -225,14 +280,23 @@ struct NodeRecordTable: Sendable {
             }
             return NodeRecord(
                 nodeID: plan.ids[node], status: status, attempts: record.attempt, duration: record.duration,
-                output: record.output, action: record.action, failure: record.failure, usedFallback: record.usedFallback)
+                output: record.output, action: record.action, failure: record.failure, usedFallback: record.usedFallback,
+                attemptLog: record.log)
         } catch {
             return NodeRecord(nodeID: plan.ids[node], status: .interrupted, failure: NodeFailure(error))
         }
     }
 
     private func record(at node: Int) -> NodeRecord {
-        guard case .run(let plan, let states, _, let actions, let failures) = source else { return records[node] }
+        guard case .run(let plan, let states, _, let actions, let failures, let failedAttempts) = source else {
+            return records[node]
+        }
+        // The failed attempts, then the one that produced the output (unless a fallback did).
+        var log = failedAttempts[node] ?? []
+        let state = states[node]
+        if state.status == .completed && !state.usedFallback && state.attempt > 0 && state.endedAt > 0 {
+            log.append(AttemptRecord(attempt: state.attempt, startedAt: state.startedAt, endedAt: state.endedAt))
+        }
         let status: NodeRecord.Status
         switch states[node].status {
         case .pending: status = .notRun
@@ -244,6 +308,6 @@ struct NodeRecordTable: Sendable {
         return NodeRecord(
             nodeID: plan.ids[node], status: status, attempts: states[node].attempt,
             duration: states[node].duration, output: states[node].output, action: actions[node], failure: failures[node],
-            usedFallback: states[node].usedFallback)
+            usedFallback: states[node].usedFallback, attemptLog: log)
     }
 }

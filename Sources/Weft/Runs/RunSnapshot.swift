@@ -66,6 +66,8 @@ public struct RunSnapshot: Sendable, Hashable, Codable {
         public var seconds: Double
         /// Its last failure, if an attempt failed.
         public var failure: NodeFailure?
+        /// Its attempts so far, with their times (absent in snapshots of older versions).
+        public var attemptLog: [AttemptRecord]?
     }
 
     /// A wait or a sleep in progress.

@@ -18,12 +18,21 @@ extension RunCoordinator {
         let iteration = envelope.iteration
         let attempt = envelope.attempt
         let snapshot = hasContext ? try await contexts.snapshot(run: run) : [:]
+        var began = Date().timeIntervalSince1970
         if plan.shapes[node].isControl, let control = plan.controls[node] {
             let step = envelope.kind == .resume
                 ? try await resumeControl(control, resume: envelope, plan: fleetPlan, node: node, context: StaticContextReader(snapshot))
                 : try await startControl(control, job: envelope, plan: fleetPlan, node: node, context: StaticContextReader(snapshot))
+            if envelope.kind == .resume, let bytes = try await records.value(at: RunKeys.control(run, node, attempt: attempt)),
+                let startedAt = try ControlRecord(decoding: bytes).startedAt
+            {
+                began = startedAt  // the attempt began when its loop, batch, wait… started
+            }
             switch step {
-            case .finished(let record): return .finished(record)
+            case .finished(var record):
+                record.log = try await earlierAttempts(run: run, node: node, iteration: iteration, attempt: attempt)
+                    + [AttemptRecord(attempt: attempt, startedAt: began, endedAt: Date().timeIntervalSince1970)]
+                return .finished(record)
             case .suspended(let reason): return .outcome(.suspended(reason: reason))
             case .rejected(let reason):
                 logger.warning(
@@ -46,7 +55,7 @@ extension RunCoordinator {
                 let state = RunState(runID: run, dependencies: execution.dependencies, logger: logger, context: snapshot)
                 return try await attemptFailed(
                     job, failure: failure, plan: fleetPlan, node: node, meta: meta, state: state, snapshot: snapshot,
-                    prepared: nil, duration: .zero, cleanedUp: true)
+                    prepared: nil, began: began, duration: .zero, cleanedUp: true)
             }
         }
         let state = RunState(runID: run, dependencies: execution.dependencies, logger: logger, context: snapshot)
@@ -65,30 +74,43 @@ extension RunCoordinator {
             on: plan.blocking[node] ? execution.blocking : nil)
         switch outcome.result {
         case .success(let output):
-            return .finished(try await completedRecord(
+            var record = try await completedRecord(
                 plan: fleetPlan, run: run, node: node, meta: meta, snapshot: snapshot, attempt: attempt, output: output,
-                patch: outcome.patch, duration: outcome.duration, usedFallback: false))
+                patch: outcome.patch, duration: outcome.duration, usedFallback: false)
+            record.log = try await earlierAttempts(run: run, node: node, iteration: iteration, attempt: attempt)
+                + [AttemptRecord(attempt: attempt, startedAt: began, endedAt: began + outcome.duration.seconds)]
+            return .finished(record)
         case .failure(let failure):
             return try await attemptFailed(
                 envelope, failure: failure, plan: fleetPlan, node: node, meta: meta, state: state, snapshot: snapshot,
-                prepared: outcome.prepared, duration: outcome.duration, cleanedUp: outcome.cleanedUp)
+                prepared: outcome.prepared, began: began, duration: outcome.duration, cleanedUp: outcome.cleanedUp)
         }
+    }
+
+    /// The node's attempts before `attempt` that failed, with their times, as the record of
+    /// its last failure keeps them (none to read for a first attempt).
+    private func earlierAttempts(run: String, node: Int, iteration: Int, attempt: Int) async throws -> [AttemptRecord] {
+        guard attempt > 1, let bytes = try await records.value(at: RunKeys.lastFailure(run, node, iteration)) else { return [] }
+        return try NodeResultRecord(decoding: bytes).log.filter { $0.attempt < attempt }
     }
 
     /// After a failed attempt: the retry, the fallback, or the node's failure (design rules 6, 8, 9).
     private func attemptFailed(
         _ envelope: Envelope, failure: NodeFailure, plan fleetPlan: FleetPlan, node: Int, meta: RunMeta, state: RunState,
-        snapshot: [String: JSONValue], prepared: JSONValue?, duration: Duration, cleanedUp: Bool
+        snapshot: [String: JSONValue], prepared: JSONValue?, began: Double, duration: Duration, cleanedUp: Bool
     ) async throws -> AttemptResult {
         let plan = fleetPlan.plan
         let run = envelope.runID
         let attempt = envelope.attempt
         let implementation = plan.implementations[node]
+        let failed = AttemptRecord(
+            attempt: attempt, startedAt: began, endedAt: max(began + duration.seconds, Date().timeIntervalSince1970), failure: failure)
+        let log = try await earlierAttempts(run: run, node: node, iteration: envelope.iteration, attempt: attempt) + [failed]
         let context = nodeContext(envelope, plan: plan, node: node, state: state, failure: nil)
         let next = RunRules.afterFailure(plan: plan, node: node, attempt: attempt, failure: failure, runID: run)
         if case .retry(_, let delay) = next {
             return .outcome(try await scheduleRetry(
-                envelope, plan: fleetPlan, node: node, failure: failure, prepared: prepared, delay: delay))
+                envelope, plan: fleetPlan, node: node, failure: failure, prepared: prepared, delay: delay, log: log))
         }
         if next == .fallBack {
             let fallbackContext = nodeContext(envelope, plan: plan, node: node, state: state, failure: failure)
@@ -98,17 +120,23 @@ extension RunCoordinator {
             if case .fallback(_, let result, let patch, let fallbackDuration) = completion {
                 switch result {
                 case .success(let output):
-                    return .finished(try await completedRecord(
+                    var record = try await completedRecord(
                         plan: fleetPlan, run: run, node: node, meta: meta, snapshot: snapshot, attempt: attempt,
-                        output: output, patch: patch, duration: duration + fallbackDuration, usedFallback: true))
+                        output: output, patch: patch, duration: duration + fallbackDuration, usedFallback: true)
+                    record.log = log
+                    return .finished(record)
                 case .failure(let fallbackFailure):
-                    return .finished(failedRecord(attempt: attempt, failure: fallbackFailure, duration: duration))
+                    var record = failedRecord(attempt: attempt, failure: fallbackFailure, duration: duration)
+                    record.log = log
+                    return .finished(record)
                 }
             }
         } else if implementation.hasLifecycle && !cleanedUp {
             await implementation.cleanup(context)
         }
-        return .finished(failedRecord(attempt: attempt, failure: failure, duration: duration))
+        var record = failedRecord(attempt: attempt, failure: failure, duration: duration)
+        record.log = log
+        return .finished(record)
     }
 
     func failedRecord(attempt: Int, failure: NodeFailure, duration: Duration) -> NodeResultRecord {
@@ -164,7 +192,8 @@ extension RunCoordinator {
     /// Records the failed attempt and schedules the next, after `delay`, as a durable timer
     /// (design rule 6).
     func scheduleRetry(
-        _ envelope: Envelope, plan: FleetPlan, node: Int, failure: NodeFailure, prepared: JSONValue?, delay: Duration
+        _ envelope: Envelope, plan: FleetPlan, node: Int, failure: NodeFailure, prepared: JSONValue?, delay: Duration,
+        log: [AttemptRecord]
     ) async throws -> DeliveryOutcome {
         let run = envelope.runID
         let iteration = envelope.iteration
@@ -175,7 +204,8 @@ extension RunCoordinator {
             _ = try await records.setIfAbsent(RunKeys.prepared(run, node, iteration), writer.bytes, fence: nil)
         }
         let retryAt = Date().timeIntervalSince1970 + Double(delay.nanoseconds) / 1e9
-        try await noteFailure(run: run, node: node, iteration: iteration, attempt: attempt, failure: failure, retryAt: retryAt)
+        try await noteFailure(
+            run: run, node: node, iteration: iteration, attempt: attempt, failure: failure, retryAt: retryAt, log: log)
         let next = jobEnvelope(
             plan: plan, runID: run, node: node, iteration: iteration, attempt: attempt + 1, input: envelope.payload)
         let action = TimerAction.publish(queue: plan.queues[node], envelope: next.encoded(), priority: plan.priorities[node])
@@ -194,12 +224,13 @@ extension RunCoordinator {
 
     /// Keeps the node's latest failed attempt, for inspection and the reconciler.
     private func noteFailure(
-        run: String, node: Int, iteration: Int, attempt: Int, failure: NodeFailure, retryAt: Double?
+        run: String, node: Int, iteration: Int, attempt: Int, failure: NodeFailure, retryAt: Double?, log: [AttemptRecord]
     ) async throws {
         var record = NodeResultRecord(status: .failed)
         record.attempt = attempt
         record.failure = failure
         record.retryAt = retryAt
+        record.log = log
         let key = RunKeys.lastFailure(run, node, iteration)
         var current = try await records.value(at: key)
         while true {

@@ -83,7 +83,8 @@ extension RunCoordinator {
         }
         var kept: JSONValue? = nil
         if case .batch(let batch) = control, batch.items.readsContext { kept = .array(items) }
-        let record = ControlRecord(input: input, fencingToken: job.fencingToken, count: count, items: kept)
+        var record = ControlRecord(input: input, fencingToken: job.fencingToken, count: count, items: kept)
+        record.startedAt = Date().timeIntervalSince1970
         if case .exists(let bytes) = try await records.setIfAbsent(
             RunKeys.control(run, node, attempt: job.attempt), record.encoded(), fence: nil)
         {

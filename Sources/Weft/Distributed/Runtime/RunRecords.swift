@@ -102,6 +102,9 @@ struct ControlRecord: Sendable, Hashable {
     /// A batch's items, when they were read from the run's context (which may change): kept,
     /// so that every step sees the same items. `nil` when they come from the input alone.
     var items: JSONValue?
+    /// When the attempt started, in wall-clock seconds since 1970 (absent in records of
+    /// earlier versions).
+    var startedAt: Double?
 
     func encoded() -> [UInt8] {
         var writer = RecordFormat.writer()
@@ -109,6 +112,7 @@ struct ControlRecord: Sendable, Hashable {
         writer.varint(fencingToken)
         writer.varint(count)
         writer.optionalJSON(items)
+        if let startedAt { writer.json(.double(startedAt)) }
         return writer.bytes
     }
 
@@ -125,6 +129,7 @@ struct ControlRecord: Sendable, Hashable {
         fencingToken = try reader.varint()
         count = try reader.int()
         items = try reader.optionalJSON()
+        if !reader.isAtEnd { startedAt = try reader.json().doubleValue }
     }
 }
 
@@ -153,8 +158,13 @@ struct NodeResultRecord: Sendable, Hashable {
     var patch = ContextPatch()
     var failure: NodeFailure? = nil
     /// When the next attempt is due, in wall-clock seconds since 1970: kept with a node's last
-    /// failed attempt (``RunKeys/lastFailure``) for inspection. Encoded only when set, last.
+    /// failed attempt (``RunKeys/lastFailure``) for inspection. Encoded only when set (or the
+    /// log follows), after the failure.
     var retryAt: Double? = nil
+    /// The node's attempts that ended, with their times: in a result record every one; in the
+    /// last failure's record the failed ones so far. Encoded last, when not empty (records of
+    /// earlier versions have none).
+    var log: [AttemptRecord] = []
 
     static let skipped = NodeResultRecord(status: .skipped)
 
@@ -184,9 +194,19 @@ struct NodeResultRecord: Sendable, Hashable {
         }
         writer.byte(failure == nil ? 0 : 1)
         if let failure { writer.failure(failure) }
-        if let retryAt {
-            writer.byte(1)
-            writer.json(.double(retryAt))
+        if retryAt != nil || !log.isEmpty {
+            writer.byte(retryAt == nil ? 0 : 1)
+            if let retryAt { writer.json(.double(retryAt)) }
+        }
+        if !log.isEmpty {
+            writer.varint(log.count)
+            for entry in log {
+                writer.varint(entry.attempt)
+                writer.json(.double(entry.startedAt))
+                writer.json(.double(entry.endedAt))
+                writer.byte(entry.failure == nil ? 0 : 1)
+                if let failure = entry.failure { writer.failure(failure) }
+            }
         }
         return writer.bytes
     }
@@ -221,6 +241,17 @@ struct NodeResultRecord: Sendable, Hashable {
         for _ in 0..<changeCount { patch.changes.append(.init(key: try reader.string(), value: try reader.optionalJSON())) }
         failure = try reader.bool() ? try reader.failure() : nil
         if !reader.isAtEnd, try reader.bool() { retryAt = try reader.json().doubleValue }
+        if !reader.isAtEnd {
+            let count = try reader.count()
+            log.reserveCapacity(count)
+            for _ in 0..<count {
+                let attempt = try reader.int()
+                let startedAt = try reader.json().doubleValue ?? 0
+                let endedAt = try reader.json().doubleValue ?? 0
+                let failure = try reader.bool() ? try reader.failure() : nil
+                log.append(AttemptRecord(attempt: attempt, startedAt: startedAt, endedAt: endedAt, failure: failure))
+            }
+        }
     }
 }
 

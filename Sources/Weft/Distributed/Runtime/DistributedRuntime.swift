@@ -59,6 +59,10 @@ public final class DistributedRuntime: Sendable {
     public let configuration: Configuration
     let coordinator: RunCoordinator
     private let announcements = RunAnnouncements()
+    /// Subscribers to the events of this client's runs, and the runs started while someone
+    /// listened (their events come from the workers; their end is told here).
+    private let bus = RunEventBus()
+    private let reportedRuns = Mutex<Set<String>>([])
     private let listener = Mutex(ListenerState())
     private let runIDs = RunIDGenerator()
     /// Queues this client declared already.
@@ -110,8 +114,24 @@ public final class DistributedRuntime: Sendable {
             declared.withLock { _ = $0.insert(queue) }
         }
         let runID = options.runID ?? runIDs.next()
-        try await coordinator.start(plan: plan, input: input, runID: runID, options: options, replyTo: replyQueue, delay: delay)
+        let reportsEvents = bus.hasSubscribers
+        if reportsEvents { reportedRuns.withLock { _ = $0.insert(runID) } }
+        let started = try await coordinator.start(
+            plan: plan, input: input, runID: runID, options: options, replyTo: replyQueue, delay: delay, reportsEvents: reportsEvents)
+        if reportsEvents && started {
+            bus.emit(RunEvent(runID: runID, kind: .runStarted(blueprintID: blueprint.id, version: blueprint.version)))
+        }
         return DistributedRunHandle(runID: runID, runtime: self)
+    }
+
+    /// The events of the runs this client starts from now on, as ``LocalRuntime/events()``
+    /// gives them: the run started, each node started, finished, failed, retrying, waiting or
+    /// skipped, each edge taken or skipped, the run finished. The workers send them to this
+    /// client's reply queue, several to a message, only for runs started while someone
+    /// listens (a run costs nothing more otherwise). They are not durable: a broker restart
+    /// may lose some; the run's result never depends on them.
+    public func events() -> AsyncStream<RunEvent> {
+        bus.subscribe()
     }
 
     /// Starts a run of `blueprint` once `delay` has passed. The run is recorded now and its start
@@ -206,6 +226,7 @@ public final class DistributedRuntime: Sendable {
         await consumer?.stop()
         await task?.value
         announcements.announceAll()
+        bus.finish()
     }
 
     private func startListening() async throws {
@@ -225,17 +246,31 @@ public final class DistributedRuntime: Sendable {
         let consumer = try await transport.consume(replyQueue, prefetch: 64)
         let announcements = self.announcements
         let logger = configuration.logger
-        let task = Task {
+        let task = Task { [self] in
             do {
                 for try await delivery in consumer {
-                    if let envelope = try? Envelope(decoding: delivery.body), envelope.kind == .runFinished {
-                        announcements.announce(envelope.runID)
+                    guard let envelope = try? Envelope(decoding: delivery.body) else {
+                        try? await delivery.deadLetter(reason: "not a run announcement")
+                        continue
+                    }
+                    switch envelope.kind {
+                    case .runFinished:
+                        var ended = [envelope.runID]
                         // Under load, one message names several runs (AnnouncementBatcher).
                         if case .array(let others) = envelope.payload {
-                            for case .string(let run) in others { announcements.announce(run) }
+                            for case .string(let run) in others { ended.append(run) }
                         }
+                        for run in ended { announcements.announce(run) }
+                        await tellEnds(of: ended)
                         try? await delivery.ack()
-                    } else {
+                    case .event:
+                        do {
+                            try tellEvents(envelope)
+                            try? await delivery.ack()
+                        } catch {
+                            try? await delivery.deadLetter(reason: "\(error)")
+                        }
+                    case .job, .resume:
                         try? await delivery.deadLetter(reason: "not a run announcement")
                     }
                 }
@@ -254,6 +289,26 @@ public final class DistributedRuntime: Sendable {
             state.consumer = consumer
             state.task = task
             state.ticker = ticker
+        }
+    }
+}
+
+extension DistributedRuntime {
+    /// Emits the events a worker sent for one of this client's runs.
+    fileprivate func tellEvents(_ envelope: Envelope) throws(WeftError) {
+        guard reportedRuns.withLock({ $0.contains(envelope.runID) }), case .array(let kinds) = envelope.payload else {
+            throw WeftError(.malformedMessage, "Run events for a run this client did not ask events of, or not a list")
+        }
+        let events = try kinds.map { value throws(WeftError) in RunEvent(runID: envelope.runID, kind: try RunEvent.Kind(wire: value)) }
+        for event in events { bus.emit(event) }
+    }
+
+    /// Emits the end of those of `runs` whose events this client reports, with their status.
+    fileprivate func tellEnds(of runs: [String]) async {
+        let reported = reportedRuns.withLock { reported in runs.filter { reported.remove($0) != nil } }
+        for run in reported {
+            guard let terminal = try? await coordinator.terminal(run) else { continue }
+            bus.emit(RunEvent(runID: run, kind: .runFinished(status: terminal.status)))
         }
     }
 }

@@ -89,10 +89,11 @@ extension RunCoordinator {
     func advance(
         run: String, plan fleetPlan: FleetPlan, meta: RunMeta, node: Int, iteration: Int, record: NodeResultRecord,
         envelope: Envelope?, now: ContinuousClock.Instant = .now, added: (batch: ArrivalBatch, sizes: [Int])? = nil,
-        keep: Set<String>? = nil
+        keep: Set<String>? = nil, report: RunEventReport? = nil
     ) async throws -> Envelope? {
         let plan = fleetPlan.plan
         if record.status == .failed {
+            await send(report)
             try await finish(run, TerminalRecord(RunRules.nodeFailed(
                 plan: plan, node: node, attempt: record.attempt,
                 failure: record.failure ?? NodeFailure(message: "failed", errorType: "WeftError"))))
@@ -118,6 +119,14 @@ extension RunCoordinator {
         ready.reserveCapacity(pending.count)
         while let (edge, arrival, arrivals) = pending.popLast() {
             let target = Int(plan.ends[edge].target)
+            if let report {
+                let (source, destination) = (plan.ids[Int(plan.ends[edge].source)], plan.ids[target])
+                if case .taken = arrival {
+                    report.note(.edgeTaken(source: source, target: destination))
+                } else {
+                    report.note(.edgeSkipped(source: source, target: destination))
+                }
+            }
             if case .taken(let value) = arrival, plan.shapes[target].incomingCount == 1, !plan.shapes[target].hasInputs {
                 // The common case (a chain, a fan-out): the target's one edge was taken, so it
                 // fires (rule 4) with the edge's value (rule 5), with nothing to look up.
@@ -135,6 +144,7 @@ extension RunCoordinator {
                 ready.append((target, input))
             case .skip:
                 // Dead-path elimination (design rule 3).
+                report?.note(.nodeSkipped(nodeID: plan.ids[target]))
                 _ = try await records.setIfAbsent(
                     RunKeys.result(run, target, iteration), NodeResultRecord.skipped.encoded(), fence: nil)
                 finished = max(finished, try await records.addToSet(doneKey, member: RunKeys.doneMember(target)))
@@ -142,6 +152,8 @@ extension RunCoordinator {
             }
         }
         if faults != nil, let envelope { try await checkpoint(.arrived, envelope) }
+        // The client hears of this node's end before anything that follows from it.
+        await send(report)
         var kept: Envelope?
         if ready.count == 1, let keep, keep.contains(fleetPlan.queues[ready[0].node]) {
             kept = jobEnvelope(plan: fleetPlan, runID: run, node: ready[0].node, iteration: iteration, attempt: 1, input: ready[0].input)

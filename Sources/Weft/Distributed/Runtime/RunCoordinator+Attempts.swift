@@ -11,7 +11,8 @@ extension RunCoordinator {
 
     /// Runs the attempt the envelope names (and the node's fallback if that was its last).
     func execute(
-        _ envelope: Envelope, plan fleetPlan: FleetPlan, node: Int, meta: RunMeta, hasContext: Bool
+        _ envelope: Envelope, plan fleetPlan: FleetPlan, node: Int, meta: RunMeta, hasContext: Bool,
+        report: RunEventReport? = nil
     ) async throws -> AttemptResult {
         let plan = fleetPlan.plan
         let run = envelope.runID
@@ -30,10 +31,19 @@ extension RunCoordinator {
             }
             switch step {
             case .finished(var record):
+                let ended = Date().timeIntervalSince1970
                 record.log = try await earlierAttempts(run: run, node: node, iteration: iteration, attempt: attempt)
-                    + [AttemptRecord(attempt: attempt, startedAt: began, endedAt: Date().timeIntervalSince1970)]
+                    + [AttemptRecord(attempt: attempt, startedAt: began, endedAt: ended)]
+                report?.note(.nodeFinished(
+                    nodeID: plan.ids[node], attempt: attempt, duration: .nanoseconds(Int64(max(0, ended - began) * 1e9)),
+                    usedFallback: false))
                 return .finished(record)
-            case .suspended(let reason): return .outcome(.suspended(reason: reason))
+            case .suspended(let reason):
+                switch control {
+                case .wait, .sleep: if envelope.kind == .job { report?.note(.nodeWaiting(nodeID: plan.ids[node])) }
+                case .loop, .subworkflow, .batch: break
+                }
+                return .outcome(.suspended(reason: reason))
             case .rejected(let reason):
                 logger.warning(
                     "dead-lettering a resume message that cannot be acted on",
@@ -55,7 +65,7 @@ extension RunCoordinator {
                 let state = RunState(runID: run, dependencies: execution.dependencies, logger: logger, context: snapshot)
                 return try await attemptFailed(
                     job, failure: failure, plan: fleetPlan, node: node, meta: meta, state: state, snapshot: snapshot,
-                    prepared: nil, began: began, duration: .zero, cleanedUp: true)
+                    prepared: nil, began: began, duration: .zero, cleanedUp: true, report: report)
             }
         }
         let state = RunState(runID: run, dependencies: execution.dependencies, logger: logger, context: snapshot)
@@ -79,11 +89,13 @@ extension RunCoordinator {
                 patch: outcome.patch, duration: outcome.duration, usedFallback: false)
             record.log = try await earlierAttempts(run: run, node: node, iteration: iteration, attempt: attempt)
                 + [AttemptRecord(attempt: attempt, startedAt: began, endedAt: began + outcome.duration.seconds)]
+            report?.note(.nodeFinished(nodeID: plan.ids[node], attempt: attempt, duration: outcome.duration, usedFallback: false))
             return .finished(record)
         case .failure(let failure):
             return try await attemptFailed(
                 envelope, failure: failure, plan: fleetPlan, node: node, meta: meta, state: state, snapshot: snapshot,
-                prepared: outcome.prepared, began: began, duration: outcome.duration, cleanedUp: outcome.cleanedUp)
+                prepared: outcome.prepared, began: began, duration: outcome.duration, cleanedUp: outcome.cleanedUp,
+                report: report)
         }
     }
 
@@ -97,7 +109,8 @@ extension RunCoordinator {
     /// After a failed attempt: the retry, the fallback, or the node's failure (design rules 6, 8, 9).
     private func attemptFailed(
         _ envelope: Envelope, failure: NodeFailure, plan fleetPlan: FleetPlan, node: Int, meta: RunMeta, state: RunState,
-        snapshot: [String: JSONValue], prepared: JSONValue?, began: Double, duration: Duration, cleanedUp: Bool
+        snapshot: [String: JSONValue], prepared: JSONValue?, began: Double, duration: Duration, cleanedUp: Bool,
+        report: RunEventReport?
     ) async throws -> AttemptResult {
         let plan = fleetPlan.plan
         let run = envelope.runID
@@ -108,10 +121,13 @@ extension RunCoordinator {
         let log = try await earlierAttempts(run: run, node: node, iteration: envelope.iteration, attempt: attempt) + [failed]
         let context = nodeContext(envelope, plan: plan, node: node, state: state, failure: nil)
         let next = RunRules.afterFailure(plan: plan, node: node, attempt: attempt, failure: failure, runID: run)
-        if case .retry(_, let delay) = next {
+        if case .retry(let nextAttempt, let delay) = next {
+            report?.note(.nodeFailed(nodeID: plan.ids[node], attempt: attempt, failure: failure, willRetry: true))
+            report?.note(.nodeRetrying(nodeID: plan.ids[node], attempt: nextAttempt, delay: delay))
             return .outcome(try await scheduleRetry(
                 envelope, plan: fleetPlan, node: node, failure: failure, prepared: prepared, delay: delay, log: log))
         }
+        report?.note(.nodeFailed(nodeID: plan.ids[node], attempt: attempt, failure: failure, willRetry: false))
         if next == .fallBack {
             let fallbackContext = nodeContext(envelope, plan: plan, node: node, state: state, failure: failure)
             let completion = await NodeExecution.fallback(
@@ -124,6 +140,8 @@ extension RunCoordinator {
                         plan: fleetPlan, run: run, node: node, meta: meta, snapshot: snapshot, attempt: attempt,
                         output: output, patch: patch, duration: duration + fallbackDuration, usedFallback: true)
                     record.log = log
+                    report?.note(.nodeFinished(
+                        nodeID: plan.ids[node], attempt: attempt, duration: duration + fallbackDuration, usedFallback: true))
                     return .finished(record)
                 case .failure(let fallbackFailure):
                     var record = failedRecord(attempt: attempt, failure: fallbackFailure, duration: duration)

@@ -188,6 +188,7 @@ extension RunCoordinator {
                 reason: "the job names blueprint \"\(envelope.blueprintID)\" v\(envelope.blueprintVersion) but run \"\(run)\" "
                     + "is pinned to \"\(meta.blueprintID)\" v\(meta.blueprintVersion)"), nil)
         }
+        let report = RunEventReport.forRun(run, meta: meta)
         let lost = deliveryCount - 1
         if lost >= options.maxLostDeliveries {
             return (try await quarantine(envelope, node: node, lost: lost, queue: queue), nil)
@@ -219,9 +220,15 @@ extension RunCoordinator {
                     return (.dropped(reason: "attempt \(envelope.attempt) was superseded by a newer one"), nil)
                 }
             }
-            switch try await execute(envelope, plan: plan, node: node, meta: meta, hasContext: current[2] != nil) {
+            if let report, envelope.kind == .job {
+                report.note(.nodeStarted(nodeID: envelope.nodeID, attempt: envelope.attempt))
+                await send(report)
+            }
+            switch try await execute(envelope, plan: plan, node: node, meta: meta, hasContext: current[2] != nil, report: report) {
             case .finished(let produced): record = produced
-            case .outcome(let outcome): return (outcome, nil)
+            case .outcome(let outcome):
+                await send(report)
+                return (outcome, nil)
             }
             if faults != nil { try await checkpoint(.executed, envelope) }
             // A failure may come from the run ending elsewhere (its attempt was cancelled): then
@@ -272,6 +279,7 @@ extension RunCoordinator {
                 values = []
                 if outcome == .stored, ended == .swapped {
                     if faults != nil { try await checkpoint(.recorded, envelope) }
+                    await send(report)
                     try await finished(run, last.terminal, meta: meta, announcing: last.end.marker != nil)
                     return (.completed, nil)
                 }
@@ -285,13 +293,15 @@ extension RunCoordinator {
                     if faults != nil { try await checkpoint(.recorded, envelope) }
                     let kept = try await advance(
                         run: run, plan: plan, meta: meta, node: node, iteration: iteration, record: record,
-                        envelope: envelope, now: now, added: (batch, sizes), keep: keeping)
+                        envelope: envelope, now: now, added: (batch, sizes), keep: keeping, report: report)
                     return (.completed, kept.map {
                         InlineJob(envelope: $0, read: follower.map { plan.plan.ids[$0] } == $0.nodeID && !values.isEmpty ? values : nil)
                     })
                 }
             case .exists(let bytes):
-                // Another delivery recorded first: its result stands, and routes.
+                // Another delivery recorded first: its result stands, and routes. What this
+                // attempt noted did not happen.
+                report?.discard()
                 record = try NodeResultRecord(decoding: bytes)
             case .fenced:
                 return (.dropped(reason: "attempt \(envelope.attempt) was superseded by a newer one"), nil)
@@ -300,7 +310,7 @@ extension RunCoordinator {
         }
         let kept = try await advance(
             run: run, plan: plan, meta: meta, node: node, iteration: iteration, record: record, envelope: envelope, now: now,
-            keep: keep)
+            keep: keep, report: report)
         return (.completed, kept.map { InlineJob(envelope: $0, read: nil) })
     }
 

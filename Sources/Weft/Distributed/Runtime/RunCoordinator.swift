@@ -148,12 +148,13 @@ final class RunCoordinator: Sendable {
     @discardableResult
     func start(
         plan: FleetPlan, input: JSONValue, runID: String, options runOptions: RunOptions, replyTo: String?,
-        parent: ParentResume? = nil, delay: Duration? = nil
+        parent: ParentResume? = nil, delay: Duration? = nil, reportsEvents: Bool = false
     ) async throws -> Bool {
         let blueprint = plan.plan.blueprint
         let meta = RunMeta(
             blueprintID: blueprint.id, blueprintVersion: blueprint.version, input: input, replyTo: replyTo,
-            deadline: runOptions.deadline, startedAt: Date().timeIntervalSince1970 + (delay?.seconds ?? 0), parent: parent)
+            deadline: runOptions.deadline, startedAt: Date().timeIntervalSince1970 + (delay?.seconds ?? 0), parent: parent,
+            reportsEvents: reportsEvents && replyTo != nil)
         // The run's record and its entry in the progress index (which lets the reconciler find
         // it if this process dies before its first job is published) are written together: a
         // group-committing store makes them one commit. Noting progress for a run that exists

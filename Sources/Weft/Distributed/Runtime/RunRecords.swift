@@ -34,6 +34,8 @@ final class RunMeta: Sendable {
     let startedAt: Double
     /// For a child run: the message that tells its parent it ended.
     let parent: ParentResume?
+    /// Whether the client that started the run asked for its events.
+    let reportsEvents: Bool
 
     func encoded() -> [UInt8] {
         var writer = RecordFormat.writer()
@@ -50,15 +52,19 @@ final class RunMeta: Sendable {
             writer.string(parent.queue)
             writer.raw(parent.envelope)
             writer.byte(parent.priority)
+        } else if reportsEvents {
+            writer.byte(0)
         }
+        if reportsEvents { writer.byte(1) }
         return writer.bytes
     }
 
     init(
         blueprintID: String, blueprintVersion: String, input: JSONValue, replyTo: String?, deadline: Duration?,
-        startedAt: Double, parent: ParentResume? = nil
+        startedAt: Double, parent: ParentResume? = nil, reportsEvents: Bool = false
     ) {
         self.parent = parent
+        self.reportsEvents = reportsEvents
         self.blueprintID = blueprintID
         self.blueprintVersion = blueprintVersion
         self.input = input
@@ -79,9 +85,10 @@ final class RunMeta: Sendable {
         if !reader.isAtEnd, try reader.byte() == 1 {
             parent = ParentResume(queue: try reader.string(), envelope: try reader.raw(), priority: try reader.byte())
         }
+        let reportsEvents = !reader.isAtEnd ? try reader.bool() : false
         self.init(
             blueprintID: blueprintID, blueprintVersion: blueprintVersion, input: input, replyTo: replyTo, deadline: deadline,
-            startedAt: startedAt, parent: parent)
+            startedAt: startedAt, parent: parent, reportsEvents: reportsEvents)
     }
 }
 

@@ -24,7 +24,7 @@ package struct Envelope: Sendable, Hashable {
     }
 
     /// The version this build writes.
-    package static let currentVersion = Version(major: 1, minor: 1)
+    package static let currentVersion = Version(major: 1, minor: 2)
 
     /// What a message asks for.
     package enum Kind: UInt8, Sendable, Hashable {
@@ -36,6 +36,9 @@ package struct Envelope: Sendable, Hashable {
         /// Resume a suspended control node: a child run ended, a signal came, or a timer fired.
         /// The payload says which (format 1.1).
         case resume = 3
+        /// Events of a run, for the client that started it and asked for them: the payload is
+        /// an array of events (format 1.2).
+        case event = 4
     }
 
     /// The format version the message was written with.

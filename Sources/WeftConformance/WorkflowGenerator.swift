@@ -78,23 +78,15 @@ public struct WorkflowGenerator: Sendable {
     }
 }
 
-/// The seeded randomness of a generator (SplitMix64).
+/// The seeded randomness of a generator: the engine's SplitMix64, with the draws it needs.
 struct GeneratorRandom {
-    private var state: UInt64
+    private var generator: SplitMix64
 
-    init(seed: UInt64) { state = seed ^ 0x5DEE_CE66_D1CE_4E5B }
+    init(seed: UInt64) { generator = SplitMix64(seed: seed ^ 0x5DEE_CE66_D1CE_4E5B) }
 
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
+    mutating func below(_ bound: Int) -> Int { Int(generator.next() % UInt64(max(1, bound))) }
 
-    mutating func below(_ bound: Int) -> Int { Int(next() % UInt64(max(1, bound))) }
-
-    mutating func chance(_ probability: Double) -> Bool { Double(next() >> 11) * 0x1.0p-53 < probability }
+    mutating func chance(_ probability: Double) -> Bool { generator.nextUnit() < probability }
 
     mutating func pick<T>(_ choices: [T]) -> T { choices[below(choices.count)] }
 }

@@ -10,15 +10,7 @@ import WeftConformance
 struct CompletionRaceTests {
     /// `S → X, S → T, X → Y when output.x > 1000`: X and T run, X's edge is skipped, so both are
     /// terminal and the result is an object of both (design rule 10).
-    static let workflow = Workflow("terminal-beside-skip") {
-        Node("S") { $0.input }
-        Node("X") { _ in ["x": 1] }
-        Node("T") { _ in ["t": 1] }
-        Node("Y") { $0.input }
-        Edge("S", to: "X")
-        Edge("S", to: "T")
-        Edge("X", to: "Y", when: "output.x > 1000")
-    }
+    static let workflow = EngineScenario.terminalBesideSkippedEdge.workflow
 
     /// When worker 0 has recorded X's result (and its additions), T's whole job runs on worker 1
     /// before X's worker resolves X's skipped edge: the interleaving of two concurrent workers.

@@ -66,11 +66,9 @@ struct DistributedRuntimeTests {
         await fleet.shutdown()
     }
 
-    @Test("A running attempt is cancelled when its run is cancelled from another process")
-    func cancelRunningAttempt() async throws {
-        let started = Gate()
-        let stopped = Gate()
-        let slow = Workflow("slow") {
+    /// One node that opens `started`, runs until it is cancelled, then opens `stopped`.
+    static func cancellable(_ id: String, started: Gate, stopped: Gate) -> Workflow {
+        Workflow(id) {
             Node("wait") { _ in
                 started.open()
                 do {
@@ -82,6 +80,13 @@ struct DistributedRuntimeTests {
                 return "never"
             }
         }
+    }
+
+    @Test("A running attempt is cancelled when its run is cancelled from another process")
+    func cancelRunningAttempt() async throws {
+        let started = Gate()
+        let stopped = Gate()
+        let slow = Self.cancellable("slow", started: started, stopped: stopped)
         var configuration = Worker.Configuration(cancellationCheckInterval: .milliseconds(20), logger: quiet)
         configuration.concurrency = 1
         let fleet = try await InProcessFleet.start(
@@ -100,18 +105,7 @@ struct DistributedRuntimeTests {
     func cancellationAtNextCheck() async throws {
         let started = Gate()
         let stopped = Gate()
-        let slow = Workflow("slow-young") {
-            Node("wait") { _ in
-                started.open()
-                do {
-                    try await untilCancelled()
-                } catch {
-                    stopped.open()
-                    throw error
-                }
-                return "never"
-            }
-        }
+        let slow = Self.cancellable("slow-young", started: started, stopped: stopped)
         // The worker's loops sleep on a manual clock: its timer loop and its cancellation check.
         let clock = ManualClock()
         var configuration = Worker.Configuration(

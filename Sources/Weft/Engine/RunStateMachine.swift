@@ -383,12 +383,12 @@ struct EngineScope: ExpressionScope {
 }
 
 /// A small, fast, seedable random number generator, so that a run's jitter can be replayed.
-struct SplitMix64: RandomNumberGenerator {
+package struct SplitMix64: RandomNumberGenerator {
     private var state: UInt64
 
-    init(seed: UInt64) { state = seed }
+    package init(seed: UInt64) { state = seed }
 
-    mutating func next() -> UInt64 {
+    package mutating func next() -> UInt64 {
         state &+= 0x9E37_79B9_7F4A_7C15
         var z = state
         z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
@@ -397,7 +397,7 @@ struct SplitMix64: RandomNumberGenerator {
     }
 
     /// A value in `0..<1`.
-    mutating func nextUnit() -> Double {
+    package mutating func nextUnit() -> Double {
         Double(next() >> 11) * 0x1.0p-53
     }
 

@@ -75,12 +75,86 @@ public enum EngineConformance {
         _ scenario: EngineScenario, input: JSONValue, on client: DistributedRuntime, timeout: Duration
     ) async throws -> [String] {
         let workflow = scenario.workflow
-        let expected = RunSummary(try await LocalRuntime(workflow).run(workflow.blueprint, input: input, options: scenario.options))
+        let expected: RunSummary
+        let local = LocalRuntime(workflow)
+        if scenario.signals.isEmpty {
+            expected = RunSummary(try await local.run(workflow.blueprint, input: input, options: scenario.options))
+        } else {
+            let events = local.events()
+            let handle = try local.start(workflow.blueprint, input: input, options: scenario.options)
+            let result = try await withDeadline(timeout, what: "embedded run \(handle.runID) of \(scenario.name)") {
+                try await whileSending(scenario.signals, to: handle.runID, hearing: events, until: { await handle.result() }) {
+                    signal in try local.signal(runID: handle.runID, nodeID: signal.nodeID, action: signal.action, payload: signal.payload)
+                }
+            }
+            expected = RunSummary(result)
+        }
+        let events = scenario.signals.isEmpty ? nil : client.events()
         let handle = try await client.start(workflow.blueprint, input: input, options: scenario.options)
-        let result = try await withDeadline(timeout, what: "run \(handle.runID) of \(scenario.name)") {
-            try await handle.result()
+        let result: RunResult
+        do {
+            result = try await withDeadline(timeout, what: "run \(handle.runID) of \(scenario.name)") {
+                guard let events else { return try await handle.result() }
+                return try await whileSending(scenario.signals, to: handle.runID, hearing: events, until: { try await handle.result() }) {
+                    signal in
+                    try await client.signal(runID: handle.runID, nodeID: signal.nodeID, action: signal.action, payload: signal.payload)
+                }
+            }
+        } catch let error as ConformanceError {
+            // Say where the run stands.
+            let status = try? await client.status(handle.runID)
+            let nodes = status?.nodes.map { "\($0.nodeID) \($0.state)" }.joined(separator: ", ") ?? "unknown"
+            throw ConformanceError("\(error.message); its nodes: \(nodes)")
         }
         return expected.differences(from: RunSummary(result)).map { "\(scenario.name), input \(input): local \($0) distributed" }
+    }
+
+    /// Runs `body` (which waits for a run's result) while sending each of `signals` when
+    /// `events` say its node of run `run` waits.
+    private static func whileSending(
+        _ signals: [EngineScenario.Signal], to run: String, hearing events: AsyncStream<RunEvent>,
+        until body: @escaping @Sendable () async throws -> RunResult,
+        _ deliver: @escaping @Sendable (EngineScenario.Signal) async throws -> Void
+    ) async throws -> RunResult {
+        try await withThrowingTaskGroup(of: RunResult?.self) { group in
+            group.addTask {
+                try await send(signals, to: run, hearing: events, deliver)
+                return nil
+            }
+            group.addTask { try await body() }
+            while let next = try await group.next() {
+                if let result = next {
+                    group.cancelAll()
+                    return result
+                }
+            }
+            throw ConformanceError("run \(run) gave no result")
+        }
+    }
+
+    /// Sends each of `signals` when `events` say its node of run `run` waits, until the run ends.
+    private static func send(
+        _ signals: [EngineScenario.Signal], to run: String, hearing events: AsyncStream<RunEvent>,
+        _ deliver: (EngineScenario.Signal) async throws -> Void
+    ) async throws {
+        for await event in events where event.runID == run {
+            switch event.kind {
+            case .nodeWaiting(let node):
+                for signal in signals where signal.nodeID == node {
+                    do {
+                        try await deliver(signal)
+                    } catch let error as WeftError where error.code == .runFinished || error.code == .notWaiting {
+                        // Another branch ended the run (a failure) while the node waited. Were
+                        // the refusal wrong, the run would wait for ever and miss its deadline.
+                        continue
+                    }
+                }
+            case .runFinished:
+                return
+            default:
+                continue
+            }
+        }
     }
 }
 

@@ -12,13 +12,37 @@ public struct EngineScenario: Sendable, CustomStringConvertible {
     public var inputs: [JSONValue]
     /// The options of every run (its initial context).
     public var options: RunOptions
+    /// The signals a run gets: each goes to its node when the node waits for one (a node that
+    /// never waits, its branch skipped, gets none).
+    public var signals: [Signal]
+
+    /// A signal for a waiting node.
+    public struct Signal: Sendable, Hashable {
+        /// The node that waits for it.
+        public var nodeID: String
+        /// The action it carries.
+        public var action: String
+        /// Its payload, the node's output.
+        public var payload: JSONValue
+
+        /// Creates a signal.
+        public init(nodeID: String, action: String, payload: JSONValue = .null) {
+            self.nodeID = nodeID
+            self.action = action
+            self.payload = payload
+        }
+    }
 
     /// Creates a scenario.
-    public init(_ name: String, inputs: [JSONValue] = [.null], options: RunOptions = RunOptions(), workflow: Workflow) {
+    public init(
+        _ name: String, inputs: [JSONValue] = [.null], options: RunOptions = RunOptions(), signals: [Signal] = [],
+        workflow: Workflow
+    ) {
         self.name = name
         self.workflow = workflow
         self.inputs = inputs
         self.options = options
+        self.signals = signals
     }
 
     public var description: String { name }

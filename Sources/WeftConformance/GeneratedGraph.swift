@@ -17,8 +17,9 @@ struct GeneratedGraph {
         /// Ordinary code; `any` for an `any` join, whose output cannot depend on its input.
         case task(any: Bool)
         case sleep
-        /// A wait that no signal ends: it times out with action `action`.
-        case wait(action: String)
+        /// A wait: with a `signal`, the scenario sends it one (and it has no timeout); without,
+        /// it times out with action `action`.
+        case wait(action: String, signal: EngineScenario.Signal?)
         case loop(passes: Int)
         case batch(items: Int)
         case subworkflow
@@ -26,6 +27,8 @@ struct GeneratedGraph {
 
     let blueprintID: String
     private(set) var components: [any WorkflowComponent] = []
+    /// The signals the scenario's runs send its waits.
+    private(set) var signals: [EngineScenario.Signal] = []
 
     init(seed: UInt64, options: WorkflowGenerator.Options, random: inout GeneratorRandom) {
         blueprintID = "gen\(seed)"
@@ -51,7 +54,14 @@ struct GeneratedGraph {
             } else if options.controlFlow && random.chance(0.3) {
                 switch random.below(5) {
                 case 0: kinds.append(.sleep)
-                case 1: kinds.append(.wait(action: random.pick(["a", "b"])))
+                case 1:
+                    var signal: EngineScenario.Signal?
+                    if options.signals, random.chance(0.5) {
+                        signal = EngineScenario.Signal(
+                            nodeID: ids[node], action: random.pick(["a", "b"]), payload: ["signal": .int(Int64(random.below(100)))])
+                        signals.append(signal!)
+                    }
+                    kinds.append(.wait(action: random.pick(["a", "b"]), signal: signal))
                 case 2: kinds.append(.loop(passes: random.below(3)))
                 case 3: kinds.append(.batch(items: random.pick([0, 1, 3])))
                 default: kinds.append(.subworkflow)
@@ -104,9 +114,10 @@ struct GeneratedGraph {
             for source in incoming[target] {
                 var action: String?
                 if labelled[source], random.chance(0.7) { action = random.pick(["a", "b", "c"]) }
-                if case .wait(let timeoutAction) = kinds[source], !hasEdge[source] {
-                    // A wait's timeout action must lead somewhere: its first edge carries it or none.
-                    action = labelled[source] ? timeoutAction : nil
+                if case .wait(let timeoutAction, let signal) = kinds[source], !hasEdge[source] {
+                    // A wait's actions must lead somewhere: its first edge carries its timeout's
+                    // action, or none (a default edge, whatever action a signal carries).
+                    action = labelled[source] && signal == nil ? timeoutAction : nil
                 }
                 hasEdge[source] = true
                 var condition: EdgeCondition?
@@ -128,7 +139,8 @@ struct GeneratedGraph {
         switch kind {
         case .sleep:
             return Node.sleep(id, for: .milliseconds(2))
-        case .wait(let action):
+        case .wait(let action, let signal):
+            if signal != nil { return Node.waitForSignal(id, actions: ["a", "b"]) }
             return Node.waitForSignal(id, timeout: .milliseconds(2), timeoutAction: action)
         case .loop(let passes):
             let step = id + "b"

@@ -8,10 +8,11 @@ import Weft
 /// outputs, actions with and without matching labels and with and without default edges, `all`
 /// and `any` joins (joins whose every edge may be skipped included), transforms and `inputs`
 /// maps, retries, fallbacks and failing nodes; and, with ``Options/controlFlow``, loops, batches,
-/// sub-workflows, waits (which time out) and sleeps. Node code is deterministic (a hash of the
-/// node's id, input and attempt), so every runtime must give the same observable run; an `any`
-/// join's output does not depend on which edge fired it, and at most one node of a workflow can
-/// fail for good, so that which node fails a run does not depend on timing.
+/// sub-workflows, waits (for a signal the scenario sends, or timing out) and sleeps. Node code
+/// is deterministic (a hash of the node's id, input and attempt), so every runtime must give the
+/// same observable run; an `any` join's output does not depend on which edge fired it, and at
+/// most one node of a workflow can fail for good, so that which node fails a run does not depend
+/// on timing.
 ///
 /// ```swift
 /// for seed in 1...500 {
@@ -29,14 +30,18 @@ public struct WorkflowGenerator: Sendable {
         public var failures: Bool
         /// Whether loops, batches, sub-workflows, waits and sleeps appear.
         public var controlFlow: Bool
+        /// Whether some waits wait for a signal, which the scenario sends (``EngineScenario/signals``),
+        /// rather than time out. Only for harnesses that send signals.
+        public var signals: Bool
         /// How many inputs (so runs) each scenario has.
         public var inputs: Int
 
         /// Creates options; every member has a default.
-        public init(maxNodes: Int = 10, failures: Bool = true, controlFlow: Bool = true, inputs: Int = 3) {
+        public init(maxNodes: Int = 10, failures: Bool = true, controlFlow: Bool = true, signals: Bool = true, inputs: Int = 3) {
             self.maxNodes = max(2, maxNodes)
             self.failures = failures
             self.controlFlow = controlFlow
+            self.signals = signals
             self.inputs = max(1, inputs)
         }
     }
@@ -58,7 +63,7 @@ public struct WorkflowGenerator: Sendable {
             index == 0 ? 0 : .int(Int64(random.below(100)))
         }
         return EngineScenario(
-            "generated \(seed)", inputs: inputs,
+            "generated \(seed)", inputs: inputs, signals: graph.signals,
             workflow: Workflow(graph.blueprintID) { graph.components }.namespaced(graph.blueprintID))
     }
 

@@ -53,7 +53,7 @@ enum ChaosWorkloads {
 
     /// Generated workflows (``WorkflowGenerator``, seeds 1…48, up to 8 nodes): every other run
     /// is one of them, so the chaos test is not limited to the shapes above.
-    static let generated: [EngineScenario] = WorkflowGenerator(options: .init(maxNodes: 8)).scenarios(1...48)
+    static let generated: [EngineScenario] = WorkflowGenerator(options: .init(maxNodes: 8, signals: false)).scenarios(1...48)
 
     private static func integer(_ value: JSONValue) throws -> Int64 {
         guard let integer = value.intValue else { throw NodeError.permanent("expected an integer, got \(value)", code: "bad_input") }

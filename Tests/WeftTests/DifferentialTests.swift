@@ -16,16 +16,19 @@ struct DifferentialTests {
         // WEFT_DIFFERENTIAL_SEEDS=first-last runs other seeds (say, 1-20000 for a long soak).
         let seeds = WorkflowGenerator.seeds(from: "WEFT_DIFFERENTIAL_SEEDS", default: 1...600, environment: Self.environment)
         var runs = 0
+        var signalled = 0
         for chunk in stride(from: seeds.lowerBound, through: seeds.upperBound, by: 100) {
             let scenarios = WorkflowGenerator().scenarios(chunk...min(chunk + 99, seeds.upperBound))
             runs += scenarios.reduce(0) { $0 + $1.inputs.count }
+            signalled += scenarios.reduce(0) { $0 + $1.signals.count }
             let differences = try await EngineConformance.check(scenarios, backends: .inMemory(), workers: 3, concurrency: 24)
             let failing = WorkflowGenerator.failingSeeds(in: differences)
             let replay = "WEFT_DIFFERENTIAL_SEEDS=\(failing.first ?? 0) swift test --filter DifferentialTests/racingWorkers"
             #expect(differences.isEmpty, "replay: \(replay)\n\(differences.prefix(30).joined(separator: "\n"))")
             if !differences.isEmpty { break }
         }
-        print("differential, racing workers: seeds \(seeds), \(runs) runs")
+        #expect(signalled > 0)
+        print("differential, racing workers: seeds \(seeds), \(runs) runs, \(signalled) waits signalled")
     }
 
     @Test("Generated workflows under duplicates, redeliveries, reorders and crashes give LocalRuntime's observable runs")
@@ -34,7 +37,7 @@ struct DifferentialTests {
         let seeds = WorkflowGenerator.seeds(from: "WEFT_SIMULATOR_GENERATED_SEEDS", default: 1...300, environment: Self.environment)
         var totals = (runs: 0, crashes: 0, duplicates: 0, reconciles: 0)
         for seed in seeds {
-            let scenarios = WorkflowGenerator().scenarios((4 * seed)..<(4 * seed + 4))
+            let scenarios = WorkflowGenerator(options: .init(signals: false)).scenarios((4 * seed)..<(4 * seed + 4))
             let report = try await FaultSimulator(seed: seed).run(scenarios)
             #expect(
                 report.violations.isEmpty,

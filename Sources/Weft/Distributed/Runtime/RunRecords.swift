@@ -231,6 +231,27 @@ struct NodeResultRecord: Sendable, Hashable {
         return try reader.optionalJSON()
     }
 
+    /// Just the status and the taken edges of an encoded record (what a job's readiness check
+    /// reads of its predecessor): the output and the action are skipped, not built.
+    static func routing(decoding bytes: [UInt8]) throws(WeftError) -> (status: Status, taken: [Int]) {
+        var reader = try RecordFormat.reader(bytes, subject: "node record")
+        let raw = try reader.byte()
+        guard let status = Status(rawValue: raw) else { throw reader.malformed("unknown node status \(raw)") }
+        _ = try reader.varint()  // attempt
+        _ = try reader.byte()  // used fallback
+        _ = try reader.varint()  // duration
+        if try reader.bool() { try reader.skipJSON() }  // output
+        if try reader.bool() { try reader.skipBytes() }  // action
+        let count = try reader.count()
+        var taken: [Int] = []
+        taken.reserveCapacity(count)
+        for _ in 0..<count {
+            taken.append(try reader.int())
+            if try reader.bool() { try reader.skipJSON() }  // the edge's value
+        }
+        return (status, taken)
+    }
+
     init(decoding bytes: [UInt8]) throws(WeftError) {
         var reader = try RecordFormat.reader(bytes, subject: "node record")
         let raw = try reader.byte()

@@ -130,6 +130,34 @@ struct BinaryReader {
         }
     }
 
+    /// Moves past a JSON value without building it.
+    mutating func skipJSON(depth: Int = 0) throws(WeftError) {
+        switch try byte() {
+        case 0, 1, 2: return
+        case 3: _ = try varint()
+        case 4:
+            guard remaining >= 8 else { throw malformed("truncated number") }
+            offset += 8
+        case 5: try skipBytes()
+        case 6:
+            guard depth < Self.maxDepth else { throw malformed("nesting deeper than \(Self.maxDepth)") }
+            for _ in 0..<(try count()) { try skipJSON(depth: depth + 1) }
+        case 7:
+            guard depth < Self.maxDepth else { throw malformed("nesting deeper than \(Self.maxDepth)") }
+            for _ in 0..<(try count()) {
+                try skipBytes()
+                try skipJSON(depth: depth + 1)
+            }
+        case let tag:
+            throw malformed("unknown value tag \(tag)")
+        }
+    }
+
+    /// Moves past a length-prefixed run of bytes (a string's).
+    mutating func skipBytes() throws(WeftError) {
+        offset += try count()
+    }
+
     mutating func optionalJSON() throws(WeftError) -> JSONValue? {
         // Not a ternary: `nil` would become `JSONValue.null`, which is nil-literal expressible.
         guard try bool() else { return Optional<JSONValue>.none }

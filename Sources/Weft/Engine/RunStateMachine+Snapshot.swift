@@ -45,15 +45,23 @@ extension RunStateMachine.EdgeStatus {
 }
 
 extension RunStateMachine {
+    /// A node's attempt log: the attempts `logged` with wall-clock times (failed ones, or all
+    /// of a run restored from a snapshot), then the successful attempt its state holds (its
+    /// start an offset from `anchor`, wall-clock seconds), unless a fallback gave the output.
+    static func attemptLog(of state: NodeState, logged: [AttemptRecord], anchor: Double) -> [AttemptRecord] {
+        guard state.status == .completed, !state.usedFallback, state.started > .zero else { return logged }
+        let startedAt = anchor + state.started.seconds
+        let failedTime = logged.reduce(0.0) { $0 + ($1.endedAt - $1.startedAt) }
+        let endedAt = startedAt + max(0, state.duration.seconds - failedTime)
+        return logged + [AttemptRecord(attempt: state.attempt, startedAt: startedAt, endedAt: endedAt)]
+    }
+
     /// The machine's state as a snapshot's nodes, edges and values.
-    func snapshotParts(failures: [Int: NodeFailure], failedAttempts: [Int: [AttemptRecord]]) -> (
+    func snapshotParts(failures: [Int: NodeFailure], attemptLogs: [Int: [AttemptRecord]], anchor: Double) -> (
         nodes: [RunSnapshot.Node], edges: [String], values: [String: JSONValue], inputs: [String: JSONValue]
     ) {
         let nodes = self.nodes.enumerated().map { index, state in
-            var log = failedAttempts[index] ?? []
-            if state.status == .completed, !state.usedFallback, state.endedAt > 0 {
-                log.append(AttemptRecord(attempt: state.attempt, startedAt: state.startedAt, endedAt: state.endedAt))
-            }
+            let log = Self.attemptLog(of: state, logged: attemptLogs[index] ?? [], anchor: anchor)
             return RunSnapshot.Node(
                 status: state.status.name, output: state.output, action: actions[index], attempt: state.attempt,
                 usedFallback: state.usedFallback,

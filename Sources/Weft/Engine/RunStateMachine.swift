@@ -42,12 +42,11 @@ struct RunStateMachine {
     struct NodeState: Sendable {
         var output: JSONValue? = nil
         /// Bookkeeping of the machine's owner, kept here to save it an array: the time the
-        /// node's attempts took, when its last successful attempt started and ended (wall
-        /// clock, seconds since 1970; 0 before), whether its fallback produced its output, and
-        /// whether a cleanup hook is still owed.
+        /// node's attempts took, when its successful attempt started (on the owner's clock,
+        /// from an instant of its choosing; zero when none did), whether its fallback produced
+        /// its output, and whether a cleanup hook is still owed.
         var duration: Duration = .zero
-        var startedAt: Double = 0
-        var endedAt: Double = 0
+        var started: Duration = .zero
         var status: NodeStatus = .pending
         var usedFallback = false
         var needsCleanup = false

@@ -42,8 +42,11 @@ struct RunDriver {
 
     /// The last failure of each node that failed.
     private var failures: [Int: NodeFailure] = [:]
-    /// The failed attempts of each node that had one, with their times.
-    private var failedAttempts: [Int: [AttemptRecord]] = [:]
+    /// The attempts of each node that logged them with wall-clock times: failed attempts, and
+    /// every attempt of a run restored from a snapshot. A successful attempt of this driver's
+    /// is kept in the node's state instead (``RunStateMachine/NodeState/started``), as an
+    /// offset from `wallAnchor`, and made a record only when read.
+    private var attemptLogs: [Int: [AttemptRecord]] = [:]
     /// The wall clock and the continuous clock read together once, to turn an attempt's start
     /// on the continuous clock into wall-clock time without reading the wall clock again.
     private let wallAnchor = (seconds: Date().timeIntervalSince1970, instant: ContinuousClock.now)
@@ -65,15 +68,7 @@ struct RunDriver {
         machine = try RunStateMachine(plan: plan, restoring: snapshot)
         for (index, node) in snapshot.nodes.enumerated() {
             if let failure = node.failure { failures[index] = failure }
-            if let log = node.attemptLog {
-                failedAttempts[index] = log.filter { $0.failure != nil }
-                if let last = log.last, last.failure == nil {
-                    machine.annotate(index) {
-                        $0.startedAt = last.startedAt
-                        $0.endedAt = last.endedAt
-                    }
-                }
-            }
+            if let log = node.attemptLog { attemptLogs[index] = log }
         }
         restoring = snapshot.paused
     }
@@ -401,19 +396,18 @@ struct RunDriver {
             guard machine.status == .running, machine.attempt(node) == outcome.attempt,
                 machine.nodeStatus(node) == .running
             else { return }
-            let startedAt = wallAnchor.seconds + (outcome.started - wallAnchor.instant).seconds
             switch outcome.result {
             case .success(let output):
-                machine.annotate(node) {
-                    $0.startedAt = startedAt
-                    $0.endedAt = startedAt + outcome.duration.seconds
-                }
+                // Only the offset here (no wall-clock arithmetic on the hot path).
+                let started = outcome.started - wallAnchor.instant
+                machine.annotate(node) { $0.started = started }
                 storage.apply(outcome.patch)
                 emit(.nodeFinished(nodeID: plan.ids[node], attempt: outcome.attempt, duration: machine.nodes[node].duration, usedFallback: false))
                 machine.succeeded(node: node, attempt: outcome.attempt, output: output, context: storage, into: &actions)
             case .failure(let failure):
                 failures[node] = failure
-                failedAttempts[node, default: []].append(AttemptRecord(
+                let startedAt = wallAnchor.seconds + (outcome.started - wallAnchor.instant).seconds
+                attemptLogs[node, default: []].append(AttemptRecord(
                     attempt: outcome.attempt, startedAt: startedAt, endedAt: startedAt + outcome.duration.seconds, failure: failure))
                 let willRetry = failure.isRetryable && outcome.attempt < plan.shapes[node].maxAttempts
                 emit(.nodeFailed(nodeID: plan.ids[node], attempt: outcome.attempt, failure: failure, willRetry: willRetry))
@@ -457,7 +451,7 @@ struct RunDriver {
                     : "Run \"\(runID)\" cannot be suspended now: \(busy) node attempt\(busy == 1 ? "" : "s") or timer\(busy == 1 ? "" : "s") "
                         + "other than waits and sleeps are in progress"))
         }
-        let parts = machine.snapshotParts(failures: failures, failedAttempts: failedAttempts)
+        let parts = machine.snapshotParts(failures: failures, attemptLogs: attemptLogs, anchor: wallAnchor.seconds)
         let snapshot = RunSnapshot(
             format: RunSnapshot.currentFormat, runID: runID, blueprint: plan.blueprint, input: machine.input,
             context: storage.snapshot(), nodes: parts.nodes, edges: parts.edges, edgeValues: parts.values,
@@ -484,7 +478,7 @@ struct RunDriver {
     private func records() -> NodeRecordTable {
         NodeRecordTable(source: .run(
             plan: plan, states: machine.nodes, edges: machine.edges, actions: machine.actions, failures: failures,
-            failedAttempts: failedAttempts))
+            attemptLogs: attemptLogs, anchor: wallAnchor.seconds))
     }
 
     private func emit(_ kind: @autoclosure () -> RunEvent.Kind) {

@@ -208,7 +208,7 @@ struct NodeRecordTable: Sendable {
         case records([NodeRecord], [EdgeRecord])
         case run(
             plan: ExecutionPlan, states: [RunStateMachine.NodeState], edges: [RunStateMachine.EdgeState], actions: [Int: String],
-            failures: [Int: NodeFailure], failedAttempts: [Int: [AttemptRecord]])
+            failures: [Int: NodeFailure], attemptLogs: [Int: [AttemptRecord]], anchor: Double)
         /// A distributed run's stored records, decoded when read.
         case stored(plan: ExecutionPlan, records: [[UInt8]?])
     }
@@ -218,7 +218,7 @@ struct NodeRecordTable: Sendable {
     var records: [NodeRecord] {
         switch source {
         case .records(let records, _): return records
-        case .run(let plan, _, _, _, _, _): return (0..<plan.nodeCount).map { record(at: $0) }
+        case .run(let plan, _, _, _, _, _, _): return (0..<plan.nodeCount).map { record(at: $0) }
         case .stored(let plan, let records): return (0..<plan.nodeCount).map { Self.decode(plan, records, $0) }
         }
     }
@@ -226,7 +226,7 @@ struct NodeRecordTable: Sendable {
     func record(_ id: String) -> NodeRecord? {
         switch source {
         case .records(let records, _): return records.first { $0.nodeID == id }
-        case .run(let plan, _, _, _, _, _): return plan.indexByID[id].map { record(at: $0) }
+        case .run(let plan, _, _, _, _, _, _): return plan.indexByID[id].map { record(at: $0) }
         case .stored(let plan, let records): return plan.indexByID[id].map { Self.decode(plan, records, $0) }
         }
     }
@@ -235,7 +235,7 @@ struct NodeRecordTable: Sendable {
         switch source {
         case .records(_, let edges):
             return edges
-        case .run(let plan, _, let edges, _, _, _):
+        case .run(let plan, _, let edges, _, _, _, _):
             return plan.blueprint.edges.indices.map { edge in
                 let resolution: EdgeRecord.Resolution
                 switch edges[edge].status {
@@ -288,15 +288,10 @@ struct NodeRecordTable: Sendable {
     }
 
     private func record(at node: Int) -> NodeRecord {
-        guard case .run(let plan, let states, _, let actions, let failures, let failedAttempts) = source else {
+        guard case .run(let plan, let states, _, let actions, let failures, let attemptLogs, let anchor) = source else {
             return records[node]
         }
-        // The failed attempts, then the one that produced the output (unless a fallback did).
-        var log = failedAttempts[node] ?? []
-        let state = states[node]
-        if state.status == .completed && !state.usedFallback && state.attempt > 0 && state.endedAt > 0 {
-            log.append(AttemptRecord(attempt: state.attempt, startedAt: state.startedAt, endedAt: state.endedAt))
-        }
+        let log = RunStateMachine.attemptLog(of: states[node], logged: attemptLogs[node] ?? [], anchor: anchor)
         let status: NodeRecord.Status
         switch states[node].status {
         case .pending: status = .notRun

@@ -49,7 +49,7 @@ struct RunDriver {
     private var attemptLogs: [Int: [AttemptRecord]] = [:]
     /// The wall clock and the continuous clock read together once, to turn an attempt's start
     /// on the continuous clock into wall-clock time without reading the wall clock again.
-    private let wallAnchor = (seconds: Date().timeIntervalSince1970, instant: ContinuousClock.now)
+    private let wallAnchor = WallClockAnchor()
     /// The waits and sleeps in progress, which a suspended run's snapshot keeps.
     private var pauses: [Int: RunSnapshot.Pause] = [:]
     /// What a resumed run restarts: its waits and sleeps.

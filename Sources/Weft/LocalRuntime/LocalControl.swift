@@ -24,8 +24,8 @@ struct LocalControl {
             result = .failure(NodeFailure(error))
         }
         return AttemptOutcome(
-            node: node, attempt: attempt, result: result, patch: ContextPatch(), prepared: nil, started: started,
-            duration: clock.now - started, cleanedUp: false)
+            node: node, attempt: attempt, result: result, patch: ContextPatch(), prepared: nil, duration: clock.now - started,
+            cleanedUp: false)
     }
 
     private func perform(_ control: ControlNode, node: Int, attempt: Int, input: JSONValue, remaining: Duration?) async throws

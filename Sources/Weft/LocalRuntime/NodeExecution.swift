@@ -38,8 +38,6 @@ struct AttemptOutcome: Sendable {
     }
 
     var result: Result
-    /// When the attempt started, on the continuous clock.
-    var started: ContinuousClock.Instant
     var duration: Duration
     var extras: Extras?
     private var storedNode: Int32
@@ -49,12 +47,8 @@ struct AttemptOutcome: Sendable {
     /// Whether a worker ran it (rather than the driver, inline).
     var fromJob = true
 
-    init(
-        node: Int, attempt: Int, result: Result, patch: ContextPatch, prepared: JSONValue?, started: ContinuousClock.Instant,
-        duration: Duration, cleanedUp: Bool
-    ) {
+    init(node: Int, attempt: Int, result: Result, patch: ContextPatch, prepared: JSONValue?, duration: Duration, cleanedUp: Bool) {
         self.result = result
-        self.started = started
         self.duration = duration
         self.extras = patch.isEmpty && prepared == nil ? nil : Extras(patch: patch, prepared: prepared)
         self.storedNode = Int32(truncatingIfNeeded: node)
@@ -115,7 +109,7 @@ enum NodeExecution {
         let duration = clock.now - started
         return AttemptOutcome(
             node: node, attempt: attempt, result: result, patch: context.context.takeChanges(), prepared: state,
-            started: started, duration: duration, cleanedUp: cleanedUp)
+            duration: duration, cleanedUp: cleanedUp)
     }
 
     /// An attempt inside the middleware chain and under its timeout: apart from the plain path,

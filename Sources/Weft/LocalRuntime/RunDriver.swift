@@ -396,17 +396,19 @@ struct RunDriver {
             guard machine.status == .running, machine.attempt(node) == outcome.attempt,
                 machine.nodeStatus(node) == .running
             else { return }
+            // The attempt ended about now (it is handled as it ends): it started its duration ago.
+            // (Carried in the outcome instead, the start made every attempt slower to hand over.)
+            let started = ContinuousClock.now - outcome.duration - wallAnchor.instant
             switch outcome.result {
             case .success(let output):
                 // Only the offset here (no wall-clock arithmetic on the hot path).
-                let started = outcome.started - wallAnchor.instant
                 machine.annotate(node) { $0.started = started }
                 storage.apply(outcome.patch)
                 emit(.nodeFinished(nodeID: plan.ids[node], attempt: outcome.attempt, duration: machine.nodes[node].duration, usedFallback: false))
                 machine.succeeded(node: node, attempt: outcome.attempt, output: output, context: storage, into: &actions)
             case .failure(let failure):
                 failures[node] = failure
-                let startedAt = wallAnchor.seconds + (outcome.started - wallAnchor.instant).seconds
+                let startedAt = wallAnchor.seconds + started.seconds
                 attemptLogs[node, default: []].append(AttemptRecord(
                     attempt: outcome.attempt, startedAt: startedAt, endedAt: startedAt + outcome.duration.seconds, failure: failure))
                 let willRetry = failure.isRetryable && outcome.attempt < plan.shapes[node].maxAttempts

@@ -14,6 +14,10 @@ struct RecordRoutingTests {
         let bytes = record.encoded()
         let routing = try NodeResultRecord.routing(decoding: bytes)
         #expect(routing.status == .completed && routing.taken == [3, 7])
+        for edge in 0...8 {
+            let takes = try NodeResultRecord.routing(decoding: bytes, takes: edge)
+            #expect(takes.status == .completed && takes.takes == (edge == 3 || edge == 7))
+        }
         #expect(try NodeResultRecord(decoding: bytes) == record)
         let skipped = try NodeResultRecord.routing(decoding: NodeResultRecord.skipped.encoded())
         #expect(skipped.status == .skipped && skipped.taken.isEmpty)

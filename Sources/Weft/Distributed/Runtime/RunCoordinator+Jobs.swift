@@ -358,9 +358,9 @@ extension RunCoordinator {
         arrivals = RunRules.Arrivals(incoming: incoming.count, resolved: 0, taken: 0)
         for (edge, bytes) in zip(incoming, stored) {
             guard let bytes else { continue }
-            let record = try NodeResultRecord.routing(decoding: bytes)
+            let record = try NodeResultRecord.routing(decoding: bytes, takes: edge)
             arrivals.resolved += 1
-            if record.status == .completed, record.taken.contains(edge) { arrivals.taken += 1 }
+            if record.status == .completed, record.takes { arrivals.taken += 1 }
         }
         switch RunRules.readiness(strategy, arrivals: arrivals) {
         case .fire:

@@ -231,8 +231,29 @@ struct NodeResultRecord: Sendable, Hashable {
         return try reader.optionalJSON()
     }
 
-    /// Just the status and the taken edges of an encoded record (what a job's readiness check
-    /// reads of its predecessor): the output and the action are skipped, not built.
+    /// Just the status of an encoded record and whether it took `edge` (what a job's readiness
+    /// check reads of its predecessor): the output, the action and the edges' values are
+    /// skipped, not built, and the taken edges read only up to `edge`.
+    static func routing(decoding bytes: [UInt8], takes edge: Int) throws(WeftError) -> (status: Status, takes: Bool) {
+        var reader = try RecordFormat.reader(bytes, subject: "node record")
+        let raw = try reader.byte()
+        guard let status = Status(rawValue: raw) else { throw reader.malformed("unknown node status \(raw)") }
+        _ = try reader.varint()  // attempt
+        _ = try reader.byte()  // used fallback
+        _ = try reader.varint()  // duration
+        if try reader.bool() { try reader.skipJSON() }  // output
+        if try reader.bool() { try reader.skipBytes() }  // action
+        for _ in 0..<(try reader.count()) {
+            let taken = try reader.int()
+            if taken == edge { return (status, true) }
+            if taken > edge { break }  // in outgoing order
+            if try reader.bool() { try reader.skipJSON() }  // the edge's value
+        }
+        return (status, false)
+    }
+
+    /// Just the status and the taken edges of an encoded record: the output and the action are
+    /// skipped, not built.
     static func routing(decoding bytes: [UInt8]) throws(WeftError) -> (status: Status, taken: [Int]) {
         var reader = try RecordFormat.reader(bytes, subject: "node record")
         let raw = try reader.byte()

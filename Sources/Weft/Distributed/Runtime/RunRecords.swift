@@ -235,14 +235,7 @@ struct NodeResultRecord: Sendable, Hashable {
     /// check reads of its predecessor): the output, the action and the edges' values are
     /// skipped, not built, and the taken edges read only up to `edge`.
     static func routing(decoding bytes: [UInt8], takes edge: Int) throws(WeftError) -> (status: Status, takes: Bool) {
-        var reader = try RecordFormat.reader(bytes, subject: "node record")
-        let raw = try reader.byte()
-        guard let status = Status(rawValue: raw) else { throw reader.malformed("unknown node status \(raw)") }
-        _ = try reader.varint()  // attempt
-        _ = try reader.byte()  // used fallback
-        _ = try reader.varint()  // duration
-        if try reader.bool() { try reader.skipJSON() }  // output
-        if try reader.bool() { try reader.skipBytes() }  // action
+        var (status, reader) = try takenEdges(of: bytes)
         for _ in 0..<(try reader.count()) {
             let taken = try reader.int()
             if taken == edge { return (status, true) }
@@ -255,14 +248,7 @@ struct NodeResultRecord: Sendable, Hashable {
     /// Just the status and the taken edges of an encoded record: the output and the action are
     /// skipped, not built.
     static func routing(decoding bytes: [UInt8]) throws(WeftError) -> (status: Status, taken: [Int]) {
-        var reader = try RecordFormat.reader(bytes, subject: "node record")
-        let raw = try reader.byte()
-        guard let status = Status(rawValue: raw) else { throw reader.malformed("unknown node status \(raw)") }
-        _ = try reader.varint()  // attempt
-        _ = try reader.byte()  // used fallback
-        _ = try reader.varint()  // duration
-        if try reader.bool() { try reader.skipJSON() }  // output
-        if try reader.bool() { try reader.skipBytes() }  // action
+        var (status, reader) = try takenEdges(of: bytes)
         let count = try reader.count()
         var taken: [Int] = []
         taken.reserveCapacity(count)
@@ -271,6 +257,20 @@ struct NodeResultRecord: Sendable, Hashable {
             if try reader.bool() { try reader.skipJSON() }  // the edge's value
         }
         return (status, taken)
+    }
+
+    /// The status of an encoded record, and a reader at its taken edges (the fields between
+    /// skipped).
+    private static func takenEdges(of bytes: [UInt8]) throws(WeftError) -> (Status, BinaryReader) {
+        var reader = try RecordFormat.reader(bytes, subject: "node record")
+        let raw = try reader.byte()
+        guard let status = Status(rawValue: raw) else { throw reader.malformed("unknown node status \(raw)") }
+        _ = try reader.varint()  // attempt
+        _ = try reader.byte()  // used fallback
+        _ = try reader.varint()  // duration
+        if try reader.bool() { try reader.skipJSON() }  // output
+        if try reader.bool() { try reader.skipBytes() }  // action
+        return (status, reader)
     }
 
     init(decoding bytes: [UInt8]) throws(WeftError) {

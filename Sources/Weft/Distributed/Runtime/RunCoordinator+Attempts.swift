@@ -24,10 +24,13 @@ extension RunCoordinator {
             let step = envelope.kind == .resume
                 ? try await resumeControl(control, resume: envelope, plan: fleetPlan, node: node, context: StaticContextReader(snapshot))
                 : try await startControl(control, job: envelope, plan: fleetPlan, node: node, context: StaticContextReader(snapshot))
-            if envelope.kind == .resume, let bytes = try await records.value(at: RunKeys.control(run, node, attempt: attempt)),
-                let startedAt = try ControlRecord(decoding: bytes).startedAt
-            {
-                began = startedAt  // the attempt began when its loop, batch, wait… started
+            if envelope.kind == .resume, step.ends {
+                // The attempt began when its loop, batch, wait… started (read once, at its end).
+                if let bytes = try await records.value(at: RunKeys.control(run, node, attempt: attempt)),
+                    let startedAt = try ControlRecord(decoding: bytes).startedAt
+                {
+                    began = startedAt
+                }
             }
             switch step {
             case .finished(var record):

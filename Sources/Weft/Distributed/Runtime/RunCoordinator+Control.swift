@@ -23,6 +23,14 @@ extension RunCoordinator {
         case failed(NodeFailure)
         /// The message can never be acted on: dead-letter it with this reason.
         case rejected(String)
+
+        /// Whether the attempt ended (finished or failed).
+        var ends: Bool {
+            switch self {
+            case .finished, .failed: return true
+            case .suspended, .rejected: return false
+            }
+        }
     }
 
     /// What a resume message says happened. Its payload, as JSON.

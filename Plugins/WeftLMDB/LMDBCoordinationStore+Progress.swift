@@ -11,41 +11,27 @@ extension LMDBCoordinationStore {
     }
 
     public func recordProgress(run: String, quietFor: Duration) async throws {
-        let progress = progressWrite(run: run, quietFor: quietFor)
-        try await environment.write { transaction in try progress(transaction) }
-    }
-
-    /// The meta record and the progress entry in one transaction, so one commit (the
-    /// protocol's default makes two store calls, which a group commit may or may not join).
-    public func recordStart(run: String, _ key: StoreKey, _ record: [UInt8], quietFor: Duration) async throws
-        -> SetIfAbsentOutcome
-    {
-        let write = try RecordWrite(key, record, fence: nil, additions: [], records: records)
-        let progress = progressWrite(run: run, quietFor: quietFor)
-        return try await environment.write { transaction in
-            let (outcome, _) = try write.apply(transaction)
-            try progress(transaction)
-            return outcome
-        }
-    }
-
-    /// The writes ``recordProgress(run:quietFor:)`` makes, for a transaction: the run's
-    /// progress time moved later (never earlier), and its entry in the progress index with it.
-    private func progressWrite(run: String, quietFor: Duration) -> @Sendable (LMDBTransaction) throws -> Void {
         let (records, progressIndex) = (self.records, self.progressIndex)
-        let recordKey = LMDBRecordKind.progress.key(run: run)
         let quiet = Self.nanoseconds(quietFor)
         let now = self.now
-        return { transaction in
-            let time = now() &+ quiet
-            if let stored = try transaction.get(records, recordKey) {
-                guard let current = LMDBKey.readUInt64(stored) else { throw LMDBError.corrupt("a run's progress") }
-                guard current < time else { return }
-                try transaction.delete(progressIndex, Self.progressIndexKey(current, run: run))
-            }
-            try transaction.put(records, recordKey, LMDBKey.uint64(time))
-            try transaction.put(progressIndex, Self.progressIndexKey(time, run: run), [])
+        try await environment.write { transaction in
+            try Self.recordProgress(run, until: now() &+ quiet, records, progressIndex, transaction)
         }
+    }
+
+    /// Moves `run`'s progress time to `time` in `transaction`, unless it is later already, and
+    /// its entry in the progress index with it.
+    static func recordProgress(
+        _ run: String, until time: UInt64, _ records: LMDBDatabase, _ progressIndex: LMDBDatabase, _ transaction: LMDBTransaction
+    ) throws {
+        let recordKey = LMDBRecordKind.progress.key(run: run)
+        if let stored = try transaction.get(records, recordKey) {
+            guard let current = LMDBKey.readUInt64(stored) else { throw LMDBError.corrupt("a run's progress") }
+            guard current < time else { return }
+            try transaction.delete(progressIndex, progressIndexKey(current, run: run))
+        }
+        try transaction.put(records, recordKey, LMDBKey.uint64(time))
+        try transaction.put(progressIndex, progressIndexKey(time, run: run), [])
     }
 
     public func runsWithoutProgress(for age: Duration, limit: Int) async throws -> [String] {

@@ -72,14 +72,14 @@ extension LMDBCoordinationStore {
         return true
     }
 
-    public func claimDueTimers(limit: Int, claimFor: Duration) async throws -> [DueTimer] {
-        guard limit > 0 else { return [] }
+    public func claimDueTimers(limit: Int, claimFor: Duration) async throws -> TimerClaim {
         // Most calls find nothing due: a read says so without a write (and its fsync).
-        guard let next = try timeUntilFirstTimer(), next == .zero else { return [] }
+        let first = try timeUntilFirstTimer()
+        guard limit > 0, first == .zero else { return TimerClaim(timers: [], nextDue: first) }
         let (records, timerIndex) = (self.records, self.timerIndex)
         let claimFor = Self.nanoseconds(claimFor)
         let now = self.now
-        return try await environment.write { transaction in
+        let claimed = try await environment.write { transaction in
             let time = now()
             var entries: [[UInt8]] = []
             try transaction.scan(timerIndex, prefix: []) { indexKey, _ in
@@ -102,40 +102,24 @@ extension LMDBCoordinationStore {
             }
             return claimed
         }
+        return TimerClaim(timers: claimed, nextDue: try timeUntilFirstTimer())
     }
 
-    public func completeTimer(_ key: StoreKey) async throws {
-        try await finishTimer(key, onlyIfScheduled: true)
-    }
-
-    public func cancelTimer(_ key: StoreKey) async throws {
-        try await finishTimer(key, onlyIfScheduled: false)
-    }
-
-    /// Marks the timer done, removing its index entry.
-    private func finishTimer(_ key: StoreKey, onlyIfScheduled: Bool) async throws {
+    public func retireTimer(_ key: StoreKey) async throws {
         let (records, timerIndex) = (self.records, self.timerIndex)
-        try await environment.write { transaction in
-            try Self.finishTimer(key, onlyIfScheduled: onlyIfScheduled, records, timerIndex, transaction)
-        }
+        try await environment.write { transaction in try Self.retireTimer(key, records, timerIndex, transaction) }
     }
 
-    /// Marks the timer done in `transaction`, removing its index entry.
-    static func finishTimer(
-        _ key: StoreKey, onlyIfScheduled: Bool, _ records: LMDBDatabase, _ timerIndex: LMDBDatabase, _ transaction: LMDBTransaction
-    ) throws {
+    /// Marks the timer done in `transaction` (whether or not it was scheduled), removing its
+    /// index entry.
+    static func retireTimer(_ key: StoreKey, _ records: LMDBDatabase, _ timerIndex: LMDBDatabase, _ transaction: LMDBTransaction)
+        throws
+    {
         let recordKey = LMDBRecordKind.timer.key(key)
-        let current = try transaction.get(records, recordKey).map(TimerRecord.init)
-        if case .scheduled(let due, _) = current {
+        if case .scheduled(let due, _) = try transaction.get(records, recordKey).map(TimerRecord.init) {
             try transaction.delete(timerIndex, timerIndexKey(due: due, key))
-        } else if onlyIfScheduled {
-            return
         }
         try transaction.put(records, recordKey, TimerRecord.done.encoded)
-    }
-
-    public func nextTimerDue() async throws -> Duration? {
-        try timeUntilFirstTimer()
     }
 
     /// How long until the earliest timer is due, read without suspending.

@@ -65,54 +65,6 @@ public final class LMDBCoordinationStore: CoordinationStore {
         return try environment.read { try $0.get(records, recordKey) }
     }
 
-    public func values(at keys: [StoreKey]) async throws -> [[UInt8]?] {
-        let records = self.records
-        let recordKeys = keys.map { LMDBRecordKind.value.key($0) }
-        return try environment.read { transaction in try recordKeys.map { try transaction.get(records, $0) } }
-    }
-
-    public func setIfAbsent(_ key: StoreKey, _ value: [UInt8], fence: Fence?) async throws -> SetIfAbsentOutcome {
-        try await setIfAbsent(key, value, fence: fence, thenAddToSets: []).0
-    }
-
-    public func setIfAbsent(_ key: StoreKey, _ value: [UInt8], fence: Fence?, thenAddToSets additions: [SetAddition])
-        async throws -> (SetIfAbsentOutcome, [Int])
-    {
-        let write = try RecordWrite(key, value, fence: fence, additions: additions, records: records)
-        return try await environment.write { transaction in try write.apply(transaction) }
-    }
-
-    /// A set-if-absent with its set additions, ready to apply in a write transaction.
-    struct RecordWrite: Sendable {
-        let recordKey: [UInt8]
-        let value: [UInt8]
-        let fenceKey: [UInt8]?
-        let token: UInt64
-        let members: [(member: [UInt8], size: [UInt8])]
-        let records: LMDBDatabase
-
-        init(_ key: StoreKey, _ value: [UInt8], fence: Fence?, additions: [SetAddition], records: LMDBDatabase) throws {
-            try LMDBCoordinationStore.check(fence, guards: key)
-            recordKey = LMDBRecordKind.value.key(key)
-            self.value = value
-            fenceKey = fence.map { LMDBRecordKind.fence.key($0.key) }
-            token = fence?.token ?? 0
-            members = additions.map { LMDBCoordinationStore.memberKeys($0) }
-            self.records = records
-        }
-
-        /// Stores the value unless present or fenced off, then makes the additions; returns the
-        /// outcome and, when stored, the sets' sizes.
-        func apply(_ transaction: LMDBTransaction) throws -> (SetIfAbsentOutcome, [Int]) {
-            if let fenceKey, try LMDBCoordinationStore.isStale(token, fenceKey, records, transaction) { return (.fenced, []) }
-            if let existing = try transaction.get(records, recordKey) { return (.exists(existing), []) }
-            try transaction.put(records, recordKey, value)
-            if let fenceKey { try transaction.put(records, fenceKey, LMDBKey.uint64(token)) }
-            let sizes = try members.map { try LMDBCoordinationStore.add($0, records, transaction) }
-            return (.stored, sizes)
-        }
-    }
-
     public func compareAndSet(_ key: StoreKey, expected: [UInt8]?, new: [UInt8], fence: Fence?) async throws
         -> CompareAndSetOutcome
     {
@@ -122,19 +74,21 @@ public final class LMDBCoordinationStore: CoordinationStore {
         let fenceKey = fence.map { LMDBRecordKind.fence.key($0.key) }
         let token = fence?.token ?? 0
         return try await environment.write { transaction in
-            if let fenceKey, try Self.isStale(token, fenceKey, records, transaction) { return .fenced }
-            let current = try transaction.get(records, recordKey)
-            guard current == expected else { return .mismatch(current) }
-            try transaction.put(records, recordKey, new)
-            if let fenceKey { try transaction.put(records, fenceKey, LMDBKey.uint64(token)) }
-            return .swapped
+            try Self.compareAndSet(recordKey, expected: expected, new: new, fenceKey: fenceKey, token: token, records, transaction)
         }
     }
 
-    public func removeValue(at key: StoreKey) async throws {
-        let records = self.records
-        let recordKey = LMDBRecordKind.value.key(key)
-        try await environment.write { try $0.delete(records, recordKey) }
+    /// Compare-and-set in `transaction`.
+    static func compareAndSet(
+        _ recordKey: [UInt8], expected: [UInt8]?, new: [UInt8], fenceKey: [UInt8]?, token: UInt64, _ records: LMDBDatabase,
+        _ transaction: LMDBTransaction
+    ) throws -> CompareAndSetOutcome {
+        if let fenceKey, try isStale(token, fenceKey, records, transaction) { return .fenced }
+        let current = try transaction.get(records, recordKey)
+        guard current == expected else { return .mismatch(current) }
+        try transaction.put(records, recordKey, new)
+        if let fenceKey { try transaction.put(records, fenceKey, LMDBKey.uint64(token)) }
+        return .swapped
     }
 
     /// Refuses a fence that guards a key of another run (a run's records are deleted together).
@@ -155,13 +109,9 @@ public final class LMDBCoordinationStore: CoordinationStore {
     // MARK: Sets and counters
 
     public func addToSet(_ key: StoreKey, member: String) async throws -> Int {
-        try await addToSets([SetAddition(key: key, member: member)])[0]
-    }
-
-    public func addToSets(_ additions: [SetAddition]) async throws -> [Int] {
         let records = self.records
-        let members = additions.map { Self.memberKeys($0) }
-        return try await environment.write { transaction in try members.map { try Self.add($0, records, transaction) } }
+        let keys = Self.memberKeys(SetAddition(key: key, member: member))
+        return try await environment.write { transaction in try Self.add(keys, records, transaction) }
     }
 
     /// The keys an addition writes: the member's entry and the set's size.
@@ -200,15 +150,20 @@ public final class LMDBCoordinationStore: CoordinationStore {
     public func increment(_ key: StoreKey, by delta: Int64) async throws -> Int64 {
         let records = self.records
         let recordKey = LMDBRecordKind.counter.key(key)
-        return try await environment.write { transaction in
-            let current = try transaction.get(records, recordKey).map { bytes -> Int64 in
-                guard let value = LMDBKey.readUInt64(bytes) else { throw LMDBError.corrupt("a counter") }
-                return Int64(bitPattern: value)
-            } ?? 0
-            let value = current &+ delta
-            if delta != 0 { try transaction.put(records, recordKey, LMDBKey.uint64(UInt64(bitPattern: value))) }
-            return value
-        }
+        return try await environment.write { transaction in try Self.increment(recordKey, by: delta, records, transaction) }
+    }
+
+    /// Adds `delta` to the counter at `recordKey` in `transaction`; returns its new value.
+    static func increment(_ recordKey: [UInt8], by delta: Int64, _ records: LMDBDatabase, _ transaction: LMDBTransaction) throws
+        -> Int64
+    {
+        let current = try transaction.get(records, recordKey).map { bytes -> Int64 in
+            guard let value = LMDBKey.readUInt64(bytes) else { throw LMDBError.corrupt("a counter") }
+            return Int64(bitPattern: value)
+        } ?? 0
+        let value = current &+ delta
+        if delta != 0 { try transaction.put(records, recordKey, LMDBKey.uint64(UInt64(bitPattern: value))) }
+        return value
     }
 }
 

@@ -85,7 +85,7 @@ enum LMDBRecordKind: UInt8 {
     case counter = 4
     /// `run 0x05 name` → u64: the highest fencing token seen for the guarded key.
     case fence = 5
-    /// `run 0x06 name` → u64 token, u64 expiry, owner: a lease.
+    /// `run 0x06 name` → a lease (written by earlier versions; no longer used).
     case lease = 6
     /// `run 0x07 name` → u8 state (0 scheduled, 1 fired or cancelled), u64 due, payload: a timer.
     case timer = 7

@@ -2,47 +2,133 @@ import NIOCore
 import PostgresNIO
 import Weft
 
-/// The group commits of the coordination store (see ``PostgresBatcher``): set-if-absent calls
-/// (a node hop's write, with its set additions and the next job's first read), and reads of
-/// several values.
+/// The group commits of the coordination store (see ``PostgresBatcher``): batches that write
+/// (a node hop's record with its set additions and the next job's first read, a run's start or
+/// end), and reads of several values.
 extension PostgresCoordinationStore {
-    /// One set-if-absent call.
-    struct Write: Sendable {
-        var key: StoreKey
-        var value: [UInt8]
-        var fence: Fence?
-        var additions: [SetAddition]
-        var reads: [StoreKey]
-    }
-
-    /// A write's outcome, its sets' sizes and the values it read (both empty unless stored).
-    typealias WriteOutcome = (SetIfAbsentOutcome, [Int], [[UInt8]?])
-
     private typealias Handle = PostgresDatabaseHandle
 
-    /// Makes `writes` in one statement. They are ordered by key first, so that concurrent
-    /// batches lock rows in one order; if the database still reports a deadlock or a
-    /// serialization failure (the batch was rolled back), each is made again, alone.
-    static func perform(_ writes: [Write], on database: PostgresDatabaseHandle) async -> [Result<WriteOutcome, any Error>] {
-        let order = writes.indices.sorted { (writes[$0].key.run, writes[$0].key.name) < (writes[$1].key.run, writes[$1].key.name) }
-        var results = [Result<WriteOutcome, any Error>](
-            repeating: .failure(PostgresStoreError(.queryFailed, "not written")), count: writes.count)
+    /// Applies `batches` in one statement. They are ordered by their first key, so that
+    /// concurrent groups lock rows in one order; if the database still reports an error (a
+    /// deadlock, a serialization failure, a value it refuses: the whole group was rolled back),
+    /// each is applied again, alone, so that one bad batch fails alone.
+    static func perform(_ batches: [StoreBatch], on database: PostgresDatabaseHandle) async -> [Result<StoreBatch.Results, any Error>] {
+        let order = batches.indices.sorted { firstKey(batches[$0]) < firstKey(batches[$1]) }
+        var results = [Result<StoreBatch.Results, any Error>](
+            repeating: .failure(PostgresStoreError(.queryFailed, "not written")), count: batches.count)
         do {
-            let outcomes = try await run(order.map { writes[$0] }, on: database)
+            let outcomes = try await run(order.map { batches[$0] }, on: database)
             for (position, index) in order.enumerated() { results[index] = .success(outcomes[position]) }
-        } catch let error as PSQLError where writes.count > 1 && isConflict(error) {
+        } catch where batches.count > 1 {
             for index in order {
                 do {
-                    results[index] = .success(try await run([writes[index]], on: database)[0])
+                    results[index] = .success(try await run([batches[index]], on: database)[0])
                 } catch {
                     results[index] = .failure(PostgresStateStore.describe(error, configuration: database.configuration))
                 }
             }
         } catch {
-            let described = PostgresStateStore.describe(error, configuration: database.configuration)
-            results = Array(repeating: .failure(described), count: writes.count)
+            results = [.failure(PostgresStateStore.describe(error, configuration: database.configuration))]
         }
         return results
+    }
+
+    private static func firstKey(_ batch: StoreBatch) -> (String, String) {
+        switch batch.steps.first?.operation {
+        case .read(let key), .setIfAbsent(let key, _, _), .compareAndSet(let key, _, _, _), .addToSet(let key, _),
+            .increment(let key, _), .scheduleTimer(let key, _, _), .retireTimer(let key):
+            (key.run, key.name)
+        case .recordProgress(let run, _), .forgetProgress(let run):
+            (run, "")
+        case nil:
+            ("", "")
+        }
+    }
+
+    /// Applies `batches` in one call of `weft_apply_batch` and returns their results, in order.
+    private static func run(_ batches: [StoreBatch], on database: PostgresDatabaseHandle) async throws -> [StoreBatch.Results] {
+        var statement = PostgresStatements.ApplyBatch(now: database.now)
+        var starts: [Int] = []
+        for batch in batches {
+            let offset = statement.kinds.count
+            starts.append(offset)
+            for step in batch.steps {
+                var (kind, key, value, expected, fence) = (Int32(0), StoreKey(run: "", name: ""), [UInt8](), [UInt8](), Fence?.none)
+                var (member, number, seconds) = ("", Int64(0), 0.0)
+                switch step.operation {
+                case .read(let read): key = read
+                case .setIfAbsent(let target, let stored, let guarding): (kind, key, value, fence) = (1, target, stored, guarding)
+                case .compareAndSet(let target, let old, let new, let guarding):
+                    (kind, key, value, fence) = (old == nil ? 3 : 2, target, new, guarding)
+                    expected = old ?? []
+                case .addToSet(let set, let added): (kind, key, member) = (4, set, added)
+                case .increment(let counter, let delta): (kind, key, number) = (5, counter, delta)
+                case .scheduleTimer(let timer, let delay, let payload): (kind, key, value, seconds) = (6, timer, payload, delay.seconds)
+                case .retireTimer(let timer): (kind, key) = (7, timer)
+                case .recordProgress(let run, let quietFor): (kind, key, seconds) = (8, StoreKey(run: run, name: ""), quietFor.seconds)
+                case .forgetProgress(let run): (kind, key) = (9, StoreKey(run: run, name: ""))
+                }
+                statement.kinds.append(kind)
+                statement.runs.append(key.run)
+                statement.names.append(key.name)
+                statement.values.append(Handle.bytes(value))
+                statement.expected.append(Handle.bytes(expected))
+                statement.fences.append(fence?.key.name ?? "")
+                statement.tokens.append(fence.map { Handle.column($0.token) } ?? 0)
+                statement.members.append(member)
+                statement.numbers.append(number)
+                statement.seconds.append(seconds)
+                for condition in step.conditions {
+                    let (conditionKind, size): (Int32, Int64)
+                    switch condition {
+                    case .stored: (conditionKind, size) = (0, 0)
+                    case .swapped: (conditionKind, size) = (1, 0)
+                    case .size(_, let equals): (conditionKind, size) = (2, Int64(equals))
+                    }
+                    statement.conditionKinds.append(conditionKind)
+                    // 1-based, in the whole statement; a step out of the batch names none (0).
+                    let inBatch = condition.step >= 0 && condition.step < batch.steps.count
+                    statement.conditionSteps.append(inBatch ? Int32(offset + condition.step + 1) : 0)
+                    statement.conditionSizes.append(size)
+                }
+                statement.conditionEnds.append(Int32(statement.conditionKinds.count))
+            }
+        }
+        database.statements.add()
+        var outcomes = [StoreBatch.Results.Outcome?](repeating: nil, count: statement.kinds.count)
+        for try await (step, outcome, value, number) in try await database.client.execute(statement) {
+            let index = Int(step) - 1
+            guard outcomes.indices.contains(index) else {
+                throw PostgresStoreError(.queryFailed, "weft_apply_batch returned a row for no step (\(step))")
+            }
+            outcomes[index] = try Self.outcome(kind: statement.kinds[index], outcome, value.map(Handle.bytes), number)
+        }
+        return try batches.enumerated().map { position, batch in
+            var results = StoreBatch.Results(capacity: batch.steps.count)
+            for index in starts[position]..<starts[position] + batch.steps.count {
+                guard let outcome = outcomes[index] else {
+                    throw PostgresStoreError(.queryFailed, "weft_apply_batch returned no row for a step")
+                }
+                results.append(outcome)
+            }
+            return results
+        }
+    }
+
+    /// A step's outcome from its row.
+    private static func outcome(kind: Int32, _ outcome: Int32, _ value: [UInt8]?, _ number: Int64?) throws
+        -> StoreBatch.Results.Outcome
+    {
+        if outcome == -1 { return .notAttempted }
+        switch kind {
+        case 0: return .read(value)
+        case 1: return .set(outcome == 0 ? .stored : outcome == 1 ? .exists(value ?? []) : .fenced)
+        case 2, 3: return .swap(outcome == 0 ? .swapped : outcome == 1 ? .mismatch(value) : .fenced)
+        case 4: return .size(Int(clamping: number ?? 0))
+        case 5: return .count(number ?? 0)
+        case 6: return .scheduled((number ?? 0) > 0)
+        default: return .done
+        }
     }
 
     /// Reads each request's keys, all in one statement.
@@ -66,58 +152,6 @@ extension PostgresCoordinationStore {
             }
         } catch {
             return Array(repeating: .failure(error), count: reads.count)
-        }
-    }
-
-    /// A deadlock or a serialization failure: the transaction was rolled back, and may be retried.
-    private static func isConflict(_ error: PSQLError) -> Bool {
-        guard let state = error.serverInfo?[.sqlState] else { return false }
-        return state == "40P01" || state == "40001"
-    }
-
-    /// Makes `writes` in one statement and returns their outcomes, in order.
-    private static func run(_ writes: [Write], on database: PostgresDatabaseHandle) async throws -> [WriteOutcome] {
-        var statement = PostgresStatements.SetIfAbsentBatch()
-        for write in writes {
-            statement.runs.append(write.key.run)
-            statement.names.append(write.key.name)
-            statement.values.append(Handle.bytes(write.value))
-            statement.fences.append(write.fence?.key.name ?? "")
-            statement.tokens.append(write.fence.map { Handle.column($0.token) } ?? 0)
-            statement.setFrom.append(Int32(statement.setNames.count + 1))
-            for addition in write.additions {
-                statement.setNames.append(addition.key.name)
-                statement.setMembers.append(addition.member)
-            }
-            statement.setTo.append(Int32(statement.setNames.count))
-            statement.readFrom.append(Int32(statement.readNames.count + 1))
-            for read in write.reads {
-                statement.readRuns.append(read.run)
-                statement.readNames.append(read.name)
-            }
-            statement.readTo.append(Int32(statement.readNames.count))
-        }
-        database.statements.add()
-        var outcomes: [WriteOutcome?] = Array(repeating: nil, count: writes.count)
-        for try await (index, outcome, existing, sizes, read, value) in try await database.client.execute(statement) {
-            let call = Int(index) - 1
-            guard writes.indices.contains(call) else {
-                throw PostgresStoreError(.queryFailed, "weft_set_if_absent returned a row for no call (\(index))")
-            }
-            if outcomes[call] == nil {
-                switch outcome {
-                case 0: outcomes[call] = (.stored, sizes.map { Int($0) }, Array(repeating: nil, count: writes[call].reads.count))
-                case 1: outcomes[call] = (.exists(existing.map(Handle.bytes) ?? []), [], [])
-                default: outcomes[call] = (.fenced, [], [])
-                }
-            }
-            if outcome == 0, let read, read >= 1, read <= writes[call].reads.count {
-                outcomes[call]?.2[Int(read) - 1] = value.map(Handle.bytes)
-            }
-        }
-        return try outcomes.map { outcome in
-            guard let outcome else { throw PostgresStoreError(.queryFailed, "weft_set_if_absent returned no row for a call") }
-            return outcome
         }
     }
 }

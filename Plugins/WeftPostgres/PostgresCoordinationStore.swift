@@ -3,14 +3,15 @@ import PostgresNIO
 import Weft
 
 /// The coordination store on PostgreSQL (see ``CoordinationStore``): records in `weft_values`,
-/// fences in `weft_fences`, sets with their sizes, counters, leases, durable timers and the
-/// progress index in tables of their own. Each operation is one statement; set-if-absent with
-/// its set additions, and compare-and-set, are functions the schema installs, which lock the
-/// fence row they check.
+/// fences in `weft_fences`, sets with their sizes, counters, durable timers and the progress
+/// index in tables of their own. Each operation is one statement; compare-and-set and set
+/// additions are functions the schema installs, which lock the rows they check. A batch is one
+/// call of `weft_apply_batch`, in one transaction; batches made while others are in flight are
+/// sent together (group commit), as are batches of reads.
 public final class PostgresCoordinationStore: CoordinationStore {
     let database: PostgresDatabaseHandle
-    /// The group commit of set-if-absent calls.
-    private let writes: PostgresBatcher<Write, WriteOutcome>
+    /// The group commit of batches that write.
+    private let writes: PostgresBatcher<StoreBatch, StoreBatch.Results>
     /// The group commit of reads of several values.
     private let reads: PostgresBatcher<[StoreKey], [[UInt8]?]>
 
@@ -32,34 +33,22 @@ public final class PostgresCoordinationStore: CoordinationStore {
         try await database.execute(PostgresStatements.Value(run: key.run, name: key.name)).first.map(Handle.bytes)
     }
 
-    public func values(at keys: [StoreKey]) async throws -> [[UInt8]?] {
-        guard keys.count > 1 else { return keys.isEmpty ? [] : [try await value(at: keys[0])] }
-        return try await reads.submit(keys)
-    }
-
-    public func setIfAbsent(_ key: StoreKey, _ value: [UInt8], fence: Fence?) async throws -> SetIfAbsentOutcome {
-        try await setIfAbsent(key, value, fence: fence, thenAddToSets: [], thenRead: []).0
-    }
-
-    public func setIfAbsent(_ key: StoreKey, _ value: [UInt8], fence: Fence?, thenAddToSets additions: [SetAddition])
-        async throws -> (SetIfAbsentOutcome, [Int])
-    {
-        let (outcome, sizes, _) = try await setIfAbsent(key, value, fence: fence, thenAddToSets: additions, thenRead: [])
-        return (outcome, sizes)
-    }
-
-    public func setIfAbsent(
-        _ key: StoreKey, _ value: [UInt8], fence: Fence?, thenAddToSets additions: [SetAddition], thenRead reads: [StoreKey]
-    ) async throws -> (SetIfAbsentOutcome, [Int], [[UInt8]?]) {
-        try check(fence, guarding: key)
-        guard additions.allSatisfy({ $0.key.run == key.run }) else {
-            // Sets of other runs: not in the same call (the function adds to its own run's).
-            let outcome = try await setIfAbsent(key, value, fence: fence)
-            guard outcome == .stored else { return (outcome, [], []) }
-            let sizes = try await addToSets(additions)
-            return (outcome, sizes, reads.isEmpty ? [] : try await values(at: reads))
+    public func apply(_ batch: StoreBatch) async throws -> StoreBatch.Results {
+        for step in batch.steps {
+            switch step.operation {
+            case .setIfAbsent(let key, _, let fence), .compareAndSet(let key, _, _, let fence): try check(fence, guarding: key)
+            default: continue
+            }
         }
-        return try await writes.submit(Write(key: key, value: value, fence: fence, additions: additions, reads: reads))
+        guard batch.isReadOnly else { return try await writes.submit(batch) }
+        guard batch.steps.allSatisfy(\.conditions.isEmpty) else { return try await applyOneByOne(batch) }
+        let keys = batch.steps.map { step -> StoreKey in
+            if case .read(let key) = step.operation { return key }
+            return StoreKey(run: "", name: "")
+        }
+        var results = StoreBatch.Results(capacity: keys.count)
+        for value in keys.count == 1 ? [try await value(at: keys[0])] : try await reads.submit(keys) { results.append(.read(value)) }
+        return results
     }
 
     public func compareAndSet(_ key: StoreKey, expected: [UInt8]?, new: [UInt8], fence: Fence?) async throws
@@ -81,10 +70,6 @@ public final class PostgresCoordinationStore: CoordinationStore {
         throw PostgresStoreError(.queryFailed, "weft_compare_and_set returned no row")
     }
 
-    public func removeValue(at key: StoreKey) async throws {
-        try await database.query("DELETE FROM weft_values WHERE run = \(key.run) AND name = \(key.name)")
-    }
-
     private func check(_ fence: Fence?, guarding key: StoreKey) throws {
         guard let fence, fence.key.run != key.run else { return }
         throw WeftError(.invalidFence, "A fence guards keys of its own run: \(fence.key) cannot guard \(key)")
@@ -93,27 +78,9 @@ public final class PostgresCoordinationStore: CoordinationStore {
     // MARK: Sets and counters
 
     public func addToSet(_ key: StoreKey, member: String) async throws -> Int {
-        try await addToSets([SetAddition(key: key, member: member)])[0]
-    }
-
-    public func addToSets(_ additions: [SetAddition]) async throws -> [Int] {
-        guard !additions.isEmpty else { return [] }
-        var sizes: [Int] = []
-        sizes.reserveCapacity(additions.count)
-        // One call per run (additions almost always share one).
-        var start = 0
-        while start < additions.count {
-            let run = additions[start].key.run
-            var end = start
-            while end < additions.count && additions[end].key.run == run { end += 1 }
-            let slice = additions[start..<end]
-            let result = try await database.scalar(
-                "SELECT weft_add_to_sets(\(run), \(slice.map(\.key.name))::text[], \(slice.map(\.member))::text[])",
-                as: [Int64].self)
-            sizes.append(contentsOf: (result ?? []).map { Int($0) })
-            start = end
-        }
-        return sizes
+        let sizes = try await database.scalar(
+            "SELECT weft_add_to_sets(\(key.run), \([key.name])::text[], \([member])::text[])", as: [Int64].self)
+        return Int(sizes?.first ?? 0)
     }
 
     public func members(of key: StoreKey) async throws -> [String] {

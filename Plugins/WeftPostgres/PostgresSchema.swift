@@ -6,7 +6,7 @@
 /// and lease tokens are kept as `bigint`, shifted so that their unsigned order is kept.
 enum PostgresSchema {
     /// The version this build writes and reads.
-    static let currentVersion = 1
+    static let currentVersion = 2
 
     /// The migrations, each a list of statements run in one transaction; the first takes an
     /// empty database to version 1.
@@ -188,6 +188,110 @@ enum PostgresSchema {
                 DELETE FROM weft_context_origins WHERE run = p_run;
             END $$
             """,
-        ]
+        ],
+        // 2: batches of operations in one statement; leases removed.
+        [
+            """
+            -- Applies a batch of operations in order, in the caller's transaction. Step i is
+            -- attempted when its conditions hold: those at positions (p_ends[i-1], p_ends[i]] of
+            -- the condition arrays, each naming an earlier step that must have succeeded
+            -- (outcome 0) and be of the kind the condition reads (0: a set-if-absent, 1: a
+            -- compare-and-set, 2: a set addition whose size is p_sizes). Kinds: 0 read,
+            -- 1 set-if-absent, 2 compare-and-set, 3 compare-and-set from absent, 4 add to set,
+            -- 5 increment, 6 schedule a timer, 7 retire a timer, 8 record progress, 9 forget
+            -- progress. One row per step: outcome -1 (not attempted), 0 (stored, swapped, done),
+            -- 1 (exists, mismatch: with the value found) or 2 (fenced); the value read; the size,
+            -- counter or whether a timer was scheduled.
+            CREATE FUNCTION weft_apply_batch(
+                p_kinds int[], p_runs text[], p_names text[], p_values bytea[], p_expected bytea[], p_fences text[],
+                p_tokens bigint[], p_members text[], p_numbers bigint[], p_seconds float8[],
+                p_ends int[], p_condition_kinds int[], p_condition_steps int[], p_sizes bigint[], p_now float8,
+                OUT o_step int, OUT o_outcome int, OUT o_value bytea, OUT o_number bigint)
+            RETURNS SETOF record
+            LANGUAGE plpgsql AS $$
+            DECLARE
+                steps int := coalesce(array_length(p_kinds, 1), 0);
+                outcomes int[] := '{}';
+                numbers bigint[] := '{}';
+                kinds_read int[] := ARRAY[1, 2, 4];
+                now_at float8 := coalesce(p_now, extract(epoch from clock_timestamp()));
+                condition_from int := 1;
+                allowed boolean;
+                target int;
+                changed int;
+            BEGIN
+                FOR i IN 1 .. steps LOOP
+                    allowed := true;
+                    FOR c IN condition_from .. coalesce(p_ends[i], 0) LOOP
+                        target := p_condition_steps[c];
+                        IF target IS NULL OR target < 1 OR target >= i OR outcomes[target] IS DISTINCT FROM 0
+                            OR (p_kinds[target] <> kinds_read[p_condition_kinds[c] + 1]
+                                AND NOT (p_condition_kinds[c] = 1 AND p_kinds[target] = 3))
+                            OR (p_condition_kinds[c] = 2 AND numbers[target] IS DISTINCT FROM p_sizes[c]) THEN
+                            allowed := false;
+                        END IF;
+                    END LOOP;
+                    condition_from := greatest(condition_from, coalesce(p_ends[i], 0) + 1);
+                    o_step := i;
+                    o_outcome := 0;
+                    o_value := NULL;
+                    o_number := NULL;
+                    IF NOT allowed THEN
+                        o_outcome := -1;
+                    ELSIF p_kinds[i] = 0 THEN
+                        SELECT v.value INTO o_value FROM weft_values v WHERE v.run = p_runs[i] AND v.name = p_names[i];
+                    ELSIF p_kinds[i] = 1 THEN
+                        SELECT s.outcome, s.existing INTO o_outcome, o_value FROM weft_set_if_absent(
+                            p_runs[i], p_names[i], p_values[i], nullif(p_fences[i], ''), p_tokens[i], '{}'::text[], '{}'::text[]) s;
+                    ELSIF p_kinds[i] = 2 OR p_kinds[i] = 3 THEN
+                        SELECT s.outcome, s.current INTO o_outcome, o_value FROM weft_compare_and_set(
+                            p_runs[i], p_names[i], CASE WHEN p_kinds[i] = 2 THEN p_expected[i] END, p_values[i],
+                            nullif(p_fences[i], ''), p_tokens[i]) s;
+                    ELSIF p_kinds[i] = 4 THEN
+                        o_number := (weft_add_to_sets(p_runs[i], ARRAY[p_names[i]], ARRAY[p_members[i]]))[1];
+                    ELSIF p_kinds[i] = 5 THEN
+                        INSERT INTO weft_counters AS c (run, name, value) VALUES (p_runs[i], p_names[i], p_numbers[i])
+                        ON CONFLICT (run, name) DO UPDATE SET value = c.value + excluded.value RETURNING c.value INTO o_number;
+                    ELSIF p_kinds[i] = 6 THEN
+                        INSERT INTO weft_timers (run, name, due_at, payload)
+                        VALUES (p_runs[i], p_names[i], now_at + p_seconds[i], p_values[i]) ON CONFLICT DO NOTHING;
+                        GET DIAGNOSTICS changed = ROW_COUNT;
+                        o_number := changed;
+                    ELSIF p_kinds[i] = 7 THEN
+                        INSERT INTO weft_timers (run, name, due_at, payload, state) VALUES (p_runs[i], p_names[i], 0, '', 1)
+                        ON CONFLICT (run, name) DO UPDATE SET state = 1;
+                    ELSIF p_kinds[i] = 8 THEN
+                        INSERT INTO weft_progress AS p (run, quiet_until) VALUES (p_runs[i], now_at + p_seconds[i])
+                        ON CONFLICT (run) DO UPDATE SET quiet_until = greatest(p.quiet_until, excluded.quiet_until);
+                    ELSIF p_kinds[i] = 9 THEN
+                        DELETE FROM weft_progress WHERE run = p_runs[i];
+                    ELSE
+                        RAISE EXCEPTION 'weft_apply_batch: unknown operation %', p_kinds[i];
+                    END IF;
+                    outcomes[i] := o_outcome;
+                    numbers[i] := o_number;
+                    RETURN NEXT;
+                END LOOP;
+            END $$
+            """,
+            """
+            CREATE OR REPLACE FUNCTION weft_delete_run(p_run text) RETURNS void
+            LANGUAGE plpgsql AS $$
+            BEGIN
+                DELETE FROM weft_values WHERE run = p_run;
+                DELETE FROM weft_fences WHERE run = p_run;
+                DELETE FROM weft_sets WHERE run = p_run;
+                DELETE FROM weft_set_sizes WHERE run = p_run;
+                DELETE FROM weft_counters WHERE run = p_run;
+                DELETE FROM weft_timers WHERE run = p_run;
+                DELETE FROM weft_progress WHERE run = p_run;
+                DELETE FROM weft_context WHERE run = p_run;
+                DELETE FROM weft_context_origins WHERE run = p_run;
+            END $$
+            """,
+            """
+            DROP TABLE weft_leases
+            """,
+        ],
     ]
 }

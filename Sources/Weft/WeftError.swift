@@ -47,6 +47,8 @@ public struct WeftError: Error, Sendable, Hashable, CustomStringConvertible {
         public static let deliveryAlreadySettled = Code(rawValue: "delivery_already_settled")
         /// A fence used on a key of another run.
         public static let invalidFence = Code(rawValue: "invalid_fence")
+        /// A store batch whose condition names no earlier operation (see ``StoreBatch``).
+        public static let invalidBatch = Code(rawValue: "invalid_batch")
         /// A job crashed its workers too often and was quarantined.
         public static let quarantined = Code(rawValue: "quarantined")
         /// A loop was about to start a pass beyond its `maxIterations`.

@@ -165,7 +165,7 @@ public struct FaultSimulator: Sendable {
                 if case .crashed = outcome { report.crashes += 1 }
                 continue
             }
-            if let next = try await coordinationStore.nextTimerDue() {
+            if let next = try await coordinationStore.claimDueTimers(limit: 0, claimFor: .zero).nextDue {
                 clock.advance(by: next)
                 _ = try await workers[random.below(workers.count)].fireDueTimers()
                 continue

@@ -4,11 +4,12 @@ import Weft
 extension ProtocolConformance {
     // MARK: Coordination store
 
-    /// The coordination store's contract: its primitives, and the calls that record a run's
-    /// start and end (``runLifecycle``).
-    public static let coordination: [ProtocolCheck] = primitives + runLifecycle
+    /// The coordination store's contract: its primitives, and its batches' order, conditions and
+    /// outcomes (``batches``), which the protocol's default batch meets. A store that applies
+    /// batches atomically also runs ``atomicBatches``.
+    public static let coordination: [ProtocolCheck] = primitives + batches
 
-    /// Values, sets, counters, fences, leases, timers, progress and deletion.
+    /// Values, sets, counters, fences, timers, progress and deletion.
     static let primitives: [ProtocolCheck] = [
         ProtocolCheck(.coordination, "set-if-absent has exactly one winner among concurrent callers") { harness, failures in
             let store = try await harness.makeBackends().coordinationStore
@@ -41,8 +42,7 @@ extension ProtocolConformance {
             expect(mismatch == .mismatch(current), "a wrong expectation gave \(mismatch)", into: &failures)
             let swap = try await store.compareAndSet(key, expected: current, new: [200], fence: nil)
             expect(swap == .swapped, "a right expectation gave \(swap)", into: &failures)
-            try await store.removeValue(at: key)
-            expect(try await store.value(at: key) == nil, "removeValue left the value", into: &failures)
+            expect(try await store.value(at: key) == [200], "the swapped value", into: &failures)
         },
         ProtocolCheck(.coordination, "sets count distinct members and counters add up under concurrency") { harness, failures in
             let store = try await harness.makeBackends().coordinationStore
@@ -79,69 +79,6 @@ extension ProtocolConformance {
             expect(sizes == [1, 1, 2, 2], "sizes \(sizes)", into: &failures)
             expect(Set(try await store.members(of: a)) == ["1", "2"], "members of a", into: &failures)
         },
-        ProtocolCheck(.coordination, "a set-if-absent with additions adds them only when it stores") { harness, failures in
-            let store = try await harness.makeBackends().coordinationStore
-            let run = unique("run")
-            let key = StoreKey(run: run, name: "n1.0")
-            let done = StoreKey(run: run, name: "d")
-            let fence = Fence(key: key, token: 5)
-            let first = try await store.setIfAbsent(key, [1], fence: fence, thenAddToSets: [SetAddition(key: done, member: "1")])
-            expect(first.0 == .stored && first.1 == [1], "first write gave \(first)", into: &failures)
-            let second = try await store.setIfAbsent(key, [2], fence: fence, thenAddToSets: [SetAddition(key: done, member: "2")])
-            expect(second.0 == .exists([1]) && second.1.isEmpty, "second write gave \(second)", into: &failures)
-            let stale = try await store.setIfAbsent(
-                StoreKey(run: run, name: "n2.0"), [3], fence: Fence(key: key, token: 4),
-                thenAddToSets: [SetAddition(key: done, member: "3")])
-            expect(stale.0 == .fenced && stale.1.isEmpty, "a stale write gave \(stale)", into: &failures)
-            expect(try await store.members(of: done) == ["1"], "additions of refused writes were made", into: &failures)
-        },
-        ProtocolCheck(.coordination, "a set-if-absent with reads returns them only when it stores") { harness, failures in
-            let store = try await harness.makeBackends().coordinationStore
-            let run = unique("run")
-            let status = StoreKey(run: run, name: "s")
-            let next = StoreKey(run: run, name: "n2.0")
-            _ = try await store.setIfAbsent(next, [7], fence: nil)
-            let first = try await store.setIfAbsent(
-                StoreKey(run: run, name: "n1.0"), [1], fence: Fence(key: StoreKey(run: run, name: "f1.0"), token: 1),
-                thenAddToSets: [SetAddition(key: StoreKey(run: run, name: "d"), member: "1")], thenRead: [status, next])
-            expect(first.0 == .stored && first.1 == [1], "the write gave \(first.0), sizes \(first.1)", into: &failures)
-            expect(first.2 == [nil, [7]], "the reads gave \(first.2)", into: &failures)
-            let again = try await store.setIfAbsent(StoreKey(run: run, name: "n1.0"), [2], fence: nil, thenAddToSets: [], thenRead: [next])
-            expect(again.0 == .exists([1]) && again.2.isEmpty, "a second write gave \(again)", into: &failures)
-        },
-        ProtocolCheck(.coordination, "concurrent writes of many runs, stored, existing and fenced, each get their own outcome") {
-            harness, failures in
-            // Stores that group concurrent calls into one transaction must keep their outcomes apart.
-            let store = try await harness.makeBackends().coordinationStore
-            let runs = (0..<48).map { unique("run\($0)") }
-            for run in runs.prefix(16) { _ = try await store.setIfAbsent(StoreKey(run: run, name: "n"), [9], fence: nil) }
-            for run in runs.suffix(16) {
-                _ = try await store.setIfAbsent(StoreKey(run: run, name: "x"), [], fence: Fence(key: StoreKey(run: run, name: "f"), token: 5))
-            }
-            let outcomes = try await withThrowingTaskGroup(of: (Int, SetIfAbsentOutcome, [Int], [[UInt8]?]).self) { group in
-                for (index, run) in runs.enumerated() {
-                    group.addTask {
-                        let (outcome, sizes, reads) = try await store.setIfAbsent(
-                            StoreKey(run: run, name: "n"), [UInt8(index)], fence: Fence(key: StoreKey(run: run, name: "f"), token: 4),
-                            thenAddToSets: [SetAddition(key: StoreKey(run: run, name: "d"), member: "\(index)")],
-                            thenRead: [StoreKey(run: run, name: "n")])
-                        return (index, outcome, sizes, reads)
-                    }
-                }
-                return try await group.reduce(into: []) { $0.append($1) }
-            }
-            for (index, outcome, sizes, reads) in outcomes {
-                switch index {
-                case 0..<16:
-                    expect(outcome == .exists([9]) && sizes.isEmpty, "run \(index): \(outcome) \(sizes)", into: &failures)
-                case 32..<48:
-                    expect(outcome == .fenced && sizes.isEmpty, "run \(index): \(outcome) \(sizes)", into: &failures)
-                default:
-                    expect(outcome == .stored && sizes == [1], "run \(index): \(outcome) \(sizes)", into: &failures)
-                    expect(reads.count == 1, "run \(index) read \(reads)", into: &failures)
-                }
-            }
-        },
         ProtocolCheck(.coordination, "a write with a stale fencing token is refused") { harness, failures in
             let store = try await harness.makeBackends().coordinationStore
             let run = unique("run")
@@ -158,25 +95,7 @@ extension ProtocolConformance {
             let equal = try await store.setIfAbsent(StoreKey(run: run, name: "d"), [4], fence: Fence(key: fenceKey, token: 10))
             expect(equal == .stored, "an equal token gave \(equal)", into: &failures)
         },
-        ProtocolCheck(.coordination, "leases exclude other owners until they expire, with growing tokens") { harness, failures in
-            let store = try await harness.makeBackends().coordinationStore
-            let key = StoreKey(run: unique("run"), name: "lease")
-            guard let first = try await store.acquireLease(key, owner: "one", ttl: .seconds(10)) else {
-                return failures.append("a free lease was refused")
-            }
-            expect(try await store.acquireLease(key, owner: "two", ttl: .seconds(10)) == nil, "a held lease was granted", into: &failures)
-            expect(try await store.renewLease(first, ttl: .seconds(10)), "the holder could not renew", into: &failures)
-            try await harness.passTime(.seconds(11))
-            guard let second = try await store.acquireLease(key, owner: "two", ttl: .seconds(10)) else {
-                return failures.append("an expired lease was refused")
-            }
-            expect(second.token > first.token, "tokens \(first.token) then \(second.token)", into: &failures)
-            expect(try await store.renewLease(first, ttl: .seconds(10)) == false, "a lost lease was renewed", into: &failures)
-            try await store.releaseLease(second)
-            let third = try await store.acquireLease(key, owner: "one", ttl: .seconds(10))
-            expect(third != nil && third!.token > second.token, "after release: \(String(describing: third))", into: &failures)
-        },
-        ProtocolCheck(.coordination, "durable timers fire once when due, and again only if not completed") { harness, failures in
+        ProtocolCheck(.coordination, "durable timers fire once when due, and again only if not retired") { harness, failures in
             let store = try await harness.makeBackends().coordinationStore
             let run = unique("run")
             let late = StoreKey(run: run, name: "late")
@@ -185,23 +104,26 @@ extension ProtocolConformance {
             expect(try await store.scheduleTimer(late, after: .seconds(100), payload: [1]), "schedule late", into: &failures)
             expect(try await store.scheduleTimer(early, after: .seconds(10), payload: [2]), "schedule early", into: &failures)
             try await store.scheduleTimer(cancelled, after: .seconds(5), payload: [3])
-            try await store.cancelTimer(cancelled)
+            try await store.retireTimer(cancelled)
             expect(try await store.scheduleTimer(early, after: .seconds(1), payload: [9]) == false, "a timer was scheduled twice", into: &failures)
-            expect(try await store.claimDueTimers(limit: 10, claimFor: .seconds(30)).filter { $0.key.run == run }.isEmpty, "a timer fired early", into: &failures)
+            let peek = try await store.claimDueTimers(limit: 0, claimFor: .seconds(30))
+            expect(peek.timers.isEmpty, "a claim of none claimed \(peek.timers)", into: &failures)
+            expect(peek.nextDue.map { $0 > .zero && $0 <= .seconds(10) } ?? false, "the next timer is due in \(String(describing: peek.nextDue))", into: &failures)
+            expect(try await store.claimDueTimers(limit: 10, claimFor: .seconds(30)).timers.filter { $0.key.run == run }.isEmpty, "a timer fired early", into: &failures)
             try await harness.passTime(.seconds(11))
-            let due = try await store.claimDueTimers(limit: 10, claimFor: .seconds(30)).filter { $0.key.run == run }
+            let due = try await store.claimDueTimers(limit: 10, claimFor: .seconds(30)).timers.filter { $0.key.run == run }
             expect(due == [DueTimer(key: early, payload: [2])], "due after 11 s: \(due)", into: &failures)
-            try await store.completeTimer(early)
+            try await store.retireTimer(early)
             expect(try await store.scheduleTimer(early, after: .seconds(1), payload: [2]) == false, "a fired timer was scheduled again", into: &failures)
             try await harness.passTime(.seconds(90))
-            let claimed = try await store.claimDueTimers(limit: 10, claimFor: .seconds(30)).filter { $0.key.run == run }
+            let claimed = try await store.claimDueTimers(limit: 10, claimFor: .seconds(30)).timers.filter { $0.key.run == run }
             expect(claimed.map(\.key) == [late], "due after 101 s: \(claimed.map(\.key))", into: &failures)
-            // Not completed: it comes back when the claim lapses.
-            expect(try await store.claimDueTimers(limit: 10, claimFor: .seconds(30)).filter { $0.key.run == run }.isEmpty, "a claimed timer was claimed twice", into: &failures)
+            // Not retired: it comes back when the claim lapses.
+            expect(try await store.claimDueTimers(limit: 10, claimFor: .seconds(30)).timers.filter { $0.key.run == run }.isEmpty, "a claimed timer was claimed twice", into: &failures)
             try await harness.passTime(.seconds(31))
-            let again = try await store.claimDueTimers(limit: 10, claimFor: .seconds(30)).filter { $0.key.run == run }
-            expect(again.map(\.key) == [late], "an uncompleted timer did not come back: \(again.map(\.key))", into: &failures)
-            try await store.completeTimer(late)
+            let again = try await store.claimDueTimers(limit: 10, claimFor: .seconds(30)).timers.filter { $0.key.run == run }
+            expect(again.map(\.key) == [late], "a timer not retired did not come back: \(again.map(\.key))", into: &failures)
+            try await store.retireTimer(late)
         },
         ProtocolCheck(.coordination, "the progress index finds runs without progress") { harness, failures in
             let store = try await harness.makeBackends().coordinationStore
@@ -233,7 +155,7 @@ extension ProtocolConformance {
             expect(try await store.members(of: StoreKey(run: run, name: "d")).isEmpty, "a set survived", into: &failures)
             expect(try await store.increment(StoreKey(run: run, name: "c"), by: 0) == 0, "a counter survived", into: &failures)
             try await harness.passTime(.seconds(2))
-            let timers = try await store.claimDueTimers(limit: 100, claimFor: .seconds(30)).filter { $0.key.run == run }
+            let timers = try await store.claimDueTimers(limit: 100, claimFor: .seconds(30)).timers.filter { $0.key.run == run }
             expect(timers.isEmpty, "a timer survived", into: &failures)
             expect(try await store.value(at: StoreKey(run: other, name: "m")) == [2], "another run was touched", into: &failures)
         },

@@ -3,7 +3,7 @@ import Weft
 
 /// The contracts of the three seams (design §3), as checks any implementation can run:
 /// ordering, ack/retry/dead-letter, delivery counts, atomicity under concurrent callers,
-/// lease expiry, fencing, durable timers, the progress index and run deletion.
+/// fencing, durable timers, the progress index, run deletion and atomic batches.
 ///
 /// ```swift
 /// @Test(arguments: ProtocolConformance.all)
@@ -13,8 +13,8 @@ import Weft
 /// }
 /// ```
 public enum ProtocolConformance {
-    /// Every check.
-    public static var all: [ProtocolCheck] { queue + context + coordination }
+    /// Every check, those of atomic batches included.
+    public static var all: [ProtocolCheck] { queue + context + coordination + atomicBatches }
 }
 
 extension Sequence where Element: Sendable {

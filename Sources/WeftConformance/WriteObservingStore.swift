@@ -1,9 +1,9 @@
 import Weft
 
 /// A coordination store that tells an observer of every write that took effect: a value stored
-/// by set-if-absent (any of its forms, ``CoordinationStore/recordStart(run:_:_:quietFor:)``
-/// included) or swapped in by compare-and-set. Every requirement is forwarded to the wrapped
-/// store, so its own atomic forms stay in use.
+/// by set-if-absent or swapped in by compare-and-set, alone or in a batch. Every requirement is
+/// forwarded to the wrapped store, its batch included, so the store's own atomic batch stays in
+/// use.
 ///
 /// The fault simulator counts node records with it, and the chaos test's workers log them, to
 /// prove that each node result is recorded once.
@@ -26,38 +26,6 @@ public final class WriteObservingStore: CoordinationStore {
     public static func isNodeResult(_ key: StoreKey) -> Bool { key.name.hasPrefix("n") }
 
     public func value(at key: StoreKey) async throws -> [UInt8]? { try await base.value(at: key) }
-    public func values(at keys: [StoreKey]) async throws -> [[UInt8]?] { try await base.values(at: keys) }
-
-    public func setIfAbsent(_ key: StoreKey, _ value: [UInt8], fence: Fence?) async throws -> SetIfAbsentOutcome {
-        let outcome = try await base.setIfAbsent(key, value, fence: fence)
-        if outcome == .stored { observer(key) }
-        return outcome
-    }
-
-    public func setIfAbsent(_ key: StoreKey, _ value: [UInt8], fence: Fence?, thenAddToSets additions: [SetAddition])
-        async throws -> (SetIfAbsentOutcome, [Int])
-    {
-        let result = try await base.setIfAbsent(key, value, fence: fence, thenAddToSets: additions)
-        if result.0 == .stored { observer(key) }
-        return result
-    }
-
-    public func setIfAbsent(
-        _ key: StoreKey, _ value: [UInt8], fence: Fence?, thenAddToSets additions: [SetAddition], thenRead reads: [StoreKey]
-    ) async throws -> (SetIfAbsentOutcome, [Int], [[UInt8]?]) {
-        let result = try await base.setIfAbsent(key, value, fence: fence, thenAddToSets: additions, thenRead: reads)
-        if result.0 == .stored { observer(key) }
-        return result
-    }
-
-    public func setIfAbsent(
-        _ key: StoreKey, _ value: [UInt8], fence: Fence?, thenAddToSets additions: [SetAddition], thenFinish end: RunEnd
-    ) async throws -> (SetIfAbsentOutcome, [Int], CompareAndSetOutcome?) {
-        let result = try await base.setIfAbsent(key, value, fence: fence, thenAddToSets: additions, thenFinish: end)
-        if result.0 == .stored { observer(key) }
-        if result.2 == .swapped { observer(end.status) }
-        return result
-    }
 
     public func compareAndSet(_ key: StoreKey, expected: [UInt8]?, new: [UInt8], fence: Fence?) async throws
         -> CompareAndSetOutcome
@@ -67,33 +35,29 @@ public final class WriteObservingStore: CoordinationStore {
         return outcome
     }
 
-    public func recordStart(run: String, _ key: StoreKey, _ record: [UInt8], quietFor: Duration) async throws
-        -> SetIfAbsentOutcome
-    {
-        let outcome = try await base.recordStart(run: run, key, record, quietFor: quietFor)
-        if outcome == .stored { observer(key) }
-        return outcome
+    public func apply(_ batch: StoreBatch) async throws -> StoreBatch.Results {
+        let results = try await base.apply(batch)
+        for (step, outcome) in zip(batch.steps, results.outcomes) {
+            switch (step.operation, outcome) {
+            case (.setIfAbsent(let key, _, _), .set(.stored)), (.compareAndSet(let key, _, _, _), .swap(.swapped)):
+                observer(key)
+            default:
+                continue
+            }
+        }
+        return results
     }
 
-    public func removeValue(at key: StoreKey) async throws { try await base.removeValue(at: key) }
     public func addToSet(_ key: StoreKey, member: String) async throws -> Int { try await base.addToSet(key, member: member) }
-    public func addToSets(_ additions: [SetAddition]) async throws -> [Int] { try await base.addToSets(additions) }
     public func members(of key: StoreKey) async throws -> [String] { try await base.members(of: key) }
     public func increment(_ key: StoreKey, by delta: Int64) async throws -> Int64 { try await base.increment(key, by: delta) }
-    public func acquireLease(_ key: StoreKey, owner: String, ttl: Duration) async throws -> Lease? {
-        try await base.acquireLease(key, owner: owner, ttl: ttl)
-    }
-    public func renewLease(_ lease: Lease, ttl: Duration) async throws -> Bool { try await base.renewLease(lease, ttl: ttl) }
-    public func releaseLease(_ lease: Lease) async throws { try await base.releaseLease(lease) }
     public func scheduleTimer(_ key: StoreKey, after delay: Duration, payload: [UInt8]) async throws -> Bool {
         try await base.scheduleTimer(key, after: delay, payload: payload)
     }
-    public func claimDueTimers(limit: Int, claimFor: Duration) async throws -> [DueTimer] {
+    public func claimDueTimers(limit: Int, claimFor: Duration) async throws -> TimerClaim {
         try await base.claimDueTimers(limit: limit, claimFor: claimFor)
     }
-    public func completeTimer(_ key: StoreKey) async throws { try await base.completeTimer(key) }
-    public func cancelTimer(_ key: StoreKey) async throws { try await base.cancelTimer(key) }
-    public func nextTimerDue() async throws -> Duration? { try await base.nextTimerDue() }
+    public func retireTimer(_ key: StoreKey) async throws { try await base.retireTimer(key) }
     public func recordProgress(run: String, quietFor: Duration) async throws {
         try await base.recordProgress(run: run, quietFor: quietFor)
     }
@@ -101,16 +65,5 @@ public final class WriteObservingStore: CoordinationStore {
         try await base.runsWithoutProgress(for: age, limit: limit)
     }
     public func forgetProgress(run: String) async throws { try await base.forgetProgress(run: run) }
-    public func recordEnd(run: String, marker: StoreKey?, cancelling: StoreKey?, expiry: RunExpiry?) async throws {
-        try await base.recordEnd(run: run, marker: marker, cancelling: cancelling, expiry: expiry)
-    }
-    public func finishRun(
-        _ run: String, status: StoreKey, terminal: [UInt8], marker: StoreKey?, cancelling: StoreKey?, expiry: RunExpiry?
-    ) async throws -> CompareAndSetOutcome {
-        let outcome = try await base.finishRun(
-            run, status: status, terminal: terminal, marker: marker, cancelling: cancelling, expiry: expiry)
-        if outcome == .swapped { observer(status) }
-        return outcome
-    }
     public func deleteRun(_ run: String) async throws { try await base.deleteRun(run) }
 }

@@ -5,6 +5,9 @@
 //                                             "go" on stdin; prints "key <k> <won|lost> <size>"
 //   weft-lmdb-child write <path>              writes until killed; prints each key once its
 //                                             write is durable
+//   weft-lmdb-child batches <path>            applies batches of three writes across two runs
+//                                             until killed; prints each batch's index once it
+//                                             is durable
 import Foundation
 import Synchronization
 import Weft
@@ -59,6 +62,26 @@ case "write":
                         try await store.contextStore.apply(
                             ContextPatch([.init(key: "written", value: .int(Int64(index)))]), run: "crash-\(index / 10)", origin: "o")
                     }
+                    report("\(index)")
+                    index += 16
+                }
+            }
+        }
+        try await group.waitForAll()
+    }
+
+case "batches":
+    report("ready")
+    try await withThrowingTaskGroup(of: Void.self) { group in
+        for writer in 0..<16 {
+            group.addTask {
+                var index = writer
+                while true {
+                    var batch = StoreBatch()
+                    let stored = batch.setIfAbsent(StoreKey(run: "batches-a", name: "k\(index)"), [1])
+                    batch.addToSet(StoreKey(run: "batches-b", name: "s"), member: "\(index)", when: [.stored(stored)])
+                    batch.increment(StoreKey(run: "batches-b", name: "c\(index)"), by: 1, when: [.stored(stored)])
+                    _ = try await coordination.apply(batch)
                     report("\(index)")
                     index += 16
                 }

@@ -39,7 +39,7 @@ struct LMDBConformanceTests {
         #expect(failures.isEmpty, "\(failures.joined(separator: "\n"))")
     }
 
-    @Test("Every coordination-store contract holds", arguments: ProtocolConformance.coordination)
+    @Test("Every coordination-store contract holds, batches atomic", arguments: ProtocolConformance.coordination + ProtocolConformance.atomicBatches)
     func coordinationContract(_ check: ProtocolCheck) async throws {
         let failures = try await check.run(Self.harness())
         #expect(failures.isEmpty, "\(failures.joined(separator: "\n"))")

@@ -68,4 +68,32 @@ struct LMDBProcessTests {
         #expect(outcome == .stored)
         store.close()
     }
+
+    @Test("A process killed with SIGKILL while applying batches leaves each batch whole or absent, the acknowledged ones whole")
+    func crashAtomicBatches() async throws {
+        let directory = TemporaryDirectory()
+        let child = try ChildProcess(["batches", directory.path])
+        var acknowledged: [Int] = []
+        while let line = await child.nextLine() {
+            guard let index = Int(line) else { continue }
+            acknowledged.append(index)
+            if acknowledged.count == 2_000 { child.kill() }
+        }
+        #expect(await child.exitStatus() == SIGKILL)
+        let store = try LMDBStateStore(LMDBConfiguration(path: directory.path))
+        let coordination = store.coordinationStore
+        let members = Set(try await coordination.members(of: StoreKey(run: "batches-b", name: "s")).compactMap { Int($0) })
+        let highest = (members.max() ?? 0) + 64
+        let values = try await coordination.values(at: (0...highest).map { StoreKey(run: "batches-a", name: "k\($0)") })
+        var torn: [Int] = []
+        for index in 0...highest {
+            let counter = try await coordination.increment(StoreKey(run: "batches-b", name: "c\(index)"), by: 0)
+            let parts = [values[index] != nil, members.contains(index), counter == 1]
+            if !(parts.allSatisfy { $0 } || parts.allSatisfy { !$0 }) { torn.append(index) }
+        }
+        #expect(torn.isEmpty, "\(torn.count) batches left in part, such as \(torn.prefix(5))")
+        let lost = acknowledged.filter { !members.contains($0) }
+        #expect(lost.isEmpty, "\(lost.count) acknowledged batches are missing, such as \(lost.prefix(5))")
+        store.close()
+    }
 }

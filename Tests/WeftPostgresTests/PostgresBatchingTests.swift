@@ -4,9 +4,9 @@ import Weft
 import WeftPostgres
 
 extension PostgresTests {
-    @Suite("Group commit of node records")
+    @Suite("Group commit of batches")
     struct Batching {
-        @Test("Concurrent records of many runs share transactions, and each call keeps its own outcome, sizes and reads")
+        @Test("Concurrent batches of many runs share transactions, and each keeps its own outcomes")
         func concurrentRecordsShareTransactions() async throws {
             let stores = StoreList()
             defer { Task { await stores.closeAll() } }
@@ -22,11 +22,16 @@ extension PostgresTests {
             let outcomes = try await withThrowingTaskGroup(of: (String, SetIfAbsentOutcome, [Int], [[UInt8]?]).self) { group in
                 for run in runs {
                     group.addTask {
-                        let (outcome, sizes, reads) = try await coordination.setIfAbsent(
-                            StoreKey(run: run, name: "n0.0"), [1], fence: Fence(key: StoreKey(run: run, name: "f0.0"), token: 1),
-                            thenAddToSets: [SetAddition(key: StoreKey(run: run, name: "d"), member: "0")],
-                            thenRead: [StoreKey(run: "other", name: "s"), StoreKey(run: run, name: "n1.0")])
-                        return (run, outcome, sizes, reads)
+                        var batch = StoreBatch()
+                        let stored = batch.setIfAbsent(
+                            StoreKey(run: run, name: "n0.0"), [1], fence: Fence(key: StoreKey(run: run, name: "f0.0"), token: 1))
+                        let size = batch.addToSet(StoreKey(run: run, name: "d"), member: "0", when: [.stored(stored)])
+                        let reads = [StoreKey(run: "other", name: "s"), StoreKey(run: run, name: "n1.0")].map {
+                            batch.read($0, when: [.stored(stored)])
+                        }
+                        let results = try await coordination.apply(batch)
+                        let outcome = results[stored] ?? .fenced
+                        return (run, outcome, results[size].map { [$0] } ?? [], outcome == .stored ? reads.map { results[$0] } : [])
                     }
                 }
                 return try await group.reduce(into: []) { $0.append($1) }

@@ -95,7 +95,18 @@ extension PostgresTests {
                 for _ in 0..<4 { group.addTask { try await PostgresStateStore.open(configuration) } }
                 return try await group.reduce(into: []) { $0.append($1) }
             }
-            #expect(try await PostgresStateStore.migrate(configuration) == (from: 1, to: 1))
+            #expect(try await PostgresStateStore.migrate(configuration) == (from: 2, to: 2))
+            // A database of version 1 (before batches) is taken to version 2, and batches work.
+            try await stores[0].execute("DROP FUNCTION weft_apply_batch")
+            try await stores[0].execute(
+                "CREATE TABLE weft_leases (run text NOT NULL, name text NOT NULL, owner text NOT NULL, expires_at float8 NOT NULL, "
+                    + "token bigint NOT NULL, PRIMARY KEY (run, name))")
+            try await stores[0].execute("UPDATE weft_schema SET version = 1")
+            #expect(try await PostgresStateStore.migrate(configuration) == (from: 1, to: 2))
+            var batch = StoreBatch()
+            let stored = batch.setIfAbsent(StoreKey(run: "migrated", name: "k"), [1])
+            batch.addToSet(StoreKey(run: "migrated", name: "s"), member: "1", when: [.stored(stored)])
+            #expect(try await stores[1].coordinationStore.apply(batch)[stored] == .stored)
             try await stores[0].execute("UPDATE weft_schema SET version = 99")
             for store in stores { await store.close() }
             let newer = await failure { _ = try await PostgresStateStore.open(configuration) }

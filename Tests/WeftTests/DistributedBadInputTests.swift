@@ -162,20 +162,13 @@ struct DistributedBadInputTests {
 struct FailingStore: CoordinationStore {
     struct Down: Error {}
     func value(at key: StoreKey) async throws -> [UInt8]? { throw Down() }
-    func setIfAbsent(_ key: StoreKey, _ value: [UInt8], fence: Fence?) async throws -> SetIfAbsentOutcome { throw Down() }
     func compareAndSet(_ key: StoreKey, expected: [UInt8]?, new: [UInt8], fence: Fence?) async throws -> CompareAndSetOutcome { throw Down() }
-    func removeValue(at key: StoreKey) async throws { throw Down() }
     func addToSet(_ key: StoreKey, member: String) async throws -> Int { throw Down() }
     func members(of key: StoreKey) async throws -> [String] { throw Down() }
     func increment(_ key: StoreKey, by delta: Int64) async throws -> Int64 { throw Down() }
-    func acquireLease(_ key: StoreKey, owner: String, ttl: Duration) async throws -> Lease? { throw Down() }
-    func renewLease(_ lease: Lease, ttl: Duration) async throws -> Bool { throw Down() }
-    func releaseLease(_ lease: Lease) async throws { throw Down() }
     func scheduleTimer(_ key: StoreKey, after delay: Duration, payload: [UInt8]) async throws -> Bool { throw Down() }
-    func claimDueTimers(limit: Int, claimFor: Duration) async throws -> [DueTimer] { throw Down() }
-    func completeTimer(_ key: StoreKey) async throws { throw Down() }
-    func cancelTimer(_ key: StoreKey) async throws { throw Down() }
-    func nextTimerDue() async throws -> Duration? { throw Down() }
+    func claimDueTimers(limit: Int, claimFor: Duration) async throws -> TimerClaim { throw Down() }
+    func retireTimer(_ key: StoreKey) async throws { throw Down() }
     func recordProgress(run: String, quietFor: Duration) async throws { throw Down() }
     func runsWithoutProgress(for age: Duration, limit: Int) async throws -> [String] { throw Down() }
     func forgetProgress(run: String) async throws { throw Down() }

@@ -5,14 +5,9 @@ import Synchronization
 ///
 /// Records are kept in shards by run (``Sharded``), each behind its own lock, so that workers handling
 /// different runs rarely wait for each other; every operation on one run is atomic. Timers are
-/// kept in a heap by due time; nothing polls.
+/// kept in a heap by due time; nothing polls. A batch (``apply(_:)``) runs under the locks of the
+/// shards of every run it touches, so it is atomic.
 public final class InMemoryCoordinationStore: CoordinationStore {
-    private struct LeaseState {
-        var owner: String
-        var expires: Duration
-        var token: UInt64
-    }
-
     private struct TimerState {
         var due: Duration
         var payload: [UInt8]
@@ -26,7 +21,6 @@ public final class InMemoryCoordinationStore: CoordinationStore {
         var sets: [String: Set<String>] = [:]
         var counters: [String: Int64] = [:]
         var fences: [String: UInt64] = [:]
-        var leases: [String: LeaseState] = [:]
         var timers: [String: TimerState] = [:]
         var firedTimers: Set<String> = []
 
@@ -118,132 +112,18 @@ public final class InMemoryCoordinationStore: CoordinationStore {
     // MARK: Values
 
     public func value(at key: StoreKey) async throws -> [UInt8]? {
-        withRun(key.run) { $0.runs[key.run]?.values[key.name] }
-    }
-
-    public func values(at keys: [StoreKey]) async throws -> [[UInt8]?] {
-        guard let run = keys.first?.run, keys.allSatisfy({ $0.run == run }) else {
-            var values: [[UInt8]?] = []
-            for key in keys { values.append(try await value(at: key)) }
-            return values
-        }
-        return withRun(run) { shard in
-            let records = shard.records(run)
-            return keys.map { records?.values[$0.name] }
-        }
-    }
-
-    public func setIfAbsent(_ key: StoreKey, _ value: [UInt8], fence: Fence?) async throws -> SetIfAbsentOutcome {
-        try await fenced(key, fence) { records in
-            if let existing = records.values[key.name] { return (.exists(existing), false) }
-            records.values[key.name] = value
-            return (.stored, true)
-        } refused: {
-            .fenced
-        }
-    }
-
-    public func setIfAbsent(_ key: StoreKey, _ value: [UInt8], fence: Fence?, thenAddToSets additions: [SetAddition])
-        async throws -> (SetIfAbsentOutcome, [Int])
-    {
-        guard additions.allSatisfy({ $0.key.run == key.run }) else {
-            let outcome = try await setIfAbsent(key, value, fence: fence)
-            guard outcome == .stored else { return (outcome, []) }
-            return (outcome, try await addToSets(additions))
-        }
-        // One lock for the write and its additions.
-        return try await fenced(key, fence) { records -> ((SetIfAbsentOutcome, [Int]), Bool) in
-            if let existing = records.values[key.name] { return ((.exists(existing), []), false) }
-            records.values[key.name] = value
-            let sizes = additions.map { addition in
-                records.sets[addition.key.name, default: []].insert(addition.member)
-                return records.sets[addition.key.name]?.count ?? 0
-            }
-            return ((.stored, sizes), true)
-        } refused: {
-            (.fenced, [])
-        }
-    }
-
-    public func setIfAbsent(
-        _ key: StoreKey, _ value: [UInt8], fence: Fence?, thenAddToSets additions: [SetAddition], thenFinish end: RunEnd
-    ) async throws -> (SetIfAbsentOutcome, [Int], CompareAndSetOutcome?) {
-        guard additions.allSatisfy({ $0.key.run == key.run }), end.run == key.run,
-            Self.allOf(end.run, end.status, end.marker, end.cancelling, end.expiry?.key)
-        else {
-            let (outcome, sizes) = try await setIfAbsent(key, value, fence: fence, thenAddToSets: additions)
-            guard outcome == .stored, end.isDue(after: sizes) else { return (outcome, sizes, nil) }
-            let ended = try await finishRun(
-                end.run, status: end.status, terminal: end.terminal, marker: end.marker, cancelling: end.cancelling,
-                expiry: end.expiry)
-            return (outcome, sizes, ended)
-        }
-        if let fence, fence.key.run != key.run {
-            throw WeftError(.invalidFence, "A fence guards keys of its own run: \(fence.key) cannot guard \(key)")
-        }
-        // One lock for the record, its additions and the run's end.
-        let due = end.expiry.map { clock.now + $0.after }
-        let (result, scheduled) = withRun(key.run) { shard -> ((SetIfAbsentOutcome, [Int], CompareAndSetOutcome?), Bool) in
-            let records = Self.records(key.run, in: &shard)
-            if let fence, fence.token < records.fences[fence.key.name] ?? 0 { return ((.fenced, [], nil), false) }
-            if let existing = records.values[key.name] { return ((.exists(existing), [], nil), false) }
-            records.values[key.name] = value
-            if let fence { records.fences[fence.key.name] = fence.token }
-            let sizes = additions.map { addition in
-                records.sets[addition.key.name, default: []].insert(addition.member)
-                return records.sets[addition.key.name]?.count ?? 0
-            }
-            guard end.isDue(after: sizes) else { return ((.stored, sizes, nil), false) }
-            if let current = records.values[end.status.name] { return ((.stored, sizes, .mismatch(current)), false) }
-            records.values[end.status.name] = end.terminal
-            let scheduled = Self.end(
-                end.run, marker: end.marker, cancelling: end.cancelling, expiry: end.expiry, due: due, in: &shard)
-            return ((.stored, sizes, .swapped), scheduled)
-        }
-        if scheduled, let expiry = end.expiry, let due { timers.withLock { $0.insert(expiry.key, due: due) } }
-        return result
+        withRun(key.run) { $0.records(key.run)?.values[key.name] }
     }
 
     public func compareAndSet(_ key: StoreKey, expected: [UInt8]?, new: [UInt8], fence: Fence?) async throws
         -> CompareAndSetOutcome
     {
-        try await fenced(key, fence) { records in
-            let current = records.values[key.name]
-            guard current == expected else { return (.mismatch(current), false) }
-            records.values[key.name] = new
-            return (.swapped, true)
-        } refused: {
-            .fenced
+        let operation = StoreBatch.Operation.compareAndSet(key, expected: expected, new: new, fence: fence)
+        try Self.check(operation)
+        guard case .swap(let outcome) = withRun(key.run, { Self.perform(operation, in: &$0, at: .zero).outcome }) else {
+            return .fenced  // not reached
         }
-    }
-
-    /// Runs a write on `key`'s run records; with a fence, the write happens only when the fence's
-    /// token is at least the highest seen for its key, which it then becomes. `body` returns its
-    /// outcome and whether it wrote.
-    private func fenced<T: Sendable>(
-        _ key: StoreKey, _ fence: Fence?, _ body: (inout RunRecords) -> (T, Bool), refused: () -> T
-    ) async throws -> T {
-        guard let fence else {
-            return withRecords(key.run) { records in
-                var records = records
-                return body(&records).0
-            }
-        }
-        guard fence.key.run == key.run else {
-            throw WeftError(.invalidFence, "A fence guards keys of its own run: \(fence.key) cannot guard \(key)")
-        }
-        return withRecords(key.run) { records in
-            let highest = records.fences[fence.key.name] ?? 0
-            guard fence.token >= highest else { return refused() }
-            var target = records
-            let (outcome, wrote) = body(&target)
-            if wrote { records.fences[fence.key.name] = fence.token }
-            return outcome
-        }
-    }
-
-    public func removeValue(at key: StoreKey) async throws {
-        _ = withRun(key.run) { $0.runs[key.run]?.values.removeValue(forKey: key.name) }
+        return outcome
     }
 
     // MARK: Sets and counters
@@ -252,20 +132,6 @@ public final class InMemoryCoordinationStore: CoordinationStore {
         withRecords(key.run) { records in
             records.sets[key.name, default: []].insert(member)
             return records.sets[key.name]?.count ?? 0
-        }
-    }
-
-    public func addToSets(_ additions: [SetAddition]) async throws -> [Int] {
-        guard let run = additions.first?.key.run, additions.allSatisfy({ $0.key.run == run }) else {
-            var sizes: [Int] = []
-            for addition in additions { sizes.append(try await addToSet(addition.key, member: addition.member)) }
-            return sizes
-        }
-        return withRecords(run) { records in
-            additions.map { addition in
-                records.sets[addition.key.name, default: []].insert(addition.member)
-                return records.sets[addition.key.name]?.count ?? 0
-            }
         }
     }
 
@@ -281,59 +147,17 @@ public final class InMemoryCoordinationStore: CoordinationStore {
         }
     }
 
-    // MARK: Leases
-
-    public func acquireLease(_ key: StoreKey, owner: String, ttl: Duration) async throws -> Lease? {
-        let now = clock.now
-        return withRun(key.run) { shard in
-            let current = shard.runs[key.run]?.leases[key.name]
-            if let current, current.owner != owner, current.expires > now { return nil }
-            let token = current.map { $0.owner == owner && $0.expires > now ? $0.token : $0.token + 1 } ?? 1
-            Self.records(key.run, in: &shard).leases[key.name] = LeaseState(owner: owner, expires: now + ttl, token: token)
-            return Lease(key: key, owner: owner, token: token)
-        }
-    }
-
-    public func renewLease(_ lease: Lease, ttl: Duration) async throws -> Bool {
-        let now = clock.now
-        return withRun(lease.key.run) { shard in
-            guard var current = shard.runs[lease.key.run]?.leases[lease.key.name], current.owner == lease.owner,
-                current.token == lease.token, current.expires > now
-            else { return false }
-            current.expires = now + ttl
-            shard.runs[lease.key.run]?.leases[lease.key.name] = current
-            return true
-        }
-    }
-
-    public func releaseLease(_ lease: Lease) async throws {
-        withRun(lease.key.run) { shard in
-            guard var current = shard.runs[lease.key.run]?.leases[lease.key.name], current.owner == lease.owner,
-                current.token == lease.token
-            else { return }
-            // Keep the token, so that the next acquisition gets a higher one.
-            current.expires = .zero
-            current.owner = ""
-            shard.runs[lease.key.run]?.leases[lease.key.name] = current
-        }
-    }
-
     // MARK: Durable timers
 
     @discardableResult
     public func scheduleTimer(_ key: StoreKey, after delay: Duration, payload: [UInt8]) async throws -> Bool {
-        let due = clock.now + delay
-        let scheduled = withRun(key.run) { shard in
-            let records = shard.runs[key.run]
-            if records?.timers[key.name] != nil || records?.firedTimers.contains(key.name) == true { return false }
-            Self.records(key.run, in: &shard).timers[key.name] = TimerState(due: due, payload: payload)
-            return true
-        }
-        if scheduled { timers.withLock { $0.insert(key, due: due) } }
-        return scheduled
+        let now = clock.now
+        let (outcome, queued) = withRun(key.run) { Self.perform(.scheduleTimer(key, after: delay, payload: payload), in: &$0, at: now) }
+        if let queued { timers.withLock { $0.insert(queued.key, due: queued.due) } }
+        return outcome == .scheduled(true)
     }
 
-    public func claimDueTimers(limit: Int, claimFor: Duration) async throws -> [DueTimer] {
+    public func claimDueTimers(limit: Int, claimFor: Duration) async throws -> TimerClaim {
         let now = clock.now
         let reclaim = now + claimFor
         return timers.withLock { queue in
@@ -342,7 +166,7 @@ public final class InMemoryCoordinationStore: CoordinationStore {
                 queue.heap.removeMin()
                 let payload = withRun(first.key.run) { shard -> [UInt8]? in
                     guard let timer = shard.runs[first.key.run]?.timers[first.key.name], timer.due == first.due else {
-                        return nil  // cancelled, fired or re-claimed since
+                        return nil  // retired or re-claimed since
                     }
                     shard.runs[first.key.run]?.timers[first.key.name]?.due = reclaim
                     return timer.payload
@@ -351,48 +175,28 @@ public final class InMemoryCoordinationStore: CoordinationStore {
                 queue.insert(first.key, due: reclaim)
                 claimed.append(DueTimer(key: first.key, payload: payload))
             }
-            return claimed
-        }
-    }
-
-    public func completeTimer(_ key: StoreKey) async throws {
-        withRun(key.run) { shard in
-            guard shard.runs[key.run]?.timers.removeValue(forKey: key.name) != nil else { return }
-            shard.runs[key.run]?.firedTimers.insert(key.name)
-        }
-    }
-
-    public func cancelTimer(_ key: StoreKey) async throws {
-        withRun(key.run) { shard in
-            let records = Self.records(key.run, in: &shard)
-            records.timers.removeValue(forKey: key.name)
-            records.firedTimers.insert(key.name)
-        }
-    }
-
-    public func nextTimerDue() async throws -> Duration? {
-        let now = clock.now
-        return timers.withLock { queue in
+            // The earliest live timer left, stale heap entries dropped on the way.
             while let first = queue.heap.min {
                 let live = withRun(first.key.run) { $0.runs[first.key.run]?.timers[first.key.name]?.due == first.due }
                 guard live else {
                     queue.heap.removeMin()
                     continue
                 }
-                return max(.zero, first.due - now)
+                return TimerClaim(timers: claimed, nextDue: max(.zero, first.due - now))
             }
-            return nil
+            return TimerClaim(timers: claimed, nextDue: nil)
         }
+    }
+
+    public func retireTimer(_ key: StoreKey) async throws {
+        _ = withRun(key.run) { Self.perform(.retireTimer(key), in: &$0, at: .zero) }
     }
 
     // MARK: Progress
 
     public func recordProgress(run: String, quietFor: Duration) async throws {
-        let now = clock.now + quietFor
-        withRun(run) { shard in
-            if let current = shard.progress[run], current > now { return }
-            shard.progress[run] = now
-        }
+        let now = clock.now
+        _ = withRun(run) { Self.perform(.recordProgress(run: run, quietFor: quietFor), in: &$0, at: now) }
     }
 
     public func runsWithoutProgress(for age: Duration, limit: Int) async throws -> [String] {
@@ -408,72 +212,112 @@ public final class InMemoryCoordinationStore: CoordinationStore {
         _ = withRun(run) { $0.progress.removeValue(forKey: run) }
     }
 
-    // MARK: A run's end
-
-    public func recordEnd(run: String, marker: StoreKey?, cancelling: StoreKey?, expiry: RunExpiry?) async throws {
-        guard Self.allOf(run, marker, cancelling, expiry?.key) else {
-            // Keys of other runs: each write under its own run's lock.
-            if let marker { _ = try await setIfAbsent(marker, [1], fence: nil) }
-            if let cancelling { try await cancelTimer(cancelling) }
-            try await forgetProgress(run: run)
-            if let expiry { _ = try await scheduleTimer(expiry.key, after: expiry.after, payload: expiry.payload) }
-            return
-        }
-        let due = expiry.map { clock.now + $0.after }
-        let scheduled = withRun(run) { shard in
-            Self.end(run, marker: marker, cancelling: cancelling, expiry: expiry, due: due, in: &shard)
-        }
-        if scheduled, let expiry, let due { timers.withLock { $0.insert(expiry.key, due: due) } }
-    }
-
-    public func finishRun(
-        _ run: String, status: StoreKey, terminal: [UInt8], marker: StoreKey?, cancelling: StoreKey?, expiry: RunExpiry?
-    ) async throws -> CompareAndSetOutcome {
-        guard Self.allOf(run, status, marker, cancelling, expiry?.key) else {
-            let outcome = try await compareAndSet(status, expected: nil, new: terminal, fence: nil)
-            if outcome == .swapped { try await recordEnd(run: run, marker: marker, cancelling: cancelling, expiry: expiry) }
-            return outcome
-        }
-        let due = expiry.map { clock.now + $0.after }
-        let (outcome, scheduled) = withRun(run) { shard -> (CompareAndSetOutcome, Bool) in
-            let records = Self.records(run, in: &shard)
-            if let current = records.values[status.name] { return (.mismatch(current), false) }
-            records.values[status.name] = terminal
-            return (.swapped, Self.end(run, marker: marker, cancelling: cancelling, expiry: expiry, due: due, in: &shard))
-        }
-        if scheduled, let expiry, let due { timers.withLock { $0.insert(expiry.key, due: due) } }
-        return outcome
-    }
-
-    /// Whether every key given belongs to `run`.
-    private static func allOf(_ run: String, _ keys: StoreKey?...) -> Bool {
-        keys.allSatisfy { $0 == nil || $0!.run == run }
-    }
-
-    /// The writes of a run's end (every key of `run`), in its shard; returns whether the expiry timer was scheduled
-    /// (for the caller to queue it, outside the shard's lock).
-    private static func end(
-        _ run: String, marker: StoreKey?, cancelling: StoreKey?, expiry: RunExpiry?, due: Duration?, in shard: inout Shard
-    ) -> Bool {
-        if let marker {
-            let records = Self.records(run, in: &shard)
-            if records.values[marker.name] == nil { records.values[marker.name] = [1] }
-        }
-        if let cancelling {
-            let records = Self.records(run, in: &shard)
-            records.timers.removeValue(forKey: cancelling.name)
-            records.firedTimers.insert(cancelling.name)
-        }
-        shard.progress.removeValue(forKey: run)
-        guard let expiry, let due else { return false }
-        let records = Self.records(run, in: &shard)
-        if records.timers[expiry.key.name] != nil || records.firedTimers.contains(expiry.key.name) { return false }
-        records.timers[expiry.key.name] = TimerState(due: due, payload: expiry.payload)
-        return true
-    }
-
     public func deleteRun(_ run: String) async throws {
         withRun(run) { $0.remove(run) }
+    }
+
+    // MARK: Batches
+
+    /// Applies the batch under the lock of its run's shard (of every shard it touches, in
+    /// order, when it touches several runs): atomic.
+    public func apply(_ batch: StoreBatch) async throws -> StoreBatch.Results {
+        for step in batch.steps { try Self.check(step.operation) }
+        let now = clock.now
+        let (results, queued): (StoreBatch.Results, [(key: StoreKey, due: Duration)])
+        if let run = batch.onlyRun {
+            (results, queued) = withRun(run) { shard in
+                withUnsafeMutablePointer(to: &shard) { pointer in Self.apply(batch, at: now) { _ in pointer } }
+            }
+        } else {
+            (results, queued) = shards.withLocks(batch.steps.map(\.operation.run)) { shard in Self.apply(batch, at: now, shard) }
+        }
+        if !queued.isEmpty { timers.withLock { queue in for timer in queued { queue.insert(timer.key, due: timer.due) } } }
+        return results
+    }
+
+    /// Applies `batch` to the locked shards `shard` gives; returns the outcomes and the timers
+    /// scheduled, for the caller to queue outside the locks.
+    private static func apply(
+        _ batch: StoreBatch, at now: Duration, _ shard: (String) -> UnsafeMutablePointer<Shard>
+    ) -> (StoreBatch.Results, [(key: StoreKey, due: Duration)]) {
+        var results = StoreBatch.Results(capacity: batch.steps.count)
+        var queued: [(key: StoreKey, due: Duration)] = []
+        for step in batch.steps {
+            guard results.allows(step) else {
+                results.append(.notAttempted)
+                continue
+            }
+            let (outcome, timer) = perform(step.operation, in: &shard(step.operation.run).pointee, at: now)
+            results.append(outcome)
+            if let timer { queued.append(timer) }
+        }
+        return (results, queued)
+    }
+
+    /// Refuses a fence that guards a key of another run (a run's records are deleted together).
+    private static func check(_ operation: StoreBatch.Operation) throws {
+        switch operation {
+        case .setIfAbsent(let key, _, let fence?), .compareAndSet(let key, _, _, let fence?):
+            guard fence.key.run == key.run else {
+                throw WeftError(.invalidFence, "A fence guards keys of its own run: \(fence.key) cannot guard \(key)")
+            }
+        default:
+            break
+        }
+    }
+
+    /// Performs one operation on its run's shard, already locked; `now` is the store's time (for
+    /// timers and progress). Returns the outcome and the timer to queue, if it scheduled one.
+    private static func perform(_ operation: StoreBatch.Operation, in shard: inout Shard, at now: Duration)
+        -> (outcome: StoreBatch.Results.Outcome, timer: (key: StoreKey, due: Duration)?)
+    {
+        switch operation {
+        case .read(let key):
+            return (.read(shard.records(key.run)?.values[key.name]), nil)
+        case .setIfAbsent(let key, let value, let fence):
+            let records = Self.records(key.run, in: &shard)
+            if let fence, fence.token < records.fences[fence.key.name] ?? 0 { return (.set(.fenced), nil) }
+            if let existing = records.values[key.name] { return (.set(.exists(existing)), nil) }
+            records.values[key.name] = value
+            if let fence { records.fences[fence.key.name] = fence.token }
+            return (.set(.stored), nil)
+        case .compareAndSet(let key, let expected, let new, let fence):
+            let records = Self.records(key.run, in: &shard)
+            if let fence, fence.token < records.fences[fence.key.name] ?? 0 { return (.swap(.fenced), nil) }
+            let current = records.values[key.name]
+            guard current == expected else { return (.swap(.mismatch(current)), nil) }
+            records.values[key.name] = new
+            if let fence { records.fences[fence.key.name] = fence.token }
+            return (.swap(.swapped), nil)
+        case .addToSet(let key, let member):
+            let records = Self.records(key.run, in: &shard)
+            records.sets[key.name, default: []].insert(member)
+            return (.size(records.sets[key.name]?.count ?? 0), nil)
+        case .increment(let key, let delta):
+            let records = Self.records(key.run, in: &shard)
+            let value = (records.counters[key.name] ?? 0) &+ delta
+            records.counters[key.name] = value
+            return (.count(value), nil)
+        case .scheduleTimer(let key, let delay, let payload):
+            let existing = shard.records(key.run)
+            if existing?.timers[key.name] != nil || existing?.firedTimers.contains(key.name) == true { return (.scheduled(false), nil) }
+            let due = now + delay
+            Self.records(key.run, in: &shard).timers[key.name] = TimerState(due: due, payload: payload)
+            return (.scheduled(true), (key, due))
+        case .retireTimer(let key):
+            let records = Self.records(key.run, in: &shard)
+            records.timers.removeValue(forKey: key.name)
+            records.firedTimers.insert(key.name)
+            return (.done, nil)
+        case .recordProgress(let run, let quietFor):
+            let time = now + quietFor
+            if let current = shard.progress[run], current > time { return (.done, nil) }
+            shard.progress[run] = time
+            return (.done, nil)
+        case .forgetProgress(let run):
+            shard.progress.removeValue(forKey: run)
+            return (.done, nil)
+        }
     }
 
     /// How many runs have records: for tests of retention.

@@ -20,6 +20,24 @@ final class Sharded<Value: Sendable>: Sendable {
         shards[index(key)].state.withLock { body(&$0) }
     }
 
+    /// Runs `body` with the shards of every key in `keys` locked at once (in index order, so
+    /// that concurrent callers cannot deadlock); `body` reaches a key's shard through the
+    /// function it is given, which must not escape it.
+    func withLocks<T: Sendable>(_ keys: some Sequence<String>, _ body: ((String) -> UnsafeMutablePointer<Value>) -> T) -> T {
+        let indices = Array(Set(keys.map(index))).sorted()
+        var locked: [Int: UnsafeMutablePointer<Value>] = [:]
+        func lock(_ position: Int) -> T {
+            guard position < indices.count else { return body { key in locked[self.index(key)]! } }
+            return shards[indices[position]].state.withLock { value in
+                withUnsafeMutablePointer(to: &value) { pointer in
+                    locked[indices[position]] = pointer
+                    return lock(position + 1)
+                }
+            }
+        }
+        return lock(0)
+    }
+
     /// Runs `body` on every shard in turn, each under its lock.
     func forEach(_ body: (inout Value) -> Void) {
         for shard in shards { shard.state.withLock { body(&$0) } }

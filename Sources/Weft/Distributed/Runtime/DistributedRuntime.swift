@@ -210,8 +210,11 @@ public final class DistributedRuntime: Sendable {
                 guard let plan = catalog.plan(id: envelope.blueprintID, version: envelope.blueprintVersion),
                     let node = plan.plan.indexByID[envelope.nodeID]
                 else { continue }
-                try await backends.coordinationStore.removeValue(
-                    at: RunKeys.quarantine(envelope.runID, node, envelope.iteration))
+                // Cleared, not removed: an empty mark is no quarantine.
+                let key = RunKeys.quarantine(envelope.runID, node, envelope.iteration)
+                if let mark = try await backends.coordinationStore.value(at: key), !mark.isEmpty {
+                    _ = try await backends.coordinationStore.compareAndSet(key, expected: mark, new: [], fence: nil)
+                }
             }
         }
         if moved > 0 { configuration.logger.info("re-drove quarantined jobs", metadata: ["weft.count": "\(moved)"]) }

@@ -35,7 +35,7 @@ extension RunCoordinator {
                     entry.attempts = record.attempt
                     entry.retryAt = nil
                     if let failure = record.failure { entry.lastError = failure.message }
-                } else if let bytes = try await records.value(at: RunKeys.quarantine(run, node, 0)) {
+                } else if let bytes = try await records.value(at: RunKeys.quarantine(run, node, 0)), !bytes.isEmpty {
                     entry.state = .quarantined
                     entry.quarantine = try QuarantineRecord(decoding: bytes).signature
                 } else if terminal == nil, let control = plan.controls[node], try await currentControl(run: run, node: node) != nil {

@@ -267,25 +267,31 @@ extension RunCoordinator {
             let reads = follower.map {
                 firstReadKeys(run: run, node: $0, iteration: iteration, withMeta: freshMeta(run, now: now) == nil)
             } ?? []
-            // A run's last node: its record and the run's end go in one store call, the end
-            // taking effect when the record's additions show that the node completes the run.
-            let (outcome, sizes, values): (SetIfAbsentOutcome, [Int], [[UInt8]?])
+            // The record, and when it is stored, its set additions, then either the run's end
+            // (a run's last node: taking effect when the additions show that the node completes
+            // the run) or the inline successor's first read: one batch.
+            var write = StoreBatch()
+            let stored = write.setIfAbsent(key, encoded, fence: fence)
+            let added = (batch?.additions ?? []).map { write.addToSet($0.key, member: $0.member, when: [.stored(stored)]) }
+            var ending: (swapped: StoreBatch.Label<CompareAndSetOutcome>, terminal: TerminalRecord, announcing: Bool)?
+            var readLabels: [StoreBatch.Label<[UInt8]?>] = []
             if follower == nil, let batch,
                 let last = lastNodeEnd(run: run, plan: plan, meta: meta, node: node, record: record, batch: batch)
             {
-                let ended: CompareAndSetOutcome?
-                (outcome, sizes, ended) = try await records.setIfAbsent(
-                    key, encoded, fence: fence, thenAddToSets: batch.additions, thenFinish: last.end)
-                values = []
-                if outcome == .stored, ended == .swapped {
-                    if faults != nil { try await checkpoint(.recorded, envelope) }
-                    await send(report)
-                    try await finished(run, last.terminal, meta: meta, announcing: last.end.marker != nil)
-                    return (.completed, nil)
-                }
+                let due = [.stored(stored)] + last.requiredSizes.map { StoreBatch.Condition.size(added[$0.addition], equals: $0.size) }
+                ending = (last.end.addFinish(to: &write, when: due), last.terminal, last.end.marker != nil)
             } else {
-                (outcome, sizes, values) = try await records.setIfAbsent(
-                    key, encoded, fence: fence, thenAddToSets: batch?.additions ?? [], thenRead: reads)
+                readLabels = reads.map { write.read($0, when: [.stored(stored)]) }
+            }
+            let results = try await records.apply(write)
+            let outcome = results[stored] ?? .fenced
+            let sizes = added.map { results[$0] ?? 0 }
+            let values = outcome == .stored ? readLabels.map { results[$0] } : []
+            if outcome == .stored, let ending, results[ending.swapped] == .swapped {
+                if faults != nil { try await checkpoint(.recorded, envelope) }
+                await send(report)
+                try await finished(run, ending.terminal, meta: meta, announcing: ending.announcing)
+                return (.completed, nil)
             }
             switch outcome {
             case .stored:
@@ -404,8 +410,11 @@ extension RunCoordinator {
         let record = QuarantineRecord(
             nodeID: envelope.nodeID, attempt: envelope.attempt, lostDeliveries: lost, queue: queue,
             lastError: "worker lost")
-        _ = try await records.setIfAbsent(
-            RunKeys.quarantine(envelope.runID, node, envelope.iteration), record.encoded(), fence: nil)
+        // A mark cleared by a redrive is empty: quarantined again, it takes the new record.
+        let key = RunKeys.quarantine(envelope.runID, node, envelope.iteration)
+        if try await records.setIfAbsent(key, record.encoded()) == .exists([]) {
+            _ = try await records.compareAndSet(key, expected: [], new: record.encoded(), fence: nil)
+        }
         logger.error(
             "quarantining a job that crashed its workers \(lost) times",
             metadata: ["weft.run": "\(envelope.runID)", "weft.node": "\(envelope.nodeID)", "weft.attempt": "\(envelope.attempt)"])

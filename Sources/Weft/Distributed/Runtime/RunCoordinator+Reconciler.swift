@@ -56,7 +56,7 @@ extension RunCoordinator {
         try await recordSkips(run, machine: machine, results: results)
         var published = 0
         for (node, input) in ready {
-            if try await records.value(at: RunKeys.quarantine(run, node, 0)) != nil {
+            if try await records.value(at: RunKeys.quarantine(run, node, 0))?.isEmpty == false {
                 logger.warning(
                     "a stalled run waits on a quarantined job",
                     metadata: ["weft.run": "\(run)", "weft.node": "\(plan.ids[node])"])

@@ -2,11 +2,11 @@ import Logging
 
 extension RunCoordinator {
     /// Fires up to `limit` durable timers that are due (retries after their backoff, jobs
-    /// left for other workers, run deadlines) and returns how many fired.
-    func fireDueTimers(limit: Int = 128) async throws -> Int {
-        let due = try await records.claimDueTimers(limit: limit, claimFor: options.timerClaim)
-        for timer in due { try await fire(timer) }
-        return due.count
+    /// left for other workers, run deadlines); returns how many fired and when the next is due.
+    func fireDueTimers(limit: Int = 128) async throws -> (fired: Int, nextDue: Duration?) {
+        let claim = try await records.claimDueTimers(limit: limit, claimFor: options.timerClaim)
+        for timer in claim.timers { try await fire(timer) }
+        return (claim.timers.count, claim.nextDue)
     }
 
     private func fire(_ timer: DueTimer) async throws {
@@ -16,7 +16,7 @@ extension RunCoordinator {
             action = try TimerAction(decoding: timer.payload)
         } catch {
             logger.error("discarding a timer that cannot be read", metadata: ["weft.timer": "\(timer.key)", "weft.error": "\(error)"])
-            try await records.completeTimer(timer.key)
+            try await records.retireTimer(timer.key)
             return
         }
         switch action {
@@ -36,6 +36,6 @@ extension RunCoordinator {
             logger.debug("deleted a finished run's records", metadata: ["weft.run": "\(run)"])
             return
         }
-        try await records.completeTimer(timer.key)
+        try await records.retireTimer(timer.key)
     }
 }

@@ -165,12 +165,14 @@ final class RunCoordinator: Sendable {
                 .payloadTooLarge,
                 "The run's input takes \(encoded.count) bytes, more than the fleet's limit of \(options.maxMessageSize) (maxMessageSize)")
         }
-        let stored = try await records.recordStart(run: runID, RunKeys.meta(runID), encoded, quietFor: delay ?? .zero)
-        switch stored {
-        case .stored:
+        var batch = StoreBatch()
+        let record = batch.setIfAbsent(RunKeys.meta(runID), encoded)
+        batch.recordProgress(run: runID, quietFor: delay ?? .zero)
+        switch try await records.apply(batch)[record] {
+        case .stored?:
             // This process's client reads the run's result: no need to read back what it wrote.
             remember(meta, of: runID)
-        case .exists, .fenced:
+        case .exists?, .fenced?, nil:
             logger.debug("run already exists; not started again", metadata: ["weft.run": "\(runID)"])
             return false
         }
@@ -245,31 +247,30 @@ final class RunCoordinator: Sendable {
         var terminal = terminal
         terminal.finishedAt = Date().timeIntervalSince1970
         let meta = try await recentMeta(runID)
-        let (cancelling, expiry) = endTimers(runID, meta: meta)
+        var end = runEnd(runID, terminal: terminal, meta: meta)
         if terminal.status == .completed, let meta, meta.parent == nil {
             // The common end: no parent to resume first, no children to cancel. The status and
-            // what the end leaves behind go in one store call (one commit where the store can),
-            // then the client hears. A worker dying between the two leaves the client to read
-            // the store on its next look, as a lost announcement does.
-            let marker = meta.replyTo == nil ? nil : RunKeys.announced(runID)
-            switch try await records.finishRun(
-                runID, status: RunKeys.status(runID), terminal: terminal.encoded(), marker: marker, cancelling: cancelling,
-                expiry: expiry)
-            {
-            case .swapped:
-                try await finished(runID, terminal, meta: meta, announcing: marker != nil)
+            // what the end leaves behind go in one batch (one commit where the store can), then
+            // the client hears. A worker dying between the two leaves the client to read the
+            // store on its next look, as a lost announcement does.
+            end.marker = meta.replyTo == nil ? nil : RunKeys.announced(runID)
+            var batch = StoreBatch()
+            let swapped = end.addFinish(to: &batch)
+            switch try await records.apply(batch)[swapped] {
+            case .swapped?:
+                try await finished(runID, terminal, meta: meta, announcing: end.marker != nil)
                 return terminal
-            case .mismatch(let current):
+            case .mismatch(let current)?:
                 let final = try current.map { try TerminalRecord(decoding: $0) } ?? terminal
-                return try await ended(runID, final, meta: meta, first: false, cancelling: cancelling, expiry: expiry)
-            case .fenced:
-                return try await ended(runID, terminal, meta: meta, first: false, cancelling: cancelling, expiry: expiry)
+                return try await ended(runID, final, meta: meta, first: false, end: end)
+            case .fenced?, nil:
+                return try await ended(runID, terminal, meta: meta, first: false, end: end)
             }
         }
         let final: TerminalRecord
         // Whether this call ended the run: then no announcement can have been made yet.
         var first = false
-        switch try await records.compareAndSet(RunKeys.status(runID), expected: nil, new: terminal.encoded(), fence: nil) {
+        switch try await records.compareAndSet(RunKeys.status(runID), expected: nil, new: end.terminal, fence: nil) {
         case .swapped:
             final = terminal
             first = true
@@ -280,39 +281,38 @@ final class RunCoordinator: Sendable {
         case .fenced:
             final = terminal
         }
-        return try await ended(runID, final, meta: meta, first: first, cancelling: cancelling, expiry: expiry)
+        return try await ended(runID, final, meta: meta, first: first, end: end)
     }
 
-    /// The timers a run's end settles: the deadline timer to cancel (when the run may have one)
-    /// and the expiry timer to schedule (when finished runs are kept for a while).
-    func endTimers(_ runID: String, meta: RunMeta?) -> (cancelling: StoreKey?, expiry: RunExpiry?) {
-        let cancelling = meta?.deadline != nil || meta == nil ? RunKeys.deadlineTimer(runID) : nil
-        let expiry = options.retention.map {
-            RunExpiry(key: RunKeys.expiryTimer(runID), after: $0, payload: TimerAction.expire.encoded())
-        }
-        return (cancelling, expiry)
+    /// The writes of the run's end with `terminal`: the deadline timer to retire (when the run
+    /// may have one) and the expiry timer to schedule (when finished runs are kept for a while);
+    /// no marker (the caller decides).
+    func runEnd(_ runID: String, terminal: TerminalRecord, meta: RunMeta?) -> RunEnd {
+        RunEnd(
+            run: runID, terminal: terminal.encoded(), marker: nil,
+            cancelling: meta?.deadline != nil || meta == nil ? RunKeys.deadlineTimer(runID) : nil,
+            expiry: options.retention.map {
+                RunEnd.Expiry(key: RunKeys.expiryTimer(runID), after: $0, payload: TimerAction.expire.encoded())
+            })
     }
 
-    /// The end to write with `node`'s record (see
-    /// ``CoordinationStore/setIfAbsent(_:_:fence:thenAddToSets:thenFinish:)``) when the record may
-    /// complete the run in the common way: the node has no outgoing edge (its output is the
-    /// run's when it is the only terminal node), no context writes, and the run no parent. The
-    /// end is due when the node's additions leave every node done and it the only terminal
-    /// node, as ``ArrivalBatch/completesAlone(_:nodeCount:)`` decides.
+    /// The end to write with `node`'s record, in the same batch, when the record may complete
+    /// the run in the common way: the node has no outgoing edge (its output is the run's when
+    /// it is the only terminal node), no context writes, and the run no parent. The end is due
+    /// when the node's additions leave every node done and it the only terminal node (the
+    /// sizes `requiredSizes` names, by addition), as ``ArrivalBatch/completesAlone(_:nodeCount:)``
+    /// decides.
     func lastNodeEnd(run: String, plan: FleetPlan, meta: RunMeta, node: Int, record: NodeResultRecord, batch: ArrivalBatch)
-        -> (end: RunEnd, terminal: TerminalRecord)?
+        -> (end: RunEnd, requiredSizes: [(addition: Int, size: Int)], terminal: TerminalRecord)?
     {
         guard record.status == .completed, record.patch.isEmpty, meta.parent == nil, plan.plan.adjacency.outgoing(node).isEmpty,
             batch.joins.isEmpty, let terminals = batch.terminalsIndex
         else { return nil }
         var terminal = TerminalRecord(RunRules.completed(plan: plan.plan, terminals: [(node, record.output ?? .null)]))
         terminal.finishedAt = Date().timeIntervalSince1970
-        let (cancelling, expiry) = endTimers(run, meta: meta)
-        let end = RunEnd(
-            run: run, requiredSizes: [batch.finishedIndex: plan.plan.nodeCount, terminals: 1], status: RunKeys.status(run),
-            terminal: terminal.encoded(),
-            marker: meta.replyTo == nil ? nil : RunKeys.announced(run), cancelling: cancelling, expiry: expiry)
-        return (end, terminal)
+        var end = runEnd(run, terminal: terminal, meta: meta)
+        end.marker = meta.replyTo == nil ? nil : RunKeys.announced(run)
+        return (end, [(batch.finishedIndex, plan.plan.nodeCount), (terminals, 1)], terminal)
     }
 
     /// After this worker ended a run in the common way (no parent, status and end records
@@ -327,16 +327,20 @@ final class RunCoordinator: Sendable {
     /// commit, while the starting client hears (its announcement is not durable: a client that
     /// misses one reads the store on its next look). The run leaves the progress index only
     /// with them: a worker dying before the parent is told leaves the run to the reconciler.
-    private func ended(
-        _ runID: String, _ final: TerminalRecord, meta: RunMeta?, first: Bool, cancelling: StoreKey?, expiry: RunExpiry?
-    ) async throws -> TerminalRecord {
+    private func ended(_ runID: String, _ final: TerminalRecord, meta: RunMeta?, first: Bool, end: RunEnd) async throws
+        -> TerminalRecord
+    {
         let marker = try await announceToParent(runID, meta: meta, first: first)
         async let replied: Void = reply(runID, meta: meta, when: marker != nil)
         if final.status != .completed {
             // Sub-workflows, loop passes and batch items still running end with their parent.
             try await cancelChildren(of: runID)
         }
-        try await records.recordEnd(run: runID, marker: marker, cancelling: cancelling, expiry: expiry)
+        var end = end
+        end.marker = marker
+        var batch = StoreBatch()
+        end.addRecords(to: &batch)
+        _ = try await records.apply(batch)
         try await replied
         return final
     }

@@ -371,11 +371,16 @@ public final class Worker: Sendable {
     /// returns how many fired. The worker's timer loop calls this.
     @discardableResult
     public func fireDueTimers() async throws -> Int {
+        try await fireTimers().fired
+    }
+
+    /// Fires every due timer; returns how many fired and when the next is due.
+    private func fireTimers() async throws -> (fired: Int, nextDue: Duration?) {
         var fired = 0
         while true {
             let batch = try await coordinator.fireDueTimers()
-            fired += batch
-            if batch == 0 { return fired }
+            fired += batch.fired
+            if batch.fired == 0 { return (fired, batch.nextDue) }
         }
     }
 
@@ -389,8 +394,7 @@ public final class Worker: Sendable {
     private func timerLoop() async {
         while !Task.isCancelled {
             do {
-                try await fireDueTimers()
-                let next = try await backends.coordinationStore.nextTimerDue()
+                let next = try await fireTimers().nextDue
                 let wait = min(next ?? configuration.timerPollInterval, configuration.timerPollInterval)
                 if wait > .zero { await wakeup.wait(upTo: wait, clock: configuration.clock) }
             } catch {

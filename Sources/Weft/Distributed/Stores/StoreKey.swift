@@ -33,24 +33,6 @@ public struct Fence: Sendable, Hashable {
     }
 }
 
-/// A lease on a key, held by one owner until it expires or is released.
-public struct Lease: Sendable, Hashable {
-    /// The leased key.
-    public var key: StoreKey
-    /// Who holds it.
-    public var owner: String
-    /// A fencing token that grows with every acquisition of this key: writes guarded by the
-    /// lease carry it (see ``Fence``).
-    public var token: UInt64
-
-    /// Creates a lease. Stores create these.
-    public init(key: StoreKey, owner: String, token: UInt64) {
-        self.key = key
-        self.owner = owner
-        self.token = token
-    }
-}
-
 /// A durable timer that came due and is now claimed by the caller of
 /// ``CoordinationStore/claimDueTimers(limit:claimFor:)``.
 public struct DueTimer: Sendable, Hashable {

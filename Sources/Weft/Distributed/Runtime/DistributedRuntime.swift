@@ -189,7 +189,7 @@ public final class DistributedRuntime: Sendable {
     /// effect. Returns the run's status afterwards (a run that had already ended keeps its status).
     @discardableResult
     public func cancel(_ runID: String) async throws -> RunStatus {
-        try await coordinator.cancel(runID).status
+        try await coordinator.finisher.cancel(runID).status
     }
 
     /// Moves up to `limit` quarantined jobs back onto their queues, with their lost-delivery
@@ -310,7 +310,7 @@ extension DistributedRuntime {
     fileprivate func tellEnds(of runs: [String]) async {
         let reported = reportedRuns.withLock { reported in runs.filter { reported.remove($0) != nil } }
         for run in reported {
-            guard let terminal = try? await coordinator.terminal(run) else { continue }
+            guard let terminal = try? await coordinator.ledger.terminal(run) else { continue }
             bus.emit(RunEvent(runID: run, kind: .runFinished(status: terminal.status)))
         }
     }

@@ -94,13 +94,13 @@ extension RunCoordinator {
         let plan = fleetPlan.plan
         if record.status == .failed {
             await send(report)
-            try await finish(run, TerminalRecord(RunRules.nodeFailed(
+            try await finisher.finish(run, TerminalRecord(RunRules.nodeFailed(
                 plan: plan, node: node, attempt: record.attempt,
                 failure: record.failure ?? NodeFailure(message: "failed", errorType: "WeftError"))))
             return nil
         }
         if !record.patch.isEmpty {
-            try await applyContext(record.patch, run: run, origin: "n\(node).\(iteration)")
+            try await ledger.applyContext(record.patch, run: run, origin: "n\(node).\(iteration)")
         }
         let doneKey = RunKeys.done(run)
         var ready: [(node: Int, input: JSONValue)] = []
@@ -180,7 +180,7 @@ extension RunCoordinator {
             if batch.completesAlone(sizes, nodeCount: plan.nodeCount) {
                 // This node's additions completed the run and found it the only terminal node:
                 // its output is the run's, with nothing to read.
-                try await finish(run, TerminalRecord(RunRules.completed(plan: plan, terminals: [(node, record.output ?? .null)])))
+                try await finisher.finish(run, TerminalRecord(RunRules.completed(plan: plan, terminals: [(node, record.output ?? .null)])))
             } else {
                 try await complete(run, plan: plan)
             }
@@ -292,7 +292,7 @@ extension RunCoordinator {
         if plan.shapes[node].hasInputs {
             let nodes =
                 fleetPlan.inputsReadNodes[node]
-                ? try await nodeStates(run, plan: plan) : Array(repeating: RunStateMachine.NodeState(), count: plan.nodeCount)
+                ? try await ledger.nodeStates(run, plan: plan) : Array(repeating: RunStateMachine.NodeState(), count: plan.nodeCount)
             let context = fleetPlan.inputsReadContext[node] ? try await contexts.snapshot(run: run) : [:]
             inputs = RunRules.evaluateInputs(
                 plan: plan, runInput: meta.input, nodes: nodes, node: node, context: StaticContextReader(context))
@@ -314,7 +314,7 @@ extension RunCoordinator {
     func complete(_ run: String, plan: ExecutionPlan, scan: Bool = false) async throws {
         var outputs: [(Int, JSONValue)] = []
         if scan {
-            for (node, record) in try await results(run, plan: plan).enumerated() {
+            for (node, record) in try await ledger.results(run, plan: plan).enumerated() {
                 guard let record, record.status == .completed, RunRules.isTerminal(takenOutgoing: record.taken.count) else { continue }
                 outputs.append((node, record.output ?? .null))
             }
@@ -326,7 +326,7 @@ extension RunCoordinator {
                 outputs.append((node, try NodeResultRecord(decoding: bytes).output ?? .null))
             }
         }
-        try await finish(run, TerminalRecord(RunRules.completed(plan: plan, terminals: outputs.lazy.map { (node: $0.0, output: $0.1) })))
+        try await finisher.finish(run, TerminalRecord(RunRules.completed(plan: plan, terminals: outputs.lazy.map { (node: $0.0, output: $0.1) })))
     }
 
 }

@@ -201,7 +201,7 @@ extension RunCoordinator {
         record.patch.apply(to: &entries)
         let nodes =
             fleetPlan.routingReadsNodes[node]
-            ? try await nodeStates(run, plan: plan) : Array(repeating: RunStateMachine.NodeState(), count: plan.nodeCount)
+            ? try await ledger.nodeStates(run, plan: plan) : Array(repeating: RunStateMachine.NodeState(), count: plan.nodeCount)
         let decision = RunRules.route(
             plan: plan, runInput: meta.input, nodes: nodes, node: node, output: output, context: StaticContextReader(entries))
         record.taken = decision.taken.map {

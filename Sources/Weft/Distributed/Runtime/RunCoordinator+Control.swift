@@ -262,7 +262,7 @@ extension RunCoordinator {
     private func completed(
         _ output: JSONValue, action: String? = nil, job: Envelope, plan: FleetPlan, node: Int
     ) async throws -> NodeResultRecord {
-        guard let meta = try await meta(job.runID) else {
+        guard let meta = try await ledger.meta(job.runID) else {
             throw WeftError(.unknownRun, "No run \"\(job.runID)\" is known to the store")
         }
         let snapshot = try await records.value(at: RunKeys.hasContext(job.runID)) != nil
@@ -292,7 +292,7 @@ extension RunCoordinator {
         let parent = ParentResume(queue: fleetPlan.queues[node], envelope: resume.encoded(), priority: fleetPlan.priorities[node])
         _ = try await records.addToSet(RunKeys.children(job.runID), member: id)
         let started = try await start(plan: childPlan, input: input, runID: id, options: RunOptions(), replyTo: nil, parent: parent)
-        if !started, let terminal = try await terminal(id) {
+        if !started, let terminal = try await ledger.terminal(id) {
             // A redelivery: the child ended already; its own notice may be lost with the
             // first delivery's worker, so tell the node again (a duplicate is harmless).
             logger.debug(
@@ -309,7 +309,7 @@ extension RunCoordinator {
             throw WeftError(.unknownBlueprint, "Blueprint \"\(child.id)\" v\(child.version) is not registered")
         }
         let id = childID(job, node: job.nodeID, index: index)
-        guard let terminal = try await terminal(id) else { return nil }
+        guard let terminal = try await ledger.terminal(id) else { return nil }
         var outcome = ChildOutcome(runID: id, status: terminal.status, output: terminal.output, failure: terminal.failure)
         if terminal.status == .completed && !plan.breakNodes.isEmpty {
             let keys = plan.breakNodes.map { RunKeys.result(id, $0, 0) }
@@ -329,15 +329,8 @@ extension RunCoordinator {
     private func cancelChildren(of job: Envelope, plan: FleetPlan, node: Int, count: Int) async throws {
         for index in 1...max(1, count) {
             let id = childID(job, node: plan.plan.ids[node], index: index)
-            guard try await records.value(at: RunKeys.meta(id)) != nil, try await terminal(id) == nil else { continue }
-            _ = try await finish(id, TerminalRecord(RunRules.cancelled))
-        }
-    }
-
-    /// Cancels every child run of `run` that is still running (its parent ended without them).
-    func cancelChildren(of run: String) async throws {
-        for child in try await records.members(of: RunKeys.children(run)) where try await terminal(child) == nil {
-            _ = try await finish(child, TerminalRecord(RunRules.cancelled))
+            guard try await records.value(at: RunKeys.meta(id)) != nil, try await ledger.terminal(id) == nil else { continue }
+            _ = try await finisher.finish(id, TerminalRecord(RunRules.cancelled))
         }
     }
 
@@ -366,7 +359,7 @@ extension RunCoordinator {
             return 0
         }
         var sent = 0
-        for index in indices where try await terminal(childID(job, node: job.nodeID, index: index)) != nil {
+        for index in indices where try await ledger.terminal(childID(job, node: job.nodeID, index: index)) != nil {
             try await transport.publish(
                 QueueMessage(body: resumeEnvelope(.child(index: index), job: job).encoded(), priority: fleetPlan.priorities[node]),
                 to: fleetPlan.queues[node])
@@ -384,10 +377,10 @@ extension RunCoordinator {
 
     /// Resumes a wait of `run` with a signal (see ``DistributedRuntime/signal(runID:nodeID:action:payload:)``).
     func signal(run: String, nodeID: String, action: String, payload: JSONValue) async throws {
-        guard let meta = try await meta(run) else {
+        guard let meta = try await ledger.meta(run) else {
             throw WeftError(.unknownRun, "No run \"\(run)\" is known to the store")
         }
-        if let terminal = try await terminal(run) {
+        if let terminal = try await ledger.terminal(run) {
             throw WeftError(
                 .runFinished, "Run \"\(run)\" has ended (\(terminal.status.rawValue)); it takes no more signals")
         }

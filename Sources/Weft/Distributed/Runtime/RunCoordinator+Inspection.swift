@@ -3,14 +3,14 @@ import Foundation
 extension RunCoordinator {
     /// What the records say of `run`.
     func status(_ run: String) async throws -> DistributedRunStatus {
-        guard let meta = try await meta(run) else {
+        guard let meta = try await ledger.meta(run) else {
             throw WeftError(.unknownRun, "No run \"\(run)\" is known to the store")
         }
-        let terminal = try await terminal(run)
+        let terminal = try await ledger.terminal(run)
         var nodes: [DistributedRunStatus.Node] = []
         if let fleetPlan = catalog.plan(id: meta.blueprintID, version: meta.blueprintVersion) {
             let plan = fleetPlan.plan
-            let results = try await results(run, plan: plan)
+            let results = try await ledger.results(run, plan: plan)
             var ready = Set<Int>()
             if terminal == nil {
                 let context = StaticContextReader(try await contexts.snapshot(run: run))
@@ -64,10 +64,10 @@ extension RunCoordinator {
     /// the run's record are read together, in one read; the records are decoded only if the
     /// caller looks at them.
     func runResult(_ run: String) async throws -> RunResult? {
-        let cached = freshMeta(run)
+        let cached = ledger.freshMeta(run)
         // The blueprint, hence the node count, is known only from the run's record.
         var known = cached
-        if known == nil { known = try await meta(run) }
+        if known == nil { known = try await ledger.meta(run) }
         guard let meta = known else {
             throw WeftError(.unknownRun, "No run \"\(run)\" is known to the store")
         }

@@ -160,7 +160,7 @@ extension RunCoordinator {
         // The run's status, the node's record, whether the run has context and (unless this
         // process read it lately) the run's record: one read.
         let iteration = envelope.iteration
-        let cached = freshMeta(run, now: now)
+        let cached = ledger.freshMeta(run, now: now)
         let current: [[UInt8]?]
         // A delivered job is a claim to check against the records (design §4): the record of
         // its node's one predecessor, if it has one, comes with the first read.
@@ -180,7 +180,7 @@ extension RunCoordinator {
         if let bytes = current[0] {
             return (.dropped(reason: "the run is already \(try TerminalRecord(decoding: bytes).status.rawValue)"), nil)
         }
-        guard let meta = try cached ?? current[3].map({ try cachedMeta(run, bytes: $0, now: now) }) else {
+        guard let meta = try cached ?? current[3].map({ try ledger.cachedMeta(run, bytes: $0, now: now) }) else {
             return (.deadLettered(reason: "no run \"\(run)\" is known to the store"), nil)
         }
         guard meta.blueprintID == envelope.blueprintID, meta.blueprintVersion == envelope.blueprintVersion else {
@@ -234,7 +234,7 @@ extension RunCoordinator {
             // A failure may come from the run ending elsewhere (its attempt was cancelled): then
             // the job ends here. A success is recorded even so: what it publishes is dropped on
             // delivery, and the run's status cannot change again.
-            if record.status == .failed || Task.isCancelled, let terminal = try await terminal(run) {
+            if record.status == .failed || Task.isCancelled, let terminal = try await ledger.terminal(run) {
                 return (.dropped(reason: "the run ended (\(terminal.status.rawValue)) while the node ran"), nil)
             }
             let key = RunKeys.result(run, node, iteration)
@@ -265,7 +265,7 @@ extension RunCoordinator {
             let keeping = keep
             let follower = batch == nil ? nil : inlineFollower(plan: plan, node: node, record: record, keep: keeping)
             let reads = follower.map {
-                firstReadKeys(run: run, node: $0, iteration: iteration, withMeta: freshMeta(run, now: now) == nil)
+                firstReadKeys(run: run, node: $0, iteration: iteration, withMeta: ledger.freshMeta(run, now: now) == nil)
             } ?? []
             // The record, and when it is stored, its set additions, then either the run's end
             // (a run's last node: taking effect when the additions show that the node completes
@@ -290,7 +290,7 @@ extension RunCoordinator {
             if outcome == .stored, let ending, results[ending.swapped] == .swapped {
                 if faults != nil { try await checkpoint(.recorded, envelope) }
                 await send(report)
-                try await finished(run, ending.terminal, meta: meta, announcing: ending.announcing)
+                try await finisher.finished(run, ending.terminal, meta: meta, announcing: ending.announcing)
                 return (.completed, nil)
             }
             switch outcome {
@@ -318,6 +318,25 @@ extension RunCoordinator {
             run: run, plan: plan, meta: meta, node: node, iteration: iteration, record: record, envelope: envelope, now: now,
             keep: keep, report: report)
         return (.completed, kept.map { InlineJob(envelope: $0, read: nil) })
+    }
+
+    /// The end to write with `node`'s record, in the same batch, when the record may complete
+    /// the run in the common way: the node has no outgoing edge (its output is the run's when
+    /// it is the only terminal node), no context writes, and the run no parent. The end is due
+    /// when the node's additions leave every node done and it the only terminal node (the
+    /// sizes `requiredSizes` names, by addition), as ``ArrivalBatch/completesAlone(_:nodeCount:)``
+    /// decides.
+    func lastNodeEnd(run: String, plan: FleetPlan, meta: RunMeta, node: Int, record: NodeResultRecord, batch: ArrivalBatch)
+        -> (end: RunEnd, requiredSizes: [(addition: Int, size: Int)], terminal: TerminalRecord)?
+    {
+        guard record.status == .completed, record.patch.isEmpty, meta.parent == nil, plan.plan.adjacency.outgoing(node).isEmpty,
+            batch.joins.isEmpty, let terminals = batch.terminalsIndex
+        else { return nil }
+        var terminal = TerminalRecord(RunRules.completed(plan: plan.plan, terminals: [(node, record.output ?? .null)]))
+        terminal.finishedAt = Date().timeIntervalSince1970
+        var end = finisher.runEnd(run, terminal: terminal, meta: meta)
+        end.marker = meta.replyTo == nil ? nil : RunKeys.announced(run)
+        return (end, [(batch.finishedIndex, plan.plan.nodeCount), (terminals, 1)], terminal)
     }
 
     /// Why `envelope` cannot be a job Weft published for `node`, if it cannot: a loop pass is a

@@ -20,11 +20,11 @@ extension RunCoordinator {
     /// ready and have no result: never a node whose branch was skipped, never a completed
     /// node, never a quarantined job. Finishes the run if the records say it is over.
     func reconcile(run: String) async throws -> Int {
-        if let terminal = try await terminal(run) {
-            try await finish(run, terminal)  // announces and cleans up, if a worker died before
+        if let terminal = try await ledger.terminal(run) {
+            try await finisher.finish(run, terminal)  // announces and cleans up, if a worker died before
             return 0
         }
-        guard let meta = try await meta(run) else {
+        guard let meta = try await ledger.meta(run) else {
             try await records.forgetProgress(run: run)
             return 0
         }
@@ -34,11 +34,11 @@ extension RunCoordinator {
             return 0
         }
         let plan = fleetPlan.plan
-        let results = try await results(run, plan: plan)
+        let results = try await ledger.results(run, plan: plan)
         // Context writes of recorded nodes whose worker died before applying them (idempotent).
         for (node, record) in results.enumerated() {
             guard let record, record.status == .completed, !record.patch.isEmpty else { continue }
-            try await applyContext(record.patch, run: run, origin: "n\(node).0")
+            try await ledger.applyContext(record.patch, run: run, origin: "n\(node).0")
         }
         let context = StaticContextReader(try await contexts.snapshot(run: run))
         let replay = RecordReplay(plan: plan, input: meta.input, run: run, results: results, context: context)

@@ -21,13 +21,13 @@ extension RunCoordinator {
         }
         switch action {
         case .publish(let queue, let envelope, let priority):
-            if try await terminal(run) == nil {
+            if try await ledger.terminal(run) == nil {
                 try await transport.publish(QueueMessage(body: envelope, priority: priority), to: queue)
             }
         case .deadline:
-            if try await terminal(run) == nil, let meta = try await meta(run), let deadline = meta.deadline {
+            if try await ledger.terminal(run) == nil, let meta = try await ledger.meta(run), let deadline = meta.deadline {
                 logger.info("run passed its deadline", metadata: ["weft.run": "\(run)"])
-                try await finish(run, TerminalRecord(RunRules.deadlinePassed(deadline)))
+                try await finisher.finish(run, TerminalRecord(RunRules.deadlinePassed(deadline)))
             }
         case .expire:
             // Retention: the run ended long ago. Its records go, this timer with them.

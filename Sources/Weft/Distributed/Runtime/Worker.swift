@@ -219,7 +219,7 @@ public final class Worker: Sendable {
     /// Forgets what the worker cached about runs (their records, kept briefly to save a read
     /// per job), giving that memory back; it is read again when needed. For an idle worker.
     public func releaseCaches() {
-        coordinator.forgetCachedRuns()
+        coordinator.ledger.forgetCachedRuns()
     }
 
     /// Replaces each consumer with a fresh one, as an idle worker may: a long-lived consuming

@@ -116,7 +116,7 @@ public final class DistributedRuntime: Sendable {
         let runID = options.runID ?? runIDs.next()
         let reportsEvents = bus.hasSubscribers
         if reportsEvents { reportedRuns.withLock { _ = $0.insert(runID) } }
-        let started = try await coordinator.start(
+        let started = try await coordinator.starter.start(
             plan: plan, input: input, runID: runID, options: options, replyTo: replyQueue, delay: delay, reportsEvents: reportsEvents)
         if reportsEvents && started {
             bus.emit(RunEvent(runID: runID, kind: .runStarted(blueprintID: blueprint.id, version: blueprint.version)))
@@ -160,7 +160,7 @@ public final class DistributedRuntime: Sendable {
     ///   reached yet or was already resumed; ``WeftError/Code/invalidSignal`` for an action the
     ///   node does not declare.
     public func signal(runID: String, nodeID: String, action: String, payload: JSONValue = .null) async throws {
-        try await coordinator.signal(run: runID, nodeID: nodeID, action: action, payload: payload)
+        try await coordinator.control.signal(run: runID, nodeID: nodeID, action: action, payload: payload)
     }
 
     /// Waits for run `runID` to end and returns its result, built from its records.
@@ -171,7 +171,7 @@ public final class DistributedRuntime: Sendable {
         while true {
             let waiter = announcements.register(runID)
             defer { announcements.unregister(runID, waiter) }
-            if let result = try await coordinator.runResult(runID) { return result }
+            if let result = try await coordinator.inspector.runResult(runID) { return result }
             await waiter.wait()
             try Task.checkCancellation()
         }
@@ -182,7 +182,7 @@ public final class DistributedRuntime: Sendable {
 
     /// Where run `runID` stands: its status and each node's.
     public func status(_ runID: String) async throws -> DistributedRunStatus {
-        try await coordinator.status(runID)
+        try await coordinator.inspector.status(runID)
     }
 
     /// Cancels run `runID`: nothing new starts, and attempts still running end without

@@ -42,16 +42,3 @@ final class RunEventReport: Sendable {
         return QueueMessage(body: envelope.encoded(), isDurable: false)
     }
 }
-
-extension RunCoordinator {
-    /// Sends the events `report` noted so far to the run's client. A client that is gone, or a
-    /// transport that fails, costs the client its events, never the job its progress.
-    func send(_ report: RunEventReport?) async {
-        guard let report, let message = report.takeMessage() else { return }
-        do {
-            try await transport.publish(message, to: report.queue)
-        } catch {
-            logger.debug("could not send a run's events to its client", metadata: ["weft.run": "\(report.run)", "weft.error": "\(error)"])
-        }
-    }
-}

@@ -342,7 +342,7 @@ public final class Worker: Sendable {
 
     private func process(_ delivery: QueueDelivery, job: SlotJob?) async -> DeliveryOutcome {
         let counts = self.counts
-        let outcome = await coordinator.handle(
+        let outcome = await coordinator.jobs.handle(
             delivery, inline: inline,
             started: { envelope, now in job?.set(envelope, at: now) },
             continued: { counts.count($0) })
@@ -378,7 +378,7 @@ public final class Worker: Sendable {
     private func fireTimers() async throws -> (fired: Int, nextDue: Duration?) {
         var fired = 0
         while true {
-            let batch = try await coordinator.fireDueTimers()
+            let batch = try await coordinator.timers.fireDueTimers()
             fired += batch.fired
             if batch.fired == 0 { return (fired, batch.nextDue) }
         }
@@ -388,7 +388,7 @@ public final class Worker: Sendable {
     /// it published. The worker's reconcile loop calls this.
     @discardableResult
     public func reconcile() async throws -> Int {
-        try await coordinator.reconcile()
+        try await coordinator.reconciler.reconcile()
     }
 
     private func timerLoop() async {

@@ -2,7 +2,24 @@ import Logging
 
 /// After a node's result is recorded: its edges, the joins they reach, dead-path elimination,
 /// the successors that become ready, and completion (design §2 rules 2–5 and 10, §4).
-extension RunCoordinator {
+final class RunAdvancer: Sendable {
+    let ledger: RunLedger
+    let finisher: RunFinisher
+    let publisher: JobPublisher
+    let logger: Logger
+    let faults: (any FaultInjector)?
+    /// Limits progress writes to a few per stall timeout per run.
+    let progress: ProgressThrottle
+
+    init(ledger: RunLedger, finisher: RunFinisher, publisher: JobPublisher, logger: Logger, faults: (any FaultInjector)?, progress: ProgressThrottle) {
+        self.ledger = ledger
+        self.finisher = finisher
+        self.publisher = publisher
+        self.logger = logger
+        self.faults = faults
+        self.progress = progress
+    }
+
     enum Arrival {
         case taken(JSONValue)
         case skipped
@@ -93,7 +110,7 @@ extension RunCoordinator {
     ) async throws -> Envelope? {
         let plan = fleetPlan.plan
         if record.status == .failed {
-            await send(report)
+            await publisher.send(report)
             try await finisher.finish(run, TerminalRecord(RunRules.nodeFailed(
                 plan: plan, node: node, attempt: record.attempt,
                 failure: record.failure ?? NodeFailure(message: "failed", errorType: "WeftError"))))
@@ -110,7 +127,7 @@ extension RunCoordinator {
             (batch, sizes) = added
         } else {
             batch = arrivalBatch(run: run, plan: fleetPlan, node: node, iteration: iteration, record: record)
-            sizes = try await records.addToSets(batch.additions)
+            sizes = try await ledger.records.addToSets(batch.additions)
         }
         let firstArrival = batch.additions.count - batch.joins.count
         var finished = sizes[batch.finishedIndex]
@@ -145,25 +162,25 @@ extension RunCoordinator {
             case .skip:
                 // Dead-path elimination (design rule 3).
                 report?.note(.nodeSkipped(nodeID: plan.ids[target]))
-                _ = try await records.setIfAbsent(
+                _ = try await ledger.records.setIfAbsent(
                     RunKeys.result(run, target, iteration), NodeResultRecord.skipped.encoded(), fence: nil)
-                finished = max(finished, try await records.addToSet(doneKey, member: RunKeys.doneMember(target)))
+                finished = max(finished, try await ledger.records.addToSet(doneKey, member: RunKeys.doneMember(target)))
                 for next in plan.adjacency.outgoing(target).reversed() { pending.append((next, .skipped, nil)) }
             }
         }
-        if faults != nil, let envelope { try await checkpoint(.arrived, envelope) }
+        if faults != nil, let envelope { try await faults.checkpoint(.arrived, envelope) }
         // The client hears of this node's end before anything that follows from it.
-        await send(report)
+        await publisher.send(report)
         var kept: Envelope?
         if ready.count == 1, let keep, keep.contains(fleetPlan.queues[ready[0].node]) {
-            kept = jobEnvelope(plan: fleetPlan, runID: run, node: ready[0].node, iteration: iteration, attempt: 1, input: ready[0].input)
+            kept = JobPublisher.job(plan: fleetPlan, runID: run, node: ready[0].node, iteration: iteration, attempt: 1, input: ready[0].input)
         } else if ready.count == 1 {
-            try await publishJob(plan: fleetPlan, runID: run, node: ready[0].node, iteration: iteration, attempt: 1, input: ready[0].input)
+            try await publisher.publishJob(plan: fleetPlan, runID: run, node: ready[0].node, iteration: iteration, attempt: 1, input: ready[0].input)
         } else if !ready.isEmpty {
             // A fan-out: one batch per queue (usually a single one).
             var batches: [(queue: String, messages: [QueueMessage])] = []
             for (target, input) in ready {
-                let envelope = jobEnvelope(plan: fleetPlan, runID: run, node: target, iteration: iteration, attempt: 1, input: input)
+                let envelope = JobPublisher.job(plan: fleetPlan, runID: run, node: target, iteration: iteration, attempt: 1, input: input)
                 let message = QueueMessage(body: envelope.encoded(), priority: fleetPlan.priorities[target])
                 let queue = fleetPlan.queues[target]
                 if let index = batches.firstIndex(where: { $0.queue == queue }) {
@@ -173,9 +190,9 @@ extension RunCoordinator {
                     batches[batches.count - 1].messages.reserveCapacity(ready.count)
                 }
             }
-            for (queue, messages) in batches { try await transport.publish(messages, to: queue) }
+            for (queue, messages) in batches { try await publisher.transport.publish(messages, to: queue) }
         }
-        if faults != nil, let envelope { try await checkpoint(.published, envelope) }
+        if faults != nil, let envelope { try await faults.checkpoint(.published, envelope) }
         if RunRules.isComplete(finished: finished, nodeCount: plan.nodeCount) {
             if batch.completesAlone(sizes, nodeCount: plan.nodeCount) {
                 // This node's additions completed the run and found it the only terminal node:
@@ -185,7 +202,7 @@ extension RunCoordinator {
                 try await complete(run, plan: plan)
             }
         } else if progress.shouldRecord(run, now: now, startedAt: meta.startedAt) {
-            try await records.recordProgress(run: run, quietFor: .zero)
+            try await ledger.records.recordProgress(run: run, quietFor: .zero)
         }
         return kept
     }
@@ -223,14 +240,14 @@ extension RunCoordinator {
         if let known {
             resolved = known
         } else {
-            resolved = try await records.addToSet(arrivalsKey, member: RunKeys.arrivalMember(edge, taken: takenValue != nil))
+            resolved = try await ledger.records.addToSet(arrivalsKey, member: RunKeys.arrivalMember(edge, taken: takenValue != nil))
         }
         let arriving: RunRules.Arriving
         if shape.join == .any, takenValue != nil {
             // Which taken edge came first is decided once, by an atomic marker; a redelivery of
             // the arrival that fired the join fires it again (its job is published again).
             let marker = Array(String(edge).utf8)
-            switch try await records.setIfAbsent(RunKeys.anyFired(run, target, iteration), marker, fence: nil) {
+            switch try await ledger.records.setIfAbsent(RunKeys.anyFired(run, target, iteration), marker, fence: nil) {
             case .stored: arriving = .taken(first: true)
             case .exists(let winner): arriving = .taken(first: winner == marker)
             case .fenced: arriving = .taken(first: false)
@@ -242,7 +259,7 @@ extension RunCoordinator {
         // first taken edge, which carries its own value).
         var takenEdges: [Int] = []
         if resolved >= incoming, arriving != .taken(first: true) {
-            for member in try await records.members(of: arrivalsKey) where member.hasSuffix("t") {
+            for member in try await ledger.records.members(of: arrivalsKey) where member.hasSuffix("t") {
                 if let other = Int(member.dropLast()) { takenEdges.append(other) }
             }
         } else if takenValue != nil {
@@ -265,7 +282,7 @@ extension RunCoordinator {
         }
         if !others.isEmpty {
             // The values the other taken edges carry, from their sources' records, in one read.
-            let sources = try await records.values(
+            let sources = try await ledger.records.values(
                 at: others.map { RunKeys.result(run, Int(plan.ends[$0].source), iteration) })
             for (other, bytes) in zip(others, sources) {
                 guard let bytes else {
@@ -293,7 +310,7 @@ extension RunCoordinator {
             let nodes =
                 fleetPlan.inputsReadNodes[node]
                 ? try await ledger.nodeStates(run, plan: plan) : Array(repeating: RunStateMachine.NodeState(), count: plan.nodeCount)
-            let context = fleetPlan.inputsReadContext[node] ? try await contexts.snapshot(run: run) : [:]
+            let context = fleetPlan.inputsReadContext[node] ? try await ledger.contexts.snapshot(run: run) : [:]
             inputs = RunRules.evaluateInputs(
                 plan: plan, runInput: meta.input, nodes: nodes, node: node, context: StaticContextReader(context))
         }
@@ -319,8 +336,8 @@ extension RunCoordinator {
                 outputs.append((node, record.output ?? .null))
             }
         } else {
-            let nodes = try await records.members(of: RunKeys.terminals(run)).compactMap { Int($0) }.sorted()
-            let stored = try await records.values(at: nodes.map { RunKeys.result(run, $0, 0) })
+            let nodes = try await ledger.records.members(of: RunKeys.terminals(run)).compactMap { Int($0) }.sorted()
+            let stored = try await ledger.records.values(at: nodes.map { RunKeys.result(run, $0, 0) })
             for (node, bytes) in zip(nodes, stored) {
                 guard let bytes else { continue }
                 outputs.append((node, try NodeResultRecord(decoding: bytes).output ?? .null))

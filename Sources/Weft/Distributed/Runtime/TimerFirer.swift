@@ -1,10 +1,16 @@
 import Logging
 
-extension RunCoordinator {
+struct TimerFirer: Sendable {
+    let ledger: RunLedger
+    let finisher: RunFinisher
+    let transport: any QueueTransport
+    let options: FleetOptions
+    let logger: Logger
+
     /// Fires up to `limit` durable timers that are due (retries after their backoff, jobs
     /// left for other workers, run deadlines); returns how many fired and when the next is due.
     func fireDueTimers(limit: Int = 128) async throws -> (fired: Int, nextDue: Duration?) {
-        let claim = try await records.claimDueTimers(limit: limit, claimFor: options.timerClaim)
+        let claim = try await ledger.records.claimDueTimers(limit: limit, claimFor: options.timerClaim)
         for timer in claim.timers { try await fire(timer) }
         return (claim.timers.count, claim.nextDue)
     }
@@ -16,7 +22,7 @@ extension RunCoordinator {
             action = try TimerAction(decoding: timer.payload)
         } catch {
             logger.error("discarding a timer that cannot be read", metadata: ["weft.timer": "\(timer.key)", "weft.error": "\(error)"])
-            try await records.retireTimer(timer.key)
+            try await ledger.records.retireTimer(timer.key)
             return
         }
         switch action {
@@ -31,11 +37,11 @@ extension RunCoordinator {
             }
         case .expire:
             // Retention: the run ended long ago. Its records go, this timer with them.
-            try await contexts.deleteRun(run)
-            try await records.deleteRun(run)
+            try await ledger.contexts.deleteRun(run)
+            try await ledger.records.deleteRun(run)
             logger.debug("deleted a finished run's records", metadata: ["weft.run": "\(run)"])
             return
         }
-        try await records.retireTimer(timer.key)
+        try await ledger.records.retireTimer(timer.key)
     }
 }

@@ -1,6 +1,10 @@
 import Foundation
 
-extension RunCoordinator {
+struct RunInspector: Sendable {
+    let ledger: RunLedger
+    let control: ControlNodes
+    let catalog: BlueprintCatalog
+
     /// What the records say of `run`.
     func status(_ run: String) async throws -> DistributedRunStatus {
         guard let meta = try await ledger.meta(run) else {
@@ -13,13 +17,13 @@ extension RunCoordinator {
             let results = try await ledger.results(run, plan: plan)
             var ready = Set<Int>()
             if terminal == nil {
-                let context = StaticContextReader(try await contexts.snapshot(run: run))
+                let context = StaticContextReader(try await ledger.contexts.snapshot(run: run))
                 ready = Set(RecordReplay(plan: plan, input: meta.input, run: run, results: results, context: context).ready.map(\.node))
             }
             for node in 0..<plan.nodeCount {
                 var entry = DistributedRunStatus.Node(
                     nodeID: plan.ids[node], state: .pending, attempts: 0, queue: fleetPlan.queues[node])
-                if let bytes = try await records.value(at: RunKeys.lastFailure(run, node, 0)) {
+                if let bytes = try await ledger.records.value(at: RunKeys.lastFailure(run, node, 0)) {
                     let failure = try NodeResultRecord(decoding: bytes)
                     entry.state = .retrying
                     entry.attempts = failure.attempt
@@ -35,10 +39,10 @@ extension RunCoordinator {
                     entry.attempts = record.attempt
                     entry.retryAt = nil
                     if let failure = record.failure { entry.lastError = failure.message }
-                } else if let bytes = try await records.value(at: RunKeys.quarantine(run, node, 0)), !bytes.isEmpty {
+                } else if let bytes = try await ledger.records.value(at: RunKeys.quarantine(run, node, 0)), !bytes.isEmpty {
                     entry.state = .quarantined
                     entry.quarantine = try QuarantineRecord(decoding: bytes).signature
-                } else if terminal == nil, let control = plan.controls[node], try await currentControl(run: run, node: node) != nil {
+                } else if terminal == nil, let control = plan.controls[node], try await self.control.currentControl(run: run, node: node) != nil {
                     switch control {
                     case .wait, .sleep: entry.state = .waiting
                     case .loop, .subworkflow, .batch: entry.state = .runningChildren
@@ -48,7 +52,7 @@ extension RunCoordinator {
                 }
                 let incoming = Int(plan.shapes[node].incomingCount)
                 if incoming > 1 {
-                    let arrived = try await records.members(of: RunKeys.arrivals(run, node, 0)).count
+                    let arrived = try await ledger.records.members(of: RunKeys.arrivals(run, node, 0)).count
                     entry.join = DistributedRunStatus.Join(arrived: arrived, expected: incoming, strategy: plan.shapes[node].join)
                 }
                 nodes.append(entry)
@@ -74,7 +78,7 @@ extension RunCoordinator {
         let plan = catalog.plan(id: meta.blueprintID, version: meta.blueprintVersion)?.plan
         var keys = [RunKeys.status(run), RunKeys.hasContext(run)]
         if let plan { keys += (0..<plan.nodeCount).map { RunKeys.result(run, $0, 0) } }
-        var values = try await records.values(at: keys)
+        var values = try await ledger.records.values(at: keys)
         guard let status = values[0] else { return nil }
         let terminal = try TerminalRecord(decoding: status)
         var table = NodeRecordTable(source: .records([], []))
@@ -87,7 +91,7 @@ extension RunCoordinator {
         return RunResult(
             runID: run, blueprintID: meta.blueprintID, blueprintVersion: meta.blueprintVersion, status: terminal.status,
             output: terminal.output, failure: terminal.failure, table: table,
-            context: hasContext ? try await contexts.snapshot(run: run) : [:],
+            context: hasContext ? try await ledger.contexts.snapshot(run: run) : [:],
             duration: .nanoseconds(Int64(seconds * 1e9)))
     }
 }

@@ -12,7 +12,31 @@ import Logging
 /// advances the run. Every step is idempotent: child runs have ids derived from the node, its
 /// attempt and the pass or item (``ChildRunID``), so a redelivered job or resume starts nothing
 /// twice, and a resume of a superseded attempt is fenced off.
-extension RunCoordinator {
+final class ControlNodes: Sendable {
+    let ledger: RunLedger
+    let finisher: RunFinisher
+    let publisher: JobPublisher
+    let starter: RunStarter
+    let catalog: BlueprintCatalog
+    let options: FleetOptions
+    let logger: Logger
+    /// Called when this process schedules a timer, so that its timer loop can wake early.
+    let timerScheduled: @Sendable (Duration) -> Void
+
+    init(
+        ledger: RunLedger, finisher: RunFinisher, publisher: JobPublisher, starter: RunStarter, catalog: BlueprintCatalog,
+        options: FleetOptions, logger: Logger, timerScheduled: @escaping @Sendable (Duration) -> Void
+    ) {
+        self.ledger = ledger
+        self.finisher = finisher
+        self.publisher = publisher
+        self.starter = starter
+        self.catalog = catalog
+        self.options = options
+        self.logger = logger
+        self.timerScheduled = timerScheduled
+    }
+
     /// What a control node's job or resume did.
     enum ControlStep {
         /// The node ended: record this.
@@ -93,7 +117,7 @@ extension RunCoordinator {
         if case .batch(let batch) = control, batch.items.readsContext { kept = .array(items) }
         var record = ControlRecord(input: input, fencingToken: job.fencingToken, count: count, items: kept)
         record.startedAt = Date().timeIntervalSince1970
-        if case .exists(let bytes) = try await records.setIfAbsent(
+        if case .exists(let bytes) = try await ledger.records.setIfAbsent(
             RunKeys.control(run, node, attempt: job.attempt), record.encoded(), fence: nil)
         {
             // A redelivery or a re-publication of a started attempt: it continues with the
@@ -121,12 +145,12 @@ extension RunCoordinator {
             if let timeout = wait.timeout {
                 try await scheduleResume(.timer, after: timeout, job: job, plan: fleetPlan, node: node)
             }
-            try await records.recordProgress(run: run, quietFor: wait.timeout ?? .seconds(3600))
+            try await ledger.records.recordProgress(run: run, quietFor: wait.timeout ?? .seconds(3600))
             return .suspended("waiting for a signal")
 
         case .sleep(let sleep):
             try await scheduleResume(.timer, after: sleep.duration, job: job, plan: fleetPlan, node: node)
-            try await records.recordProgress(run: run, quietFor: sleep.duration)
+            try await ledger.records.recordProgress(run: run, quietFor: sleep.duration)
             return .suspended("sleeping for \(sleep.duration)")
         }
     }
@@ -141,7 +165,7 @@ extension RunCoordinator {
         let run = resume.runID
         let event: ResumeEvent
         do { event = try ResumeEvent(resume.payload) } catch { return .rejected(error.message) }
-        guard let bytes = try await records.value(at: RunKeys.control(run, node, attempt: resume.attempt)) else {
+        guard let bytes = try await ledger.records.value(at: RunKeys.control(run, node, attempt: resume.attempt)) else {
             return .suspended("a resume for an attempt that never started")
         }
         let record = try ControlRecord(decoding: bytes)
@@ -185,9 +209,9 @@ extension RunCoordinator {
                 return .failed(outcome.nodeFailure(of: "batch item \(index - 1)"))
             }
             let ended = TerminalRecord(status: outcome.status, output: outcome.output, failure: outcome.failure)
-            _ = try await records.setIfAbsent(
+            _ = try await ledger.records.setIfAbsent(
                 RunKeys.batchItem(run, node, attempt: job.attempt, index: index), ended.encoded(), fence: nil)
-            let done = try await records.addToSet(
+            let done = try await ledger.records.addToSet(
                 RunKeys.batchDone(run, node, attempt: job.attempt), member: String(index))
             let next = index + batch.concurrency
             if next <= record.count {
@@ -198,13 +222,13 @@ extension RunCoordinator {
                 try await startChild(batch.worker, index: next, input: items[next - 1], job: job, plan: fleetPlan, node: node)
             }
             guard done == record.count else {
-                try await records.recordProgress(run: run, quietFor: .zero)
+                try await ledger.records.recordProgress(run: run, quietFor: .zero)
                 return .suspended("\(done) of \(record.count) batch items ended")
             }
             var outcomes: [ChildOutcome] = []
             outcomes.reserveCapacity(record.count)
             let ids = (1...record.count).map { childID(job, node: plan.ids[node], index: $0) }
-            let terminals = try await records.values(
+            let terminals = try await ledger.records.values(
                 at: (1...record.count).map { RunKeys.batchItem(run, node, attempt: job.attempt, index: $0) })
             for (position, bytes) in terminals.enumerated() {
                 guard let bytes else { return .suspended("batch item \(position + 1) has no end recorded yet") }
@@ -243,7 +267,7 @@ extension RunCoordinator {
         let plan = fleetPlan.plan
         let next = passesDone + 1
         // Once a pass exists, it was decided: a redelivery follows it rather than deciding again.
-        if try await records.value(at: RunKeys.meta(childID(job, node: plan.ids[node], index: next))) == nil {
+        if try await ledger.records.value(at: RunKeys.meta(childID(job, node: plan.ids[node], index: next))) == nil {
             let another: Bool
             do {
                 another = try loop.runsAnotherPass(
@@ -254,7 +278,7 @@ extension RunCoordinator {
             guard another else { return .finished(try await completed(state, job: job, plan: fleetPlan, node: node)) }
         }
         try await startChild(loop.body, index: next, input: state, job: job, plan: fleetPlan, node: node)
-        try await records.recordProgress(run: job.runID, quietFor: .zero)
+        try await ledger.records.recordProgress(run: job.runID, quietFor: .zero)
         return .suspended("waiting for pass \(next)")
     }
 
@@ -265,10 +289,10 @@ extension RunCoordinator {
         guard let meta = try await ledger.meta(job.runID) else {
             throw WeftError(.unknownRun, "No run \"\(job.runID)\" is known to the store")
         }
-        let snapshot = try await records.value(at: RunKeys.hasContext(job.runID)) != nil
-            ? try await contexts.snapshot(run: job.runID) : [:]
-        return try await completedRecord(
-            plan: plan, run: job.runID, node: node, meta: meta, snapshot: snapshot, attempt: job.attempt,
+        let snapshot = try await ledger.records.value(at: RunKeys.hasContext(job.runID)) != nil
+            ? try await ledger.contexts.snapshot(run: job.runID) : [:]
+        return try await NodeResultRecord.completed(
+            ledger: ledger, plan: plan, run: job.runID, node: node, meta: meta, snapshot: snapshot, attempt: job.attempt,
             output: NodeOutput(output, action: action), patch: ContextPatch(), duration: .zero, usedFallback: false)
     }
 
@@ -290,15 +314,15 @@ extension RunCoordinator {
         let id = childID(job, node: plan.ids[node], index: index)
         let resume = resumeEnvelope(.child(index: index), job: job)
         let parent = ParentResume(queue: fleetPlan.queues[node], envelope: resume.encoded(), priority: fleetPlan.priorities[node])
-        _ = try await records.addToSet(RunKeys.children(job.runID), member: id)
-        let started = try await start(plan: childPlan, input: input, runID: id, options: RunOptions(), replyTo: nil, parent: parent)
+        _ = try await ledger.records.addToSet(RunKeys.children(job.runID), member: id)
+        let started = try await starter.start(plan: childPlan, input: input, runID: id, options: RunOptions(), replyTo: nil, parent: parent)
         if !started, let terminal = try await ledger.terminal(id) {
             // A redelivery: the child ended already; its own notice may be lost with the
             // first delivery's worker, so tell the node again (a duplicate is harmless).
             logger.debug(
                 "a child run had ended already; resuming its parent",
                 metadata: ["weft.run": "\(id)", "weft.status": "\(terminal.status.rawValue)"])
-            try await transport.publish(
+            try await publisher.transport.publish(
                 QueueMessage(body: parent.envelope, priority: parent.priority), to: parent.queue)
         }
     }
@@ -313,7 +337,7 @@ extension RunCoordinator {
         var outcome = ChildOutcome(runID: id, status: terminal.status, output: terminal.output, failure: terminal.failure)
         if terminal.status == .completed && !plan.breakNodes.isEmpty {
             let keys = plan.breakNodes.map { RunKeys.result(id, $0, 0) }
-            for bytes in try await records.values(at: keys) {
+            for bytes in try await ledger.records.values(at: keys) {
                 guard let bytes else { continue }
                 let record = try NodeResultRecord(decoding: bytes)
                 if record.status == .completed {
@@ -329,7 +353,7 @@ extension RunCoordinator {
     private func cancelChildren(of job: Envelope, plan: FleetPlan, node: Int, count: Int) async throws {
         for index in 1...max(1, count) {
             let id = childID(job, node: plan.plan.ids[node], index: index)
-            guard try await records.value(at: RunKeys.meta(id)) != nil, try await ledger.terminal(id) == nil else { continue }
+            guard try await ledger.records.value(at: RunKeys.meta(id)) != nil, try await ledger.terminal(id) == nil else { continue }
             _ = try await finisher.finish(id, TerminalRecord(RunRules.cancelled))
         }
     }
@@ -349,18 +373,18 @@ extension RunCoordinator {
         case .loop:
             // Only the latest pass can be waiting for its notice.
             var pass = 1
-            while try await records.value(at: RunKeys.meta(childID(job, node: job.nodeID, index: pass + 1))) != nil { pass += 1 }
+            while try await ledger.records.value(at: RunKeys.meta(childID(job, node: job.nodeID, index: pass + 1))) != nil { pass += 1 }
             indices = [pass]
         case .batch:
             guard record.count > 0 else { return 0 }
-            let done = Set(try await records.members(of: RunKeys.batchDone(run, node, attempt: attempt)))
+            let done = Set(try await ledger.records.members(of: RunKeys.batchDone(run, node, attempt: attempt)))
             indices = (1...record.count).filter { !done.contains(String($0)) }
         case .wait, .sleep:
             return 0
         }
         var sent = 0
         for index in indices where try await ledger.terminal(childID(job, node: job.nodeID, index: index)) != nil {
-            try await transport.publish(
+            try await publisher.transport.publish(
                 QueueMessage(body: resumeEnvelope(.child(index: index), job: job).encoded(), priority: fleetPlan.priorities[node]),
                 to: fleetPlan.queues[node])
             sent += 1
@@ -398,7 +422,7 @@ extension RunCoordinator {
             throw WeftError(
                 .invalidSignal, "Node \"\(nodeID)\" waits for \(wait.actions.joined(separator: ", ")), not \"\(action)\"")
         }
-        if try await records.value(at: RunKeys.result(run, node, 0)) != nil {
+        if try await ledger.records.value(at: RunKeys.result(run, node, 0)) != nil {
             throw WeftError(.notWaiting, "Node \"\(nodeID)\" of run \"\(run)\" was already resumed")
         }
         guard let (attempt, record) = try await currentControl(run: run, node: node) else {
@@ -408,7 +432,7 @@ extension RunCoordinator {
             kind: .job, runID: run, blueprintID: meta.blueprintID, blueprintVersion: meta.blueprintVersion, nodeID: nodeID,
             attempt: attempt, fencingToken: record.fencingToken, payload: record.input)
         let resume = resumeEnvelope(.signal(action: action, payload: payload), job: job)
-        try await transport.publish(QueueMessage(body: resume.encoded(), priority: fleetPlan.priorities[node]), to: fleetPlan.queues[node])
+        try await publisher.transport.publish(QueueMessage(body: resume.encoded(), priority: fleetPlan.priorities[node]), to: fleetPlan.queues[node])
         logger.info("signalled a waiting node", metadata: ["weft.run": "\(run)", "weft.node": "\(nodeID)", "weft.action": "\(action)"])
     }
 
@@ -425,21 +449,21 @@ extension RunCoordinator {
     private func scheduleResume(_ event: ResumeEvent, after delay: Duration, job: Envelope, plan: FleetPlan, node: Int) async throws {
         let action = TimerAction.publish(
             queue: plan.queues[node], envelope: resumeEnvelope(event, job: job).encoded(), priority: plan.priorities[node])
-        _ = try await records.scheduleTimer(
+        _ = try await ledger.records.scheduleTimer(
             RunKeys.controlTimer(job.runID, node, attempt: job.attempt), after: delay, payload: action.encoded())
         timerScheduled(delay)
     }
 
     /// The current attempt of node `node`: the one after its last failed attempt.
     private func currentAttempt(run: String, node: Int) async throws -> Int {
-        guard let bytes = try await records.value(at: RunKeys.lastFailure(run, node, 0)) else { return 1 }
+        guard let bytes = try await ledger.records.value(at: RunKeys.lastFailure(run, node, 0)) else { return 1 }
         return try NodeResultRecord(decoding: bytes).attempt + 1
     }
 
     /// The current attempt of control node `node` and its record, if it has started.
     func currentControl(run: String, node: Int) async throws -> (attempt: Int, record: ControlRecord)? {
         let attempt = try await currentAttempt(run: run, node: node)
-        guard let bytes = try await records.value(at: RunKeys.control(run, node, attempt: attempt)) else { return nil }
+        guard let bytes = try await ledger.records.value(at: RunKeys.control(run, node, attempt: attempt)) else { return nil }
         return (attempt, try ControlRecord(decoding: bytes))
     }
 }

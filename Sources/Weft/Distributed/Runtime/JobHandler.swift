@@ -1,7 +1,36 @@
 import Foundation
 import Logging
 
-extension RunCoordinator {
+final class JobHandler: Sendable {
+    let ledger: RunLedger
+    let finisher: RunFinisher
+    let publisher: JobPublisher
+    let attempts: AttemptRunner
+    let advancer: RunAdvancer
+    let catalog: BlueprintCatalog
+    let options: FleetOptions
+    let logger: Logger
+    let faults: (any FaultInjector)?
+    /// Called when this process schedules a timer, so that its timer loop can wake early.
+    let timerScheduled: @Sendable (Duration) -> Void
+
+    init(
+        ledger: RunLedger, finisher: RunFinisher, publisher: JobPublisher, attempts: AttemptRunner, advancer: RunAdvancer,
+        catalog: BlueprintCatalog, options: FleetOptions, logger: Logger, faults: (any FaultInjector)?,
+        timerScheduled: @escaping @Sendable (Duration) -> Void
+    ) {
+        self.ledger = ledger
+        self.finisher = finisher
+        self.publisher = publisher
+        self.attempts = attempts
+        self.advancer = advancer
+        self.catalog = catalog
+        self.options = options
+        self.logger = logger
+        self.faults = faults
+        self.timerScheduled = timerScheduled
+    }
+
     /// Handles one delivery of the job queues and says how to settle it. Never throws: every
     /// failure becomes an outcome (a dead letter, a requeue, a crash for fault injection).
     ///
@@ -58,7 +87,7 @@ extension RunCoordinator {
                     job, delivery: nil, queue: "", deliveryCount: count, now: now, inline: inline, depth: depth,
                     read: next.read)
             } catch let crash as SimulatedCrash {
-                // The delivery stays unsettled; its redelivery replays the chain from the records.
+                // The delivery stays unsettled; its redelivery replays the chain from the ledger.records.
                 return .crashed(at: crash.step)
             } catch {
                 let failed = self.outcome(of: error, envelope: job)
@@ -85,7 +114,7 @@ extension RunCoordinator {
             guard let plan = catalog.plan(id: job.blueprintID, version: job.blueprintVersion),
                 let node = plan.plan.indexByID[job.nodeID]
             else { return .requeued(reason: "\(outcome)") }
-            try await publish(job, plan: plan, node: node)
+            try await publisher.publish(job, plan: plan, node: node)
             return .completed
         } catch {
             // Not handed over: the delivery goes back, and its redelivery replays the chain.
@@ -156,7 +185,7 @@ extension RunCoordinator {
                 "dead-lettering an implausible job", metadata: ["weft.run": "\(run)", "weft.reason": "\(reason)"])
             return (.deadLettered(reason: reason), nil)
         }
-        if faults != nil { try await checkpoint(.received, envelope) }
+        if faults != nil { try await faults.checkpoint(.received, envelope) }
         // The run's status, the node's record, whether the run has context and (unless this
         // process read it lately) the run's record: one read.
         let iteration = envelope.iteration
@@ -173,7 +202,7 @@ extension RunCoordinator {
             var keys = firstReadKeys(run: run, node: node, iteration: iteration, withMeta: cached == nil)
             let readsPredecessor = checksReadiness && incoming.count == 1
             if readsPredecessor { keys.append(RunKeys.result(run, Int(plan.plan.ends[incoming.first!].source), iteration)) }
-            let values = try await records.values(at: keys)
+            let values = try await ledger.records.values(at: keys)
             current = readsPredecessor ? Array(values.dropLast()) : values
             if readsPredecessor { predecessor = [values.last ?? nil] }
         }
@@ -216,21 +245,21 @@ extension RunCoordinator {
                 // older attempt still running somewhere can no longer commit.
                 let marker = StoreKey(run: run, name: "x\(node).\(iteration).\(envelope.fencingToken)")
                 let fence = Fence(key: RunKeys.fence(run, node, iteration), token: envelope.fencingToken)
-                if try await records.setIfAbsent(marker, [], fence: fence) == .fenced {
+                if try await ledger.records.setIfAbsent(marker, [], fence: fence) == .fenced {
                     return (.dropped(reason: "attempt \(envelope.attempt) was superseded by a newer one"), nil)
                 }
             }
             if let report, envelope.kind == .job {
                 report.note(.nodeStarted(nodeID: envelope.nodeID, attempt: envelope.attempt))
-                await send(report)
+                await publisher.send(report)
             }
-            switch try await execute(envelope, plan: plan, node: node, meta: meta, hasContext: current[2] != nil, report: report) {
+            switch try await attempts.execute(envelope, plan: plan, node: node, meta: meta, hasContext: current[2] != nil, report: report) {
             case .finished(let produced): record = produced
             case .outcome(let outcome):
-                await send(report)
+                await publisher.send(report)
                 return (outcome, nil)
             }
-            if faults != nil { try await checkpoint(.executed, envelope) }
+            if faults != nil { try await faults.checkpoint(.executed, envelope) }
             // A failure may come from the run ending elsewhere (its attempt was cancelled): then
             // the job ends here. A success is recorded even so: what it publishes is dropped on
             // delivery, and the run's status cannot change again.
@@ -246,7 +275,7 @@ extension RunCoordinator {
             var encoded = record.encoded()
             if encoded.count > options.maxMessageSize {
                 // Its successors' jobs would carry the output: the node fails, for good.
-                record = failedRecord(
+                record = NodeResultRecord.failed(
                     attempt: envelope.attempt,
                     failure: NodeFailure(
                         message: "the node's output takes \(encoded.count) bytes, more than the fleet's limit of "
@@ -259,7 +288,7 @@ extension RunCoordinator {
             // go in one store call. With them, the writes must be applied between the two, so
             // that no successor runs before it can see them.
             let batch = record.status == .completed && record.patch.isEmpty
-                ? arrivalBatch(run: run, plan: plan, node: node, iteration: iteration, record: record) : nil
+                ? advancer.arrivalBatch(run: run, plan: plan, node: node, iteration: iteration, record: record) : nil
             // The successor this worker will run inline, when the record alone says which: its
             // first read goes with the write.
             let keeping = keep
@@ -283,21 +312,21 @@ extension RunCoordinator {
             } else {
                 readLabels = reads.map { write.read($0, when: [.stored(stored)]) }
             }
-            let results = try await records.apply(write)
+            let results = try await ledger.records.apply(write)
             let outcome = results[stored] ?? .fenced
             let sizes = added.map { results[$0] ?? 0 }
             let values = outcome == .stored ? readLabels.map { results[$0] } : []
             if outcome == .stored, let ending, results[ending.swapped] == .swapped {
-                if faults != nil { try await checkpoint(.recorded, envelope) }
-                await send(report)
+                if faults != nil { try await faults.checkpoint(.recorded, envelope) }
+                await publisher.send(report)
                 try await finisher.finished(run, ending.terminal, meta: meta, announcing: ending.announcing)
                 return (.completed, nil)
             }
             switch outcome {
             case .stored:
                 if let batch {
-                    if faults != nil { try await checkpoint(.recorded, envelope) }
-                    let kept = try await advance(
+                    if faults != nil { try await faults.checkpoint(.recorded, envelope) }
+                    let kept = try await advancer.advance(
                         run: run, plan: plan, meta: meta, node: node, iteration: iteration, record: record,
                         envelope: envelope, now: now, added: (batch, sizes), keep: keeping, report: report)
                     return (.completed, kept.map {
@@ -312,9 +341,9 @@ extension RunCoordinator {
             case .fenced:
                 return (.dropped(reason: "attempt \(envelope.attempt) was superseded by a newer one"), nil)
             }
-            if faults != nil { try await checkpoint(.recorded, envelope) }
+            if faults != nil { try await faults.checkpoint(.recorded, envelope) }
         }
-        let kept = try await advance(
+        let kept = try await advancer.advance(
             run: run, plan: plan, meta: meta, node: node, iteration: iteration, record: record, envelope: envelope, now: now,
             keep: keep, report: report)
         return (.completed, kept.map { InlineJob(envelope: $0, read: nil) })
@@ -324,9 +353,9 @@ extension RunCoordinator {
     /// the run in the common way: the node has no outgoing edge (its output is the run's when
     /// it is the only terminal node), no context writes, and the run no parent. The end is due
     /// when the node's additions leave every node done and it the only terminal node (the
-    /// sizes `requiredSizes` names, by addition), as ``ArrivalBatch/completesAlone(_:nodeCount:)``
+    /// sizes `requiredSizes` names, by addition), as ``RunAdvancer.ArrivalBatch/completesAlone(_:nodeCount:)``
     /// decides.
-    func lastNodeEnd(run: String, plan: FleetPlan, meta: RunMeta, node: Int, record: NodeResultRecord, batch: ArrivalBatch)
+    func lastNodeEnd(run: String, plan: FleetPlan, meta: RunMeta, node: Int, record: NodeResultRecord, batch: RunAdvancer.ArrivalBatch)
         -> (end: RunEnd, requiredSizes: [(addition: Int, size: Int)], terminal: TerminalRecord)?
     {
         guard record.status == .completed, record.patch.isEmpty, meta.parent == nil, plan.plan.adjacency.outgoing(node).isEmpty,
@@ -367,7 +396,7 @@ extension RunCoordinator {
         let strategy = plan.shapes[node].join
         var arrivals = RunRules.Arrivals(incoming: incoming.count, resolved: 0, taken: 0)
         if incoming.count > 1 {
-            let members = try await records.members(of: RunKeys.arrivals(run, node, iteration))
+            let members = try await ledger.records.members(of: RunKeys.arrivals(run, node, iteration))
             arrivals.resolved = members.count
             arrivals.taken = members.count { $0.hasSuffix("t") }
             if RunRules.readiness(strategy, arrivals: arrivals) == .fire { return nil }
@@ -378,7 +407,7 @@ extension RunCoordinator {
         if let sources {
             stored = sources
         } else {
-            stored = try await records.values(at: incoming.map { RunKeys.result(run, Int(plan.ends[$0].source), iteration) })
+            stored = try await ledger.records.values(at: incoming.map { RunKeys.result(run, Int(plan.ends[$0].source), iteration) })
         }
         arrivals = RunRules.Arrivals(incoming: incoming.count, resolved: 0, taken: 0)
         for (edge, bytes) in zip(incoming, stored) {
@@ -414,10 +443,10 @@ extension RunCoordinator {
     /// durable timer: it is neither dropped nor failed (design rule 13).
     private func leave(_ envelope: Envelope, delivery: QueueDelivery?, queue: String) async throws -> DeliveryOutcome {
         let reason = "this worker lacks blueprint \"\(envelope.blueprintID)\" v\(envelope.blueprintVersion)"
-        let sequence = try await records.increment(RunKeys.leftCounter(envelope.runID), by: 1)
+        let sequence = try await ledger.records.increment(RunKeys.leftCounter(envelope.runID), by: 1)
         let action = TimerAction.publish(
             queue: queue, envelope: delivery?.body ?? envelope.encoded(), priority: delivery?.message.priority ?? 0)
-        try await records.scheduleTimer(
+        try await ledger.records.scheduleTimer(
             RunKeys.leftTimer(envelope.runID, sequence), after: options.unknownBlueprintDelay, payload: action.encoded())
         timerScheduled(options.unknownBlueprintDelay)
         logger.warning("leaving a job for another worker: \(reason)", metadata: ["weft.run": "\(envelope.runID)"])
@@ -431,8 +460,8 @@ extension RunCoordinator {
             lastError: "worker lost")
         // A mark cleared by a redrive is empty: quarantined again, it takes the new record.
         let key = RunKeys.quarantine(envelope.runID, node, envelope.iteration)
-        if try await records.setIfAbsent(key, record.encoded()) == .exists([]) {
-            _ = try await records.compareAndSet(key, expected: [], new: record.encoded(), fence: nil)
+        if try await ledger.records.setIfAbsent(key, record.encoded()) == .exists([]) {
+            _ = try await ledger.records.compareAndSet(key, expected: [], new: record.encoded(), fence: nil)
         }
         logger.error(
             "quarantining a job that crashed its workers \(lost) times",

@@ -1,12 +1,39 @@
 import Logging
 
-extension RunCoordinator {
+final class RunReconciler: Sendable {
+    let ledger: RunLedger
+    let finisher: RunFinisher
+    let publisher: JobPublisher
+    let starter: RunStarter
+    let attempts: AttemptRunner
+    let advancer: RunAdvancer
+    let control: ControlNodes
+    let catalog: BlueprintCatalog
+    let options: FleetOptions
+    let logger: Logger
+
+    init(
+        ledger: RunLedger, finisher: RunFinisher, publisher: JobPublisher, starter: RunStarter, attempts: AttemptRunner,
+        advancer: RunAdvancer, control: ControlNodes, catalog: BlueprintCatalog, options: FleetOptions, logger: Logger
+    ) {
+        self.ledger = ledger
+        self.finisher = finisher
+        self.publisher = publisher
+        self.starter = starter
+        self.attempts = attempts
+        self.advancer = advancer
+        self.control = control
+        self.catalog = catalog
+        self.options = options
+        self.logger = logger
+    }
+
     /// Finds up to `limit` runs with no progress for ``FleetOptions/stallTimeout`` and repairs
     /// each: re-publishes exactly what its records say is ready. Returns how many jobs it
     /// published.
     func reconcile(limit: Int = 100) async throws -> Int {
         var published = 0
-        for run in try await records.runsWithoutProgress(for: options.stallTimeout, limit: limit) {
+        for run in try await ledger.records.runsWithoutProgress(for: options.stallTimeout, limit: limit) {
             do {
                 published += try await reconcile(run: run)
             } catch {
@@ -25,12 +52,12 @@ extension RunCoordinator {
             return 0
         }
         guard let meta = try await ledger.meta(run) else {
-            try await records.forgetProgress(run: run)
+            try await ledger.records.forgetProgress(run: run)
             return 0
         }
         guard let fleetPlan = catalog.plan(id: meta.blueprintID, version: meta.blueprintVersion) else {
             // Another worker may have the blueprint; look again after the next timeout.
-            try await records.recordProgress(run: run, quietFor: .zero)
+            try await ledger.records.recordProgress(run: run, quietFor: .zero)
             return 0
         }
         let plan = fleetPlan.plan
@@ -40,48 +67,48 @@ extension RunCoordinator {
             guard let record, record.status == .completed, !record.patch.isEmpty else { continue }
             try await ledger.applyContext(record.patch, run: run, origin: "n\(node).0")
         }
-        let context = StaticContextReader(try await contexts.snapshot(run: run))
+        let context = StaticContextReader(try await ledger.contexts.snapshot(run: run))
         let replay = RecordReplay(plan: plan, input: meta.input, run: run, results: results, context: context)
         let machine = replay.machine
         if let (node, record) = replay.failed {
-            try await advance(run: run, plan: fleetPlan, meta: meta, node: node, iteration: 0, record: record, envelope: nil)
+            try await advancer.advance(run: run, plan: fleetPlan, meta: meta, node: node, iteration: 0, record: record, envelope: nil)
             return 0
         }
         if replay.finished {
             try await recordSkips(run, machine: machine, results: results)
-            if machine.outcome?.status == .completed { try await complete(run, plan: plan, scan: true) }
+            if machine.outcome?.status == .completed { try await advancer.complete(run, plan: plan, scan: true) }
             return 0
         }
         let ready = replay.ready
         try await recordSkips(run, machine: machine, results: results)
         var published = 0
         for (node, input) in ready {
-            if try await records.value(at: RunKeys.quarantine(run, node, 0))?.isEmpty == false {
+            if try await ledger.records.value(at: RunKeys.quarantine(run, node, 0))?.isEmpty == false {
                 logger.warning(
                     "a stalled run waits on a quarantined job",
                     metadata: ["weft.run": "\(run)", "weft.node": "\(plan.ids[node])"])
                 continue
             }
-            if let control = plan.controls[node], let (attempt, record) = try await currentControl(run: run, node: node) {
+            if let control = plan.controls[node], let (attempt, record) = try await self.control.currentControl(run: run, node: node) {
                 // Suspended, not lost: its children, signal or timer resume it. Only a child's
                 // notice lost with its worker needs repeating.
-                published += try await repeatLostNotices(
+                published += try await self.control.repeatLostNotices(
                     run: run, plan: fleetPlan, node: node, control: control, attempt: attempt, record: record)
                 continue
             }
-            let lastFailed = try await records.value(at: RunKeys.lastFailure(run, node, 0)).map {
+            let lastFailed = try await ledger.records.value(at: RunKeys.lastFailure(run, node, 0)).map {
                 try NodeResultRecord(decoding: $0).attempt
             }
             let attempt = RunRules.attemptAfterStall(plan: plan, node: node, lastFailed: lastFailed)
-            let generation = try await records.increment(RunKeys.generation(run, node, 0), by: 1)
-            try await publishJob(
+            let generation = try await ledger.records.increment(RunKeys.generation(run, node, 0), by: 1)
+            try await publisher.publishJob(
                 plan: fleetPlan, runID: run, node: node, iteration: 0, attempt: attempt, generation: generation, input: input)
             published += 1
             logger.info(
                 "re-published a job of a stalled run",
                 metadata: ["weft.run": "\(run)", "weft.node": "\(plan.ids[node])", "weft.attempt": "\(attempt)"])
         }
-        try await records.recordProgress(run: run, quietFor: .zero)
+        try await ledger.records.recordProgress(run: run, quietFor: .zero)
         return published
     }
 
@@ -89,8 +116,8 @@ extension RunCoordinator {
     /// yet: the worker that resolved their edges died before it wrote them.
     private func recordSkips(_ run: String, machine: RunStateMachine, results: [NodeResultRecord?]) async throws {
         for node in 0..<machine.plan.nodeCount where machine.nodeStatus(node) == .skipped && results[node] == nil {
-            _ = try await records.setIfAbsent(RunKeys.result(run, node, 0), NodeResultRecord.skipped.encoded(), fence: nil)
-            _ = try await records.addToSet(RunKeys.done(run), member: RunKeys.doneMember(node))
+            _ = try await ledger.records.setIfAbsent(RunKeys.result(run, node, 0), NodeResultRecord.skipped.encoded(), fence: nil)
+            _ = try await ledger.records.addToSet(RunKeys.done(run), member: RunKeys.doneMember(node))
         }
     }
 }

@@ -3,7 +3,40 @@ import Logging
 
 /// Running a job's attempt: the node's code (or its loop, sub-workflow, batch, wait or sleep),
 /// and after it the record of its result, its retry or its fallback (design §2 rules 6–9).
-extension RunCoordinator {
+final class AttemptRunner: Sendable {
+    /// What node attempts run with.
+    struct Execution: Sendable {
+        var middleware: [any NodeMiddleware] = []
+        var dependencies = Dependencies()
+        var clock: any Clock<Duration> = ContinuousClock()
+        /// Where nodes declared blocking run.
+        var blocking: BlockingExecutor = .shared
+    }
+
+    let ledger: RunLedger
+    let publisher: JobPublisher
+    let control: ControlNodes
+    let execution: Execution
+    let options: FleetOptions
+    let logger: Logger
+    let faults: (any FaultInjector)?
+    /// Called when this process schedules a timer, so that its timer loop can wake early.
+    let timerScheduled: @Sendable (Duration) -> Void
+
+    init(
+        ledger: RunLedger, publisher: JobPublisher, control: ControlNodes, execution: Execution, options: FleetOptions, logger: Logger,
+        faults: (any FaultInjector)?, timerScheduled: @escaping @Sendable (Duration) -> Void
+    ) {
+        self.ledger = ledger
+        self.publisher = publisher
+        self.control = control
+        self.execution = execution
+        self.options = options
+        self.logger = logger
+        self.faults = faults
+        self.timerScheduled = timerScheduled
+    }
+
     enum AttemptResult {
         case finished(NodeResultRecord)
         case outcome(DeliveryOutcome)
@@ -18,15 +51,15 @@ extension RunCoordinator {
         let run = envelope.runID
         let iteration = envelope.iteration
         let attempt = envelope.attempt
-        let snapshot = hasContext ? try await contexts.snapshot(run: run) : [:]
+        let snapshot = hasContext ? try await ledger.contexts.snapshot(run: run) : [:]
         var began = Date().timeIntervalSince1970
         if plan.shapes[node].isControl, let control = plan.controls[node] {
             let step = envelope.kind == .resume
-                ? try await resumeControl(control, resume: envelope, plan: fleetPlan, node: node, context: StaticContextReader(snapshot))
-                : try await startControl(control, job: envelope, plan: fleetPlan, node: node, context: StaticContextReader(snapshot))
+                ? try await self.control.resumeControl(control, resume: envelope, plan: fleetPlan, node: node, context: StaticContextReader(snapshot))
+                : try await self.control.startControl(control, job: envelope, plan: fleetPlan, node: node, context: StaticContextReader(snapshot))
             if envelope.kind == .resume, step.ends {
                 // The attempt began when its loop, batch, wait… started (read once, at its end).
-                if let bytes = try await records.value(at: RunKeys.control(run, node, attempt: attempt)),
+                if let bytes = try await ledger.records.value(at: RunKeys.control(run, node, attempt: attempt)),
                     let startedAt = try ControlRecord(decoding: bytes).startedAt
                 {
                     began = startedAt
@@ -56,7 +89,7 @@ extension RunCoordinator {
                 // The attempt failed as any node's does: retry, fall back, or fail the node.
                 var job = envelope
                 if envelope.kind == .resume {
-                    guard let bytes = try await records.value(at: RunKeys.control(run, node, attempt: attempt)) else {
+                    guard let bytes = try await ledger.records.value(at: RunKeys.control(run, node, attempt: attempt)) else {
                         return .outcome(.dropped(reason: "a resume for an attempt that never started"))
                     }
                     job.kind = .job
@@ -75,7 +108,7 @@ extension RunCoordinator {
         let implementation = plan.implementations[node]
         var prepared: JSONValue? = nil
         if implementation.hasLifecycle && attempt > 1,
-            let bytes = try await records.value(at: RunKeys.prepared(run, node, iteration))
+            let bytes = try await ledger.records.value(at: RunKeys.prepared(run, node, iteration))
         {
             var reader = try RecordFormat.reader(bytes, subject: "prepared state")
             prepared = try reader.json()
@@ -87,8 +120,8 @@ extension RunCoordinator {
             on: plan.blocking[node] ? execution.blocking : nil)
         switch outcome.result {
         case .success(let output):
-            var record = try await completedRecord(
-                plan: fleetPlan, run: run, node: node, meta: meta, snapshot: snapshot, attempt: attempt, output: output,
+            var record = try await NodeResultRecord.completed(
+                ledger: ledger, plan: fleetPlan, run: run, node: node, meta: meta, snapshot: snapshot, attempt: attempt, output: output,
                 patch: outcome.patch, duration: outcome.duration, usedFallback: false)
             record.log = try await earlierAttempts(run: run, node: node, iteration: iteration, attempt: attempt)
                 + [AttemptRecord(attempt: attempt, startedAt: began, endedAt: began + outcome.duration.seconds)]
@@ -105,7 +138,7 @@ extension RunCoordinator {
     /// The node's attempts before `attempt` that failed, with their times, as the record of
     /// its last failure keeps them (none to read for a first attempt).
     private func earlierAttempts(run: String, node: Int, iteration: Int, attempt: Int) async throws -> [AttemptRecord] {
-        guard attempt > 1, let bytes = try await records.value(at: RunKeys.lastFailure(run, node, iteration)) else { return [] }
+        guard attempt > 1, let bytes = try await ledger.records.value(at: RunKeys.lastFailure(run, node, iteration)) else { return [] }
         return try NodeResultRecord(decoding: bytes).log.filter { $0.attempt < attempt }
     }
 
@@ -139,15 +172,15 @@ extension RunCoordinator {
             if case .fallback(_, let result, let patch, let fallbackDuration) = completion {
                 switch result {
                 case .success(let output):
-                    var record = try await completedRecord(
-                        plan: fleetPlan, run: run, node: node, meta: meta, snapshot: snapshot, attempt: attempt,
+                    var record = try await NodeResultRecord.completed(
+                        ledger: ledger, plan: fleetPlan, run: run, node: node, meta: meta, snapshot: snapshot, attempt: attempt,
                         output: output, patch: patch, duration: duration + fallbackDuration, usedFallback: true)
                     record.log = log
                     report?.note(.nodeFinished(
                         nodeID: plan.ids[node], attempt: attempt, duration: duration + fallbackDuration, usedFallback: true))
                     return .finished(record)
                 case .failure(let fallbackFailure):
-                    var record = failedRecord(attempt: attempt, failure: fallbackFailure, duration: duration)
+                    var record = NodeResultRecord.failed(attempt: attempt, failure: fallbackFailure, duration: duration)
                     record.log = log
                     return .finished(record)
                 }
@@ -155,59 +188,9 @@ extension RunCoordinator {
         } else if implementation.hasLifecycle && !cleanedUp {
             await implementation.cleanup(context)
         }
-        var record = failedRecord(attempt: attempt, failure: failure, duration: duration)
+        var record = NodeResultRecord.failed(attempt: attempt, failure: failure, duration: duration)
         record.log = log
         return .finished(record)
-    }
-
-    func failedRecord(attempt: Int, failure: NodeFailure, duration: Duration) -> NodeResultRecord {
-        var record = NodeResultRecord(status: .failed)
-        record.attempt = attempt
-        record.failure = failure
-        record.duration = duration
-        return record
-    }
-
-    /// A completed node's record, with its routing decided now (design rule 2), once.
-    func completedRecord(
-        plan fleetPlan: FleetPlan, run: String, node: Int, meta: RunMeta, snapshot: [String: JSONValue], attempt: Int,
-        output: NodeOutput, patch: ContextPatch, duration: Duration, usedFallback: Bool
-    ) async throws -> NodeResultRecord {
-        let plan = fleetPlan.plan
-        var record = NodeResultRecord(status: .completed)
-        record.attempt = attempt
-        record.usedFallback = usedFallback
-        record.duration = duration
-        record.output = output.value
-        record.action = output.action
-        record.patch = patch
-        let outgoing = plan.adjacency.outgoing(node)
-        if RunRules.routesPlainly(plan: plan, node: node) {
-            record.taken = outgoing.map { NodeResultRecord.TakenEdge(edge: $0, value: nil) }
-        } else {
-            try await route(&record, plan: fleetPlan, run: run, node: node, meta: meta, snapshot: snapshot, output: output)
-        }
-        return record
-    }
-
-    /// Decides the routing of a node whose edges have actions, conditions or transforms.
-    @inline(never)
-    private func route(
-        _ record: inout NodeResultRecord, plan fleetPlan: FleetPlan, run: String, node: Int, meta: RunMeta,
-        snapshot: [String: JSONValue], output: NodeOutput
-    ) async throws {
-        let plan = fleetPlan.plan
-        var entries = snapshot
-        record.patch.apply(to: &entries)
-        let nodes =
-            fleetPlan.routingReadsNodes[node]
-            ? try await ledger.nodeStates(run, plan: plan) : Array(repeating: RunStateMachine.NodeState(), count: plan.nodeCount)
-        let decision = RunRules.route(
-            plan: plan, runInput: meta.input, nodes: nodes, node: node, output: output, context: StaticContextReader(entries))
-        record.taken = decision.taken.map {
-            NodeResultRecord.TakenEdge(
-                edge: $0.edge, value: plan.ends[$0.edge].hasTransform ? Optional($0.value) : Optional<JSONValue>.none)
-        }
     }
 
     /// Records the failed attempt and schedules the next, after `delay`, as a durable timer
@@ -222,17 +205,17 @@ extension RunCoordinator {
         if let prepared {
             var writer = RecordFormat.writer()
             writer.json(prepared)
-            _ = try await records.setIfAbsent(RunKeys.prepared(run, node, iteration), writer.bytes, fence: nil)
+            _ = try await ledger.records.setIfAbsent(RunKeys.prepared(run, node, iteration), writer.bytes, fence: nil)
         }
         let retryAt = Date().timeIntervalSince1970 + Double(delay.nanoseconds) / 1e9
         try await noteFailure(
             run: run, node: node, iteration: iteration, attempt: attempt, failure: failure, retryAt: retryAt, log: log)
-        let next = jobEnvelope(
+        let next = JobPublisher.job(
             plan: plan, runID: run, node: node, iteration: iteration, attempt: attempt + 1, input: envelope.payload)
         let action = TimerAction.publish(queue: plan.queues[node], envelope: next.encoded(), priority: plan.priorities[node])
-        try await records.scheduleTimer(
+        try await ledger.records.scheduleTimer(
             RunKeys.retryTimer(run, node, iteration, attempt: attempt + 1), after: delay, payload: action.encoded())
-        try await records.recordProgress(run: run, quietFor: delay)
+        try await ledger.records.recordProgress(run: run, quietFor: delay)
         timerScheduled(delay)
         logger.debug(
             "attempt failed; retry scheduled",
@@ -253,10 +236,10 @@ extension RunCoordinator {
         record.retryAt = retryAt
         record.log = log
         let key = RunKeys.lastFailure(run, node, iteration)
-        var current = try await records.value(at: key)
+        var current = try await ledger.records.value(at: key)
         while true {
             if let current, let existing = try? NodeResultRecord(decoding: current), existing.attempt >= attempt { return }
-            switch try await records.compareAndSet(key, expected: current, new: record.encoded(), fence: nil) {
+            switch try await ledger.records.compareAndSet(key, expected: current, new: record.encoded(), fence: nil) {
             case .swapped, .fenced: return
             case .mismatch(let now): current = now
             }

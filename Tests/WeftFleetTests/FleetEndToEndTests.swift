@@ -168,7 +168,7 @@ struct FleetEndToEndTests {
         configuration.store = url
         let migrate = try WeftProcess(["store", "migrate", url])
         #expect(await migrate.exitStatus() == 0, "\(migrate.output)")
-        #expect(migrate.output.contains("schema version 1"), "\(migrate.output)")
+        #expect(migrate.output.contains("schema version 2"), "\(migrate.output)")
         // Two hosts: each its own configuration and status directory, no LMDB anywhere.
         var hosts: [WeftProcess] = []
         for host in ["host-a", "host-b"] {

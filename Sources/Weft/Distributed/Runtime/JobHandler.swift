@@ -1,6 +1,10 @@
 import Foundation
 import Logging
 
+/// Handles the deliveries of the job queues, one job's path in one direction: admit, read,
+/// claim, run, write, advance (see ``handle(_:inline:started:continued:)``). A job is a claim
+/// checked against the run's records (design §4): it runs only when they make its node ready,
+/// and its result is recorded once, before anything it leads to is published.
 final class JobHandler: Sendable {
     let ledger: RunLedger
     let finisher: RunFinisher
@@ -153,10 +157,40 @@ final class JobHandler: Sendable {
             : [RunKeys.status(run), RunKeys.result(run, node, iteration), RunKeys.hasContext(run)]
     }
 
-    /// Handles one job. `delivery` is `nil` for a job run inline, `depth` successors into the
-    /// delivery; a single ready successor that `inline` allows, decided once the node has run
-    /// (the worker may have begun to stop meanwhile), is returned instead of published. `read`
-    /// is the job's first read when its predecessor's write made it.
+    /// A job admitted to the handler: a job or resume of a node of a blueprint this worker has.
+    struct Job {
+        let envelope: Envelope
+        let plan: FleetPlan
+        let node: Int
+        /// Whether the job is a claim to check against the run's records (a delivered job, not
+        /// one run inline nor a control node's resume).
+        let checksReadiness: Bool
+        var run: String { envelope.runID }
+        var iteration: Int { envelope.iteration }
+    }
+
+    /// What a job's first read found, in a run that is still going.
+    struct FirstRead {
+        let meta: RunMeta
+        /// The node's record, when an earlier delivery made it.
+        let recorded: NodeResultRecord?
+        let hasContext: Bool
+        /// The record of the node's one predecessor, read with the rest, for the readiness check.
+        let predecessor: [[UInt8]?]?
+    }
+
+    /// A step of a job's path: its result, or the job's end here.
+    enum Step<Value> {
+        case next(Value)
+        case settled(DeliveryOutcome)
+    }
+
+    /// Handles one job, in order: admit it, read the run's records, check that they make its
+    /// node ready and raise its fence, run the attempt, record its result (with what follows
+    /// from it), and advance the run. `delivery` is `nil` for a job run inline, `depth`
+    /// successors into the delivery; a single ready successor that `inline` allows, decided once
+    /// the node has run (the worker may have begun to stop meanwhile), is returned instead of
+    /// published. `read` is the job's first read when its predecessor's write made it.
     private func handle(
         _ envelope: Envelope, delivery: QueueDelivery?, queue: String, deliveryCount: Int, now: ContinuousClock.Instant,
         inline: InlineSuccessors?, depth: Int, read: [[UInt8]?]?
@@ -165,66 +199,26 @@ final class JobHandler: Sendable {
             guard let inline, inline.allows(depth: depth, deliveryCount: deliveryCount) else { return nil }
             return inline.queues
         }
-        guard envelope.kind == .job || envelope.kind == .resume else {
-            return (.deadLettered(reason: "a \(envelope.kind) message does not belong on job queue \(queue)"), nil)
-        }
-        let run = envelope.runID
-        guard let plan = catalog.plan(id: envelope.blueprintID, version: envelope.blueprintVersion) else {
-            return (try await leave(envelope, delivery: delivery, queue: queue), nil)
-        }
-        guard let node = plan.plan.indexByID[envelope.nodeID] else {
-            return (.deadLettered(
-                reason: "blueprint \"\(envelope.blueprintID)\" v\(envelope.blueprintVersion) has no node \"\(envelope.nodeID)\""), nil)
-        }
-        guard envelope.attempt >= 1 else { return (.deadLettered(reason: "attempt \(envelope.attempt) is not valid"), nil) }
-        if envelope.kind == .resume && !plan.plan.shapes[node].isControl {
-            return (.deadLettered(reason: "node \"\(envelope.nodeID)\" is not a loop, sub-workflow, batch, wait or sleep; it takes no resume"), nil)
-        }
-        if let reason = Self.implausibility(of: envelope, plan: plan.plan, node: node) {
-            logger.warning(
-                "dead-lettering an implausible job", metadata: ["weft.run": "\(run)", "weft.reason": "\(reason)"])
-            return (.deadLettered(reason: reason), nil)
+        let job: Job
+        switch try await admit(envelope, delivery: delivery, queue: queue) {
+        case .next(let admitted): job = admitted
+        case .settled(let outcome): return (outcome, nil)
         }
         if faults != nil { try await faults.checkpoint(.received, envelope) }
-        // The run's status, the node's record, whether the run has context and (unless this
-        // process read it lately) the run's record: one read.
-        let iteration = envelope.iteration
-        let cached = ledger.freshMeta(run, now: now)
-        let current: [[UInt8]?]
-        // A delivered job is a claim to check against the records (design §4): the record of
-        // its node's one predecessor, if it has one, comes with the first read.
-        let checksReadiness = delivery != nil && envelope.kind == .job
-        let incoming = plan.plan.adjacency.incoming(node)
-        var predecessor: [[UInt8]?]?
-        if let read, read.count == 4 || (read.count == 3 && cached != nil) {
-            current = read
-        } else {
-            var keys = firstReadKeys(run: run, node: node, iteration: iteration, withMeta: cached == nil)
-            let readsPredecessor = checksReadiness && incoming.count == 1
-            if readsPredecessor { keys.append(RunKeys.result(run, Int(plan.plan.ends[incoming.first!].source), iteration)) }
-            let values = try await ledger.records.values(at: keys)
-            current = readsPredecessor ? Array(values.dropLast()) : values
-            if readsPredecessor { predecessor = [values.last ?? nil] }
+        let first: FirstRead
+        switch try await firstRead(job, now: now, read: read) {
+        case .next(let found): first = found
+        case .settled(let outcome): return (outcome, nil)
         }
-        if let bytes = current[0] {
-            return (.dropped(reason: "the run is already \(try TerminalRecord(decoding: bytes).status.rawValue)"), nil)
-        }
-        guard let meta = try cached ?? current[3].map({ try ledger.cachedMeta(run, bytes: $0, now: now) }) else {
-            return (.deadLettered(reason: "no run \"\(run)\" is known to the store"), nil)
-        }
-        guard meta.blueprintID == envelope.blueprintID, meta.blueprintVersion == envelope.blueprintVersion else {
-            return (.deadLettered(
-                reason: "the job names blueprint \"\(envelope.blueprintID)\" v\(envelope.blueprintVersion) but run \"\(run)\" "
-                    + "is pinned to \"\(meta.blueprintID)\" v\(meta.blueprintVersion)"), nil)
-        }
-        let report = RunEventReport.forRun(run, meta: meta)
         let lost = deliveryCount - 1
         if lost >= options.maxLostDeliveries {
-            return (try await quarantine(envelope, node: node, lost: lost, queue: queue), nil)
+            return (try await quarantine(envelope, node: job.node, lost: lost, queue: queue), nil)
         }
-
+        let report = RunEventReport.forRun(job.run, meta: first.meta)
         var record: NodeResultRecord
-        if let recorded = try current[1].map({ try NodeResultRecord(decoding: $0) }) {
+        var added: (batch: RunAdvancer.ArrivalBatch, sizes: [Int])?
+        var inlineRead: (node: Int, values: [[UInt8]?])?
+        if let recorded = first.recorded {
             // A redelivery, or a duplicate: continue from what was recorded. A skipped node has
             // nothing to continue: no job of it was ever published.
             if recorded.status == .skipped {
@@ -232,121 +226,216 @@ final class JobHandler: Sendable {
             }
             record = recorded
         } else {
-            if checksReadiness, let reason = try await unreadiness(
-                run: run, plan: plan.plan, node: node, iteration: iteration, sources: predecessor)
-            {
-                logger.warning(
-                    "dead-lettering a job whose node the run's records do not make ready",
-                    metadata: ["weft.run": "\(run)", "weft.node": "\(envelope.nodeID)", "weft.reason": "\(reason)"])
-                return (.deadLettered(reason: reason), nil)
+            if let refusal = try await claim(job, first) { return (refusal, nil) }
+            switch try await run(job, first, report: report) {
+            case .next(let produced): record = produced
+            case .settled(let outcome): return (outcome, nil)
             }
-            if envelope.fencingToken > RunKeys.token(attempt: 1) && envelope.kind == .job {
-                // A retry or a re-publication: raise the node's fence before running, so that an
-                // older attempt still running somewhere can no longer commit.
-                let marker = StoreKey(run: run, name: "x\(node).\(iteration).\(envelope.fencingToken)")
-                let fence = Fence(key: RunKeys.fence(run, node, iteration), token: envelope.fencingToken)
-                if try await ledger.records.setIfAbsent(marker, [], fence: fence) == .fenced {
-                    return (.dropped(reason: "attempt \(envelope.attempt) was superseded by a newer one"), nil)
-                }
-            }
-            if let report, envelope.kind == .job {
-                report.note(.nodeStarted(nodeID: envelope.nodeID, attempt: envelope.attempt))
-                await publisher.send(report)
-            }
-            switch try await attempts.execute(envelope, plan: plan, node: node, meta: meta, hasContext: current[2] != nil, report: report) {
-            case .finished(let produced): record = produced
-            case .outcome(let outcome):
-                await publisher.send(report)
-                return (outcome, nil)
-            }
-            if faults != nil { try await faults.checkpoint(.executed, envelope) }
-            // A failure may come from the run ending elsewhere (its attempt was cancelled): then
-            // the job ends here. A success is recorded even so: what it publishes is dropped on
-            // delivery, and the run's status cannot change again.
-            if record.status == .failed || Task.isCancelled, let terminal = try await ledger.terminal(run) {
-                return (.dropped(reason: "the run ended (\(terminal.status.rawValue)) while the node ran"), nil)
-            }
-            let key = RunKeys.result(run, node, iteration)
-            // A resume was checked against its attempt's record (``resumeControl``): the
-            // attempt's first job may have been fenced off by a re-publication since, which
-            // changes nothing for the children it started.
-            let fence = envelope.kind == .resume
-                ? nil : Fence(key: RunKeys.fence(run, node, iteration), token: envelope.fencingToken)
-            var encoded = record.encoded()
-            if encoded.count > options.maxMessageSize {
-                // Its successors' jobs would carry the output: the node fails, for good.
-                record = NodeResultRecord.failed(
-                    attempt: envelope.attempt,
-                    failure: NodeFailure(
-                        message: "the node's output takes \(encoded.count) bytes, more than the fleet's limit of "
-                            + "\(options.maxMessageSize) (maxMessageSize)",
-                        errorType: "WeftError", code: WeftError.Code.payloadTooLarge.rawValue, isRetryable: false),
-                    duration: record.duration)
-                encoded = record.encoded()
-            }
-            // Without context writes, the result and its set additions (finished, join arrivals)
-            // go in one store call. With them, the writes must be applied between the two, so
-            // that no successor runs before it can see them.
-            let batch = record.status == .completed && record.patch.isEmpty
-                ? advancer.arrivalBatch(run: run, plan: plan, node: node, iteration: iteration, record: record) : nil
-            // The successor this worker will run inline, when the record alone says which: its
-            // first read goes with the write.
             let keeping = keep
-            let follower = batch == nil ? nil : inlineFollower(plan: plan, node: node, record: record, keep: keeping)
-            let reads = follower.map {
-                firstReadKeys(run: run, node: $0, iteration: iteration, withMeta: ledger.freshMeta(run, now: now) == nil)
-            } ?? []
-            // The record, and when it is stored, its set additions, then either the run's end
-            // (a run's last node: taking effect when the additions show that the node completes
-            // the run) or the inline successor's first read: one batch.
-            var write = StoreBatch()
-            let stored = write.setIfAbsent(key, encoded, fence: fence)
-            let added = (batch?.additions ?? []).map { write.addToSet($0.key, member: $0.member, when: [.stored(stored)]) }
-            var ending: (swapped: StoreBatch.Label<CompareAndSetOutcome>, terminal: TerminalRecord, announcing: Bool)?
-            var readLabels: [StoreBatch.Label<[UInt8]?>] = []
-            if follower == nil, let batch,
-                let last = lastNodeEnd(run: run, plan: plan, meta: meta, node: node, record: record, batch: batch)
-            {
-                let due = [.stored(stored)] + last.requiredSizes.map { StoreBatch.Condition.size(added[$0.addition], equals: $0.size) }
-                ending = (last.end.addFinish(to: &write, when: due), last.terminal, last.end.marker != nil)
-            } else {
-                readLabels = reads.map { write.read($0, when: [.stored(stored)]) }
-            }
-            let results = try await ledger.records.apply(write)
-            let outcome = results[stored] ?? .fenced
-            let sizes = added.map { results[$0] ?? 0 }
-            let values = outcome == .stored ? readLabels.map { results[$0] } : []
-            if outcome == .stored, let ending, results[ending.swapped] == .swapped {
-                if faults != nil { try await faults.checkpoint(.recorded, envelope) }
-                await publisher.send(report)
-                try await finisher.finished(run, ending.terminal, meta: meta, announcing: ending.announcing)
-                return (.completed, nil)
-            }
-            switch outcome {
-            case .stored:
-                if let batch {
-                    if faults != nil { try await faults.checkpoint(.recorded, envelope) }
-                    let kept = try await advancer.advance(
-                        run: run, plan: plan, meta: meta, node: node, iteration: iteration, record: record,
-                        envelope: envelope, now: now, added: (batch, sizes), keep: keeping, report: report)
-                    return (.completed, kept.map {
-                        InlineJob(envelope: $0, read: follower.map { plan.plan.ids[$0] } == $0.nodeID && !values.isEmpty ? values : nil)
-                    })
-                }
-            case .exists(let bytes):
-                // Another delivery recorded first: its result stands, and routes. What this
-                // attempt noted did not happen.
-                report?.discard()
-                record = try NodeResultRecord(decoding: bytes)
-            case .fenced:
-                return (.dropped(reason: "attempt \(envelope.attempt) was superseded by a newer one"), nil)
+            switch try await write(record, of: job, first, now: now, keep: keeping, report: report) {
+            case .next(let written): (record, added, inlineRead) = written
+            case .settled(let outcome): return (outcome, nil)
             }
             if faults != nil { try await faults.checkpoint(.recorded, envelope) }
+            if let added {
+                let kept = try await advancer.advance(
+                    run: job.run, plan: job.plan, meta: first.meta, node: job.node, iteration: job.iteration, record: record,
+                    envelope: envelope, now: now, added: added, keep: keeping, report: report)
+                return (.completed, kept.map { successor in
+                    let read = inlineRead.flatMap { job.plan.plan.ids[$0.node] == successor.nodeID ? $0.values : nil }
+                    return InlineJob(envelope: successor, read: read)
+                })
+            }
         }
         let kept = try await advancer.advance(
-            run: run, plan: plan, meta: meta, node: node, iteration: iteration, record: record, envelope: envelope, now: now,
-            keep: keep, report: report)
+            run: job.run, plan: job.plan, meta: first.meta, node: job.node, iteration: job.iteration, record: record,
+            envelope: envelope, now: now, keep: keep, report: report)
         return (.completed, kept.map { InlineJob(envelope: $0, read: nil) })
+    }
+
+    // MARK: The steps of a job's path
+
+    /// Admits a message of the job queues as a job of a node this worker can run, or says how
+    /// to settle it: a job for a blueprint this worker lacks is left for another (rule 13);
+    /// one that Weft cannot have published is dead-lettered with its reason.
+    private func admit(_ envelope: Envelope, delivery: QueueDelivery?, queue: String) async throws -> Step<Job> {
+        guard envelope.kind == .job || envelope.kind == .resume else {
+            return .settled(.deadLettered(reason: "a \(envelope.kind) message does not belong on job queue \(queue)"))
+        }
+        guard let plan = catalog.plan(id: envelope.blueprintID, version: envelope.blueprintVersion) else {
+            return .settled(try await leave(envelope, delivery: delivery, queue: queue))
+        }
+        guard let node = plan.plan.indexByID[envelope.nodeID] else {
+            return .settled(.deadLettered(
+                reason: "blueprint \"\(envelope.blueprintID)\" v\(envelope.blueprintVersion) has no node \"\(envelope.nodeID)\""))
+        }
+        guard envelope.attempt >= 1 else { return .settled(.deadLettered(reason: "attempt \(envelope.attempt) is not valid")) }
+        if envelope.kind == .resume && !plan.plan.shapes[node].isControl {
+            return .settled(.deadLettered(
+                reason: "node \"\(envelope.nodeID)\" is not a loop, sub-workflow, batch, wait or sleep; it takes no resume"))
+        }
+        if let reason = Self.implausibility(of: envelope, plan: plan.plan, node: node) {
+            logger.warning(
+                "dead-lettering an implausible job", metadata: ["weft.run": "\(envelope.runID)", "weft.reason": "\(reason)"])
+            return .settled(.deadLettered(reason: reason))
+        }
+        return .next(Job(envelope: envelope, plan: plan, node: node, checksReadiness: delivery != nil && envelope.kind == .job))
+    }
+
+    /// The job's first read, one store read: the run's status, the node's record, whether the
+    /// run has context, the run's record (unless this process read it lately) and, for a claim
+    /// to check, the record of the node's one predecessor. `read` is that read when the write of
+    /// the predecessor's record made it. Settles a job of a run that ended, is unknown, or is
+    /// pinned to another blueprint.
+    private func firstRead(_ job: Job, now: ContinuousClock.Instant, read: [[UInt8]?]?) async throws -> Step<FirstRead> {
+        let run = job.run
+        let cached = ledger.freshMeta(run, now: now)
+        let current: [[UInt8]?]
+        let incoming = job.plan.plan.adjacency.incoming(job.node)
+        var predecessor: [[UInt8]?]?
+        if let read, read.count == 4 || (read.count == 3 && cached != nil) {
+            current = read
+        } else {
+            var keys = firstReadKeys(run: run, node: job.node, iteration: job.iteration, withMeta: cached == nil)
+            let readsPredecessor = job.checksReadiness && incoming.count == 1
+            if readsPredecessor { keys.append(RunKeys.result(run, Int(job.plan.plan.ends[incoming[incoming.startIndex]].source), job.iteration)) }
+            let values = try await ledger.records.values(at: keys)
+            current = readsPredecessor ? Array(values.dropLast()) : values
+            if readsPredecessor { predecessor = [values.last ?? nil] }
+        }
+        if let bytes = current[0] {
+            return .settled(.dropped(reason: "the run is already \(try TerminalRecord(decoding: bytes).status.rawValue)"))
+        }
+        guard let meta = try cached ?? current[3].map({ try ledger.cachedMeta(run, bytes: $0, now: now) }) else {
+            return .settled(.deadLettered(reason: "no run \"\(run)\" is known to the store"))
+        }
+        let envelope = job.envelope
+        guard meta.blueprintID == envelope.blueprintID, meta.blueprintVersion == envelope.blueprintVersion else {
+            return .settled(.deadLettered(
+                reason: "the job names blueprint \"\(envelope.blueprintID)\" v\(envelope.blueprintVersion) but run \"\(run)\" "
+                    + "is pinned to \"\(meta.blueprintID)\" v\(meta.blueprintVersion)"))
+        }
+        return .next(FirstRead(
+            meta: meta, recorded: try current[1].map { try NodeResultRecord(decoding: $0) }, hasContext: current[2] != nil,
+            predecessor: predecessor))
+    }
+
+    /// Checks a job that has no record yet against the run's records (its node is ready) and,
+    /// for a retry or a re-publication, raises the node's fence before it runs, so that an
+    /// older attempt still running somewhere can no longer commit. Returns how to settle a job
+    /// that may not run.
+    private func claim(_ job: Job, _ first: FirstRead) async throws -> DeliveryOutcome? {
+        let envelope = job.envelope
+        if job.checksReadiness, let reason = try await unreadiness(
+            run: job.run, plan: job.plan.plan, node: job.node, iteration: job.iteration, sources: first.predecessor)
+        {
+            logger.warning(
+                "dead-lettering a job whose node the run's records do not make ready",
+                metadata: ["weft.run": "\(job.run)", "weft.node": "\(envelope.nodeID)", "weft.reason": "\(reason)"])
+            return .deadLettered(reason: reason)
+        }
+        if envelope.fencingToken > RunKeys.token(attempt: 1) && envelope.kind == .job {
+            let marker = StoreKey(run: job.run, name: "x\(job.node).\(job.iteration).\(envelope.fencingToken)")
+            let fence = Fence(key: RunKeys.fence(job.run, job.node, job.iteration), token: envelope.fencingToken)
+            if try await ledger.records.setIfAbsent(marker, [], fence: fence) == .fenced {
+                return .dropped(reason: "attempt \(envelope.attempt) was superseded by a newer one")
+            }
+        }
+        return nil
+    }
+
+    /// Runs the job's attempt and returns the record it produced, or how to settle a job whose
+    /// attempt ended otherwise (a retry scheduled, a control node suspended, the run ended while
+    /// it ran).
+    private func run(_ job: Job, _ first: FirstRead, report: RunEventReport?) async throws -> Step<NodeResultRecord> {
+        let envelope = job.envelope
+        if let report, envelope.kind == .job {
+            report.note(.nodeStarted(nodeID: envelope.nodeID, attempt: envelope.attempt))
+            await publisher.send(report)
+        }
+        let record: NodeResultRecord
+        switch try await attempts.execute(
+            envelope, plan: job.plan, node: job.node, meta: first.meta, hasContext: first.hasContext, report: report)
+        {
+        case .finished(let produced): record = produced
+        case .outcome(let outcome):
+            await publisher.send(report)
+            return .settled(outcome)
+        }
+        if faults != nil { try await faults.checkpoint(.executed, envelope) }
+        // A failure may come from the run ending elsewhere (its attempt was cancelled): then
+        // the job ends here. A success is recorded even so: what it publishes is dropped on
+        // delivery, and the run's status cannot change again.
+        if record.status == .failed || Task.isCancelled, let terminal = try await ledger.terminal(job.run) {
+            return .settled(.dropped(reason: "the run ended (\(terminal.status.rawValue)) while the node ran"))
+        }
+        return .next(record)
+    }
+
+    /// Writes the node's record (failed, for good, when it is larger than the fleet allows: its
+    /// successors' jobs would carry its output), in one batch with what follows from it when it is stored: its
+    /// set additions (finished, terminal, join arrivals) unless it has context writes (those
+    /// must be applied between the two, so that no successor runs before it can see them), and
+    /// either the run's end (a run's last node, taking effect when the additions show that the
+    /// node completes the run) or the first read of the successor this worker will run inline.
+    /// Returns the record that stands (this one, or an earlier delivery's), the additions made
+    /// and the inline successor's read; settles a job that was fenced off or ended the run.
+    private func write(
+        _ produced: NodeResultRecord, of job: Job, _ first: FirstRead, now: ContinuousClock.Instant, keep: Set<String>?,
+        report: RunEventReport?
+    ) async throws -> Step<(NodeResultRecord, (batch: RunAdvancer.ArrivalBatch, sizes: [Int])?, (node: Int, values: [[UInt8]?])?)> {
+        let (run, node, iteration, envelope) = (job.run, job.node, job.iteration, job.envelope)
+        var record = produced
+        var encoded = record.encoded()
+        if encoded.count > options.maxMessageSize {
+            // Its successors' jobs would carry the output: the node fails, for good.
+            record = NodeResultRecord.failed(
+                attempt: envelope.attempt,
+                failure: NodeFailure(
+                    message: "the node's output takes \(encoded.count) bytes, more than the fleet's limit of "
+                        + "\(options.maxMessageSize) (maxMessageSize)",
+                    errorType: "WeftError", code: WeftError.Code.payloadTooLarge.rawValue, isRetryable: false),
+                duration: record.duration)
+            encoded = record.encoded()
+        }
+        // A resume was checked against its attempt's record (``ControlNodes/resumeControl``):
+        // the attempt's first job may have been fenced off by a re-publication since, which
+        // changes nothing for the children it started.
+        let fence = envelope.kind == .resume ? nil : Fence(key: RunKeys.fence(run, node, iteration), token: envelope.fencingToken)
+        let batch = record.status == .completed && record.patch.isEmpty
+            ? advancer.arrivalBatch(run: run, plan: job.plan, node: node, iteration: iteration, record: record) : nil
+        let follower = batch == nil ? nil : inlineFollower(plan: job.plan, node: node, record: record, keep: keep)
+        var write = StoreBatch()
+        let stored = write.setIfAbsent(RunKeys.result(run, node, iteration), encoded, fence: fence)
+        let added = (batch?.additions ?? []).map { write.addToSet($0.key, member: $0.member, when: [.stored(stored)]) }
+        var ending: (swapped: StoreBatch.Label<CompareAndSetOutcome>, terminal: TerminalRecord, announcing: Bool)?
+        var reads: [StoreBatch.Label<[UInt8]?>] = []
+        if let follower {
+            let keys = firstReadKeys(run: run, node: follower, iteration: iteration, withMeta: ledger.freshMeta(run, now: now) == nil)
+            reads = keys.map { write.read($0, when: [.stored(stored)]) }
+        } else if let batch, let last = lastNodeEnd(run: run, plan: job.plan, meta: first.meta, node: node, record: record, batch: batch) {
+            let due = [.stored(stored)] + last.requiredSizes.map { StoreBatch.Condition.size(added[$0.addition], equals: $0.size) }
+            ending = (last.end.addFinish(to: &write, when: due), last.terminal, last.end.marker != nil)
+        }
+        let results = try await ledger.records.apply(write)
+        switch results[stored] ?? .fenced {
+        case .stored:
+            if let ending, results[ending.swapped] == .swapped {
+                if faults != nil { try await faults.checkpoint(.recorded, envelope) }
+                await publisher.send(report)
+                try await finisher.finished(run, ending.terminal, meta: first.meta, announcing: ending.announcing)
+                return .settled(.completed)
+            }
+            let inlineRead = follower.map { ($0, reads.map { results[$0] }) }
+            return .next((record, batch.map { ($0, added.map { results[$0] ?? 0 }) }, inlineRead))
+        case .exists(let bytes):
+            // Another delivery recorded first: its result stands, and routes. What this
+            // attempt noted did not happen.
+            report?.discard()
+            return .next((try NodeResultRecord(decoding: bytes), nil, nil))
+        case .fenced:
+            return .settled(.dropped(reason: "attempt \(envelope.attempt) was superseded by a newer one"))
+        }
     }
 
     /// The end to write with `node`'s record, in the same batch, when the record may complete

@@ -23,15 +23,21 @@ public struct BackendHarness: Sendable {
         self.loseDelivery = loseDelivery
     }
 
-    /// The in-memory backends, with a manual clock for their leases and timers.
+    /// The in-memory backends, with a manual clock for their timers.
     public static func inMemory() -> BackendHarness {
+        inMemory { InMemoryCoordinationStore(clock: $0) }
+    }
+
+    /// The in-memory transport and context store, with the coordination store `makeStore`
+    /// makes on the harness's manual clock (a wrapper of the in-memory one, say).
+    public static func inMemory(coordinationStore makeStore: @escaping @Sendable (StoreClock) -> any CoordinationStore)
+        -> BackendHarness
+    {
         let clock = ManualClock()
         let transport = InMemoryQueueTransport()
         return BackendHarness(
             makeBackends: {
-                WeftBackends(
-                    transport: transport, contextStore: InMemoryContextStore(),
-                    coordinationStore: InMemoryCoordinationStore(clock: StoreClock(clock)))
+                WeftBackends(transport: transport, contextStore: InMemoryContextStore(), coordinationStore: makeStore(StoreClock(clock)))
             },
             passTime: { clock.advance(by: $0) },
             loseDelivery: { try transport.abandon($0) })

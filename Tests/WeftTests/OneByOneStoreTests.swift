@@ -1,7 +1,6 @@
 import Testing
 import Weft
 import WeftConformance
-import WeftTesting
 
 /// A coordination store with only the protocol's primitives: every batch takes the protocol's
 /// default, one operation at a time, as a new plugin's store does before it overrides the batch.
@@ -33,16 +32,7 @@ final class PrimitivesOnlyStore: CoordinationStore {
 @Suite("A store with the protocol's default batch (one operation at a time)")
 struct OneByOneStoreTests {
     static func harness() -> BackendHarness {
-        let clock = ManualClock()
-        let transport = InMemoryQueueTransport()
-        return BackendHarness(
-            makeBackends: {
-                WeftBackends(
-                    transport: transport, contextStore: InMemoryContextStore(),
-                    coordinationStore: PrimitivesOnlyStore(InMemoryCoordinationStore(clock: StoreClock(clock))))
-            },
-            passTime: { clock.advance(by: $0) },
-            loseDelivery: { try transport.abandon($0) })
+        .inMemory { PrimitivesOnlyStore(InMemoryCoordinationStore(clock: $0)) }
     }
 
     @Test("It meets the coordination contract, batches included", arguments: ProtocolConformance.coordination)

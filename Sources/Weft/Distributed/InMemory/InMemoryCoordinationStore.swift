@@ -30,7 +30,9 @@ public final class InMemoryCoordinationStore: CoordinationStore {
         }
     }
 
-    private struct Shard {
+    /// One shard's runs and progress index: a reference, so that a batch spanning runs can hold
+    /// several shards at once. Only ever read or written inside its lock (hence `@unchecked`).
+    private final class Shard: @unchecked Sendable {
         var runs: [String: RunRecords] = [:]
         var progress: [String: Duration] = [:]
         /// The run this shard served last: consecutive operations on one run (every step of a
@@ -38,7 +40,7 @@ public final class InMemoryCoordinationStore: CoordinationStore {
         var lastRun = ""
         var lastRecords: RunRecords?
 
-        mutating func records(_ run: String) -> RunRecords? {
+        func records(_ run: String) -> RunRecords? {
             if let lastRecords, lastRun == run { return lastRecords }
             guard let records = runs[run] else { return nil }
             lastRun = run
@@ -46,7 +48,7 @@ public final class InMemoryCoordinationStore: CoordinationStore {
             return records
         }
 
-        mutating func remove(_ run: String) {
+        func remove(_ run: String) {
             runs.removeValue(forKey: run)
             progress.removeValue(forKey: run)
             if lastRun == run { lastRecords = nil }
@@ -92,7 +94,7 @@ public final class InMemoryCoordinationStore: CoordinationStore {
         shards.withLock(run, body)
     }
 
-    private static func records(_ run: String, in shard: inout Shard) -> RunRecords {
+    private static func records(_ run: String, in shard: Shard) -> RunRecords {
         if let records = shard.records(run) { return records }
         let records = RunRecords()
         shard.runs[run] = records
@@ -120,7 +122,7 @@ public final class InMemoryCoordinationStore: CoordinationStore {
     {
         let operation = StoreBatch.Operation.compareAndSet(key, expected: expected, new: new, fence: fence)
         try Self.check(operation)
-        guard case .swap(let outcome) = withRun(key.run, { Self.perform(operation, in: &$0, at: .zero).outcome }) else {
+        guard case .swap(let outcome) = withRun(key.run, { Self.perform(operation, in: $0, at: .zero).outcome }) else {
             return .fenced  // not reached
         }
         return outcome
@@ -152,7 +154,7 @@ public final class InMemoryCoordinationStore: CoordinationStore {
     @discardableResult
     public func scheduleTimer(_ key: StoreKey, after delay: Duration, payload: [UInt8]) async throws -> Bool {
         let now = clock.now
-        let (outcome, queued) = withRun(key.run) { Self.perform(.scheduleTimer(key, after: delay, payload: payload), in: &$0, at: now) }
+        let (outcome, queued) = withRun(key.run) { Self.perform(.scheduleTimer(key, after: delay, payload: payload), in: $0, at: now) }
         if let queued { timers.withLock { $0.insert(queued.key, due: queued.due) } }
         return outcome == .scheduled(true)
     }
@@ -189,14 +191,14 @@ public final class InMemoryCoordinationStore: CoordinationStore {
     }
 
     public func retireTimer(_ key: StoreKey) async throws {
-        _ = withRun(key.run) { Self.perform(.retireTimer(key), in: &$0, at: .zero) }
+        _ = withRun(key.run) { Self.perform(.retireTimer(key), in: $0, at: .zero) }
     }
 
     // MARK: Progress
 
     public func recordProgress(run: String, quietFor: Duration) async throws {
         let now = clock.now
-        _ = withRun(run) { Self.perform(.recordProgress(run: run, quietFor: quietFor), in: &$0, at: now) }
+        _ = withRun(run) { Self.perform(.recordProgress(run: run, quietFor: quietFor), in: $0, at: now) }
     }
 
     public func runsWithoutProgress(for age: Duration, limit: Int) async throws -> [String] {
@@ -226,7 +228,8 @@ public final class InMemoryCoordinationStore: CoordinationStore {
         let (results, queued): (StoreBatch.Results, [(key: StoreKey, due: Duration)])
         if let run = batch.onlyRun {
             (results, queued) = withRun(run) { shard in
-                withUnsafeMutablePointer(to: &shard) { pointer in Self.apply(batch, at: now) { _ in pointer } }
+                let locked = shard
+                return Self.apply(batch, at: now) { _ in locked }
             }
         } else {
             (results, queued) = shards.withLocks(batch.steps.map(\.operation.run)) { shard in Self.apply(batch, at: now, shard) }
@@ -238,7 +241,7 @@ public final class InMemoryCoordinationStore: CoordinationStore {
     /// Applies `batch` to the locked shards `shard` gives; returns the outcomes and the timers
     /// scheduled, for the caller to queue outside the locks.
     private static func apply(
-        _ batch: StoreBatch, at now: Duration, _ shard: (String) -> UnsafeMutablePointer<Shard>
+        _ batch: StoreBatch, at now: Duration, _ shard: (String) -> Shard
     ) -> (StoreBatch.Results, [(key: StoreKey, due: Duration)]) {
         var results = StoreBatch.Results(capacity: batch.steps.count)
         var queued: [(key: StoreKey, due: Duration)] = []
@@ -247,7 +250,7 @@ public final class InMemoryCoordinationStore: CoordinationStore {
                 results.append(.notAttempted)
                 continue
             }
-            let (outcome, timer) = perform(step.operation, in: &shard(step.operation.run).pointee, at: now)
+            let (outcome, timer) = perform(step.operation, in: shard(step.operation.run), at: now)
             results.append(outcome)
             if let timer { queued.append(timer) }
         }
@@ -268,21 +271,21 @@ public final class InMemoryCoordinationStore: CoordinationStore {
 
     /// Performs one operation on its run's shard, already locked; `now` is the store's time (for
     /// timers and progress). Returns the outcome and the timer to queue, if it scheduled one.
-    private static func perform(_ operation: StoreBatch.Operation, in shard: inout Shard, at now: Duration)
+    private static func perform(_ operation: StoreBatch.Operation, in shard: Shard, at now: Duration)
         -> (outcome: StoreBatch.Results.Outcome, timer: (key: StoreKey, due: Duration)?)
     {
         switch operation {
         case .read(let key):
             return (.read(shard.records(key.run)?.values[key.name]), nil)
         case .setIfAbsent(let key, let value, let fence):
-            let records = Self.records(key.run, in: &shard)
+            let records = Self.records(key.run, in: shard)
             if let fence, fence.token < records.fences[fence.key.name] ?? 0 { return (.set(.fenced), nil) }
             if let existing = records.values[key.name] { return (.set(.exists(existing)), nil) }
             records.values[key.name] = value
             if let fence { records.fences[fence.key.name] = fence.token }
             return (.set(.stored), nil)
         case .compareAndSet(let key, let expected, let new, let fence):
-            let records = Self.records(key.run, in: &shard)
+            let records = Self.records(key.run, in: shard)
             if let fence, fence.token < records.fences[fence.key.name] ?? 0 { return (.swap(.fenced), nil) }
             let current = records.values[key.name]
             guard current == expected else { return (.swap(.mismatch(current)), nil) }
@@ -290,11 +293,11 @@ public final class InMemoryCoordinationStore: CoordinationStore {
             if let fence { records.fences[fence.key.name] = fence.token }
             return (.swap(.swapped), nil)
         case .addToSet(let key, let member):
-            let records = Self.records(key.run, in: &shard)
+            let records = Self.records(key.run, in: shard)
             records.sets[key.name, default: []].insert(member)
             return (.size(records.sets[key.name]?.count ?? 0), nil)
         case .increment(let key, let delta):
-            let records = Self.records(key.run, in: &shard)
+            let records = Self.records(key.run, in: shard)
             let value = (records.counters[key.name] ?? 0) &+ delta
             records.counters[key.name] = value
             return (.count(value), nil)
@@ -302,10 +305,10 @@ public final class InMemoryCoordinationStore: CoordinationStore {
             let existing = shard.records(key.run)
             if existing?.timers[key.name] != nil || existing?.firedTimers.contains(key.name) == true { return (.scheduled(false), nil) }
             let due = now + delay
-            Self.records(key.run, in: &shard).timers[key.name] = TimerState(due: due, payload: payload)
+            Self.records(key.run, in: shard).timers[key.name] = TimerState(due: due, payload: payload)
             return (.scheduled(true), (key, due))
         case .retireTimer(let key):
-            let records = Self.records(key.run, in: &shard)
+            let records = Self.records(key.run, in: shard)
             records.timers.removeValue(forKey: key.name)
             records.firedTimers.insert(key.name)
             return (.done, nil)

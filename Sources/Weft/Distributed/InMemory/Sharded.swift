@@ -21,18 +21,16 @@ final class Sharded<Value: Sendable>: Sendable {
     }
 
     /// Runs `body` with the shards of every key in `keys` locked at once (in index order, so
-    /// that concurrent callers cannot deadlock); `body` reaches a key's shard through the
-    /// function it is given, which must not escape it.
-    func withLocks<T: Sendable>(_ keys: some Sequence<String>, _ body: ((String) -> UnsafeMutablePointer<Value>) -> T) -> T {
+    /// that concurrent callers cannot deadlock); `body` reaches a key's shard, a reference, through
+    /// the function it is given, and must not keep it.
+    func withLocks<T: Sendable>(_ keys: some Sequence<String>, _ body: ((String) -> Value) -> T) -> T where Value: AnyObject {
         let indices = Array(Set(keys.map(index))).sorted()
-        var locked: [Int: UnsafeMutablePointer<Value>] = [:]
+        var locked: [Int: Value] = [:]
         func lock(_ position: Int) -> T {
             guard position < indices.count else { return body { key in locked[self.index(key)]! } }
             return shards[indices[position]].state.withLock { value in
-                withUnsafeMutablePointer(to: &value) { pointer in
-                    locked[indices[position]] = pointer
-                    return lock(position + 1)
-                }
+                locked[indices[position]] = value
+                return lock(position + 1)
             }
         }
         return lock(0)

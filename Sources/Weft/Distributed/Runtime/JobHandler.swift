@@ -413,9 +413,10 @@ final class JobHandler: Sendable {
         if let follower {
             let keys = firstReadKeys(run: run, node: follower, iteration: iteration, withMeta: ledger.freshMeta(run, now: now) == nil)
             reads = keys.map { write.read($0, when: [.stored(stored)]) }
-        } else if let batch, let last = lastNodeEnd(run: run, plan: job.plan, meta: first.meta, node: node, record: record, batch: batch) {
-            let due = [.stored(stored)] + last.requiredSizes.map { StoreBatch.Condition.size(added[$0.addition], equals: $0.size) }
-            ending = (last.end.addFinish(to: &write, when: due), last.terminal, last.end.marker != nil)
+        } else if let batch {
+            ending = addLastNodeEnd(
+                to: &write, stored: stored, added: added, run: run, plan: job.plan, meta: first.meta, node: node, record: record,
+                batch: batch)
         }
         let results = try await ledger.records.apply(write)
         switch results[stored] ?? .fenced {
@@ -438,15 +439,22 @@ final class JobHandler: Sendable {
         }
     }
 
-    /// The end to write with `node`'s record, in the same batch, when the record may complete
+    /// Adds to `write`, the batch of `node`'s record, the run's end, when the record may complete
     /// the run in the common way: the node has no outgoing edge (its output is the run's when
-    /// it is the only terminal node), no context writes, and the run no parent. The end is due
-    /// when the node's additions leave every node done and it the only terminal node (the
-    /// sizes `requiredSizes` names, by addition), as ``RunAdvancer.ArrivalBatch/completesAlone(_:nodeCount:)``
-    /// decides.
-    func lastNodeEnd(run: String, plan: FleetPlan, meta: RunMeta, node: Int, record: NodeResultRecord, batch: RunAdvancer.ArrivalBatch)
-        -> (end: RunEnd, requiredSizes: [(addition: Int, size: Int)], terminal: TerminalRecord)?
-    {
+    /// it is the only terminal node), no context writes, and the run no parent. The end takes
+    /// effect when the record was stored (`stored`) and its additions (`added`) leave every node
+    /// done and it the only terminal node, as ``RunAdvancer/ArrivalBatch/completesAlone(_:nodeCount:)``
+    /// decides. Returns the label of the status's compare-and-set, the terminal record and
+    /// whether the client is to hear; `nil` when the record cannot end the run.
+    ///
+    /// Synchronous on purpose: the `RunEnd` never lives in the async frame of ``write``. With it
+    /// bound there (`if let last = …` across the batch's `await`), Swift 6.3.1's release build
+    /// released its terminal bytes once too often, and the store kept a freed buffer as the
+    /// run's status (found by AddressSanitizer on `distributed-probe`; debug builds were fine).
+    private func addLastNodeEnd(
+        to write: inout StoreBatch, stored: StoreBatch.Label<SetIfAbsentOutcome>, added: [StoreBatch.Label<Int>], run: String,
+        plan: FleetPlan, meta: RunMeta, node: Int, record: NodeResultRecord, batch: RunAdvancer.ArrivalBatch
+    ) -> (swapped: StoreBatch.Label<CompareAndSetOutcome>, terminal: TerminalRecord, announcing: Bool)? {
         guard record.status == .completed, record.patch.isEmpty, meta.parent == nil, plan.plan.adjacency.outgoing(node).isEmpty,
             batch.joins.isEmpty, let terminals = batch.terminalsIndex
         else { return nil }
@@ -454,7 +462,10 @@ final class JobHandler: Sendable {
         terminal.finishedAt = Date().timeIntervalSince1970
         var end = finisher.runEnd(run, terminal: terminal, meta: meta)
         end.marker = meta.replyTo == nil ? nil : RunKeys.announced(run)
-        return (end, [(batch.finishedIndex, plan.plan.nodeCount), (terminals, 1)], terminal)
+        let due: [StoreBatch.Condition] = [
+            .stored(stored), .size(added[batch.finishedIndex], equals: plan.plan.nodeCount), .size(added[terminals], equals: 1),
+        ]
+        return (end.addFinish(to: &write, when: due), terminal, end.marker != nil)
     }
 
     /// Why `envelope` cannot be a job Weft published for `node`, if it cannot: a loop pass is a

@@ -223,38 +223,49 @@ public final class InMemoryCoordinationStore: CoordinationStore {
     /// Applies the batch under the lock of its run's shard (of every shard it touches, in
     /// order, when it touches several runs): atomic.
     public func apply(_ batch: StoreBatch) async throws -> StoreBatch.Results {
-        for step in batch.steps { try Self.check(step.operation) }
-        let now = clock.now
-        let (results, queued): (StoreBatch.Results, [(key: StoreKey, due: Duration)])
-        if let run = batch.onlyRun {
-            (results, queued) = withRun(run) { shard in
-                let locked = shard
-                return Self.apply(batch, at: now) { _ in locked }
+        var readsClock = false
+        for step in batch.steps {
+            try Self.check(step.operation)
+            switch step.operation {
+            case .scheduleTimer, .recordProgress: readsClock = true
+            default: continue
             }
+        }
+        // The store's time, read only for the operations that need it.
+        let now = readsClock ? clock.now : .zero
+        // Allocated before the lock is taken, so that the critical section only does the work.
+        var results = StoreBatch.Results(capacity: batch.steps.count)
+        let queued: [(key: StoreKey, due: Duration)]
+        if let run = batch.onlyRun {
+            queued = withRun(run) { shard in Self.apply(batch, at: now, into: &results, only: shard) { _ in shard } }
         } else {
-            (results, queued) = shards.withLocks(batch.steps.map(\.operation.run)) { shard in Self.apply(batch, at: now, shard) }
+            queued = shards.withLocks(batch.steps.map(\.operation.run)) { shard in
+                Self.apply(batch, at: now, into: &results, only: nil, shard)
+            }
         }
         if !queued.isEmpty { timers.withLock { queue in for timer in queued { queue.insert(timer.key, due: timer.due) } } }
         return results
     }
 
-    /// Applies `batch` to the locked shards `shard` gives; returns the outcomes and the timers
-    /// scheduled, for the caller to queue outside the locks.
+    /// Applies `batch` to the locked shards (`only`, when every operation is of one run, else
+    /// the one `shard` gives for each operation's run), appending each outcome to `results`;
+    /// returns the timers scheduled, for the caller to queue outside the locks. Steps are read
+    /// in place, not copied.
     private static func apply(
-        _ batch: StoreBatch, at now: Duration, _ shard: (String) -> Shard
-    ) -> (StoreBatch.Results, [(key: StoreKey, due: Duration)]) {
-        var results = StoreBatch.Results(capacity: batch.steps.count)
+        _ batch: StoreBatch, at now: Duration, into results: inout StoreBatch.Results, only: Shard?, _ shard: (String) -> Shard
+    ) -> [(key: StoreKey, due: Duration)] {
         var queued: [(key: StoreKey, due: Duration)] = []
-        for step in batch.steps {
-            guard results.allows(step) else {
+        for index in batch.steps.indices {
+            guard results.allows(batch.steps[index]) else {
                 results.append(.notAttempted)
                 continue
             }
-            let (outcome, timer) = perform(step.operation, in: shard(step.operation.run), at: now)
+            let target = only ?? shard(batch.steps[index].operation.run)
+            let (outcome, timer) = perform(batch.steps[index].operation, in: target, at: now)
             results.append(outcome)
             if let timer { queued.append(timer) }
         }
-        return (results, queued)
+        return queued
     }
 
     /// Refuses a fence that guards a key of another run (a run's records are deleted together).

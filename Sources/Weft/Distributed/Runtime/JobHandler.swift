@@ -179,9 +179,33 @@ final class JobHandler: Sendable {
         let predecessor: [[UInt8]?]?
     }
 
-    /// A step of a job's path: its result, or the job's end here.
-    enum Step<Value> {
-        case next(Value)
+    /// What a step of a job's path gives: its result, or how the job ends here. One concrete
+    /// type per step, so that no generic metadata is looked up on the hot path.
+    enum Admission {
+        case admitted(Job)
+        case settled(DeliveryOutcome)
+    }
+
+    enum Reading {
+        case read(FirstRead)
+        case settled(DeliveryOutcome)
+    }
+
+    enum Running {
+        case ran(NodeResultRecord)
+        case settled(DeliveryOutcome)
+    }
+
+    /// The record that stands after the write, the set additions made with it (`nil`: none,
+    /// or another delivery's record stands) and the inline successor's first read.
+    struct Written {
+        var record: NodeResultRecord
+        var added: (batch: RunAdvancer.ArrivalBatch, sizes: [Int])?
+        var inlineRead: (node: Int, values: [[UInt8]?])?
+    }
+
+    enum Writing {
+        case written(Written)
         case settled(DeliveryOutcome)
     }
 
@@ -201,13 +225,13 @@ final class JobHandler: Sendable {
         }
         let job: Job
         switch try await admit(envelope, delivery: delivery, queue: queue) {
-        case .next(let admitted): job = admitted
+        case .admitted(let admitted): job = admitted
         case .settled(let outcome): return (outcome, nil)
         }
-        if faults != nil { try await faults.checkpoint(.received, envelope) }
+        if let faults { try await faults.checkpoint(.received, envelope: envelope) }
         let first: FirstRead
         switch try await firstRead(job, now: now, read: read) {
-        case .next(let found): first = found
+        case .read(let found): first = found
         case .settled(let outcome): return (outcome, nil)
         }
         let lost = deliveryCount - 1
@@ -228,15 +252,15 @@ final class JobHandler: Sendable {
         } else {
             if let refusal = try await claim(job, first) { return (refusal, nil) }
             switch try await run(job, first, report: report) {
-            case .next(let produced): record = produced
+            case .ran(let produced): record = produced
             case .settled(let outcome): return (outcome, nil)
             }
             let keeping = keep
             switch try await write(record, of: job, first, now: now, keep: keeping, report: report) {
-            case .next(let written): (record, added, inlineRead) = written
+            case .written(let written): (record, added, inlineRead) = (written.record, written.added, written.inlineRead)
             case .settled(let outcome): return (outcome, nil)
             }
-            if faults != nil { try await faults.checkpoint(.recorded, envelope) }
+            if let faults { try await faults.checkpoint(.recorded, envelope: envelope) }
             if let added {
                 let kept = try await advancer.advance(
                     run: job.run, plan: job.plan, meta: first.meta, node: job.node, iteration: job.iteration, record: record,
@@ -258,7 +282,7 @@ final class JobHandler: Sendable {
     /// Admits a message of the job queues as a job of a node this worker can run, or says how
     /// to settle it: a job for a blueprint this worker lacks is left for another (rule 13);
     /// one that Weft cannot have published is dead-lettered with its reason.
-    private func admit(_ envelope: Envelope, delivery: QueueDelivery?, queue: String) async throws -> Step<Job> {
+    private func admit(_ envelope: Envelope, delivery: QueueDelivery?, queue: String) async throws -> Admission {
         guard envelope.kind == .job || envelope.kind == .resume else {
             return .settled(.deadLettered(reason: "a \(envelope.kind) message does not belong on job queue \(queue)"))
         }
@@ -279,7 +303,7 @@ final class JobHandler: Sendable {
                 "dead-lettering an implausible job", metadata: ["weft.run": "\(envelope.runID)", "weft.reason": "\(reason)"])
             return .settled(.deadLettered(reason: reason))
         }
-        return .next(Job(envelope: envelope, plan: plan, node: node, checksReadiness: delivery != nil && envelope.kind == .job))
+        return .admitted(Job(envelope: envelope, plan: plan, node: node, checksReadiness: delivery != nil && envelope.kind == .job))
     }
 
     /// The job's first read, one store read: the run's status, the node's record, whether the
@@ -287,7 +311,7 @@ final class JobHandler: Sendable {
     /// to check, the record of the node's one predecessor. `read` is that read when the write of
     /// the predecessor's record made it. Settles a job of a run that ended, is unknown, or is
     /// pinned to another blueprint.
-    private func firstRead(_ job: Job, now: ContinuousClock.Instant, read: [[UInt8]?]?) async throws -> Step<FirstRead> {
+    private func firstRead(_ job: Job, now: ContinuousClock.Instant, read: [[UInt8]?]?) async throws -> Reading {
         let run = job.run
         let cached = ledger.freshMeta(run, now: now)
         let current: [[UInt8]?]
@@ -315,7 +339,7 @@ final class JobHandler: Sendable {
                 reason: "the job names blueprint \"\(envelope.blueprintID)\" v\(envelope.blueprintVersion) but run \"\(run)\" "
                     + "is pinned to \"\(meta.blueprintID)\" v\(meta.blueprintVersion)"))
         }
-        return .next(FirstRead(
+        return .read(FirstRead(
             meta: meta, recorded: try current[1].map { try NodeResultRecord(decoding: $0) }, hasContext: current[2] != nil,
             predecessor: predecessor))
     }
@@ -347,7 +371,7 @@ final class JobHandler: Sendable {
     /// Runs the job's attempt and returns the record it produced, or how to settle a job whose
     /// attempt ended otherwise (a retry scheduled, a control node suspended, the run ended while
     /// it ran).
-    private func run(_ job: Job, _ first: FirstRead, report: RunEventReport?) async throws -> Step<NodeResultRecord> {
+    private func run(_ job: Job, _ first: FirstRead, report: RunEventReport?) async throws -> Running {
         let envelope = job.envelope
         if let report, envelope.kind == .job {
             report.note(.nodeStarted(nodeID: envelope.nodeID, attempt: envelope.attempt))
@@ -362,14 +386,14 @@ final class JobHandler: Sendable {
             await publisher.send(report)
             return .settled(outcome)
         }
-        if faults != nil { try await faults.checkpoint(.executed, envelope) }
+        if let faults { try await faults.checkpoint(.executed, envelope: envelope) }
         // A failure may come from the run ending elsewhere (its attempt was cancelled): then
         // the job ends here. A success is recorded even so: what it publishes is dropped on
         // delivery, and the run's status cannot change again.
         if record.status == .failed || Task.isCancelled, let terminal = try await ledger.terminal(job.run) {
             return .settled(.dropped(reason: "the run ended (\(terminal.status.rawValue)) while the node ran"))
         }
-        return .next(record)
+        return .ran(record)
     }
 
     /// Writes the node's record (failed, for good, when it is larger than the fleet allows: its
@@ -383,7 +407,7 @@ final class JobHandler: Sendable {
     private func write(
         _ produced: NodeResultRecord, of job: Job, _ first: FirstRead, now: ContinuousClock.Instant, keep: Set<String>?,
         report: RunEventReport?
-    ) async throws -> Step<(NodeResultRecord, (batch: RunAdvancer.ArrivalBatch, sizes: [Int])?, (node: Int, values: [[UInt8]?])?)> {
+    ) async throws -> Writing {
         let (run, node, iteration, envelope) = (job.run, job.node, job.iteration, job.envelope)
         var record = produced
         var encoded = record.encoded()
@@ -405,7 +429,8 @@ final class JobHandler: Sendable {
         let batch = record.status == .completed && record.patch.isEmpty
             ? advancer.arrivalBatch(run: run, plan: job.plan, node: node, iteration: iteration, record: record) : nil
         let follower = batch == nil ? nil : inlineFollower(plan: job.plan, node: node, record: record, keep: keep)
-        var write = StoreBatch()
+        // The record, its additions, then four reads or the run's end (at most five operations).
+        var write = StoreBatch(capacity: 6 + (batch?.additions.count ?? 0))
         let stored = write.setIfAbsent(RunKeys.result(run, node, iteration), encoded, fence: fence)
         let added = (batch?.additions ?? []).map { write.addToSet($0.key, member: $0.member, when: [.stored(stored)]) }
         var ending: (swapped: StoreBatch.Label<CompareAndSetOutcome>, terminal: TerminalRecord, announcing: Bool)?
@@ -422,18 +447,18 @@ final class JobHandler: Sendable {
         switch results[stored] ?? .fenced {
         case .stored:
             if let ending, results[ending.swapped] == .swapped {
-                if faults != nil { try await faults.checkpoint(.recorded, envelope) }
+                if let faults { try await faults.checkpoint(.recorded, envelope: envelope) }
                 await publisher.send(report)
                 try await finisher.finished(run, ending.terminal, meta: first.meta, announcing: ending.announcing)
                 return .settled(.completed)
             }
             let inlineRead = follower.map { ($0, reads.map { results[$0] }) }
-            return .next((record, batch.map { ($0, added.map { results[$0] ?? 0 }) }, inlineRead))
+            return .written(Written(record: record, added: batch.map { ($0, added.map { results[$0] ?? 0 }) }, inlineRead: inlineRead))
         case .exists(let bytes):
             // Another delivery recorded first: its result stands, and routes. What this
             // attempt noted did not happen.
             report?.discard()
-            return .next((try NodeResultRecord(decoding: bytes), nil, nil))
+            return .written(Written(record: try NodeResultRecord(decoding: bytes), added: nil, inlineRead: nil))
         case .fenced:
             return .settled(.dropped(reason: "attempt \(envelope.attempt) was superseded by a newer one"))
         }

@@ -42,11 +42,3 @@ struct JobPublisher: Sendable {
         }
     }
 }
-
-extension Optional where Wrapped == any FaultInjector {
-    /// Lets the fault injector, if any, act at `step` of `envelope`'s job.
-    func checkpoint(_ step: WorkerStep, _ envelope: Envelope) async throws {
-        guard let self else { return }
-        try await self.checkpoint(step, envelope: envelope)
-    }
-}

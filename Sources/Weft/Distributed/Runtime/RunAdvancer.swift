@@ -168,7 +168,7 @@ final class RunAdvancer: Sendable {
                 for next in plan.adjacency.outgoing(target).reversed() { pending.append((next, .skipped, nil)) }
             }
         }
-        if faults != nil, let envelope { try await faults.checkpoint(.arrived, envelope) }
+        if let faults, let envelope { try await faults.checkpoint(.arrived, envelope: envelope) }
         // The client hears of this node's end before anything that follows from it.
         await publisher.send(report)
         var kept: Envelope?
@@ -192,7 +192,7 @@ final class RunAdvancer: Sendable {
             }
             for (queue, messages) in batches { try await publisher.transport.publish(messages, to: queue) }
         }
-        if faults != nil, let envelope { try await faults.checkpoint(.published, envelope) }
+        if let faults, let envelope { try await faults.checkpoint(.published, envelope: envelope) }
         if RunRules.isComplete(finished: finished, nodeCount: plan.nodeCount) {
             if batch.completesAlone(sizes, nodeCount: plan.nodeCount) {
                 // This node's additions completed the run and found it the only terminal node:

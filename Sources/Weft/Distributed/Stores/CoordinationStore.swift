@@ -154,16 +154,17 @@ extension CoordinationStore {
     /// The values at `keys`, in order, read in one batch.
     public func values(at keys: [StoreKey]) async throws -> [[UInt8]?] {
         guard keys.count > 1 else { return keys.isEmpty ? [] : [try await value(at: keys[0])] }
-        var batch = StoreBatch()
-        let labels = keys.map { batch.read($0) }
-        let results = try await apply(batch)
-        return labels.map { results[$0] }
+        var batch = StoreBatch(capacity: keys.count)
+        for key in keys { batch.read(key) }
+        return try await apply(batch).outcomes.map { outcome in
+            if case .read(let value) = outcome { value } else { nil }
+        }
     }
 
     /// Adds each member to its set, in order, in one batch, and returns each set's size right
     /// after its addition.
     public func addToSets(_ additions: [SetAddition]) async throws -> [Int] {
-        var batch = StoreBatch()
+        var batch = StoreBatch(capacity: additions.count)
         let labels = additions.map { batch.addToSet($0.key, member: $0.member) }
         let results = try await apply(batch)
         return labels.map { results[$0] ?? 0 }

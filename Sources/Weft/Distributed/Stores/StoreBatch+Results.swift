@@ -40,15 +40,19 @@ extension StoreBatch {
 
         /// Whether the conditions of `step`, the next operation, hold given the outcomes so far.
         public func allows(_ step: Step) -> Bool {
-            for condition in step.conditions {
-                guard condition.step >= 0, condition.step < outcomes.count else { return false }
-                switch (condition, outcomes[condition.step]) {
-                case (.stored, .set(.stored)), (.swapped, .swap(.swapped)): continue
-                case (.size(_, let required), .size(let size)) where size == required: continue
-                default: return false
-                }
-            }
+            guard let first = step.firstCondition else { return true }
+            guard holds(first) else { return false }
+            for condition in step.moreConditions where !holds(condition) { return false }
             return true
+        }
+
+        private func holds(_ condition: Condition) -> Bool {
+            guard condition.step >= 0, condition.step < outcomes.count else { return false }
+            switch (condition, outcomes[condition.step]) {
+            case (.stored, .set(.stored)), (.swapped, .swap(.swapped)): return true
+            case (.size(_, let required), .size(let size)): return size == required
+            default: return false
+            }
         }
 
         /// A read's value: `nil` when absent or not attempted (see ``attempted(_:)``).

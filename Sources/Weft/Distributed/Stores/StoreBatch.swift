@@ -76,13 +76,26 @@ public struct StoreBatch: Sendable, Hashable {
     public struct Step: Sendable, Hashable {
         /// The operation.
         public var operation: Operation
+        /// The first condition, kept apart so that a step with one condition (the usual case)
+        /// allocates nothing for it.
+        var firstCondition: Condition?
+        /// The conditions after the first.
+        var moreConditions: [Condition]
+
         /// Conditions on earlier operations; empty: always attempted.
-        public var conditions: [Condition]
+        public var conditions: [Condition] {
+            get { firstCondition.map { [$0] + moreConditions } ?? [] }
+            set {
+                firstCondition = newValue.first
+                moreConditions = Array(newValue.dropFirst())
+            }
+        }
 
         /// Creates a step.
         public init(_ operation: Operation, when conditions: [Condition] = []) {
             self.operation = operation
-            self.conditions = conditions
+            self.firstCondition = conditions.first
+            self.moreConditions = conditions.count > 1 ? Array(conditions.dropFirst()) : []
         }
     }
 
@@ -100,6 +113,11 @@ public struct StoreBatch: Sendable, Hashable {
 
     /// An empty batch.
     public init() {}
+
+    /// An empty batch with room for `capacity` operations.
+    public init(capacity: Int) {
+        steps.reserveCapacity(capacity)
+    }
 
     /// A batch of `steps`. A condition must name an earlier step.
     public init(_ steps: [Step]) throws(WeftError) {

@@ -223,20 +223,37 @@ public final class InMemoryCoordinationStore: CoordinationStore {
     /// Applies the batch under the lock of its run's shard (of every shard it touches, in
     /// order, when it touches several runs): atomic.
     public func apply(_ batch: StoreBatch) async throws -> StoreBatch.Results {
+        // One pass over the operations: fences checked, whether the batch stays in one run, and
+        // whether it needs the store's time (read only then).
         var readsClock = false
+        var onlyRun: String? = nil
+        var oneRun = true
         for step in batch.steps {
-            try Self.check(step.operation)
+            let run: String
             switch step.operation {
-            case .scheduleTimer, .recordProgress: readsClock = true
-            default: continue
+            case .read(let key), .addToSet(let key, _), .increment(let key, _), .retireTimer(let key):
+                run = key.run
+            case .setIfAbsent(let key, _, let fence), .compareAndSet(let key, _, _, let fence):
+                if let fence, fence.key.run != key.run {
+                    throw WeftError(.invalidFence, "A fence guards keys of its own run: \(fence.key) cannot guard \(key)")
+                }
+                run = key.run
+            case .scheduleTimer(let key, _, _):
+                readsClock = true
+                run = key.run
+            case .recordProgress(let progressed, _):
+                readsClock = true
+                run = progressed
+            case .forgetProgress(let forgotten):
+                run = forgotten
             }
+            if let onlyRun { oneRun = oneRun && onlyRun == run } else { onlyRun = run }
         }
-        // The store's time, read only for the operations that need it.
         let now = readsClock ? clock.now : .zero
         // Allocated before the lock is taken, so that the critical section only does the work.
         var results = StoreBatch.Results(capacity: batch.steps.count)
         let queued: [(key: StoreKey, due: Duration)]
-        if let run = batch.onlyRun {
+        if oneRun, let run = onlyRun {
             queued = withRun(run) { shard in Self.apply(batch, at: now, into: &results, only: shard) { _ in shard } }
         } else {
             queued = shards.withLocks(batch.steps.map(\.operation.run)) { shard in

@@ -272,15 +272,17 @@ public final class InMemoryCoordinationStore: CoordinationStore {
         _ batch: StoreBatch, at now: Duration, into results: inout StoreBatch.Results, only: Shard?, _ shard: (String) -> Shard
     ) -> [(key: StoreKey, due: Duration)] {
         var queued: [(key: StoreKey, due: Duration)] = []
-        for index in batch.steps.indices {
-            guard results.allows(batch.steps[index]) else {
-                results.append(.notAttempted)
-                continue
+        batch.steps.withUnsafeBufferPointer { steps in
+            for index in steps.indices {
+                guard results.allows(steps[index]) else {
+                    results.append(.notAttempted)
+                    continue
+                }
+                let target = only ?? shard(steps[index].operation.run)
+                let (outcome, timer) = perform(steps[index].operation, in: target, at: now)
+                results.append(outcome)
+                if let timer { queued.append(timer) }
             }
-            let target = only ?? shard(batch.steps[index].operation.run)
-            let (outcome, timer) = perform(batch.steps[index].operation, in: target, at: now)
-            results.append(outcome)
-            if let timer { queued.append(timer) }
         }
         return queued
     }
@@ -299,6 +301,7 @@ public final class InMemoryCoordinationStore: CoordinationStore {
 
     /// Performs one operation on its run's shard, already locked; `now` is the store's time (for
     /// timers and progress). Returns the outcome and the timer to queue, if it scheduled one.
+    @inline(__always)
     private static func perform(_ operation: StoreBatch.Operation, in shard: Shard, at now: Duration)
         -> (outcome: StoreBatch.Results.Outcome, timer: (key: StoreKey, due: Duration)?)
     {

@@ -55,6 +55,12 @@ public final class InMemoryCoordinationStore: CoordinationStore {
         }
     }
 
+    /// A timer a batch scheduled, to put on the heap once the shards' locks are released.
+    private struct QueuedTimer {
+        var key: StoreKey
+        var due: Duration
+    }
+
     private struct TimerEntry: Comparable {
         var due: Duration
         var sequence: UInt64
@@ -252,7 +258,7 @@ public final class InMemoryCoordinationStore: CoordinationStore {
         let now = readsClock ? clock.now : .zero
         // Allocated before the lock is taken, so that the critical section only does the work.
         var results = StoreBatch.Results(capacity: batch.steps.count)
-        let queued: [(key: StoreKey, due: Duration)]
+        let queued: [QueuedTimer]
         if oneRun, let run = onlyRun {
             queued = withRun(run) { shard in Self.apply(batch, at: now, into: &results, only: shard) { _ in shard } }
         } else {
@@ -270,8 +276,8 @@ public final class InMemoryCoordinationStore: CoordinationStore {
     /// in place, not copied.
     private static func apply(
         _ batch: StoreBatch, at now: Duration, into results: inout StoreBatch.Results, only: Shard?, _ shard: (String) -> Shard
-    ) -> [(key: StoreKey, due: Duration)] {
-        var queued: [(key: StoreKey, due: Duration)] = []
+    ) -> [QueuedTimer] {
+        var queued: [QueuedTimer] = []
         batch.steps.withUnsafeBufferPointer { steps in
             for index in steps.indices {
                 guard results.allows(steps[index]) else {
@@ -303,7 +309,7 @@ public final class InMemoryCoordinationStore: CoordinationStore {
     /// timers and progress). Returns the outcome and the timer to queue, if it scheduled one.
     @inline(__always)
     private static func perform(_ operation: StoreBatch.Operation, in shard: Shard, at now: Duration)
-        -> (outcome: StoreBatch.Results.Outcome, timer: (key: StoreKey, due: Duration)?)
+        -> (outcome: StoreBatch.Results.Outcome, timer: QueuedTimer?)
     {
         switch operation {
         case .read(let key):
@@ -337,7 +343,7 @@ public final class InMemoryCoordinationStore: CoordinationStore {
             if existing?.timers[key.name] != nil || existing?.firedTimers.contains(key.name) == true { return (.scheduled(false), nil) }
             let due = now + delay
             Self.records(key.run, in: shard).timers[key.name] = TimerState(due: due, payload: payload)
-            return (.scheduled(true), (key, due))
+            return (.scheduled(true), QueuedTimer(key: key, due: due))
         case .retireTimer(let key):
             let records = Self.records(key.run, in: shard)
             records.timers.removeValue(forKey: key.name)

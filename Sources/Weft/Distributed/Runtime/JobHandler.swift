@@ -196,12 +196,31 @@ final class JobHandler: Sendable {
         case settled(DeliveryOutcome)
     }
 
-    /// The record that stands after the write, the set additions made with it (`nil`: none,
-    /// or another delivery's record stands) and the inline successor's first read.
+    /// What the write made besides the record: the set additions made with it (`nil`: none, or
+    /// another delivery's record stands) and the inline successor's first read.
     struct Written {
-        var record: NodeResultRecord
-        var added: (batch: RunAdvancer.ArrivalBatch, sizes: [Int])?
-        var inlineRead: (node: Int, values: [[UInt8]?])?
+        var added: Added?
+        var inlineRead: InlineRead?
+    }
+
+    /// The set additions a node's record was written with, and the sizes they left.
+    struct Added {
+        var batch: RunAdvancer.ArrivalBatch
+        var sizes: [Int]
+    }
+
+    /// The first read of the successor run inline, made with its predecessor's record.
+    struct InlineRead {
+        var node: Int
+        var values: [[UInt8]?]
+    }
+
+    /// A run's end added to a last node's batch: the status's compare-and-set, the terminal
+    /// record, and whether the client is to hear.
+    struct Ending {
+        var swapped: StoreBatch.Label<CompareAndSetOutcome>
+        var terminal: TerminalRecord
+        var announcing: Bool
     }
 
     enum Writing {
@@ -240,8 +259,6 @@ final class JobHandler: Sendable {
         }
         let report = RunEventReport.forRun(job.run, meta: first.meta)
         var record: NodeResultRecord
-        var added: (batch: RunAdvancer.ArrivalBatch, sizes: [Int])?
-        var inlineRead: (node: Int, values: [[UInt8]?])?
         if let recorded = first.recorded {
             // A redelivery, or a duplicate: continue from what was recorded. A skipped node has
             // nothing to continue: no job of it was ever published.
@@ -256,17 +273,18 @@ final class JobHandler: Sendable {
             case .settled(let outcome): return (outcome, nil)
             }
             let keeping = keep
-            switch try await write(record, of: job, first, now: now, keep: keeping, report: report) {
-            case .written(let written): (record, added, inlineRead) = (written.record, written.added, written.inlineRead)
+            let written: Written
+            switch try await write(&record, of: job, first, now: now, keep: keeping, report: report) {
+            case .written(let made): written = made
             case .settled(let outcome): return (outcome, nil)
             }
             if let faults { try await faults.checkpoint(.recorded, envelope: envelope) }
-            if let added {
+            if let added = written.added {
                 let kept = try await advancer.advance(
                     run: job.run, plan: job.plan, meta: first.meta, node: job.node, iteration: job.iteration, record: record,
-                    envelope: envelope, now: now, added: added, keep: keeping, report: report)
+                    envelope: envelope, now: now, added: (added.batch, added.sizes), keep: keeping, report: report)
                 return (.completed, kept.map { successor in
-                    let read = inlineRead.flatMap { job.plan.plan.ids[$0.node] == successor.nodeID ? $0.values : nil }
+                    let read = written.inlineRead.flatMap { job.plan.plan.ids[$0.node] == successor.nodeID ? $0.values : nil }
                     return InlineJob(envelope: successor, read: read)
                 })
             }
@@ -402,14 +420,14 @@ final class JobHandler: Sendable {
     /// must be applied between the two, so that no successor runs before it can see them), and
     /// either the run's end (a run's last node, taking effect when the additions show that the
     /// node completes the run) or the first read of the successor this worker will run inline.
-    /// Returns the record that stands (this one, or an earlier delivery's), the additions made
-    /// and the inline successor's read; settles a job that was fenced off or ended the run.
+    /// Leaves in `record` the record that stands (this one, or an earlier delivery's) and returns
+    /// the additions made and the inline successor's read; settles a job that was fenced off or
+    /// ended the run.
     private func write(
-        _ produced: NodeResultRecord, of job: Job, _ first: FirstRead, now: ContinuousClock.Instant, keep: Set<String>?,
+        _ record: inout NodeResultRecord, of job: Job, _ first: FirstRead, now: ContinuousClock.Instant, keep: Set<String>?,
         report: RunEventReport?
     ) async throws -> Writing {
         let (run, node, iteration, envelope) = (job.run, job.node, job.iteration, job.envelope)
-        var record = produced
         var encoded = record.encoded()
         if encoded.count > options.maxMessageSize {
             // Its successors' jobs would carry the output: the node fails, for good.
@@ -433,7 +451,7 @@ final class JobHandler: Sendable {
         var write = StoreBatch(capacity: 6 + (batch?.additions.count ?? 0))
         let stored = write.setIfAbsent(RunKeys.result(run, node, iteration), encoded, fence: fence)
         let added = (batch?.additions ?? []).map { write.addToSet($0.key, member: $0.member, when: [.stored(stored)]) }
-        var ending: (swapped: StoreBatch.Label<CompareAndSetOutcome>, terminal: TerminalRecord, announcing: Bool)?
+        var ending: Ending?
         var reads: [StoreBatch.Label<[UInt8]?>] = []
         if let follower {
             let keys = firstReadKeys(run: run, node: follower, iteration: iteration, withMeta: ledger.freshMeta(run, now: now) == nil)
@@ -452,13 +470,15 @@ final class JobHandler: Sendable {
                 try await finisher.finished(run, ending.terminal, meta: first.meta, announcing: ending.announcing)
                 return .settled(.completed)
             }
-            let inlineRead = follower.map { ($0, reads.map { results[$0] }) }
-            return .written(Written(record: record, added: batch.map { ($0, added.map { results[$0] ?? 0 }) }, inlineRead: inlineRead))
+            return .written(Written(
+                added: batch.map { Added(batch: $0, sizes: added.map { results[$0] ?? 0 }) },
+                inlineRead: follower.map { InlineRead(node: $0, values: reads.map { results[$0] }) }))
         case .exists(let bytes):
             // Another delivery recorded first: its result stands, and routes. What this
             // attempt noted did not happen.
             report?.discard()
-            return .written(Written(record: try NodeResultRecord(decoding: bytes), added: nil, inlineRead: nil))
+            record = try NodeResultRecord(decoding: bytes)
+            return .written(Written(added: nil, inlineRead: nil))
         case .fenced:
             return .settled(.dropped(reason: "attempt \(envelope.attempt) was superseded by a newer one"))
         }
@@ -479,7 +499,7 @@ final class JobHandler: Sendable {
     private func addLastNodeEnd(
         to write: inout StoreBatch, stored: StoreBatch.Label<SetIfAbsentOutcome>, added: [StoreBatch.Label<Int>], run: String,
         plan: FleetPlan, meta: RunMeta, node: Int, record: NodeResultRecord, batch: RunAdvancer.ArrivalBatch
-    ) -> (swapped: StoreBatch.Label<CompareAndSetOutcome>, terminal: TerminalRecord, announcing: Bool)? {
+    ) -> Ending? {
         guard record.status == .completed, record.patch.isEmpty, meta.parent == nil, plan.plan.adjacency.outgoing(node).isEmpty,
             batch.joins.isEmpty, let terminals = batch.terminalsIndex
         else { return nil }
@@ -490,7 +510,7 @@ final class JobHandler: Sendable {
         let due: [StoreBatch.Condition] = [
             .stored(stored), .size(added[batch.finishedIndex], equals: plan.plan.nodeCount), .size(added[terminals], equals: 1),
         ]
-        return (end.addFinish(to: &write, when: due), terminal, end.marker != nil)
+        return Ending(swapped: end.addFinish(to: &write, when: due), terminal: terminal, announcing: end.marker != nil)
     }
 
     /// Why `envelope` cannot be a job Weft published for `node`, if it cannot: a loop pass is a

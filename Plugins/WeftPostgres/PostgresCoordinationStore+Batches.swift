@@ -9,7 +9,7 @@ extension PostgresCoordinationStore {
     private typealias Handle = PostgresDatabaseHandle
 
     /// Applies `batches` in one statement. They are ordered by their first key, so that
-    /// concurrent groups lock rows in one order; if the database still reports an error (a
+    /// concurrent groups lock rows in one order; if the server still reports an error (a
     /// deadlock, a serialization failure, a value it refuses: the whole group was rolled back),
     /// each is applied again, alone, so that one bad batch fails alone.
     static func perform(_ batches: [StoreBatch], on database: PostgresDatabaseHandle) async -> [Result<StoreBatch.Results, any Error>] {
@@ -19,7 +19,10 @@ extension PostgresCoordinationStore {
         do {
             let outcomes = try await run(order.map { batches[$0] }, on: database)
             for (position, index) in order.enumerated() { results[index] = .success(outcomes[position]) }
-        } catch where batches.count > 1 {
+        } catch let error as PSQLError where batches.count > 1 && error.serverInfo != nil && !Task.isCancelled {
+            // The server refused the group (a deadlock, a serialization failure, a value it
+            // refuses in one batch): each batch again, alone. A cancelled caller or a lost
+            // connection fails the group as it is, with nothing to retry.
             for index in order {
                 do {
                     results[index] = .success(try await run([batches[index]], on: database)[0])
@@ -28,7 +31,9 @@ extension PostgresCoordinationStore {
                 }
             }
         } catch {
-            results = [.failure(PostgresStateStore.describe(error, configuration: database.configuration))]
+            // Every batch of the group gets the failure: the batcher answers each request.
+            let described = PostgresStateStore.describe(error, configuration: database.configuration)
+            results = Array(repeating: .failure(described), count: batches.count)
         }
         return results
     }

@@ -229,38 +229,17 @@ public final class InMemoryCoordinationStore: CoordinationStore {
     /// Applies the batch under the lock of its run's shard (of every shard it touches, in
     /// order, when it touches several runs): atomic.
     public func apply(_ batch: StoreBatch) async throws -> StoreBatch.Results {
-        // One pass over the operations: fences checked, whether the batch stays in one run, and
-        // whether it needs the store's time (read only then).
-        var readsClock = false
-        var onlyRun: String? = nil
-        var oneRun = true
-        for step in batch.steps {
-            let run: String
-            switch step.operation {
-            case .read(let key), .addToSet(let key, _), .increment(let key, _), .retireTimer(let key):
-                run = key.run
-            case .setIfAbsent(let key, _, let fence), .compareAndSet(let key, _, _, let fence):
-                if let fence, fence.key.run != key.run {
-                    throw WeftError(.invalidFence, "A fence guards keys of its own run: \(fence.key) cannot guard \(key)")
-                }
-                run = key.run
-            case .scheduleTimer(let key, _, _):
-                readsClock = true
-                run = key.run
-            case .recordProgress(let progressed, _):
-                readsClock = true
-                run = progressed
-            case .forgetProgress(let forgotten):
-                run = forgotten
-            }
-            if let onlyRun { oneRun = oneRun && onlyRun == run } else { onlyRun = run }
-        }
-        let now = readsClock ? clock.now : .zero
+        // What the batch's operations have in common was noted as they were added: no pass
+        // over them here.
+        try batch.checkFences()
+        let now = batch.usesTime ? clock.now : .zero
         // Allocated before the lock is taken, so that the critical section only does the work.
         var results = StoreBatch.Results(capacity: batch.steps.count)
         let queued: [QueuedTimer]
-        if oneRun, let run = onlyRun {
+        if let run = batch.onlyRun {
             queued = withRun(run) { shard in Self.apply(batch, at: now, into: &results, only: shard) { _ in shard } }
+        } else if batch.isEmpty {
+            return results
         } else {
             queued = shards.withLocks(batch.steps.map(\.operation.run)) { shard in
                 Self.apply(batch, at: now, into: &results, only: nil, shard)
@@ -278,17 +257,15 @@ public final class InMemoryCoordinationStore: CoordinationStore {
         _ batch: StoreBatch, at now: Duration, into results: inout StoreBatch.Results, only: Shard?, _ shard: (String) -> Shard
     ) -> [QueuedTimer] {
         var queued: [QueuedTimer] = []
-        batch.steps.withUnsafeBufferPointer { steps in
-            for index in steps.indices {
-                guard results.allows(steps[index]) else {
-                    results.append(.notAttempted)
-                    continue
-                }
-                let target = only ?? shard(steps[index].operation.run)
-                let (outcome, timer) = perform(steps[index].operation, in: target, at: now)
-                results.append(outcome)
-                if let timer { queued.append(timer) }
+        for step in batch.steps {
+            guard results.allows(step) else {
+                results.append(.notAttempted)
+                continue
             }
+            let target = only ?? shard(step.operation.run)
+            let (outcome, timer) = perform(step.operation, in: target, at: now)
+            results.append(outcome)
+            if let timer { queued.append(timer) }
         }
         return queued
     }

@@ -72,7 +72,7 @@ final class JobHandler: Sendable {
             let outcome: DeliveryOutcome
             (outcome, successor) = try await handle(
                 envelope, delivery: delivery, queue: delivery.queue, deliveryCount: count, now: now, inline: inline, depth: 0,
-                read: nil)
+                read: nil, plan: nil)
             guard successor != nil else { return outcome }
         } catch {
             return outcome(of: error, envelope: envelope)
@@ -89,7 +89,7 @@ final class JobHandler: Sendable {
             do {
                 (outcome, successor) = try await handle(
                     job, delivery: nil, queue: "", deliveryCount: count, now: now, inline: inline, depth: depth,
-                    read: next.read)
+                    read: next.read, plan: next.plan)
             } catch let crash as SimulatedCrash {
                 // The delivery stays unsettled; its redelivery replays the chain from the ledger.records.
                 return .crashed(at: crash.step)
@@ -143,18 +143,24 @@ final class JobHandler: Sendable {
     }
 
     /// A successor a worker runs inline, with its first read when the write of its
-    /// predecessor's record made it (see ``firstReadKeys(run:node:iteration:withMeta:)``).
+    /// predecessor's record made it (see ``addFirstReads(to:run:node:iteration:withMeta:when:)``).
     struct InlineJob {
         var envelope: Envelope
         var read: [[UInt8]?]?
+        /// The blueprint's plan, the predecessor's: no second look-up in the catalog.
+        var plan: FleetPlan
     }
 
-    /// What a job reads first, in one read: the run's status, the node's record, whether the
-    /// run has context and, `withMeta`, the run's record.
-    func firstReadKeys(run: String, node: Int, iteration: Int, withMeta: Bool) -> [StoreKey] {
-        withMeta
-            ? [RunKeys.status(run), RunKeys.result(run, node, iteration), RunKeys.hasContext(run), RunKeys.meta(run)]
-            : [RunKeys.status(run), RunKeys.result(run, node, iteration), RunKeys.hasContext(run)]
+    /// Adds to `batch` what a job reads first, in this order: the run's status, the node's
+    /// record, whether the run has context and, `withMeta`, the run's record; each read
+    /// attempted when `conditions` hold.
+    func addFirstReads(
+        to batch: inout StoreBatch, run: String, node: Int, iteration: Int, withMeta: Bool, when conditions: StoreBatch.Conditions
+    ) {
+        batch.read(RunKeys.status(run), when: conditions)
+        batch.read(RunKeys.result(run, node, iteration), when: conditions)
+        batch.read(RunKeys.hasContext(run), when: conditions)
+        if withMeta { batch.read(RunKeys.meta(run), when: conditions) }
     }
 
     /// A job admitted to the handler: a job or resume of a node of a blueprint this worker has.
@@ -236,14 +242,14 @@ final class JobHandler: Sendable {
     /// published. `read` is the job's first read when its predecessor's write made it.
     private func handle(
         _ envelope: Envelope, delivery: QueueDelivery?, queue: String, deliveryCount: Int, now: ContinuousClock.Instant,
-        inline: InlineSuccessors?, depth: Int, read: [[UInt8]?]?
+        inline: InlineSuccessors?, depth: Int, read: [[UInt8]?]?, plan known: FleetPlan?
     ) async throws -> (DeliveryOutcome, InlineJob?) {
         var keep: Set<String>? {
             guard let inline, inline.allows(depth: depth, deliveryCount: deliveryCount) else { return nil }
             return inline.queues
         }
         let job: Job
-        switch try await admit(envelope, delivery: delivery, queue: queue) {
+        switch try await admit(envelope, delivery: delivery, queue: queue, plan: known) {
         case .admitted(let admitted): job = admitted
         case .settled(let outcome): return (outcome, nil)
         }
@@ -285,14 +291,14 @@ final class JobHandler: Sendable {
                     envelope: envelope, now: now, added: (added.batch, added.sizes), keep: keeping, report: report)
                 return (.completed, kept.map { successor in
                     let read = written.inlineRead.flatMap { job.plan.plan.ids[$0.node] == successor.nodeID ? $0.values : nil }
-                    return InlineJob(envelope: successor, read: read)
+                    return InlineJob(envelope: successor, read: read, plan: job.plan)
                 })
             }
         }
         let kept = try await advancer.advance(
             run: job.run, plan: job.plan, meta: first.meta, node: job.node, iteration: job.iteration, record: record,
             envelope: envelope, now: now, keep: keep, report: report)
-        return (.completed, kept.map { InlineJob(envelope: $0, read: nil) })
+        return (.completed, kept.map { InlineJob(envelope: $0, read: nil, plan: job.plan) })
     }
 
     // MARK: The steps of a job's path
@@ -300,11 +306,16 @@ final class JobHandler: Sendable {
     /// Admits a message of the job queues as a job of a node this worker can run, or says how
     /// to settle it: a job for a blueprint this worker lacks is left for another (rule 13);
     /// one that Weft cannot have published is dead-lettered with its reason.
-    private func admit(_ envelope: Envelope, delivery: QueueDelivery?, queue: String) async throws -> Admission {
+    @inline(__always) private func admit(_ envelope: Envelope, delivery: QueueDelivery?, queue: String, plan known: FleetPlan?) async throws
+        -> Admission
+    {
         guard envelope.kind == .job || envelope.kind == .resume else {
             return .settled(.deadLettered(reason: "a \(envelope.kind) message does not belong on job queue \(queue)"))
         }
-        guard let plan = catalog.plan(id: envelope.blueprintID, version: envelope.blueprintVersion) else {
+        let reusable = known.flatMap { known in
+            known.plan.blueprint.id == envelope.blueprintID && known.plan.blueprint.version == envelope.blueprintVersion ? known : nil
+        }
+        guard let plan = reusable ?? catalog.plan(id: envelope.blueprintID, version: envelope.blueprintVersion) else {
             return .settled(try await leave(envelope, delivery: delivery, queue: queue))
         }
         guard let node = plan.plan.indexByID[envelope.nodeID] else {
@@ -329,7 +340,7 @@ final class JobHandler: Sendable {
     /// to check, the record of the node's one predecessor. `read` is that read when the write of
     /// the predecessor's record made it. Settles a job of a run that ended, is unknown, or is
     /// pinned to another blueprint.
-    private func firstRead(_ job: Job, now: ContinuousClock.Instant, read: [[UInt8]?]?) async throws -> Reading {
+    @inline(__always) private func firstRead(_ job: Job, now: ContinuousClock.Instant, read: [[UInt8]?]?) async throws -> Reading {
         let run = job.run
         let cached = ledger.freshMeta(run, now: now)
         let current: [[UInt8]?]
@@ -338,12 +349,16 @@ final class JobHandler: Sendable {
         if let read, read.count == 4 || (read.count == 3 && cached != nil) {
             current = read
         } else {
-            var keys = firstReadKeys(run: run, node: job.node, iteration: job.iteration, withMeta: cached == nil)
-            let readsPredecessor = job.checksReadiness && incoming.count == 1
-            if readsPredecessor { keys.append(RunKeys.result(run, Int(job.plan.plan.ends[incoming[incoming.startIndex]].source), job.iteration)) }
-            let values = try await ledger.records.values(at: keys)
-            current = readsPredecessor ? Array(values.dropLast()) : values
-            if readsPredecessor { predecessor = [values.last ?? nil] }
+            var batch = StoreBatch(capacity: 5)
+            addFirstReads(to: &batch, run: run, node: job.node, iteration: job.iteration, withMeta: cached == nil, when: .always)
+            let count = batch.count
+            if job.checksReadiness && incoming.count == 1 {
+                let source = Int(job.plan.plan.ends[incoming[incoming.startIndex]].source)
+                batch.read(RunKeys.result(run, source, job.iteration))
+            }
+            let results = try await ledger.records.apply(batch)
+            current = (0..<count).map { results[StoreBatch.Label<[UInt8]?>(step: $0)] }
+            if batch.count > count { predecessor = [results[StoreBatch.Label<[UInt8]?>(step: count)]] }
         }
         if let bytes = current[0] {
             return .settled(.dropped(reason: "the run is already \(try TerminalRecord(decoding: bytes).status.rawValue)"))
@@ -366,7 +381,7 @@ final class JobHandler: Sendable {
     /// for a retry or a re-publication, raises the node's fence before it runs, so that an
     /// older attempt still running somewhere can no longer commit. Returns how to settle a job
     /// that may not run.
-    private func claim(_ job: Job, _ first: FirstRead) async throws -> DeliveryOutcome? {
+    @inline(__always) private func claim(_ job: Job, _ first: FirstRead) async throws -> DeliveryOutcome? {
         let envelope = job.envelope
         if job.checksReadiness, let reason = try await unreadiness(
             run: job.run, plan: job.plan.plan, node: job.node, iteration: job.iteration, sources: first.predecessor)
@@ -389,7 +404,7 @@ final class JobHandler: Sendable {
     /// Runs the job's attempt and returns the record it produced, or how to settle a job whose
     /// attempt ended otherwise (a retry scheduled, a control node suspended, the run ended while
     /// it ran).
-    private func run(_ job: Job, _ first: FirstRead, report: RunEventReport?) async throws -> Running {
+    @inline(__always) private func run(_ job: Job, _ first: FirstRead, report: RunEventReport?) async throws -> Running {
         let envelope = job.envelope
         if let report, envelope.kind == .job {
             report.note(.nodeStarted(nodeID: envelope.nodeID, attempt: envelope.attempt))
@@ -423,7 +438,7 @@ final class JobHandler: Sendable {
     /// Leaves in `record` the record that stands (this one, or an earlier delivery's) and returns
     /// the additions made and the inline successor's read; settles a job that was fenced off or
     /// ended the run.
-    private func write(
+    @inline(__always) private func write(
         _ record: inout NodeResultRecord, of job: Job, _ first: FirstRead, now: ContinuousClock.Instant, keep: Set<String>?,
         report: RunEventReport?
     ) async throws -> Writing {
@@ -448,19 +463,25 @@ final class JobHandler: Sendable {
             ? advancer.arrivalBatch(run: run, plan: job.plan, node: node, iteration: iteration, record: record) : nil
         let follower = batch == nil ? nil : inlineFollower(plan: job.plan, node: node, record: record, keep: keep)
         // The record, its additions, then four reads or the run's end (at most five operations).
-        var write = StoreBatch(capacity: 6 + (batch?.additions.count ?? 0))
+        // Built in place: the additions and the reads are consecutive steps, named by their
+        // first index, with no array of labels or keys on the way.
+        let additions = batch?.additions ?? []
+        var write = StoreBatch(capacity: 6 + additions.count)
         let stored = write.setIfAbsent(RunKeys.result(run, node, iteration), encoded, fence: fence)
-        let added = (batch?.additions ?? []).map { write.addToSet($0.key, member: $0.member, when: [.stored(stored)]) }
+        let added = write.count
+        for addition in additions { write.addToSet(addition.key, member: addition.member, when: .stored(stored)) }
         var ending: Ending?
-        var reads: [StoreBatch.Label<[UInt8]?>] = []
+        let reads = write.count
         if let follower {
-            let keys = firstReadKeys(run: run, node: follower, iteration: iteration, withMeta: ledger.freshMeta(run, now: now) == nil)
-            reads = keys.map { write.read($0, when: [.stored(stored)]) }
+            // The run's record is in this process's cache since this job's first read: the
+            // successor's first read needs no copy of it (and reads it again if it was evicted).
+            addFirstReads(to: &write, run: run, node: follower, iteration: iteration, withMeta: false, when: .stored(stored))
         } else if let batch {
             ending = addLastNodeEnd(
                 to: &write, stored: stored, added: added, run: run, plan: job.plan, meta: first.meta, node: node, record: record,
                 batch: batch)
         }
+        let readCount = write.count - reads
         let results = try await ledger.records.apply(write)
         switch results[stored] ?? .fenced {
         case .stored:
@@ -471,8 +492,8 @@ final class JobHandler: Sendable {
                 return .settled(.completed)
             }
             return .written(Written(
-                added: batch.map { Added(batch: $0, sizes: added.map { results[$0] ?? 0 }) },
-                inlineRead: follower.map { InlineRead(node: $0, values: reads.map { results[$0] }) }))
+                added: batch.map { Added(batch: $0, sizes: (added..<added + additions.count).map { results[StoreBatch.Label<Int>(step: $0)] ?? 0 }) },
+                inlineRead: follower.map { InlineRead(node: $0, values: (reads..<reads + readCount).map { results[StoreBatch.Label<[UInt8]?>(step: $0)] }) }))
         case .exists(let bytes):
             // Another delivery recorded first: its result stands, and routes. What this
             // attempt noted did not happen.
@@ -489,7 +510,7 @@ final class JobHandler: Sendable {
     /// it is the only terminal node), no context writes, and the run no parent. The end takes
     /// effect when the record was stored (`stored`) and its additions (`added`) leave every node
     /// done and it the only terminal node, as ``RunAdvancer/ArrivalBatch/completesAlone(_:nodeCount:)``
-    /// decides. Returns the label of the status's compare-and-set, the terminal record and
+    /// decides; `added` is the index of the first addition. Returns the label of the status's compare-and-set, the terminal record and
     /// whether the client is to hear; `nil` when the record cannot end the run.
     ///
     /// Synchronous on purpose: the `RunEnd` never lives in the async frame of ``write``. With it
@@ -497,7 +518,7 @@ final class JobHandler: Sendable {
     /// released its terminal bytes once too often, and the store kept a freed buffer as the
     /// run's status (found by AddressSanitizer on `distributed-probe`; debug builds were fine).
     private func addLastNodeEnd(
-        to write: inout StoreBatch, stored: StoreBatch.Label<SetIfAbsentOutcome>, added: [StoreBatch.Label<Int>], run: String,
+        to write: inout StoreBatch, stored: StoreBatch.Label<SetIfAbsentOutcome>, added: Int, run: String,
         plan: FleetPlan, meta: RunMeta, node: Int, record: NodeResultRecord, batch: RunAdvancer.ArrivalBatch
     ) -> Ending? {
         guard record.status == .completed, record.patch.isEmpty, meta.parent == nil, plan.plan.adjacency.outgoing(node).isEmpty,
@@ -507,8 +528,9 @@ final class JobHandler: Sendable {
         terminal.finishedAt = Date().timeIntervalSince1970
         var end = finisher.runEnd(run, terminal: terminal, meta: meta)
         end.marker = meta.replyTo == nil ? nil : RunKeys.announced(run)
-        let due: [StoreBatch.Condition] = [
-            .stored(stored), .size(added[batch.finishedIndex], equals: plan.plan.nodeCount), .size(added[terminals], equals: 1),
+        let due: StoreBatch.Conditions = [
+            .stored(stored), .size(step: added + batch.finishedIndex, equals: plan.plan.nodeCount),
+            .size(step: added + terminals, equals: 1),
         ]
         return Ending(swapped: end.addFinish(to: &write, when: due), terminal: terminal, announcing: end.marker != nil)
     }

@@ -21,17 +21,17 @@ struct RunEnd: Sendable {
 
     /// Adds the status's compare-and-set from absent, attempted when `conditions` hold, and the
     /// end's records, attempted when it swapped; returns the compare-and-set's label.
-    func addFinish(to batch: inout StoreBatch, when conditions: [StoreBatch.Condition] = [])
+    func addFinish(to batch: inout StoreBatch, when conditions: StoreBatch.Conditions = .always)
         -> StoreBatch.Label<CompareAndSetOutcome>
     {
         let swapped = batch.compareAndSet(RunKeys.status(run), expected: nil, new: terminal, when: conditions)
-        addRecords(to: &batch, when: [.swapped(swapped)])
+        addRecords(to: &batch, when: .swapped(swapped))
         return swapped
     }
 
     /// Adds the end's records alone (the status was set by an earlier batch), attempted when
     /// `conditions` hold.
-    func addRecords(to batch: inout StoreBatch, when conditions: [StoreBatch.Condition] = []) {
+    func addRecords(to batch: inout StoreBatch, when conditions: StoreBatch.Conditions = .always) {
         if let marker { batch.setIfAbsent(marker, [1], when: conditions) }
         if let cancelling { batch.retireTimer(cancelling, when: conditions) }
         batch.forgetProgress(run: run, when: conditions)

@@ -10,7 +10,7 @@
 /// ```swift
 /// var batch = StoreBatch()
 /// let record = batch.setIfAbsent(key, value, fence: fence)
-/// let finished = batch.addToSet(finishedKey, member: "3", when: [.stored(record)])
+/// let finished = batch.addToSet(finishedKey, member: "3", when: .stored(record))
 /// let results = try await store.apply(batch)
 /// if results[record] == .stored, results[finished] == nodeCount { … }
 /// ```
@@ -93,10 +93,59 @@ public struct StoreBatch: Sendable, Hashable {
 
         /// Creates a step.
         public init(_ operation: Operation, when conditions: [Condition] = []) {
+            self.init(operation, when: Conditions(conditions))
+        }
+
+        /// Creates a step attempted when every one of `conditions` holds.
+        public init(_ operation: Operation, when conditions: Conditions) {
             self.operation = operation
             self.firstCondition = conditions.first
-            self.moreConditions = conditions.count > 1 ? Array(conditions.dropFirst()) : []
+            self.moreConditions = conditions.more
         }
+    }
+
+    /// The conditions of a step, all of which must hold: none (``always``), one, written
+    /// `.stored(label)`, `.swapped(label)` or `.size(label, equals: n)` (which allocates nothing),
+    /// or several, written as an array literal.
+    public struct Conditions: Sendable, Hashable, ExpressibleByArrayLiteral {
+        var first: Condition?
+        var more: [Condition]
+
+        /// No condition: the step is always attempted.
+        public static var always: Conditions { Conditions(first: nil, more: []) }
+
+        private init(first: Condition?, more: [Condition]) {
+            self.first = first
+            self.more = more
+        }
+
+        /// All of `conditions`.
+        public init(_ conditions: [Condition]) {
+            self.init(first: conditions.first, more: conditions.count > 1 ? Array(conditions.dropFirst()) : [])
+        }
+
+        /// All of `elements`.
+        public init(arrayLiteral elements: Condition...) {
+            self.init(elements)
+        }
+
+        /// The set-if-absent labelled `label` stored its value.
+        public static func stored(_ label: Label<SetIfAbsentOutcome>) -> Conditions {
+            Conditions(first: .stored(step: label.step), more: [])
+        }
+
+        /// The compare-and-set labelled `label` swapped.
+        public static func swapped(_ label: Label<CompareAndSetOutcome>) -> Conditions {
+            Conditions(first: .swapped(step: label.step), more: [])
+        }
+
+        /// The set addition labelled `label` left its set with `size` members.
+        public static func size(_ label: Label<Int>, equals size: Int) -> Conditions {
+            Conditions(first: .size(step: label.step, equals: size), more: [])
+        }
+
+        /// The conditions, in order.
+        public var all: [Condition] { first.map { [$0] + more } ?? [] }
     }
 
     /// Names an operation of a batch, and the type of its outcome (see ``Results``).
@@ -110,6 +159,52 @@ public struct StoreBatch: Sendable, Hashable {
 
     /// The operations, in order.
     public private(set) var steps: [Step] = []
+
+    /// What the batch's operations have in common, kept as they are added, so that a store
+    /// reads it without a pass over them.
+    private var summary = Summary()
+
+    private struct Summary: Sendable, Hashable {
+        /// The run of every operation so far, `nil` when there is none or several.
+        var onlyRun: String?
+        var spansRuns = false
+        var hasWrites = false
+        var usesTime = false
+        /// The first operation whose fence guards a key of another run.
+        var misfenced: Int?
+
+        mutating func note(_ operation: Operation, at index: Int) {
+            let run: String
+            switch operation {
+            case .read(let key):
+                run = key.run
+            case .setIfAbsent(let key, _, let fence), .compareAndSet(let key, _, _, let fence):
+                if misfenced == nil, let fence, fence.key.run != key.run { misfenced = index }
+                run = key.run
+                hasWrites = true
+            case .addToSet(let key, _), .increment(let key, _), .retireTimer(let key):
+                run = key.run
+                hasWrites = true
+            case .scheduleTimer(let key, _, _):
+                run = key.run
+                hasWrites = true
+                usesTime = true
+            case .recordProgress(let progressed, _):
+                run = progressed
+                hasWrites = true
+                usesTime = true
+            case .forgetProgress(let forgotten):
+                run = forgotten
+                hasWrites = true
+            }
+            if index == 0 {
+                onlyRun = run
+            } else if !spansRuns, onlyRun != run {
+                spansRuns = true
+                onlyRun = nil
+            }
+        }
+    }
 
     /// An empty batch.
     public init() {}
@@ -127,17 +222,31 @@ public struct StoreBatch: Sendable, Hashable {
     /// Whether the batch has no operation.
     public var isEmpty: Bool { steps.isEmpty }
 
-    /// Whether every operation touches the records of one run (`nil` when there is none): most
-    /// batches do, and a store may apply them under one lock.
-    public var onlyRun: String? {
-        guard let run = steps.first?.operation.run else { return nil }
-        for step in steps.dropFirst() where step.operation.run != run { return nil }
-        return run
-    }
+    /// How many operations the batch has: the index the next one will take.
+    public var count: Int { steps.count }
+
+    /// The run whose records every operation touches (`nil` when there is no operation, or
+    /// operations of several runs): most batches have one, and a store may apply them under one
+    /// lock. Kept as operations are added: reading it costs nothing.
+    public var onlyRun: String? { summary.onlyRun }
 
     /// Whether every operation is a read.
-    public var isReadOnly: Bool {
-        steps.allSatisfy { if case .read = $0.operation { true } else { false } }
+    public var isReadOnly: Bool { !summary.hasWrites }
+
+    /// Whether an operation needs the store's current time (a timer's schedule, progress).
+    public var usesTime: Bool { summary.usesTime }
+
+    /// Throws ``WeftError/Code/invalidFence`` when an operation's fence guards a key of another
+    /// run than the key it writes (a run's records are deleted together): a store checks this
+    /// before it applies the batch.
+    public func checkFences() throws(WeftError) {
+        guard let index = summary.misfenced else { return }
+        switch steps[index].operation {
+        case .setIfAbsent(let key, _, let fence?), .compareAndSet(let key, _, _, let fence?):
+            throw WeftError(.invalidFence, "A fence guards keys of its own run: \(fence.key) cannot guard \(key)")
+        default:
+            return
+        }
     }
 
     /// Appends `step`; its conditions must name earlier steps.
@@ -145,77 +254,81 @@ public struct StoreBatch: Sendable, Hashable {
         for condition in step.conditions where condition.step < 0 || condition.step >= steps.count {
             throw WeftError(.invalidBatch, "A batch's condition names step \(condition.step) of \(steps.count) before it")
         }
+        summary.note(step.operation, at: steps.count)
         steps.append(step)
     }
 
-    private mutating func add<Value>(_ operation: Operation, _ conditions: [Condition]) -> Label<Value> {
+    /// Appends an operation and returns its index. Not generic, so that building a batch
+    /// copies no step through run-time metadata.
+    private mutating func add(_ operation: consuming Operation, _ conditions: Conditions) -> Int {
         // A condition naming no earlier step (a label of another batch) never holds: see
         // ``Results/allows(_:)``.
+        summary.note(operation, at: steps.count)
         steps.append(Step(operation, when: conditions))
-        return Label(step: steps.count - 1)
+        return steps.count - 1
     }
 
     // MARK: Building
 
     /// Reads the value at `key`.
     @discardableResult
-    public mutating func read(_ key: StoreKey, when conditions: [Condition] = []) -> Label<[UInt8]?> {
-        add(.read(key), conditions)
+    public mutating func read(_ key: StoreKey, when conditions: Conditions = .always) -> Label<[UInt8]?> {
+        Label(step: add(.read(key), conditions))
     }
 
     /// Stores `value` at `key` unless it has one (see ``CoordinationStore/setIfAbsent(_:_:fence:)``).
     @discardableResult
-    public mutating func setIfAbsent(_ key: StoreKey, _ value: [UInt8], fence: Fence? = nil, when conditions: [Condition] = [])
+    public mutating func setIfAbsent(_ key: StoreKey, _ value: [UInt8], fence: Fence? = nil, when conditions: Conditions = .always)
         -> Label<SetIfAbsentOutcome>
     {
-        add(.setIfAbsent(key, value: value, fence: fence), conditions)
+        Label(step: add(.setIfAbsent(key, value: value, fence: fence), conditions))
     }
 
     /// Replaces the value at `key` when it is `expected` (see
     /// ``CoordinationStore/compareAndSet(_:expected:new:fence:)``).
     @discardableResult
     public mutating func compareAndSet(
-        _ key: StoreKey, expected: [UInt8]?, new: [UInt8], fence: Fence? = nil, when conditions: [Condition] = []
+        _ key: StoreKey, expected: [UInt8]?, new: [UInt8], fence: Fence? = nil, when conditions: Conditions = .always
     ) -> Label<CompareAndSetOutcome> {
-        add(.compareAndSet(key, expected: expected, new: new, fence: fence), conditions)
+        Label(step: add(.compareAndSet(key, expected: expected, new: new, fence: fence), conditions))
     }
 
     /// Adds `member` to the set at `key`; the outcome is the set's size afterwards.
     @discardableResult
-    public mutating func addToSet(_ key: StoreKey, member: String, when conditions: [Condition] = []) -> Label<Int> {
-        add(.addToSet(key, member: member), conditions)
+    public mutating func addToSet(_ key: StoreKey, member: String, when conditions: Conditions = .always) -> Label<Int> {
+        Label(step: add(.addToSet(key, member: member), conditions))
     }
 
     /// Adds `delta` to the counter at `key`; the outcome is its new value.
     @discardableResult
-    public mutating func increment(_ key: StoreKey, by delta: Int64, when conditions: [Condition] = []) -> Label<Int64> {
-        add(.increment(key, by: delta), conditions)
+    public mutating func increment(_ key: StoreKey, by delta: Int64, when conditions: Conditions = .always) -> Label<Int64> {
+        Label(step: add(.increment(key, by: delta), conditions))
     }
 
     /// Schedules a timer; the outcome says whether it was (see
     /// ``CoordinationStore/scheduleTimer(_:after:payload:)``).
     @discardableResult
-    public mutating func scheduleTimer(_ key: StoreKey, after delay: Duration, payload: [UInt8], when conditions: [Condition] = [])
+    public mutating func scheduleTimer(_ key: StoreKey, after delay: Duration, payload: [UInt8], when conditions: Conditions = .always)
         -> Label<Bool>
     {
-        add(.scheduleTimer(key, after: delay, payload: payload), conditions)
+        Label(step: add(.scheduleTimer(key, after: delay, payload: payload), conditions))
     }
 
     /// Retires the timer at `key` (see ``CoordinationStore/retireTimer(_:)``).
     @discardableResult
-    public mutating func retireTimer(_ key: StoreKey, when conditions: [Condition] = []) -> Label<Void> {
-        add(.retireTimer(key), conditions)
+    public mutating func retireTimer(_ key: StoreKey, when conditions: Conditions = .always) -> Label<Void> {
+        Label(step: add(.retireTimer(key), conditions))
     }
 
     /// Notes progress of `run` (see ``CoordinationStore/recordProgress(run:quietFor:)``).
     @discardableResult
-    public mutating func recordProgress(run: String, quietFor: Duration = .zero, when conditions: [Condition] = []) -> Label<Void> {
-        add(.recordProgress(run: run, quietFor: quietFor), conditions)
+    public mutating func recordProgress(run: String, quietFor: Duration = .zero, when conditions: Conditions = .always) -> Label<Void> {
+        Label(step: add(.recordProgress(run: run, quietFor: quietFor), conditions))
     }
 
     /// Removes `run` from the progress index (see ``CoordinationStore/forgetProgress(run:)``).
     @discardableResult
-    public mutating func forgetProgress(run: String, when conditions: [Condition] = []) -> Label<Void> {
-        add(.forgetProgress(run: run), conditions)
+    public mutating func forgetProgress(run: String, when conditions: Conditions = .always) -> Label<Void> {
+        Label(step: add(.forgetProgress(run: run), conditions))
     }
 }

@@ -75,7 +75,7 @@ final class JobHandler: Sendable {
                 read: nil, plan: nil)
             guard successor != nil else { return outcome }
         } catch {
-            return outcome(of: error, envelope: envelope)
+            return await outcome(of: error, envelope: envelope)
         }
         // The delivery's own job is done and its successor kept: run the chain.
         var depth = 0
@@ -94,8 +94,10 @@ final class JobHandler: Sendable {
                 // The delivery stays unsettled; its redelivery replays the chain from the ledger.records.
                 return .crashed(at: crash.step)
             } catch {
-                let failed = self.outcome(of: error, envelope: job)
+                let failed = await self.outcome(of: error, envelope: job)
                 continued(failed)
+                // A job of a run that ended is done with; any other goes back on its queue.
+                if case .dropped = failed { return .completed }
                 return await handOver(job, after: failed)
             }
             continued(outcome)
@@ -127,8 +129,16 @@ final class JobHandler: Sendable {
     }
 
     /// The outcome of a job whose handling threw `error`.
-    private func outcome(of error: any Error, envelope: Envelope) -> DeliveryOutcome {
+    private func outcome(of error: any Error, envelope: Envelope) async -> DeliveryOutcome {
         if let crash = error as? SimulatedCrash { return .crashed(at: crash.step) }
+        if Task.isCancelled, let terminal = await terminalOutsideCancellation(envelope.runID) {
+            // The worker cancels the job in hand when its run ends elsewhere: what failed was
+            // cut short on purpose, and the job has nothing left to do. (A job cancelled for
+            // another reason, the worker stopping, goes back on its queue below.)
+            logger.debug(
+                "a job ended with its run", metadata: ["weft.run": "\(envelope.runID)", "weft.node": "\(envelope.nodeID)"])
+            return .dropped(reason: "the run ended (\(terminal.status.rawValue)) while the job was handled")
+        }
         if let error = error as? WeftError, error.code == .malformedMessage || error.code == .unsupportedVersion {
             // A stored record this worker cannot read: the job cannot progress here.
             logger.error(
@@ -140,6 +150,14 @@ final class JobHandler: Sendable {
             "a backend failed; the job goes back on its queue",
             metadata: ["weft.run": "\(envelope.runID)", "weft.node": "\(envelope.nodeID)", "weft.error": "\(error)"])
         return .requeued(reason: "\(error)")
+    }
+
+    /// The run's terminal record, read in a task of its own: the calling task is cancelled, and
+    /// a store may refuse to work for a cancelled task. `nil` when the run goes on or the read
+    /// failed.
+    private func terminalOutsideCancellation(_ run: String) async -> TerminalRecord? {
+        let ledger = self.ledger
+        return try? await Task { try await ledger.terminal(run) }.value
     }
 
     /// A successor a worker runs inline, with its first read when the write of its

@@ -113,19 +113,49 @@ public final class Worker: Sendable {
     }
 
     /// The job a slot has in hand, behind the slot's own lock (so that slots never wait for
-    /// each other to note it).
-    private final class SlotJob: Sendable {
-        private let state = Mutex<(run: String, node: String, attempt: Int, since: ContinuousClock.Instant)?>(nil)
+    /// each other to note it). Each job it notes gets a new number, so that the cancellation
+    /// loop cancels the job it checked and never the one the slot took up since.
+    final class SlotJob: Sendable {
+        struct Current {
+            var run: String
+            var node: String
+            var attempt: Int
+            var since: ContinuousClock.Instant
+            /// Which job of the slot this is.
+            var number: UInt64
+        }
+
+        private struct State {
+            var current: Current?
+            var count: UInt64 = 0
+        }
+
+        private let state = Mutex(State())
 
         func set(_ envelope: Envelope, at now: ContinuousClock.Instant) {
-            state.withLock { $0 = (envelope.runID, envelope.nodeID, envelope.attempt, now) }
+            state.withLock { state in
+                state.count &+= 1
+                state.current = Current(
+                    run: envelope.runID, node: envelope.nodeID, attempt: envelope.attempt, since: now, number: state.count)
+            }
         }
 
         func clear() {
-            state.withLock { $0 = nil }
+            state.withLock { $0.current = nil }
         }
 
-        var current: (run: String, node: String, attempt: Int, since: ContinuousClock.Instant)? { state.withLock { $0 } }
+        var current: Current? { state.withLock { $0.current } }
+
+        /// Cancels `task`, the slot's consuming task, if job `number` is still in hand: under the
+        /// slot's lock, so that the slot cannot take up another job in between. Returns whether
+        /// it cancelled.
+        func cancel(_ task: Task<Void, Never>, ifStillHandling number: UInt64) -> Bool {
+            state.withLock { state in
+                guard state.current?.number == number else { return false }
+                task.cancel()
+                return true
+            }
+        }
     }
 
     /// A job a worker is handling now.
@@ -416,14 +446,14 @@ public final class Worker: Sendable {
             }
             let now = ContinuousClock.now
             let inHand = runState.withLock { $0.slots.enumerated().map { ($0, $1.job) } }.compactMap {
-                slot, job -> (slot: Int, run: String, since: ContinuousClock.Instant)? in
-                job.current.map { (slot, $0.run, $0.since) }
+                slot, job -> (slot: Int, run: String, since: ContinuousClock.Instant, number: UInt64)? in
+                job.current.map { (slot, $0.run, $0.since, $0.number) }
             }
             guard !inHand.isEmpty,
                 let statuses = try? await backends.coordinationStore.values(at: inHand.map { RunKeys.status($0.run) })
             else { continue }
             let heartbeatAge = configuration.fleet.stallTimeout / 4
-            for ((slot, run, since), status) in zip(inHand, statuses) {
+            for ((slot, run, since, number), status) in zip(inHand, statuses) {
                 guard let status, let terminal = try? TerminalRecord(decoding: status) else {
                     // Still running: a long attempt sends a heartbeat now and then, so that the
                     // reconciler does not take it for a stalled run.
@@ -432,11 +462,12 @@ public final class Worker: Sendable {
                     }
                     continue
                 }
-                let task = runState.withLock { state in state.slots[slot].job.current?.run == run ? state.slots[slot].task : nil }
-                guard let task else { continue }
+                // The slot may have finished that job and taken up another (of another run)
+                // since the statuses were read: only the job checked is cancelled.
+                let (job, task) = runState.withLock { ($0.slots[slot].job, $0.slots[slot].task) }
+                guard let task, job.cancel(task, ifStillHandling: number) else { continue }
                 configuration.logger.info(
-                    "cancelling an attempt: its run ended", metadata: ["weft.run": "\(run)", "weft.status": "\(terminal.status.rawValue)"])
-                task.cancel()
+                    "cancelled an attempt: its run ended", metadata: ["weft.run": "\(run)", "weft.status": "\(terminal.status.rawValue)"])
             }
         }
     }

@@ -1,6 +1,7 @@
 import Testing
-import Weft
 import WeftTesting
+
+@testable import Weft
 
 /// A job the worker cancels because its run ended must end there (dropped, acked), even on a
 /// store that refuses to work for a cancelled task (as PostgreSQL's connection pool does): it is
@@ -30,77 +31,28 @@ struct CancelledJobTests {
         #expect(statistics.dropped == 1)
         #expect(statistics.requeued == 0)
     }
-}
 
-/// An in-memory coordination store that throws `CancellationError` to a cancelled task, before
-/// doing anything, as a store whose connection pool drops a cancelled request does.
-private struct CancellationRefusingStore: CoordinationStore {
-    let base: InMemoryCoordinationStore
-
-    init(_ base: InMemoryCoordinationStore) { self.base = base }
-
-    func value(at key: StoreKey) async throws -> [UInt8]? {
-        try Task.checkCancellation()
-        return try await base.value(at: key)
-    }
-
-    func compareAndSet(_ key: StoreKey, expected: [UInt8]?, new: [UInt8], fence: Fence?) async throws -> CompareAndSetOutcome {
-        try Task.checkCancellation()
-        return try await base.compareAndSet(key, expected: expected, new: new, fence: fence)
-    }
-
-    func addToSet(_ key: StoreKey, member: String) async throws -> Int {
-        try Task.checkCancellation()
-        return try await base.addToSet(key, member: member)
-    }
-
-    func members(of key: StoreKey) async throws -> [String] {
-        try Task.checkCancellation()
-        return try await base.members(of: key)
-    }
-
-    func increment(_ key: StoreKey, by delta: Int64) async throws -> Int64 {
-        try Task.checkCancellation()
-        return try await base.increment(key, by: delta)
-    }
-
-    func scheduleTimer(_ key: StoreKey, after delay: Duration, payload: [UInt8]) async throws -> Bool {
-        try Task.checkCancellation()
-        return try await base.scheduleTimer(key, after: delay, payload: payload)
-    }
-
-    func claimDueTimers(limit: Int, claimFor: Duration) async throws -> TimerClaim {
-        try Task.checkCancellation()
-        return try await base.claimDueTimers(limit: limit, claimFor: claimFor)
-    }
-
-    func retireTimer(_ key: StoreKey) async throws {
-        try Task.checkCancellation()
-        try await base.retireTimer(key)
-    }
-
-    func recordProgress(run: String, quietFor: Duration) async throws {
-        try Task.checkCancellation()
-        try await base.recordProgress(run: run, quietFor: quietFor)
-    }
-
-    func runsWithoutProgress(for age: Duration, limit: Int) async throws -> [String] {
-        try Task.checkCancellation()
-        return try await base.runsWithoutProgress(for: age, limit: limit)
-    }
-
-    func forgetProgress(run: String) async throws {
-        try Task.checkCancellation()
-        try await base.forgetProgress(run: run)
-    }
-
-    func deleteRun(_ run: String) async throws {
-        try Task.checkCancellation()
-        try await base.deleteRun(run)
-    }
-
-    func apply(_ batch: StoreBatch) async throws -> StoreBatch.Results {
-        try Task.checkCancellation()
-        return try await base.apply(batch)
+    @Test("A run ended from a cancelled task still sets its status and resumes its parent")
+    func endingOutlivesTheCallersCancellation() async throws {
+        let child = Workflow("held-child", version: "1") { Node.waitForSignal("hold") }
+        let parent = Workflow("holding-parent") { Node.subworkflow("call", child) }
+        let fleet = try ManualFleet([parent], coordinationStore: { CancellationRefusingStore($0) })
+        let handle = try await fleet.client.start(parent.blueprint)
+        try await fleet.drain()
+        let childID = "\(handle.runID)/call#1.0"
+        #expect(try await fleet.client.status(childID).status == .waiting)
+        // The job ending the child is cancelled by its worker meanwhile (the run ended).
+        let finisher = fleet.workers[0].coordinator.finisher
+        let ending = Task {
+            withUnsafeCurrentTask { $0?.cancel() }
+            return try await finisher.finish(childID, TerminalRecord(RunRules.cancelled))
+        }
+        #expect(try await ending.value.status == .cancelled)
+        #expect(try await fleet.client.status(childID).status == .cancelled)
+        // The parent heard: its resume is on the queue, and it ends.
+        try await fleet.drain()
+        #expect([RunStatus.failed, .cancelled].contains(try await handle.result().status))
+        await fleet.shutdown()
     }
 }
+

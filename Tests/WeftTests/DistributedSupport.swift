@@ -16,11 +16,12 @@ struct ManualFleet {
 
     init(
         _ workflows: [Workflow], workers count: Int = 1, fleet: FleetOptions = FleetOptions(), inline: Int = 0,
-        faults: [Int: any FaultInjector] = [:]
+        faults: [Int: any FaultInjector] = [:],
+        coordinationStore wrap: (InMemoryCoordinationStore) -> any CoordinationStore = { $0 }
     ) throws {
         let backends = WeftBackends(
             transport: transport, contextStore: InMemoryContextStore(),
-            coordinationStore: InMemoryCoordinationStore(clock: StoreClock(clock)))
+            coordinationStore: wrap(InMemoryCoordinationStore(clock: StoreClock(clock))))
         self.backends = backends
         var registry = NodeRegistry()
         for workflow in workflows { registry.merge(workflow.registry) }
@@ -86,3 +87,76 @@ let quiet: Logger = {
     logger.logLevel = .error
     return logger
 }()
+
+/// An in-memory coordination store that throws `CancellationError` to a cancelled task, before
+/// doing anything, as a store whose connection pool drops a cancelled request does.
+struct CancellationRefusingStore: CoordinationStore {
+    let base: InMemoryCoordinationStore
+
+    init(_ base: InMemoryCoordinationStore) { self.base = base }
+
+    func value(at key: StoreKey) async throws -> [UInt8]? {
+        try Task.checkCancellation()
+        return try await base.value(at: key)
+    }
+
+    func compareAndSet(_ key: StoreKey, expected: [UInt8]?, new: [UInt8], fence: Fence?) async throws -> CompareAndSetOutcome {
+        try Task.checkCancellation()
+        return try await base.compareAndSet(key, expected: expected, new: new, fence: fence)
+    }
+
+    func addToSet(_ key: StoreKey, member: String) async throws -> Int {
+        try Task.checkCancellation()
+        return try await base.addToSet(key, member: member)
+    }
+
+    func members(of key: StoreKey) async throws -> [String] {
+        try Task.checkCancellation()
+        return try await base.members(of: key)
+    }
+
+    func increment(_ key: StoreKey, by delta: Int64) async throws -> Int64 {
+        try Task.checkCancellation()
+        return try await base.increment(key, by: delta)
+    }
+
+    func scheduleTimer(_ key: StoreKey, after delay: Duration, payload: [UInt8]) async throws -> Bool {
+        try Task.checkCancellation()
+        return try await base.scheduleTimer(key, after: delay, payload: payload)
+    }
+
+    func claimDueTimers(limit: Int, claimFor: Duration) async throws -> TimerClaim {
+        try Task.checkCancellation()
+        return try await base.claimDueTimers(limit: limit, claimFor: claimFor)
+    }
+
+    func retireTimer(_ key: StoreKey) async throws {
+        try Task.checkCancellation()
+        try await base.retireTimer(key)
+    }
+
+    func recordProgress(run: String, quietFor: Duration) async throws {
+        try Task.checkCancellation()
+        try await base.recordProgress(run: run, quietFor: quietFor)
+    }
+
+    func runsWithoutProgress(for age: Duration, limit: Int) async throws -> [String] {
+        try Task.checkCancellation()
+        return try await base.runsWithoutProgress(for: age, limit: limit)
+    }
+
+    func forgetProgress(run: String) async throws {
+        try Task.checkCancellation()
+        try await base.forgetProgress(run: run)
+    }
+
+    func deleteRun(_ run: String) async throws {
+        try Task.checkCancellation()
+        try await base.deleteRun(run)
+    }
+
+    func apply(_ batch: StoreBatch) async throws -> StoreBatch.Results {
+        try Task.checkCancellation()
+        return try await base.apply(batch)
+    }
+}

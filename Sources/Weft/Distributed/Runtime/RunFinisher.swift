@@ -30,8 +30,18 @@ final class RunFinisher: Sendable {
     /// Sets the run's terminal status, unless it has one, and announces the end to the client
     /// that started the run. Safe to repeat: a redelivered job that ends a run again changes
     /// nothing and announces at most once more.
+    ///
+    /// Runs in a task of its own, whatever becomes of the caller's: the job that ends a run is
+    /// one that the worker cancels as soon as it sees the run ended, and a store may refuse work
+    /// to a cancelled task (or report a write it committed as cancelled). Cut short between the
+    /// status and the parent's resume, the end would leave a parent waiting for the reconciler.
     @discardableResult
     func finish(_ runID: String, _ terminal: TerminalRecord) async throws -> TerminalRecord {
+        try await Task { try await self.end(runID, terminal) }.value
+    }
+
+    /// The steps of ``finish(_:_:)``.
+    private func end(_ runID: String, _ terminal: TerminalRecord) async throws -> TerminalRecord {
         var terminal = terminal
         terminal.finishedAt = Date().timeIntervalSince1970
         let meta = try await ledger.recentMeta(runID)

@@ -257,15 +257,20 @@ public final class InMemoryCoordinationStore: CoordinationStore {
         _ batch: StoreBatch, at now: Duration, into results: inout StoreBatch.Results, only: Shard?, _ shard: (String) -> Shard
     ) -> [QueuedTimer] {
         var queued: [QueuedTimer] = []
-        for step in batch.steps {
-            guard results.allows(step) else {
-                results.append(.notAttempted)
-                continue
+        batch.steps.withUnsafeBufferPointer { steps in
+            guard let first = steps.baseAddress else { return }
+            for index in steps.indices {
+                // Through a pointer: a step passed by value is copied whole (every key, value
+                // and condition retained, then released), which costs more than the work.
+                let step = first + index
+                guard results.allows(conditionsOf: step) else {
+                    results.append(.notAttempted)
+                    continue
+                }
+                let (outcome, timer) = perform(step, in: only, shard, at: now)
+                results.append(outcome)
+                if let timer { queued.append(timer) }
             }
-            let target = only ?? shard(step.operation.run)
-            let (outcome, timer) = perform(step.operation, in: target, at: now)
-            results.append(outcome)
-            if let timer { queued.append(timer) }
         }
         return queued
     }
@@ -284,6 +289,12 @@ public final class InMemoryCoordinationStore: CoordinationStore {
 
     /// Performs one operation on its run's shard, already locked; `now` is the store's time (for
     /// timers and progress). Returns the outcome and the timer to queue, if it scheduled one.
+    private static func perform(
+        _ step: UnsafePointer<StoreBatch.Step>, in only: Shard?, _ shard: (String) -> Shard, at now: Duration
+    ) -> (outcome: StoreBatch.Results.Outcome, timer: QueuedTimer?) {
+        perform(step.pointee.operation, in: only ?? shard(step.pointee.operation.run), at: now)
+    }
+
     @inline(__always)
     private static func perform(_ operation: StoreBatch.Operation, in shard: Shard, at now: Duration)
         -> (outcome: StoreBatch.Results.Outcome, timer: QueuedTimer?)

@@ -435,8 +435,9 @@ public final class Worker: Sendable {
     }
 
     /// Cancels attempts whose run ended elsewhere (cancelled, failed, past its deadline):
-    /// every `interval`, reads the status of the runs of jobs in hand for longer than that.
-    /// For runs still going, it records progress: a long attempt is not a stall.
+    /// every `interval`, reads the status of the runs of the jobs in hand, and cancels those
+    /// jobs of ended runs still in hand (see ``SlotJob/cancel(_:ifStillHandling:)``); such a job
+    /// ends dropped. For runs still going, it records progress: a long attempt is not a stall.
     private func cancellationLoop(every interval: Duration) async {
         while !Task.isCancelled {
             do {

@@ -46,6 +46,15 @@ extension StoreBatch {
             return true
         }
 
+        /// ``allows(_:)`` for a step read in place.
+        func allows(conditionsOf step: UnsafePointer<Step>) -> Bool {
+            guard let first = step.pointee.firstCondition else { return true }
+            guard holds(first) else { return false }
+            if step.pointee.moreConditions.isEmpty { return true }
+            for condition in step.pointee.moreConditions where !holds(condition) { return false }
+            return true
+        }
+
         private func holds(_ condition: Condition) -> Bool {
             guard condition.step >= 0, condition.step < outcomes.count else { return false }
             switch (condition, outcomes[condition.step]) {

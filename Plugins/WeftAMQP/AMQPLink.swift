@@ -152,9 +152,9 @@ final class AMQPLink {
                     var bytes = amqp_bytes_t()
                     switch key {
                     case AMQPHeader.lostDeliveries:
-                        if weft_amqp_field_int(field, &number) != 0 { incoming.lostDeliveries = Int(clamping: max(0, number)) }
+                        if weft_amqp_field_int(field, &number) != 0 { incoming.lostDeliveries = AMQPHeader.count(number) }
                     case AMQPHeader.deliveryCount:
-                        if weft_amqp_field_int(field, &number) != 0 { incoming.brokerDeliveryCount = Int(clamping: max(0, number)) }
+                        if weft_amqp_field_int(field, &number) != 0 { incoming.brokerDeliveryCount = AMQPHeader.count(number) }
                     case AMQPHeader.reason:
                         if weft_amqp_field_bytes(field, &bytes) != 0 { incoming.reason = Self.string(bytes) }
                     case AMQPHeader.firstDeathReason:

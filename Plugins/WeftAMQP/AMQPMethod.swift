@@ -50,4 +50,14 @@ enum AMQPHeader {
     static let deliveryCount = "x-delivery-count"
     /// Why the broker dead-lettered a message itself (rejected, expired, maxlen).
     static let firstDeathReason = "x-first-death-reason"
+
+    /// The most a delivery count read from a header may say: anyone who can publish can write
+    /// any number there, and a count is added to and incremented. Far above any real count (a
+    /// job is quarantined after a handful of lost deliveries).
+    static let countLimit = 1_000_000
+
+    /// A count read from a header, bounded to `0...countLimit`.
+    static func count(_ number: Int64) -> Int {
+        Int(min(max(0, number), Int64(countLimit)))
+    }
 }

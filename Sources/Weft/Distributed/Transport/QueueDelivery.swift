@@ -13,11 +13,12 @@ public struct QueueDelivery: Sendable {
     public let deliveryCount: Int
     private let settlement: any DeliverySettlement
 
-    /// Creates a delivery. Transports create these.
+    /// Creates a delivery. Transports create these. A count below 1 (a transport's count read
+    /// from a damaged or forged header) is taken as 1.
     public init(message: QueueMessage, queue: String, deliveryCount: Int, settlement: any DeliverySettlement) {
         self.message = message
         self.queue = queue
-        self.deliveryCount = deliveryCount
+        self.deliveryCount = max(1, deliveryCount)
         self.settlement = settlement
     }
 

@@ -1,0 +1,38 @@
+import Testing
+import Weft
+
+@testable import WeftAMQP
+
+extension AMQPTests {
+    /// Headers are input from whoever can publish to the broker: a count in them is bounded when
+    /// read, never trusted to fit the arithmetic done on it (issue 24, case 1: `x-weft-lost` =
+    /// Int64.max killed every worker that took the message, one after the other).
+    @Suite("Hostile headers")
+    struct HostileHeaders {
+        @Test(
+            "A forged lost-delivery count of Int64.max or 2^40 is bounded when read: the delivery arrives and settles",
+            arguments: [AMQPConfiguration.QueueType.classic, .quorum])
+        func boundedLostCount(queueType: AMQPConfiguration.QueueType) async throws {
+            let transport = try await Broker.transport(queueType: queueType)
+            let queue = unique("hostile-lost")
+            try await transport.declare(queue)
+            let exchange = transport.core.options.workExchange
+            for forged in [Int.max, 1 << 40] {
+                try await transport.core.publisher.publish([
+                    AMQPOutgoingMessage(exchange: exchange, routingKey: queue, body: [7], priority: 0, lostDeliveries: forged)
+                ])
+            }
+            let consumer = try await transport.consume(queue, prefetch: 1)
+            var deliveries = consumer.makeAsyncIterator()
+            for _ in 0..<2 {
+                let delivery = try #require(try await deliveries.next())
+                #expect(delivery.body == [7])
+                #expect((1...AMQPHeader.countLimit + 1).contains(delivery.deliveryCount))
+                try await delivery.deadLetter(reason: "forged count")
+            }
+            await consumer.stop()
+            #expect(try await transport.depth(of: queue) == 0)
+            await transport.shutdown()
+        }
+    }
+}

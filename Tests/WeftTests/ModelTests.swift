@@ -181,6 +181,28 @@ struct ModelTests {
         }
     }
 
+    /// Issue 24, case 3: `{x: 1e400}` parsed to infinity, passed `validate`, then failed the
+    /// embedded run with a raw `EncodingError` and hung the fleet's run.
+    @Test("A number literal beyond the range of a double is refused when the expression is parsed")
+    func nonFiniteLiterals() throws {
+        for text in ["{x: 1e400}", "output.x > -1e309", "[1, 2e308]", "output.x == 1E999"] {
+            let error = #expect(throws: WeftError.self, "\(text)") { _ = try Expression(text) }
+            #expect(error?.code == .invalidExpression)
+            #expect(error?.message.contains("out of range") == true, "\(error.map { "\($0)" } ?? "")")
+        }
+        // The largest finite doubles and the smallest still parse.
+        #expect(try Expression("1.7976931348623157e308").constantValue == .double(1.7976931348623157e308))
+        #expect(try Expression("-1.7976931348623157e308").constantValue == .double(-1.7976931348623157e308))
+        #expect(try Expression("5e-324").constantValue == .double(5e-324))
+        let workflow = Workflow("too-big") {
+            Node("a", echo)
+            Node("b", echo)
+            Edge("a", to: "b", transform: "{x: 1e400}")
+        }
+        let report = workflow.blueprint.validate()
+        #expect(report.issues.contains { $0.message.contains("out of range") }, "\(report)")
+    }
+
     @Test("Mermaid output draws nodes, labelled edges and a finished run's colours")
     func mermaid() async throws {
         let workflow = Workflow("render") {

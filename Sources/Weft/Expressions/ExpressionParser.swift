@@ -216,8 +216,11 @@ struct ExpressionParser {
         }
         let literal = String(decoding: bytes[start..<position], as: UTF8.self)
         if !isDouble, let value = Int64(literal) { return .int(value) }
-        if let value = Double(literal) { return .double(value) }
-        throw error("malformed number '\(literal)'")
+        guard let value = Double(literal) else { throw error("malformed number '\(literal)'") }
+        // Beyond ±1.8e308 a literal reads as infinity, which no JSON can carry: refused here
+        // rather than when a run's output is encoded.
+        guard value.isFinite else { throw error("number '\(literal)' is out of range (a double's largest is about 1.8e308)") }
+        return .double(value)
     }
 
     private mutating func skipSpace() {

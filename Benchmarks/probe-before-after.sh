@@ -14,29 +14,29 @@ runs=${3:-15}
 rounds=${4:-30}
 work=$(mktemp -d /var/tmp/weft-probe.XXXXXX)
 cleanup() {
-    git worktree remove --force "$work/before" > /dev/null 2>&1 || true
-    [ "$after" = "." ] || git worktree remove --force "$work/after" > /dev/null 2>&1 || true
+    git worktree remove --force "$work/tree-before" > /dev/null 2>&1 || true
+    [ "$after" = "." ] || git worktree remove --force "$work/tree-after" > /dev/null 2>&1 || true
     rm -rf "$work"
 }
 trap cleanup EXIT
 
-build() {  # build CHECKOUT NAME
+build() {  # build CHECKOUT SIDE: the probe of CHECKOUT, copied to $work/probe-SIDE
     swift build -c release --package-path "$1/Benchmarks" --product distributed-probe > "$work/$2.build.log" 2>&1 \
         || { tail -20 "$work/$2.build.log" >&2; exit 1; }
-    cp "$1/Benchmarks/.build/release/distributed-probe" "$work/$2"
+    cp "$1/Benchmarks/.build/release/distributed-probe" "$work/probe-$2"
 }
-git worktree add --detach "$work/before" "$before" > /dev/null
-build "$work/before" before
+git worktree add --detach "$work/tree-before" "$before" > /dev/null
+build "$work/tree-before" before
 if [ "$after" = "." ]; then
     build . after
 else
-    git worktree add --detach "$work/after" "$after" > /dev/null
-    build "$work/after" after
+    git worktree add --detach "$work/tree-after" "$after" > /dev/null
+    build "$work/tree-after" after
 fi
 
 for i in $(seq 1 "$runs"); do
     for side in before after; do
-        "$work/$side" "$rounds" 1 8 2>&1 | grep -E "chains: median" >> "$work/$side.out" || echo "$side: run $i failed" >&2
+        "$work/probe-$side" "$rounds" 1 8 2>&1 | grep -E "chains: median" >> "$work/$side.out" || echo "$side: run $i failed" >&2
     done
 done
 

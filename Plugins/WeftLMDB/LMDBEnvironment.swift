@@ -40,7 +40,9 @@ public final class LMDBEnvironment: Sendable {
         var prefix = configuration.path.hasPrefix("/") ? "" : "."
         for component in configuration.path.split(separator: "/") {
             prefix += "/" + component
-            if mkdir(prefix, 0o755) != 0 && errno != EEXIST {
+            // The store holds every run's inputs and outputs: its directories and files are
+            // its owner's alone.
+            if mkdir(prefix, 0o700) != 0 && errno != EEXIST {
                 throw LMDBError(.system, "cannot create \(prefix): \(String(cString: strerror(errno)))")
             }
         }
@@ -70,7 +72,7 @@ public final class LMDBEnvironment: Sendable {
             guard status == 0 else { throw LMDBError.status(status, "setting the databases") }
             var flags = UInt32(MDB_NOTLS)
             if configuration.syncMode == .fast { flags |= UInt32(MDB_NOSYNC) }
-            status = mdb_env_open(environment, path, flags, 0o644)
+            status = mdb_env_open(environment, path, flags, 0o600)
             guard status == 0 else { throw LMDBError.status(status, "opening \(path)") }
             // Adopt a map another process grew beyond the configured size.
             var info = MDB_envinfo()

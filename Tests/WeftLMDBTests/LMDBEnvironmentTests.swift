@@ -22,6 +22,24 @@ func bytes(_ text: String) -> [UInt8] { Array(text.utf8) }
 
 @Suite("LMDB environment: group commit, durability, growth, bad files")
 struct LMDBEnvironmentTests {
+    /// Issue 24, case 4: the store's files were created 0644, readable by every local user.
+    @Test("A new store's files are readable by their owner alone, and so are the directories Weft creates")
+    func ownerOnlyFiles() throws {
+        let directory = TemporaryDirectory()
+        let path = directory.path + "/fleet/store"
+        let environment = try LMDBEnvironment(LMDBConfiguration(path: path), databases: ["items"])
+        _ = environment
+        func mode(_ file: String) -> mode_t {
+            var status = stat()
+            #expect(stat(file, &status) == 0, "\(file)")
+            return status.st_mode & 0o777
+        }
+        #expect(mode(path + "/data.mdb") == 0o600)
+        #expect(mode(path + "/lock.mdb") == 0o600)
+        #expect(mode(path) == 0o700)
+        #expect(mode(directory.path + "/fleet") == 0o700)
+    }
+
     @Test("Concurrent writes are committed in groups, read back, and still there after reopening")
     func groupCommit() async throws {
         let directory = TemporaryDirectory()

@@ -194,3 +194,41 @@ extension Duration {
         return Double(whole) + Double(fraction) / 1e18
     }
 }
+
+extension NodeConfiguration {
+    /// The longest queue label: with a fleet's prefix it must still fit a broker's queue name
+    /// (255 bytes on AMQP) and a NATS subject token.
+    public static let maxQueueLabelLength = 64
+
+    /// Why `label` cannot name a queue, or `nil` when it can: 1 to ``maxQueueLabelLength``
+    /// ASCII letters, digits, `-`, `_` and `.`, neither starting nor ending with a dot nor
+    /// holding two in a row (no `..`, no hidden or path-like names). The reason quotes the label
+    /// with its control characters escaped and at most 40 characters of it.
+    public static func queueLabelProblem(_ label: String) -> String? {
+        let quoted = Self.quote(label)
+        if label.isEmpty { return "\"\": empty (leave the queue out for the default queue)" }
+        if label.utf8.count > maxQueueLabelLength {
+            return "\(quoted): \(label.utf8.count) bytes, more than \(maxQueueLabelLength)"
+        }
+        let allowed = label.utf8.allSatisfy { byte in
+            (byte >= 0x30 && byte <= 0x39) || (byte >= 0x41 && byte <= 0x5A) || (byte >= 0x61 && byte <= 0x7A)
+                || byte == UInt8(ascii: "-") || byte == UInt8(ascii: "_") || byte == UInt8(ascii: ".")
+        }
+        guard allowed else { return "\(quoted): only ASCII letters, digits, '-', '_' and '.' may name a queue" }
+        if label.hasPrefix(".") || label.hasSuffix(".") || label.contains("..") {
+            return "\(quoted): a dot may only stand between other characters"
+        }
+        return nil
+    }
+
+    /// `label` quoted for a message: control and non-ASCII characters escaped, at most 40
+    /// characters, then an ellipsis.
+    private static func quote(_ label: String) -> String {
+        var quoted = ""
+        for scalar in label.unicodeScalars.prefix(40) {
+            quoted += scalar.isASCII && scalar.value >= 0x20 && scalar.value != 0x7F
+                ? String(scalar) : "\\u{\(String(scalar.value, radix: 16))}"
+        }
+        return "\"" + quoted + (label.unicodeScalars.count > 40 ? "…" : "") + "\""
+    }
+}

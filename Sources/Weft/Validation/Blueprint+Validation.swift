@@ -57,6 +57,10 @@ extension Blueprint {
                     .invalidConfiguration, "Node \"\(node.id)\" has maxAttempts \(node.config.maxAttempts); it needs at least 1",
                     nodeID: node.id))
             }
+            if let label = node.config.queue, let problem = NodeConfiguration.queueLabelProblem(label) {
+                issues.append(ValidationIssue(
+                    .invalidQueueLabel, "Node \"\(node.id)\" has queue label \(problem)", nodeID: node.id))
+            }
             if let timeout = node.config.timeout, timeout <= .zero {
                 issues.append(ValidationIssue(
                     .invalidConfiguration, "Node \"\(node.id)\" has a timeout of \(timeout); it must be positive", nodeID: node.id))

@@ -66,6 +66,8 @@ public struct WeftError: Error, Sendable, Hashable, CustomStringConvertible {
         /// A run's input, a node's output or a message is larger than the fleet allows
         /// (``FleetOptions/maxMessageSize``).
         public static let payloadTooLarge = Code(rawValue: "payload_too_large")
+        /// Every worker process a foreman keeps crashed repeatedly, and it gave up on all of them.
+        public static let workersCrashLooping = Code(rawValue: "workers_crash_looping")
     }
 
     /// What kind of error this is.

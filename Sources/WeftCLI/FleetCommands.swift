@@ -449,7 +449,12 @@ public struct ForemanCommand: AsyncParsableCommand {
         }
         let group = ServiceGroup(
             configuration: ServiceGroupConfiguration(services: services, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
-        try await group.run()
+        do {
+            try await group.run()
+        } catch let error as WeftError where error.code == .workersCrashLooping {
+            // Every worker crash-loops: exit 1, for the supervisor to notice.
+            try CommandOutput.failure(error).emit()
+        }
     }
 }
 

@@ -48,6 +48,8 @@ public final class Foreman: Service, Sendable {
         var decisions: [ForemanReport.Decision] = []
         var policy: ScalingPolicy
         var shuttingDown = false
+        /// Why the foreman stops on its own, failing: every slot crash-loops.
+        var failure: String?
     }
 
     let state: Mutex<State>
@@ -87,6 +89,10 @@ public final class Foreman: Service, Sendable {
             group.cancelAll()
         }
         writeReport()
+        if let failure = state.withLock({ $0.failure }) {
+            logger.error("foreman stopped: \(failure)")
+            throw WeftError(.workersCrashLooping, failure)
+        }
         logger.info("foreman stopped")
     }
 
@@ -168,6 +174,20 @@ public final class Foreman: Service, Sendable {
             decide(
                 "give-up",
                 "worker \(index) \(description), its \(crashes)th crash within a minute: not restarting it (crash loop; see its log)")
+            // With no worker left, staying up would hide the failure from whatever supervises
+            // the foreman: it stops, and `run()` throws, so that the process exits non-zero.
+            let failure = state.withLock { state -> String? in
+                let live = state.slots.values.filter { !$0.retire && $0.state != "crash-looping" }
+                guard live.isEmpty, !state.shuttingDown else { return nil }
+                let slots = state.slots.count == 1 ? "1 slot" : "\(state.slots.count) slots"
+                state.failure = "every worker slot crash-loops (\(slots), each with "
+                    + "\(state.configuration.foreman.restartLimit) crashes within a minute); see the workers' logs"
+                return state.failure
+            }
+            if let failure {
+                decide("exit", failure)
+                beginShutdown()
+            }
         }
     }
 

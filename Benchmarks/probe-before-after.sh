@@ -25,12 +25,12 @@ build() {  # build CHECKOUT SIDE: the probe of CHECKOUT, copied to $work/probe-S
         || { tail -20 "$work/$2.build.log" >&2; exit 1; }
     cp "$1/Benchmarks/.build/release/distributed-probe" "$work/probe-$2"
 }
-git worktree add --detach "$work/tree-before" "$before" > /dev/null
+git worktree add --quiet --detach "$work/tree-before" "$before"
 build "$work/tree-before" before
 if [ "$after" = "." ]; then
     build . after
 else
-    git worktree add --detach "$work/tree-after" "$after" > /dev/null
+    git worktree add --quiet --detach "$work/tree-after" "$after"
     build "$work/tree-after" after
 fi
 

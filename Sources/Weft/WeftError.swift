@@ -75,10 +75,12 @@ public struct WeftError: Error, Sendable, Hashable, CustomStringConvertible {
     /// What went wrong, for people.
     public var message: String
 
-    /// Creates an error.
+    /// Creates an error. Control characters in `message` (which may quote ids, labels or
+    /// payloads from outside) are escaped, so that printing or logging it cannot forge a line
+    /// or drive a terminal.
     public init(_ code: Code, _ message: String) {
         self.code = code
-        self.message = message
+        self.message = PrintableText.escaped(message)
     }
 
     public var description: String { "\(message) [\(code)]" }

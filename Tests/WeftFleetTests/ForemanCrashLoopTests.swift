@@ -11,7 +11,11 @@ import Weft
 struct ForemanCrashLoopTests {
     @Test("A foreman whose every worker crash-loops stops and fails, naming the crash loop", .timeLimit(.minutes(1)))
     func exitsWhenEverySlotCrashLoops() async throws {
-        var settings = try FleetHarness.configuration()
+        // No broker is reached: the foreman stops before its first sample of the queues.
+        var settings = FleetConfiguration()
+        settings.broker = "amqp://127.0.0.1:1/"
+        settings.store = FileManager.default.temporaryDirectory.appendingPathComponent("weft-fleet-\(UUID().uuidString)").path
+        settings.queuePrefix = "crash-" + UUID().uuidString.prefix(8).lowercased()
         settings.statusDir = FileManager.default.temporaryDirectory.appendingPathComponent("weft-status-\(UUID().uuidString)").path
         settings.foreman.workers = 2
         settings.foreman.minWorkers = 2

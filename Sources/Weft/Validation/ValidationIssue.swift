@@ -62,10 +62,12 @@ public struct ValidationIssue: Sendable, Hashable, CustomStringConvertible {
     /// The index of the edge concerned in ``Blueprint/edges``, if any.
     public var edgeIndex: Int?
 
-    /// Creates an issue.
+    /// Creates an issue. Control characters in `message` (which quotes ids and expressions
+    /// from the blueprint) are escaped, so that printing it cannot forge a line or drive the
+    /// terminal.
     public init(_ code: Code, _ message: String, nodeID: String? = nil, edgeIndex: Int? = nil) {
         self.code = code
-        self.message = message
+        self.message = PrintableText.escaped(message)
         self.nodeID = nodeID
         self.edgeIndex = edgeIndex
     }

@@ -42,4 +42,21 @@ struct PrintableTextTests {
         let plain = "Blueprint \"orders\" v2 has no node \"chargé → 済\""
         #expect(WeftError(.unknownNode, plain).message == plain)
     }
+
+    @Test("Mermaid and DOT labels render a hostile id as text: no HTML, no line of its own")
+    func graphLabels() {
+        let html = "<img src=x onerror=alert(1)>"
+        let directive = "a\nclick n0 call evil()"
+        let workflow = Workflow("drawn") {
+            Node(html, echo)
+            Node(directive, echo)
+            Edge(html, to: directive)
+        }
+        let mermaid = GraphRenderer.mermaid(workflow.blueprint)
+        #expect(!mermaid.contains("<img"), "\(mermaid)")
+        #expect(mermaid.contains("#60;img src=x onerror=alert(1)#62;"), "\(mermaid)")
+        #expect(!mermaid.split(separator: "\n").contains { $0.trimmingPrefix(" ").hasPrefix("click") }, "\(mermaid)")
+        let dot = GraphRenderer.dot(workflow.blueprint)
+        #expect(!dot.split(separator: "\n").contains { $0.trimmingPrefix(" ").hasPrefix("click") }, "\(dot)")
+    }
 }

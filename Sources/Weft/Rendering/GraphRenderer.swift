@@ -153,11 +153,28 @@ public enum GraphRenderer {
         return ids
     }
 
+    /// `text` as a Mermaid label: on one line (control characters written as `\u{…}`), with the
+    /// characters Mermaid or the HTML it renders to would read as syntax written as entity
+    /// codes, so that an id such as `<img src=x onerror=…>` renders as text and a newline cannot
+    /// start a directive of its own.
     private static func escape(_ text: String) -> String {
-        text.replacingOccurrences(of: "\"", with: "#quot;").replacingOccurrences(of: "|", with: "#124;")
+        var result = ""
+        for character in PrintableText.escaped(text) {
+            switch character {
+            case "\"": result += "#quot;"
+            case "|": result += "#124;"
+            case "<": result += "#60;"
+            case ">": result += "#62;"
+            case "&": result += "#38;"
+            case "#": result += "#35;"
+            default: result.append(character)
+            }
+        }
+        return result
     }
 
+    /// `text` as a Graphviz quoted string, on one line.
     private static func dotEscape(_ text: String) -> String {
-        text.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "\"", with: "\\\"")
+        PrintableText.escaped(text).replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "\"", with: "\\\"")
     }
 }

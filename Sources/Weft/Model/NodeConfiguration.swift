@@ -221,14 +221,8 @@ extension NodeConfiguration {
         return nil
     }
 
-    /// `label` quoted for a message: control and non-ASCII characters escaped, at most 40
-    /// characters, then an ellipsis.
+    /// `label` quoted for a message: at most 40 characters, control characters escaped.
     private static func quote(_ label: String) -> String {
-        var quoted = ""
-        for scalar in label.unicodeScalars.prefix(40) {
-            quoted += scalar.isASCII && scalar.value >= 0x20 && scalar.value != 0x7F
-                ? String(scalar) : "\\u{\(String(scalar.value, radix: 16))}"
-        }
-        return "\"" + quoted + (label.unicodeScalars.count > 40 ? "…" : "") + "\""
+        "\"" + PrintableText.escaped(String(label.unicodeScalars.prefix(40))) + (label.unicodeScalars.count > 40 ? "…" : "") + "\""
     }
 }

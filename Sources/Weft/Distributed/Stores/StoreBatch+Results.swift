@@ -40,17 +40,13 @@ extension StoreBatch {
 
         /// Whether the conditions of `step`, the next operation, hold given the outcomes so far.
         public func allows(_ step: Step) -> Bool {
-            guard let first = step.firstCondition else { return true }
-            guard holds(first) else { return false }
-            for condition in step.moreConditions where !holds(condition) { return false }
-            return true
+            withUnsafePointer(to: step) { allows(conditionsOf: $0) }
         }
 
         /// ``allows(_:)`` for a step read in place.
         func allows(conditionsOf step: UnsafePointer<Step>) -> Bool {
             guard let first = step.pointee.firstCondition else { return true }
             guard holds(first) else { return false }
-            if step.pointee.moreConditions.isEmpty { return true }
             for condition in step.pointee.moreConditions where !holds(condition) { return false }
             return true
         }

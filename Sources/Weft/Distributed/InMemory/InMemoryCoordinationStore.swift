@@ -126,9 +126,11 @@ public final class InMemoryCoordinationStore: CoordinationStore {
     public func compareAndSet(_ key: StoreKey, expected: [UInt8]?, new: [UInt8], fence: Fence?) async throws
         -> CompareAndSetOutcome
     {
-        let operation = StoreBatch.Operation.compareAndSet(key, expected: expected, new: new, fence: fence)
-        try Self.check(operation)
-        guard case .swap(let outcome) = withRun(key.run, { Self.perform(operation, in: $0, at: .zero).outcome }) else {
+        if let fence, fence.key.run != key.run {
+            throw WeftError(.invalidFence, "A fence guards keys of its own run: \(fence.key) cannot guard \(key)")
+        }
+        let step = StoreBatch.Step.compareAndSet(key, expected: expected, new: new, fence: fence)
+        guard case .swap(let outcome) = withRun(key.run, { Self.perform(step, in: $0, at: .zero).outcome }) else {
             return .fenced  // not reached
         }
         return outcome
@@ -241,7 +243,7 @@ public final class InMemoryCoordinationStore: CoordinationStore {
         } else if batch.isEmpty {
             return results
         } else {
-            queued = shards.withLocks(batch.steps.map(\.operation.run)) { shard in
+            queued = shards.withLocks(batch.steps.map(\.key.run)) { shard in
                 Self.apply(batch, at: now, into: &results, only: nil, shard)
             }
         }
@@ -275,77 +277,73 @@ public final class InMemoryCoordinationStore: CoordinationStore {
         return queued
     }
 
-    /// Refuses a fence that guards a key of another run (a run's records are deleted together).
-    private static func check(_ operation: StoreBatch.Operation) throws {
-        switch operation {
-        case .setIfAbsent(let key, _, let fence?), .compareAndSet(let key, _, _, let fence?):
-            guard fence.key.run == key.run else {
-                throw WeftError(.invalidFence, "A fence guards keys of its own run: \(fence.key) cannot guard \(key)")
-            }
-        default:
-            break
-        }
-    }
-
-    /// Performs one operation on its run's shard, already locked; `now` is the store's time (for
-    /// timers and progress). Returns the outcome and the timer to queue, if it scheduled one.
+    /// Performs one step's operation on its run's shard, already locked; `now` is the store's
+    /// time (for timers and progress). Returns the outcome and the timer to queue, if it
+    /// scheduled one. The step is read in place: its fields, not a copy of it.
     private static func perform(
         _ step: UnsafePointer<StoreBatch.Step>, in only: Shard?, _ shard: (String) -> Shard, at now: Duration
     ) -> (outcome: StoreBatch.Results.Outcome, timer: QueuedTimer?) {
-        perform(step.pointee.operation, in: only ?? shard(step.pointee.operation.run), at: now)
-    }
-
-    @inline(__always)
-    private static func perform(_ operation: StoreBatch.Operation, in shard: Shard, at now: Duration)
-        -> (outcome: StoreBatch.Results.Outcome, timer: QueuedTimer?)
-    {
-        switch operation {
-        case .read(let key):
-            return (.read(shard.records(key.run)?.values[key.name]), nil)
-        case .setIfAbsent(let key, let value, let fence):
-            let records = Self.records(key.run, in: shard)
-            if let fence, fence.token < records.fences[fence.key.name] ?? 0 { return (.set(.fenced), nil) }
-            if let existing = records.values[key.name] { return (.set(.exists(existing)), nil) }
-            records.values[key.name] = value
-            if let fence { records.fences[fence.key.name] = fence.token }
+        let shard = only ?? shard(step.pointee.key.run)
+        switch step.pointee.kind {
+        case .read:
+            return (.read(shard.records(step.pointee.key.run)?.values[step.pointee.key.name]), nil)
+        case .setIfAbsent:
+            let records = Self.records(step.pointee.key.run, in: shard)
+            if let fence = step.pointee.fence, fence.token < records.fences[fence.key.name] ?? 0 { return (.set(.fenced), nil) }
+            if let existing = records.values[step.pointee.key.name] { return (.set(.exists(existing)), nil) }
+            records.values[step.pointee.key.name] = step.pointee.bytes
+            if let fence = step.pointee.fence { records.fences[fence.key.name] = fence.token }
             return (.set(.stored), nil)
-        case .compareAndSet(let key, let expected, let new, let fence):
-            let records = Self.records(key.run, in: shard)
-            if let fence, fence.token < records.fences[fence.key.name] ?? 0 { return (.swap(.fenced), nil) }
-            let current = records.values[key.name]
-            guard current == expected else { return (.swap(.mismatch(current)), nil) }
-            records.values[key.name] = new
-            if let fence { records.fences[fence.key.name] = fence.token }
+        case .compareAndSet:
+            let records = Self.records(step.pointee.key.run, in: shard)
+            if let fence = step.pointee.fence, fence.token < records.fences[fence.key.name] ?? 0 { return (.swap(.fenced), nil) }
+            let current = records.values[step.pointee.key.name]
+            guard current == step.pointee.expected else { return (.swap(.mismatch(current)), nil) }
+            records.values[step.pointee.key.name] = step.pointee.bytes
+            if let fence = step.pointee.fence { records.fences[fence.key.name] = fence.token }
             return (.swap(.swapped), nil)
-        case .addToSet(let key, let member):
-            let records = Self.records(key.run, in: shard)
-            records.sets[key.name, default: []].insert(member)
-            return (.size(records.sets[key.name]?.count ?? 0), nil)
-        case .increment(let key, let delta):
-            let records = Self.records(key.run, in: shard)
-            let value = (records.counters[key.name] ?? 0) &+ delta
-            records.counters[key.name] = value
+        case .addToSet:
+            let records = Self.records(step.pointee.key.run, in: shard)
+            let size = Self.insert(step.pointee.member, into: &records.sets[step.pointee.key.name, default: []])
+            return (.size(size), nil)
+        case .increment:
+            let records = Self.records(step.pointee.key.run, in: shard)
+            let value = (records.counters[step.pointee.key.name] ?? 0) &+ step.pointee.amount
+            records.counters[step.pointee.key.name] = value
             return (.count(value), nil)
-        case .scheduleTimer(let key, let delay, let payload):
+        case .scheduleTimer:
+            let key = step.pointee.key
             let existing = shard.records(key.run)
             if existing?.timers[key.name] != nil || existing?.firedTimers.contains(key.name) == true { return (.scheduled(false), nil) }
-            let due = now + delay
-            Self.records(key.run, in: shard).timers[key.name] = TimerState(due: due, payload: payload)
+            let due = now + step.pointee.delay
+            Self.records(key.run, in: shard).timers[key.name] = TimerState(due: due, payload: step.pointee.bytes)
             return (.scheduled(true), QueuedTimer(key: key, due: due))
-        case .retireTimer(let key):
-            let records = Self.records(key.run, in: shard)
-            records.timers.removeValue(forKey: key.name)
-            records.firedTimers.insert(key.name)
+        case .retireTimer:
+            let records = Self.records(step.pointee.key.run, in: shard)
+            records.timers.removeValue(forKey: step.pointee.key.name)
+            records.firedTimers.insert(step.pointee.key.name)
             return (.done, nil)
-        case .recordProgress(let run, let quietFor):
-            let time = now + quietFor
-            if let current = shard.progress[run], current > time { return (.done, nil) }
-            shard.progress[run] = time
+        case .recordProgress:
+            let time = now + step.pointee.delay
+            if let current = shard.progress[step.pointee.key.run], current > time { return (.done, nil) }
+            shard.progress[step.pointee.key.run] = time
             return (.done, nil)
-        case .forgetProgress(let run):
-            shard.progress.removeValue(forKey: run)
+        case .forgetProgress:
+            shard.progress.removeValue(forKey: step.pointee.key.run)
             return (.done, nil)
         }
+    }
+
+    private static func perform(_ step: StoreBatch.Step, in shard: Shard, at now: Duration)
+        -> (outcome: StoreBatch.Results.Outcome, timer: QueuedTimer?)
+    {
+        withUnsafePointer(to: step) { perform($0, in: shard, { _ in shard }, at: now) }
+    }
+
+    /// Inserts `member` and returns the set's size: one hash of the set's name, not two.
+    private static func insert(_ member: String, into set: inout Set<String>) -> Int {
+        set.insert(member)
+        return set.count
     }
 
     /// How many runs have records: for tests of retention.

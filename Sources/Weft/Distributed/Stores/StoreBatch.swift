@@ -73,22 +73,52 @@ public struct StoreBatch: Sendable, Hashable {
     }
 
     /// An operation with the conditions under which it is attempted (all must hold).
+    ///
+    /// Kept flat, as the fields of every operation (most empty), not as an ``Operation``: a
+    /// store reads a step's key or value in place, where reading an enum's payload copies the
+    /// whole operation (every key and value retained, then released), which costs more than the
+    /// work on the in-memory store. ``operation`` gives the enum.
     public struct Step: Sendable, Hashable {
-        /// The operation.
-        public var operation: Operation
+        /// Which operation the step is.
+        enum Kind: UInt8, Sendable, Hashable {
+            case read, setIfAbsent, compareAndSet, addToSet, increment, scheduleTimer, retireTimer, recordProgress, forgetProgress
+        }
+
+        let kind: Kind
+        /// The key; for progress, the run's key with an empty name.
+        let key: StoreKey
+        /// A set-if-absent's value, a compare-and-set's new value, a timer's payload.
+        let bytes: [UInt8]
+        /// A compare-and-set's expected value.
+        let expected: [UInt8]?
+        /// A write's fence.
+        let fence: Fence?
+        /// A set addition's member.
+        let member: String
+        /// An increment's amount.
+        let amount: Int64
+        /// A timer's delay, progress's quiet time.
+        let delay: Duration
         /// The first condition, kept apart so that a step with one condition (the usual case)
         /// allocates nothing for it.
         var firstCondition: Condition?
         /// The conditions after the first.
         var moreConditions: [Condition]
 
-        /// Conditions on earlier operations; empty: always attempted.
-        public var conditions: [Condition] {
-            get { firstCondition.map { [$0] + moreConditions } ?? [] }
-            set {
-                firstCondition = newValue.first
-                moreConditions = Array(newValue.dropFirst())
-            }
+        private init(
+            _ kind: Kind, _ key: StoreKey, bytes: [UInt8] = [], expected: [UInt8]? = nil, fence: Fence? = nil, member: String = "",
+            amount: Int64 = 0, delay: Duration = .zero, when conditions: Conditions
+        ) {
+            self.kind = kind
+            self.key = key
+            self.bytes = bytes
+            self.expected = expected
+            self.fence = fence
+            self.member = member
+            self.amount = amount
+            self.delay = delay
+            self.firstCondition = conditions.first
+            self.moreConditions = conditions.more
         }
 
         /// Creates a step.
@@ -98,9 +128,88 @@ public struct StoreBatch: Sendable, Hashable {
 
         /// Creates a step attempted when every one of `conditions` holds.
         public init(_ operation: Operation, when conditions: Conditions) {
-            self.operation = operation
-            self.firstCondition = conditions.first
-            self.moreConditions = conditions.more
+            switch operation {
+            case .read(let key): self.init(.read, key, when: conditions)
+            case .setIfAbsent(let key, let value, let fence): self.init(.setIfAbsent, key, bytes: value, fence: fence, when: conditions)
+            case .compareAndSet(let key, let expected, let new, let fence):
+                self.init(.compareAndSet, key, bytes: new, expected: expected, fence: fence, when: conditions)
+            case .addToSet(let key, let member): self.init(.addToSet, key, member: member, when: conditions)
+            case .increment(let key, let delta): self.init(.increment, key, amount: delta, when: conditions)
+            case .scheduleTimer(let key, let delay, let payload):
+                self.init(.scheduleTimer, key, bytes: payload, delay: delay, when: conditions)
+            case .retireTimer(let key): self.init(.retireTimer, key, when: conditions)
+            case .recordProgress(let run, let quietFor):
+                self.init(.recordProgress, StoreKey(run: run, name: ""), delay: quietFor, when: conditions)
+            case .forgetProgress(let run): self.init(.forgetProgress, StoreKey(run: run, name: ""), when: conditions)
+            }
+        }
+
+        static func read(_ key: StoreKey, when conditions: Conditions = .always) -> Step { Step(.read, key, when: conditions) }
+
+        static func setIfAbsent(_ key: StoreKey, _ value: [UInt8], fence: Fence?, when conditions: Conditions = .always) -> Step {
+            Step(.setIfAbsent, key, bytes: value, fence: fence, when: conditions)
+        }
+
+        static func compareAndSet(_ key: StoreKey, expected: [UInt8]?, new: [UInt8], fence: Fence?, when conditions: Conditions = .always) -> Step {
+            Step(.compareAndSet, key, bytes: new, expected: expected, fence: fence, when: conditions)
+        }
+
+        static func addToSet(_ key: StoreKey, member: String, when conditions: Conditions = .always) -> Step {
+            Step(.addToSet, key, member: member, when: conditions)
+        }
+
+        static func increment(_ key: StoreKey, by delta: Int64, when conditions: Conditions = .always) -> Step {
+            Step(.increment, key, amount: delta, when: conditions)
+        }
+
+        static func scheduleTimer(_ key: StoreKey, after delay: Duration, payload: [UInt8], when conditions: Conditions = .always) -> Step {
+            Step(.scheduleTimer, key, bytes: payload, delay: delay, when: conditions)
+        }
+
+        static func retireTimer(_ key: StoreKey, when conditions: Conditions = .always) -> Step { Step(.retireTimer, key, when: conditions) }
+
+        static func recordProgress(run: String, quietFor: Duration, when conditions: Conditions = .always) -> Step {
+            Step(.recordProgress, StoreKey(run: run, name: ""), delay: quietFor, when: conditions)
+        }
+
+        static func forgetProgress(run: String, when conditions: Conditions = .always) -> Step {
+            Step(.forgetProgress, StoreKey(run: run, name: ""), when: conditions)
+        }
+
+        /// The operation.
+        public var operation: Operation {
+            get {
+                switch kind {
+                case .read: .read(key)
+                case .setIfAbsent: .setIfAbsent(key, value: bytes, fence: fence)
+                case .compareAndSet: .compareAndSet(key, expected: expected, new: bytes, fence: fence)
+                case .addToSet: .addToSet(key, member: member)
+                case .increment: .increment(key, by: amount)
+                case .scheduleTimer: .scheduleTimer(key, after: delay, payload: bytes)
+                case .retireTimer: .retireTimer(key)
+                case .recordProgress: .recordProgress(run: key.run, quietFor: delay)
+                case .forgetProgress: .forgetProgress(run: key.run)
+                }
+            }
+            set {
+                let conditions = Conditions(first: firstCondition, more: moreConditions)
+                self = Step(newValue, when: conditions)
+            }
+        }
+
+        /// The run whose records the step touches.
+        public var run: String { key.run }
+
+        /// Whether the step writes.
+        var writes: Bool { kind != .read }
+
+        /// Conditions on earlier operations; empty: always attempted.
+        public var conditions: [Condition] {
+            get { firstCondition.map { [$0] + moreConditions } ?? [] }
+            set {
+                firstCondition = newValue.first
+                moreConditions = Array(newValue.dropFirst())
+            }
         }
     }
 
@@ -114,7 +223,7 @@ public struct StoreBatch: Sendable, Hashable {
         /// No condition: the step is always attempted.
         public static var always: Conditions { Conditions(first: nil, more: []) }
 
-        private init(first: Condition?, more: [Condition]) {
+        init(first: Condition?, more: [Condition]) {
             self.first = first
             self.more = more
         }
@@ -173,30 +282,20 @@ public struct StoreBatch: Sendable, Hashable {
         /// The first operation whose fence guards a key of another run.
         var misfenced: Int?
 
-        mutating func note(_ operation: Operation, at index: Int) {
-            let run: String
-            switch operation {
-            case .read(let key):
-                run = key.run
-            case .setIfAbsent(let key, _, let fence), .compareAndSet(let key, _, _, let fence):
-                if misfenced == nil, let fence, fence.key.run != key.run { misfenced = index }
-                run = key.run
+        mutating func note(_ step: Step, at index: Int) {
+            switch step.kind {
+            case .read:
+                break
+            case .setIfAbsent, .compareAndSet:
+                if misfenced == nil, let fence = step.fence, fence.key.run != step.key.run { misfenced = index }
                 hasWrites = true
-            case .addToSet(let key, _), .increment(let key, _), .retireTimer(let key):
-                run = key.run
+            case .addToSet, .increment, .retireTimer, .forgetProgress:
                 hasWrites = true
-            case .scheduleTimer(let key, _, _):
-                run = key.run
+            case .scheduleTimer, .recordProgress:
                 hasWrites = true
                 usesTime = true
-            case .recordProgress(let progressed, _):
-                run = progressed
-                hasWrites = true
-                usesTime = true
-            case .forgetProgress(let forgotten):
-                run = forgotten
-                hasWrites = true
             }
+            let run = step.key.run
             if index == 0 {
                 onlyRun = run
             } else if !spansRuns, onlyRun != run {
@@ -240,13 +339,8 @@ public struct StoreBatch: Sendable, Hashable {
     /// run than the key it writes (a run's records are deleted together): a store checks this
     /// before it applies the batch.
     public func checkFences() throws(WeftError) {
-        guard let index = summary.misfenced else { return }
-        switch steps[index].operation {
-        case .setIfAbsent(let key, _, let fence?), .compareAndSet(let key, _, _, let fence?):
-            throw WeftError(.invalidFence, "A fence guards keys of its own run: \(fence.key) cannot guard \(key)")
-        default:
-            return
-        }
+        guard let index = summary.misfenced, let fence = steps[index].fence else { return }
+        throw WeftError(.invalidFence, "A fence guards keys of its own run: \(fence.key) cannot guard \(steps[index].key)")
     }
 
     /// Appends `step`; its conditions must name earlier steps.
@@ -254,17 +348,17 @@ public struct StoreBatch: Sendable, Hashable {
         for condition in step.conditions where condition.step < 0 || condition.step >= steps.count {
             throw WeftError(.invalidBatch, "A batch's condition names step \(condition.step) of \(steps.count) before it")
         }
-        summary.note(step.operation, at: steps.count)
+        summary.note(step, at: steps.count)
         steps.append(step)
     }
 
-    /// Appends an operation and returns its index. Not generic, so that building a batch
-    /// copies no step through run-time metadata.
-    private mutating func add(_ operation: consuming Operation, _ conditions: Conditions) -> Int {
+    /// Appends a step and returns its index. Not generic, so that building a batch copies no
+    /// step through run-time metadata.
+    private mutating func add(_ step: consuming Step) -> Int {
         // A condition naming no earlier step (a label of another batch) never holds: see
         // ``Results/allows(_:)``.
-        summary.note(operation, at: steps.count)
-        steps.append(Step(operation, when: conditions))
+        summary.note(step, at: steps.count)
+        steps.append(step)
         return steps.count - 1
     }
 
@@ -273,7 +367,7 @@ public struct StoreBatch: Sendable, Hashable {
     /// Reads the value at `key`.
     @discardableResult
     public mutating func read(_ key: StoreKey, when conditions: Conditions = .always) -> Label<[UInt8]?> {
-        Label(step: add(.read(key), conditions))
+        Label(step: add(.read(key, when: conditions)))
     }
 
     /// Stores `value` at `key` unless it has one (see ``CoordinationStore/setIfAbsent(_:_:fence:)``).
@@ -281,7 +375,7 @@ public struct StoreBatch: Sendable, Hashable {
     public mutating func setIfAbsent(_ key: StoreKey, _ value: [UInt8], fence: Fence? = nil, when conditions: Conditions = .always)
         -> Label<SetIfAbsentOutcome>
     {
-        Label(step: add(.setIfAbsent(key, value: value, fence: fence), conditions))
+        Label(step: add(.setIfAbsent(key, value, fence: fence, when: conditions)))
     }
 
     /// Replaces the value at `key` when it is `expected` (see
@@ -290,19 +384,19 @@ public struct StoreBatch: Sendable, Hashable {
     public mutating func compareAndSet(
         _ key: StoreKey, expected: [UInt8]?, new: [UInt8], fence: Fence? = nil, when conditions: Conditions = .always
     ) -> Label<CompareAndSetOutcome> {
-        Label(step: add(.compareAndSet(key, expected: expected, new: new, fence: fence), conditions))
+        Label(step: add(.compareAndSet(key, expected: expected, new: new, fence: fence, when: conditions)))
     }
 
     /// Adds `member` to the set at `key`; the outcome is the set's size afterwards.
     @discardableResult
     public mutating func addToSet(_ key: StoreKey, member: String, when conditions: Conditions = .always) -> Label<Int> {
-        Label(step: add(.addToSet(key, member: member), conditions))
+        Label(step: add(.addToSet(key, member: member, when: conditions)))
     }
 
     /// Adds `delta` to the counter at `key`; the outcome is its new value.
     @discardableResult
     public mutating func increment(_ key: StoreKey, by delta: Int64, when conditions: Conditions = .always) -> Label<Int64> {
-        Label(step: add(.increment(key, by: delta), conditions))
+        Label(step: add(.increment(key, by: delta, when: conditions)))
     }
 
     /// Schedules a timer; the outcome says whether it was (see
@@ -311,24 +405,24 @@ public struct StoreBatch: Sendable, Hashable {
     public mutating func scheduleTimer(_ key: StoreKey, after delay: Duration, payload: [UInt8], when conditions: Conditions = .always)
         -> Label<Bool>
     {
-        Label(step: add(.scheduleTimer(key, after: delay, payload: payload), conditions))
+        Label(step: add(.scheduleTimer(key, after: delay, payload: payload, when: conditions)))
     }
 
     /// Retires the timer at `key` (see ``CoordinationStore/retireTimer(_:)``).
     @discardableResult
     public mutating func retireTimer(_ key: StoreKey, when conditions: Conditions = .always) -> Label<Void> {
-        Label(step: add(.retireTimer(key), conditions))
+        Label(step: add(.retireTimer(key, when: conditions)))
     }
 
     /// Notes progress of `run` (see ``CoordinationStore/recordProgress(run:quietFor:)``).
     @discardableResult
     public mutating func recordProgress(run: String, quietFor: Duration = .zero, when conditions: Conditions = .always) -> Label<Void> {
-        Label(step: add(.recordProgress(run: run, quietFor: quietFor), conditions))
+        Label(step: add(.recordProgress(run: run, quietFor: quietFor, when: conditions)))
     }
 
     /// Removes `run` from the progress index (see ``CoordinationStore/forgetProgress(run:)``).
     @discardableResult
     public mutating func forgetProgress(run: String, when conditions: Conditions = .always) -> Label<Void> {
-        Label(step: add(.forgetProgress(run: run), conditions))
+        Label(step: add(.forgetProgress(run: run, when: conditions)))
     }
 }

@@ -64,4 +64,37 @@ struct StoreBatchTests {
         #expect(StoreBatch.Conditions.size(size, equals: 2).all == [.size(step: 1, equals: 2)])
         #expect(throws: WeftError.self) { try batch.append(.init(.read(key), when: [.stored(step: 9)])) }
     }
+
+    @Test("Every operation reads back from its step as it was given, fences of another run and odd conditions included")
+    func operationsRoundTrip() {
+        let other = StoreKey(run: "b", name: "f")
+        let operations: [StoreBatch.Operation] = [
+            .read(key),
+            .setIfAbsent(key, value: [1, 2], fence: nil),
+            .setIfAbsent(key, value: [3], fence: Fence(key: StoreKey(run: "a", name: "f"), token: .max)),
+            .setIfAbsent(key, value: [], fence: Fence(key: other, token: 0)),
+            .compareAndSet(key, expected: nil, new: [4], fence: nil),
+            .compareAndSet(key, expected: [5], new: [], fence: Fence(key: other, token: 7)),
+            .addToSet(key, member: "member"),
+            .increment(key, by: -3),
+            .increment(key, by: .min),
+            .scheduleTimer(key, after: .seconds(-2) + .nanoseconds(1), payload: [9]),
+            .scheduleTimer(key, after: .zero, payload: []),
+            .retireTimer(key),
+            .recordProgress(run: "a", quietFor: .milliseconds(1500)),
+            .forgetProgress(run: "a"),
+        ]
+        for operation in operations {
+            #expect(StoreBatch.Step(operation).operation == operation)
+        }
+        let conditions: [StoreBatch.Condition] = [.stored(step: 0), .swapped(step: 3), .size(step: 2, equals: 100)]
+        #expect(StoreBatch.Step(.read(key), when: conditions).conditions == conditions)
+        // A size beyond any set's reads back as one no set has.
+        #expect(StoreBatch.Step(.read(key), when: [.size(step: 1, equals: .max)]).conditions == [.size(step: 1, equals: -1)])
+    }
+
+    @Test("A step stays small: a hop's batch of eight steps fits the allocator's per-thread cache (1,032 bytes)")
+    func stepSize() {
+        #expect(MemoryLayout<StoreBatch.Step>.stride * 8 + 32 <= 1032)
+    }
 }

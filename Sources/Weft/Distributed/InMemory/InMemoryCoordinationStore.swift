@@ -100,13 +100,6 @@ public final class InMemoryCoordinationStore: CoordinationStore {
         shards.withLock(run, body)
     }
 
-    private static func records(_ run: String, in shard: Shard) -> RunRecords {
-        if let records = shard.records(run) { return records }
-        let records = RunRecords()
-        shard.runs[run] = records
-        return records
-    }
-
     /// Runs `body` on `run`'s records, created if absent, under its shard's lock.
     private func withRecords<T: Sendable>(_ run: String, _ body: (RunRecords) -> T) -> T {
         shards.withLock(run) { shard in
@@ -235,16 +228,15 @@ public final class InMemoryCoordinationStore: CoordinationStore {
         // over them here.
         try batch.checkFences()
         let now = batch.usesTime ? clock.now : .zero
-        // Allocated before the lock is taken, so that the critical section only does the work.
-        var results = StoreBatch.Results(capacity: batch.steps.count)
+        let results: StoreBatch.Results
         let queued: [QueuedTimer]
         if let run = batch.onlyRun {
-            queued = withRun(run) { shard in Self.apply(batch, at: now, into: &results, only: shard) { _ in shard } }
+            (results, queued) = withRun(run) { shard in Self.apply(batch, at: now, only: shard) { _ in shard } }
         } else if batch.isEmpty {
-            return results
+            return StoreBatch.Results()
         } else {
-            queued = shards.withLocks(batch.steps.map(\.key.run)) { shard in
-                Self.apply(batch, at: now, into: &results, only: nil, shard)
+            (results, queued) = shards.withLocks(batch.steps.map(\.key.run)) { shard in
+                Self.apply(batch, at: now, only: nil, shard)
             }
         }
         if !queued.isEmpty { timers.withLock { queue in for timer in queued { queue.insert(timer.key, due: timer.due) } } }
@@ -252,13 +244,17 @@ public final class InMemoryCoordinationStore: CoordinationStore {
     }
 
     /// Applies `batch` to the locked shards (`only`, when every operation is of one run, else
-    /// the one `shard` gives for each operation's run), appending each outcome to `results`;
-    /// returns the timers scheduled, for the caller to queue outside the locks. Steps are read
-    /// in place, not copied.
+    /// the one `shard` gives for each operation's run); returns the outcomes, and the timers
+    /// scheduled, for the caller to queue outside the locks. Steps are read in place, not
+    /// copied; a batch of one run looks its records up once.
     private static func apply(
-        _ batch: StoreBatch, at now: Duration, into results: inout StoreBatch.Results, only: Shard?, _ shard: (String) -> Shard
-    ) -> [QueuedTimer] {
+        _ batch: StoreBatch, at now: Duration, only: Shard?, _ shard: (String) -> Shard
+    ) -> (StoreBatch.Results, [QueuedTimer]) {
+        // Made here, not passed in: results captured by the lock's closure were copied at every
+        // outcome appended.
+        var results = StoreBatch.Results(capacity: batch.count)
         var queued: [QueuedTimer] = []
+        var onlyRecords = only.flatMap { only in batch.onlyRun.flatMap { only.records($0) } }
         batch.steps.withUnsafeBufferPointer { steps in
             guard let first = steps.baseAddress else { return }
             for index in steps.indices {
@@ -269,57 +265,75 @@ public final class InMemoryCoordinationStore: CoordinationStore {
                     results.append(.notAttempted)
                     continue
                 }
-                let (outcome, timer) = perform(step, in: only, shard, at: now)
+                let outcome: StoreBatch.Results.Outcome
+                let timer: QueuedTimer?
+                if let only {
+                    (outcome, timer) = perform(step, in: only, records: &onlyRecords, at: now)
+                } else {
+                    let target = shard(step.pointee.key.run)
+                    var records = target.records(step.pointee.key.run)
+                    (outcome, timer) = perform(step, in: target, records: &records, at: now)
+                }
                 results.append(outcome)
                 if let timer { queued.append(timer) }
             }
         }
-        return queued
+        return (results, queued)
     }
 
-    /// Performs one step's operation on its run's shard, already locked; `now` is the store's
-    /// time (for timers and progress). Returns the outcome and the timer to queue, if it
-    /// scheduled one. The step is read in place: its fields, not a copy of it.
+    /// `records`, the step's run's records, created when the run has none yet.
+    @inline(__always)
+    private static func created(_ records: inout RunRecords?, _ step: UnsafePointer<StoreBatch.Step>, in shard: Shard) -> RunRecords {
+        if let records { return records }
+        let made = RunRecords()
+        shard.runs[step.pointee.key.run] = made
+        records = made
+        return made
+    }
+
+    /// Performs one step's operation on its run's shard, already locked, given the run's
+    /// records (`nil`: it has none yet; a write creates them); `now` is the store's time (for
+    /// timers and progress). Returns the outcome and the timer to queue, if it scheduled one.
+    /// The step is read in place: its fields, not a copy of it. Its fence guards a key of its
+    /// own run (``StoreBatch/checkFences()``): the fence's name and token are read in place.
     private static func perform(
-        _ step: UnsafePointer<StoreBatch.Step>, in only: Shard?, _ shard: (String) -> Shard, at now: Duration
+        _ step: UnsafePointer<StoreBatch.Step>, in shard: Shard, records found: inout RunRecords?, at now: Duration
     ) -> (outcome: StoreBatch.Results.Outcome, timer: QueuedTimer?) {
-        let shard = only ?? shard(step.pointee.key.run)
         switch step.pointee.kind {
         case .read:
-            return (.read(shard.records(step.pointee.key.run)?.values[step.pointee.key.name]), nil)
+            return (.read(found?.values[step.pointee.key.name]), nil)
         case .setIfAbsent:
-            let records = Self.records(step.pointee.key.run, in: shard)
-            if let fence = step.pointee.fence, fence.token < records.fences[fence.key.name] ?? 0 { return (.set(.fenced), nil) }
+            let records = created(&found, step, in: shard)
+            if step.pointee.isFenced, step.pointee.number < records.fences[step.pointee.text] ?? 0 { return (.set(.fenced), nil) }
             if let existing = records.values[step.pointee.key.name] { return (.set(.exists(existing)), nil) }
             records.values[step.pointee.key.name] = step.pointee.bytes
-            if let fence = step.pointee.fence { records.fences[fence.key.name] = fence.token }
+            if step.pointee.isFenced { records.fences[step.pointee.text] = step.pointee.number }
             return (.set(.stored), nil)
         case .compareAndSet:
-            let records = Self.records(step.pointee.key.run, in: shard)
-            if let fence = step.pointee.fence, fence.token < records.fences[fence.key.name] ?? 0 { return (.swap(.fenced), nil) }
+            let records = created(&found, step, in: shard)
+            if step.pointee.isFenced, step.pointee.number < records.fences[step.pointee.text] ?? 0 { return (.swap(.fenced), nil) }
             let current = records.values[step.pointee.key.name]
             guard current == step.pointee.expected else { return (.swap(.mismatch(current)), nil) }
             records.values[step.pointee.key.name] = step.pointee.bytes
-            if let fence = step.pointee.fence { records.fences[fence.key.name] = fence.token }
+            if step.pointee.isFenced { records.fences[step.pointee.text] = step.pointee.number }
             return (.swap(.swapped), nil)
         case .addToSet:
-            let records = Self.records(step.pointee.key.run, in: shard)
-            let size = Self.insert(step.pointee.member, into: &records.sets[step.pointee.key.name, default: []])
+            let records = created(&found, step, in: shard)
+            let size = Self.insert(step.pointee.text, into: &records.sets[step.pointee.key.name, default: []])
             return (.size(size), nil)
         case .increment:
-            let records = Self.records(step.pointee.key.run, in: shard)
-            let value = (records.counters[step.pointee.key.name] ?? 0) &+ step.pointee.amount
+            let records = created(&found, step, in: shard)
+            let value = (records.counters[step.pointee.key.name] ?? 0) &+ Int64(bitPattern: step.pointee.number)
             records.counters[step.pointee.key.name] = value
             return (.count(value), nil)
         case .scheduleTimer:
             let key = step.pointee.key
-            let existing = shard.records(key.run)
-            if existing?.timers[key.name] != nil || existing?.firedTimers.contains(key.name) == true { return (.scheduled(false), nil) }
+            if found?.timers[key.name] != nil || found?.firedTimers.contains(key.name) == true { return (.scheduled(false), nil) }
             let due = now + step.pointee.delay
-            Self.records(key.run, in: shard).timers[key.name] = TimerState(due: due, payload: step.pointee.bytes)
+            created(&found, step, in: shard).timers[key.name] = TimerState(due: due, payload: step.pointee.bytes)
             return (.scheduled(true), QueuedTimer(key: key, due: due))
         case .retireTimer:
-            let records = Self.records(step.pointee.key.run, in: shard)
+            let records = created(&found, step, in: shard)
             records.timers.removeValue(forKey: step.pointee.key.name)
             records.firedTimers.insert(step.pointee.key.name)
             return (.done, nil)
@@ -337,7 +351,8 @@ public final class InMemoryCoordinationStore: CoordinationStore {
     private static func perform(_ step: StoreBatch.Step, in shard: Shard, at now: Duration)
         -> (outcome: StoreBatch.Results.Outcome, timer: QueuedTimer?)
     {
-        withUnsafePointer(to: step) { perform($0, in: shard, { _ in shard }, at: now) }
+        var records = shard.records(step.key.run)
+        return withUnsafePointer(to: step) { perform($0, in: shard, records: &records, at: now) }
     }
 
     /// Inserts `member` and returns the set's size: one hash of the set's name, not two.

@@ -189,8 +189,19 @@ final class JobHandler: Sendable {
         /// Whether the job is a claim to check against the run's records (a delivered job, not
         /// one run inline nor a control node's resume).
         let checksReadiness: Bool
-        var run: String { envelope.runID }
-        var iteration: Int { envelope.iteration }
+        /// The envelope's run and iteration, kept apart: read through the envelope, each
+        /// reading copied the whole envelope.
+        let run: String
+        let iteration: Int
+
+        init(envelope: Envelope, plan: FleetPlan, node: Int, checksReadiness: Bool) {
+            self.envelope = envelope
+            self.plan = plan
+            self.node = node
+            self.checksReadiness = checksReadiness
+            self.run = envelope.runID
+            self.iteration = envelope.iteration
+        }
     }
 
     /// What a job's first read found, in a run that is still going.

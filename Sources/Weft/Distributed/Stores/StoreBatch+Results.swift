@@ -47,15 +47,20 @@ extension StoreBatch {
         func allows(conditionsOf step: UnsafePointer<Step>) -> Bool {
             guard let first = step.pointee.firstCondition else { return true }
             guard holds(first) else { return false }
-            for condition in step.pointee.moreConditions where !holds(condition) { return false }
+            guard let rare = step.pointee.rare else { return true }
+            for condition in rare.moreConditions where !holds(condition) { return false }
             return true
         }
 
         private func holds(_ condition: Condition) -> Bool {
+            holds(PackedCondition(condition))
+        }
+
+        private func holds(_ condition: PackedCondition) -> Bool {
             guard condition.step >= 0, condition.step < outcomes.count else { return false }
-            switch (condition, outcomes[condition.step]) {
+            switch (condition.kind, outcomes[condition.step]) {
             case (.stored, .set(.stored)), (.swapped, .swap(.swapped)): return true
-            case (.size(_, let required), .size(let size)): return size == required
+            case (.size, .size(let size)): return size == Int(condition.size)
             default: return false
             }
         }

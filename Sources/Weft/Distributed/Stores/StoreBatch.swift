@@ -74,51 +74,94 @@ public struct StoreBatch: Sendable, Hashable {
 
     /// An operation with the conditions under which it is attempted (all must hold).
     ///
-    /// Kept flat, as the fields of every operation (most empty), not as an ``Operation``: a
-    /// store reads a step's key or value in place, where reading an enum's payload copies the
-    /// whole operation (every key and value retained, then released), which costs more than the
-    /// work on the in-memory store. ``operation`` gives the enum.
+    /// Kept flat and small, as the fields operations share, not as an ``Operation``: a store
+    /// reads a step's key or value in place, where reading an enum's payload copies the whole
+    /// operation (every key and value retained, then released), which costs more than the work
+    /// on the in-memory store; and a hop's batch of eight steps fits an allocation that the
+    /// system allocator serves from its per-thread cache, with few fields to release. ``operation`` gives the enum.
     public struct Step: Sendable, Hashable {
         /// Which operation the step is.
         enum Kind: UInt8, Sendable, Hashable {
             case read, setIfAbsent, compareAndSet, addToSet, increment, scheduleTimer, retireTimer, recordProgress, forgetProgress
         }
 
-        let kind: Kind
         /// The key; for progress, the run's key with an empty name.
         let key: StoreKey
         /// A set-if-absent's value, a compare-and-set's new value, a timer's payload.
         let bytes: [UInt8]
+        /// A set addition's member; a write's fence's key name.
+        let text: String
+        /// What few steps have (see ``Rare``); `nil` for most.
+        let rare: Rare?
+        /// A write's fence token; an increment's amount (its bit pattern); a timer's or
+        /// progress's delay, seconds.
+        let number: UInt64
+        /// A timer's or progress's delay, attoseconds.
+        let attoseconds: Int64
+        /// The first condition, kept apart and packed, so that a step with one condition (the
+        /// usual case) allocates nothing for it.
+        let firstCondition: PackedCondition?
+        let kind: Kind
+        /// Whether a write has a fence.
+        let isFenced: Bool
+
+        /// What few steps have, in one reference that most steps leave `nil`: a compare-and-set's
+        /// expected value, a fence's run when it is not the key's (a fence that a store refuses),
+        /// the conditions after the first. A step has fewer fields to release so.
+        final class Rare: Sendable, Hashable {
+            let expected: [UInt8]?
+            let fenceRun: String?
+            let moreConditions: [Condition]
+
+            init(expected: [UInt8]?, fenceRun: String?, moreConditions: [Condition]) {
+                self.expected = expected
+                self.fenceRun = fenceRun
+                self.moreConditions = moreConditions
+            }
+
+            static func == (lhs: Rare, rhs: Rare) -> Bool {
+                lhs.expected == rhs.expected && lhs.fenceRun == rhs.fenceRun && lhs.moreConditions == rhs.moreConditions
+            }
+
+            func hash(into hasher: inout Hasher) {
+                hasher.combine(expected)
+                hasher.combine(fenceRun)
+                hasher.combine(moreConditions)
+            }
+        }
+
         /// A compare-and-set's expected value.
-        let expected: [UInt8]?
-        /// A write's fence.
-        let fence: Fence?
-        /// A set addition's member.
-        let member: String
-        /// An increment's amount.
-        let amount: Int64
-        /// A timer's delay, progress's quiet time.
-        let delay: Duration
-        /// The first condition, kept apart so that a step with one condition (the usual case)
-        /// allocates nothing for it.
-        var firstCondition: Condition?
+        var expected: [UInt8]? { rare?.expected }
+        /// A fence's run when it is not the key's.
+        var fenceRun: String? { rare?.fenceRun }
         /// The conditions after the first.
-        var moreConditions: [Condition]
+        var moreConditions: [Condition] { rare?.moreConditions ?? [] }
 
         private init(
-            _ kind: Kind, _ key: StoreKey, bytes: [UInt8] = [], expected: [UInt8]? = nil, fence: Fence? = nil, member: String = "",
-            amount: Int64 = 0, delay: Duration = .zero, when conditions: Conditions
+            _ kind: Kind, _ key: StoreKey, bytes: [UInt8] = [], expected: [UInt8]? = nil, fence: Fence? = nil, text: String = "",
+            number: UInt64 = 0, delay: Duration = .zero, when conditions: Conditions
         ) {
             self.kind = kind
             self.key = key
             self.bytes = bytes
-            self.expected = expected
-            self.fence = fence
-            self.member = member
-            self.amount = amount
-            self.delay = delay
+            // A step has a fence, a delay or a number, never two of them.
+            let (seconds, attoseconds) = delay.components
+            let fenceRun: String?
+            if let fence {
+                self.text = fence.key.name
+                fenceRun = fence.key.run == key.run ? nil : fence.key.run
+                self.number = fence.token
+                self.isFenced = true
+            } else {
+                self.text = text
+                fenceRun = nil
+                self.number = delay == .zero ? number : UInt64(bitPattern: seconds)
+                self.isFenced = false
+            }
+            self.attoseconds = attoseconds
             self.firstCondition = conditions.first
-            self.moreConditions = conditions.more
+            self.rare = expected == nil && fenceRun == nil && conditions.more.isEmpty
+                ? nil : Rare(expected: expected, fenceRun: fenceRun, moreConditions: conditions.more)
         }
 
         /// Creates a step.
@@ -129,18 +172,17 @@ public struct StoreBatch: Sendable, Hashable {
         /// Creates a step attempted when every one of `conditions` holds.
         public init(_ operation: Operation, when conditions: Conditions) {
             switch operation {
-            case .read(let key): self.init(.read, key, when: conditions)
-            case .setIfAbsent(let key, let value, let fence): self.init(.setIfAbsent, key, bytes: value, fence: fence, when: conditions)
+            case .read(let key): self = .read(key, when: conditions)
+            case .setIfAbsent(let key, let value, let fence): self = .setIfAbsent(key, value, fence: fence, when: conditions)
             case .compareAndSet(let key, let expected, let new, let fence):
-                self.init(.compareAndSet, key, bytes: new, expected: expected, fence: fence, when: conditions)
-            case .addToSet(let key, let member): self.init(.addToSet, key, member: member, when: conditions)
-            case .increment(let key, let delta): self.init(.increment, key, amount: delta, when: conditions)
+                self = .compareAndSet(key, expected: expected, new: new, fence: fence, when: conditions)
+            case .addToSet(let key, let member): self = .addToSet(key, member: member, when: conditions)
+            case .increment(let key, let delta): self = .increment(key, by: delta, when: conditions)
             case .scheduleTimer(let key, let delay, let payload):
-                self.init(.scheduleTimer, key, bytes: payload, delay: delay, when: conditions)
-            case .retireTimer(let key): self.init(.retireTimer, key, when: conditions)
-            case .recordProgress(let run, let quietFor):
-                self.init(.recordProgress, StoreKey(run: run, name: ""), delay: quietFor, when: conditions)
-            case .forgetProgress(let run): self.init(.forgetProgress, StoreKey(run: run, name: ""), when: conditions)
+                self = .scheduleTimer(key, after: delay, payload: payload, when: conditions)
+            case .retireTimer(let key): self = .retireTimer(key, when: conditions)
+            case .recordProgress(let run, let quietFor): self = .recordProgress(run: run, quietFor: quietFor, when: conditions)
+            case .forgetProgress(let run): self = .forgetProgress(run: run, when: conditions)
             }
         }
 
@@ -150,23 +192,29 @@ public struct StoreBatch: Sendable, Hashable {
             Step(.setIfAbsent, key, bytes: value, fence: fence, when: conditions)
         }
 
-        static func compareAndSet(_ key: StoreKey, expected: [UInt8]?, new: [UInt8], fence: Fence?, when conditions: Conditions = .always) -> Step {
+        static func compareAndSet(
+            _ key: StoreKey, expected: [UInt8]?, new: [UInt8], fence: Fence?, when conditions: Conditions = .always
+        ) -> Step {
             Step(.compareAndSet, key, bytes: new, expected: expected, fence: fence, when: conditions)
         }
 
         static func addToSet(_ key: StoreKey, member: String, when conditions: Conditions = .always) -> Step {
-            Step(.addToSet, key, member: member, when: conditions)
+            Step(.addToSet, key, text: member, when: conditions)
         }
 
         static func increment(_ key: StoreKey, by delta: Int64, when conditions: Conditions = .always) -> Step {
-            Step(.increment, key, amount: delta, when: conditions)
+            Step(.increment, key, number: UInt64(bitPattern: delta), when: conditions)
         }
 
-        static func scheduleTimer(_ key: StoreKey, after delay: Duration, payload: [UInt8], when conditions: Conditions = .always) -> Step {
+        static func scheduleTimer(_ key: StoreKey, after delay: Duration, payload: [UInt8], when conditions: Conditions = .always)
+            -> Step
+        {
             Step(.scheduleTimer, key, bytes: payload, delay: delay, when: conditions)
         }
 
-        static func retireTimer(_ key: StoreKey, when conditions: Conditions = .always) -> Step { Step(.retireTimer, key, when: conditions) }
+        static func retireTimer(_ key: StoreKey, when conditions: Conditions = .always) -> Step {
+            Step(.retireTimer, key, when: conditions)
+        }
 
         static func recordProgress(run: String, quietFor: Duration, when conditions: Conditions = .always) -> Step {
             Step(.recordProgress, StoreKey(run: run, name: ""), delay: quietFor, when: conditions)
@@ -176,39 +224,66 @@ public struct StoreBatch: Sendable, Hashable {
             Step(.forgetProgress, StoreKey(run: run, name: ""), when: conditions)
         }
 
+        /// A write's fence.
+        var fence: Fence? {
+            isFenced ? Fence(key: StoreKey(run: fenceRun ?? key.run, name: text), token: number) : nil
+        }
+
+        /// A set addition's member.
+        var member: String { text }
+
+        /// An increment's amount.
+        var amount: Int64 { Int64(bitPattern: number) }
+
+        /// A timer's delay, progress's quiet time.
+        var delay: Duration { Duration(secondsComponent: Int64(bitPattern: number), attosecondsComponent: attoseconds) }
+
         /// The operation.
         public var operation: Operation {
-            get {
-                switch kind {
-                case .read: .read(key)
-                case .setIfAbsent: .setIfAbsent(key, value: bytes, fence: fence)
-                case .compareAndSet: .compareAndSet(key, expected: expected, new: bytes, fence: fence)
-                case .addToSet: .addToSet(key, member: member)
-                case .increment: .increment(key, by: amount)
-                case .scheduleTimer: .scheduleTimer(key, after: delay, payload: bytes)
-                case .retireTimer: .retireTimer(key)
-                case .recordProgress: .recordProgress(run: key.run, quietFor: delay)
-                case .forgetProgress: .forgetProgress(run: key.run)
-                }
-            }
-            set {
-                let conditions = Conditions(first: firstCondition, more: moreConditions)
-                self = Step(newValue, when: conditions)
+            switch kind {
+            case .read: .read(key)
+            case .setIfAbsent: .setIfAbsent(key, value: bytes, fence: fence)
+            case .compareAndSet: .compareAndSet(key, expected: expected, new: bytes, fence: fence)
+            case .addToSet: .addToSet(key, member: member)
+            case .increment: .increment(key, by: amount)
+            case .scheduleTimer: .scheduleTimer(key, after: delay, payload: bytes)
+            case .retireTimer: .retireTimer(key)
+            case .recordProgress: .recordProgress(run: key.run, quietFor: delay)
+            case .forgetProgress: .forgetProgress(run: key.run)
             }
         }
 
         /// The run whose records the step touches.
         public var run: String { key.run }
 
-        /// Whether the step writes.
-        var writes: Bool { kind != .read }
-
         /// Conditions on earlier operations; empty: always attempted.
         public var conditions: [Condition] {
-            get { firstCondition.map { [$0] + moreConditions } ?? [] }
-            set {
-                firstCondition = newValue.first
-                moreConditions = Array(newValue.dropFirst())
+            firstCondition.map { [$0.condition] + moreConditions } ?? []
+        }
+    }
+
+    /// A ``Condition`` in 13 bytes instead of 17, so that a ``Step`` stays small.
+    struct PackedCondition: Sendable, Hashable {
+        enum Kind: UInt8, Sendable, Hashable { case stored, swapped, size }
+
+        let step: Int
+        /// A size condition's size; -1 for a size no set reaches (beyond `Int32`), which never holds.
+        let size: Int32
+        let kind: Kind
+
+        init(_ condition: Condition) {
+            switch condition {
+            case .stored(let step): (self.step, self.size, self.kind) = (step, 0, .stored)
+            case .swapped(let step): (self.step, self.size, self.kind) = (step, 0, .swapped)
+            case .size(let step, let size): (self.step, self.size, self.kind) = (step, Int32(exactly: size) ?? -1, .size)
+            }
+        }
+
+        var condition: Condition {
+            switch kind {
+            case .stored: .stored(step: step)
+            case .swapped: .swapped(step: step)
+            case .size: .size(step: step, equals: size == -1 ? -1 : Int(size))
             }
         }
     }
@@ -217,14 +292,14 @@ public struct StoreBatch: Sendable, Hashable {
     /// `.stored(label)`, `.swapped(label)` or `.size(label, equals: n)` (which allocates nothing),
     /// or several, written as an array literal.
     public struct Conditions: Sendable, Hashable, ExpressibleByArrayLiteral {
-        var first: Condition?
+        var first: PackedCondition?
         var more: [Condition]
 
         /// No condition: the step is always attempted.
         public static var always: Conditions { Conditions(first: nil, more: []) }
 
-        init(first: Condition?, more: [Condition]) {
-            self.first = first
+        private init(first: Condition?, more: [Condition]) {
+            self.first = first.map(PackedCondition.init)
             self.more = more
         }
 
@@ -254,7 +329,7 @@ public struct StoreBatch: Sendable, Hashable {
         }
 
         /// The conditions, in order.
-        public var all: [Condition] { first.map { [$0] + more } ?? [] }
+        public var all: [Condition] { first.map { [$0.condition] + more } ?? [] }
     }
 
     /// Names an operation of a batch, and the type of its outcome (see ``Results``).
@@ -287,7 +362,7 @@ public struct StoreBatch: Sendable, Hashable {
             case .read:
                 break
             case .setIfAbsent, .compareAndSet:
-                if misfenced == nil, let fence = step.fence, fence.key.run != step.key.run { misfenced = index }
+                if misfenced == nil, step.fenceRun != nil { misfenced = index }
                 hasWrites = true
             case .addToSet, .increment, .retireTimer, .forgetProgress:
                 hasWrites = true

@@ -228,15 +228,17 @@ public final class InMemoryCoordinationStore: CoordinationStore {
         // over them here.
         try batch.checkFences()
         let now = batch.usesTime ? clock.now : .zero
-        let results: StoreBatch.Results
+        // Allocated before the lock is taken, so that the critical section only does the work:
+        // a fan-out's jobs all wait on their run's shard.
+        var results = StoreBatch.Results(capacity: batch.count)
         let queued: [QueuedTimer]
         if let run = batch.onlyRun {
-            (results, queued) = withRun(run) { shard in Self.apply(batch, at: now, only: shard) { _ in shard } }
+            queued = withRun(run) { shard in Self.apply(batch, at: now, into: &results, only: shard) { _ in shard } }
         } else if batch.isEmpty {
-            return StoreBatch.Results()
+            return results
         } else {
-            (results, queued) = shards.withLocks(batch.steps.map(\.key.run)) { shard in
-                Self.apply(batch, at: now, only: nil, shard)
+            queued = shards.withLocks(batch.steps.map(\.key.run)) { shard in
+                Self.apply(batch, at: now, into: &results, only: nil, shard)
             }
         }
         if !queued.isEmpty { timers.withLock { queue in for timer in queued { queue.insert(timer.key, due: timer.due) } } }
@@ -244,15 +246,12 @@ public final class InMemoryCoordinationStore: CoordinationStore {
     }
 
     /// Applies `batch` to the locked shards (`only`, when every operation is of one run, else
-    /// the one `shard` gives for each operation's run); returns the outcomes, and the timers
-    /// scheduled, for the caller to queue outside the locks. Steps are read in place, not
-    /// copied; a batch of one run looks its records up once.
+    /// the one `shard` gives for each operation's run), appending each outcome to `results`;
+    /// returns the timers scheduled, for the caller to queue outside the locks. Steps are read
+    /// in place, not copied; a batch of one run looks its records up once.
     private static func apply(
-        _ batch: StoreBatch, at now: Duration, only: Shard?, _ shard: (String) -> Shard
-    ) -> (StoreBatch.Results, [QueuedTimer]) {
-        // Made here, not passed in: results captured by the lock's closure were copied at every
-        // outcome appended.
-        var results = StoreBatch.Results(capacity: batch.count)
+        _ batch: StoreBatch, at now: Duration, into results: inout StoreBatch.Results, only: Shard?, _ shard: (String) -> Shard
+    ) -> [QueuedTimer] {
         var queued: [QueuedTimer] = []
         var onlyRecords = only.flatMap { only in batch.onlyRun.flatMap { only.records($0) } }
         batch.steps.withUnsafeBufferPointer { steps in
@@ -278,7 +277,7 @@ public final class InMemoryCoordinationStore: CoordinationStore {
                 if let timer { queued.append(timer) }
             }
         }
-        return (results, queued)
+        return queued
     }
 
     /// `records`, the step's run's records, created when the run has none yet.

@@ -10,6 +10,8 @@ struct AMQPIncomingMessage: Sendable {
     var priority: UInt8
     var lostDeliveries: Int
     var brokerDeliveryCount: Int
+    /// How many times Weft put the message back (``AMQPHeader/retries``).
+    var retries = 0
     var reason: String?
     var originQueue: String?
 }
@@ -21,6 +23,7 @@ struct AMQPOutgoingMessage: Sendable {
     var body: [UInt8]
     var priority: UInt8
     var lostDeliveries: Int = 0
+    var retries: Int = 0
     var reason: String? = nil
     var originQueue: String? = nil
     var mandatory: Bool = true
@@ -155,6 +158,8 @@ final class AMQPLink {
                         if weft_amqp_field_int(field, &number) != 0 { incoming.lostDeliveries = AMQPHeader.count(number) }
                     case AMQPHeader.deliveryCount:
                         if weft_amqp_field_int(field, &number) != 0 { incoming.brokerDeliveryCount = AMQPHeader.count(number) }
+                    case AMQPHeader.retries:
+                        if weft_amqp_field_int(field, &number) != 0 { incoming.retries = AMQPHeader.count(number) }
                     case AMQPHeader.reason:
                         if weft_amqp_field_bytes(field, &bytes) != 0 { incoming.reason = Self.string(bytes) }
                     case AMQPHeader.firstDeathReason:
@@ -196,7 +201,7 @@ final class AMQPLink {
     /// link (frames must not interleave) and before waiting for the broker.
     func publish(_ message: AMQPOutgoingMessage, channel: amqp_channel_t) throws(AMQPError) {
         let deliveryMode = message.persistent ? AMQPMethod.persistent : AMQPMethod.transient
-        if pendingFrames != nil, message.lostDeliveries == 0, message.reason == nil, message.originQueue == nil,
+        if pendingFrames != nil, message.lostDeliveries == 0, message.retries == 0, message.reason == nil, message.originQueue == nil,
             pendingFrames!.appendPublish(
                 channel: channel, exchange: message.exchange, routingKey: message.routingKey, mandatory: message.mandatory,
                 deliveryMode: deliveryMode, priority: message.priority, body: message.body)
@@ -212,7 +217,7 @@ final class AMQPLink {
         let exchange = bytes(message.exchange)
         let routingKey = bytes(message.routingKey)
         var status: Int32 = 0
-        if message.lostDeliveries == 0 && message.reason == nil && message.originQueue == nil {
+        if message.lostDeliveries == 0 && message.retries == 0 && message.reason == nil && message.originQueue == nil {
             status = message.body.withUnsafeBytes { body in
                 amqp_basic_publish(
                     state, channel, exchange, routingKey, message.mandatory ? 1 : 0, 0, &properties,
@@ -223,6 +228,9 @@ final class AMQPLink {
             var entries: [amqp_table_entry_t] = []
             if message.lostDeliveries > 0 {
                 entries.append(weft_amqp_entry_int(bytes(AMQPHeader.lostDeliveries), Int64(message.lostDeliveries)))
+            }
+            if message.retries > 0 {
+                entries.append(weft_amqp_entry_int(bytes(AMQPHeader.retries), Int64(message.retries)))
             }
             if let reason = message.reason {
                 entries.append(weft_amqp_entry_string(bytes(AMQPHeader.reason), arena.bytes(reason)))

@@ -42,6 +42,8 @@ enum AMQPMethod {
 enum AMQPHeader {
     /// How many deliveries of this message were lost (classic queues; the transport updates it).
     static let lostDeliveries = "x-weft-lost"
+    /// How many times Weft put the message back after a handled failure (``QueueDelivery/retries``).
+    static let retries = "x-weft-retries"
     /// Why the message was dead-lettered.
     static let reason = "x-weft-reason"
     /// The queue a dead letter came from.

@@ -30,7 +30,7 @@ struct AMQPSettlement: DeliverySettlement {
         try await core.publisher.publish([
             AMQPOutgoingMessage(
                 exchange: core.options.workExchange, routingKey: queue, body: message.body, priority: message.priority,
-                lostDeliveries: lostDeliveries)
+                lostDeliveries: lostDeliveries, retries: min(message.retries + 1, AMQPHeader.countLimit))
         ])
         core.acknowledge(receipt)
     }

@@ -130,7 +130,7 @@ final class AMQPSharedConsumer: Sendable {
         let settlement = AMQPSettlement(core: core, queue: queue, message: message, lostDeliveries: lost, receipt: receipt)
         let delivery = QueueDelivery(
             message: QueueMessage(body: message.body, priority: message.priority), queue: queue,
-            deliveryCount: lost + 1, settlement: settlement)
+            deliveryCount: lost + 1, retries: message.retries, settlement: settlement)
         let waiter = state.withLock { state -> CheckedContinuation<QueueDelivery?, Error>? in
             guard !state.finished else { return nil }
             if let waiter = state.waiters.popFirst() { return waiter.continuation }

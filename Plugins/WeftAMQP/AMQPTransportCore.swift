@@ -46,7 +46,7 @@ final class AMQPTransportCore: Sendable {
     func restamp(_ message: AMQPIncomingMessage, queue: String, lost: Int, receipt: AMQPReceipt) {
         let copy = AMQPOutgoingMessage(
             exchange: options.workExchange, routingKey: queue, body: message.body, priority: message.priority,
-            lostDeliveries: lost)
+            lostDeliveries: lost, retries: message.retries)
         Task {
             do {
                 try await publisher.publish([copy])

@@ -1,4 +1,5 @@
 import CLMDB
+import Weft
 
 /// An error of the LMDB store: a code a program can match and a message for people.
 public struct LMDBError: Error, Sendable, Hashable, CustomStringConvertible {
@@ -57,5 +58,14 @@ public struct LMDBError: Error, Sendable, Hashable, CustomStringConvertible {
         default:
             return LMDBError(status > 0 ? .system : .failed, "\(what): \(text)")
         }
+    }
+}
+
+extension LMDBError: BackendFailure {
+    /// Whether retrying cannot help: a key longer than LMDB allows, a damaged or unusable file,
+    /// a record not in the form the store wrote, an environment of a newer Weft. A full map, a
+    /// full reader table or a system error may pass.
+    public var isPermanent: Bool {
+        [.keyTooLarge, .invalidFile, .corruptRecord, .newerFormat].contains(code)
     }
 }

@@ -1,3 +1,5 @@
+import Weft
+
 /// An error of the PostgreSQL state store, with a stable code and a message that never holds
 /// a password.
 public struct PostgresStoreError: Error, Sendable, Hashable, CustomStringConvertible {
@@ -31,12 +33,31 @@ public struct PostgresStoreError: Error, Sendable, Hashable, CustomStringConvert
     public var code: Code
     /// What went wrong, for people.
     public var message: String
+    /// The server's SQLSTATE, for a statement the server refused.
+    public var sqlState: String?
 
     /// Creates an error.
-    public init(_ code: Code, _ message: String) {
+    public init(_ code: Code, _ message: String, sqlState: String? = nil) {
         self.code = code
         self.message = message
+        self.sqlState = sqlState
     }
 
     public var description: String { "\(message) [\(code)]" }
+}
+
+extension PostgresStoreError: BackendFailure {
+    /// Whether retrying cannot help: a schema written by a newer Weft or missing, or a statement
+    /// the server refused for its data (SQLSTATE class 22, a value it cannot store, such as a NUL
+    /// in text), its form (class 42) or a limit (class 54). A lost connection, a serialization
+    /// failure or a server shutting down may pass.
+    public var isPermanent: Bool {
+        switch code {
+        case .schemaTooNew, .schemaMissing: return true
+        case .queryFailed:
+            guard let sqlState, sqlState.count == 5 else { return false }
+            return ["22", "42", "54"].contains(String(sqlState.prefix(2)))
+        default: return false
+        }
+    }
 }

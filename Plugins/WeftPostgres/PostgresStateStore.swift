@@ -211,7 +211,7 @@ public final class PostgresStateStore: Sendable {
                 case "3D000":
                     return PostgresStoreError(.unknownDatabase, "the database of \(where_) does not exist: \(message)")
                 default:
-                    return PostgresStoreError(.queryFailed, "\(where_): \(message) (SQLSTATE \(state))")
+                    return PostgresStoreError(.queryFailed, "\(where_): \(message) (SQLSTATE \(state))", sqlState: state)
                 }
             }
             switch error.code {

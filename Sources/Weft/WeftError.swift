@@ -49,6 +49,9 @@ public struct WeftError: Error, Sendable, Hashable, CustomStringConvertible {
         public static let invalidFence = Code(rawValue: "invalid_fence")
         /// A store batch whose condition names no earlier operation (see ``StoreBatch``).
         public static let invalidBatch = Code(rawValue: "invalid_batch")
+        /// A run id, node id, blueprint id or version that breaks ``Identifier``'s rules (too
+        /// long, empty, or with a control character).
+        public static let invalidIdentifier = Code(rawValue: "invalid_identifier")
         /// A job crashed its workers too often and was quarantined.
         public static let quarantined = Code(rawValue: "quarantined")
         /// A loop was about to start a pass beyond its `maxIterations`.

@@ -37,7 +37,8 @@ extension ProtocolConformance {
             let seen = try await firstBytes(of: 3, from: queue, on: transport)
             expect(seen == [3, 2, 1], "priorities were delivered as \(seen)", into: &failures)
         },
-        ProtocolCheck(.queue, "retry redelivers without counting a loss; a lost delivery counts") { harness, failures in
+        ProtocolCheck(.queue, "retry redelivers without counting a loss, counting a retry where it counts them; a lost delivery counts") {
+            harness, failures in
             let transport = try await harness.makeBackends().transport
             let queue = unique("retry")
             try await transport.declare(queue)
@@ -46,13 +47,21 @@ extension ProtocolConformance {
             var iterator = consumer.makeAsyncIterator()
             guard let first = try await iterator.next() else { return failures.append("no delivery") }
             expect(first.deliveryCount == 1, "first delivery count \(first.deliveryCount)", into: &failures)
+            expect(first.retries == 0, "first delivery's retries \(first.retries)", into: &failures)
             try await first.retry()
             guard let second = try await iterator.next() else { return failures.append("no redelivery after retry") }
             expect(second.body == [7], "redelivered \(second.body)", into: &failures)
             expect(second.deliveryCount == 1, "retry counted as a loss: \(second.deliveryCount)", into: &failures)
-            try await harness.loseDelivery(second)
+            // A transport counts retries (1, then 2) or does not (0 throughout).
+            let counts = second.retries == 1
+            expect(second.retries == 0 || counts, "retries after one retry: \(second.retries)", into: &failures)
+            try await second.retry()
+            guard let retried = try await iterator.next() else { return failures.append("no redelivery after a second retry") }
+            expect(retried.retries == (counts ? 2 : 0), "retries after two retries: \(retried.retries)", into: &failures)
+            try await harness.loseDelivery(retried)
             guard let third = try await iterator.next() else { return failures.append("no redelivery after a loss") }
             expect(third.deliveryCount == 2, "lost delivery not counted: \(third.deliveryCount)", into: &failures)
+            expect(third.retries == (counts ? 2 : 0), "a loss changed the retries: \(third.retries)", into: &failures)
             try await third.ack()
             await consumer.stop()
             expect(try await iterator.next() == nil, "a stopped consumer still delivers", into: &failures)

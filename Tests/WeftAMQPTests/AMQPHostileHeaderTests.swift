@@ -34,5 +34,29 @@ extension AMQPTests {
             #expect(try await transport.depth(of: queue) == 0)
             await transport.shutdown()
         }
+
+        @Test(
+            "A forged retry count of Int64.max is bounded when read, and retrying it again neither traps nor wraps",
+            arguments: [AMQPConfiguration.QueueType.classic, .quorum])
+        func boundedRetryCount(queueType: AMQPConfiguration.QueueType) async throws {
+            let transport = try await Broker.transport(queueType: queueType)
+            let queue = unique("hostile-retries")
+            try await transport.declare(queue)
+            try await transport.core.publisher.publish([
+                AMQPOutgoingMessage(
+                    exchange: transport.core.options.workExchange, routingKey: queue, body: [9], priority: 0, retries: Int.max)
+            ])
+            let consumer = try await transport.consume(queue, prefetch: 1)
+            var deliveries = consumer.makeAsyncIterator()
+            let first = try #require(try await deliveries.next())
+            #expect(first.retries == AMQPHeader.countLimit)
+            try await first.retry()
+            let second = try #require(try await deliveries.next())
+            #expect(second.body == [9] && second.retries == AMQPHeader.countLimit)
+            try await second.ack()
+            await consumer.stop()
+            await transport.shutdown()
+        }
     }
 }
+

@@ -1,5 +1,6 @@
 import Synchronization
 import Testing
+import Weft
 @testable import WeftLMDB
 
 #if canImport(Glibc)
@@ -230,4 +231,18 @@ extension String {
         while text.last == "\n" { text.removeLast() }
         return text
     }
+
+    @Test("A key longer than LMDB allows is a typed error that says retrying cannot fix it")
+    func keyTooLarge() async throws {
+        let directory = TemporaryDirectory()
+        let store = try LMDBStateStore(LMDBConfiguration(path: directory.path))
+        let error = await #expect(throws: LMDBError.self) {
+            _ = try await store.coordinationStore.setIfAbsent(StoreKey(run: String(repeating: "r", count: 600), name: "status"), [1], fence: nil)
+        }
+        #expect(error?.code == .keyTooLarge)
+        #expect(error?.isPermanent == true)
+        #expect(LMDBError(.mapFull, "full").isPermanent == false)
+        store.close()
+    }
 }
+

@@ -121,5 +121,21 @@ extension PostgresTests {
             #expect(missing?.0 == .schemaMissing)
             #expect(missing?.1.contains("weft store migrate") == true)
         }
+    
+        @Test("A value the server refuses (a NUL in text) is a typed error that says retrying cannot fix it; a lost server may pass")
+        func permanentFailures() async throws {
+            let stores = StoreList()
+            let store = try await Database.scratchStore(in: stores)
+            let refused = await #expect(throws: PostgresStoreError.self) {
+                _ = try await store.coordinationStore.value(at: StoreKey(run: "run\u{0}id", name: "status"))
+            }
+            #expect(refused?.code == .queryFailed)
+            #expect(refused?.sqlState?.hasPrefix("22") == true, "\(String(describing: refused))")
+            #expect(refused?.isPermanent == true)
+            #expect(PostgresStoreError(.unreachable, "cannot reach the server").isPermanent == false)
+            #expect(PostgresStoreError(.queryFailed, "serialization", sqlState: "40001").isPermanent == false)
+            await stores.closeAll()
+        }
     }
 }
+

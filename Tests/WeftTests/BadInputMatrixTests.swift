@@ -91,15 +91,25 @@ struct BadInputMatrixTests {
             ("a truncated string", job(run: run, rawPayload: [5, 10, 0x61]), .deadLetter("malformed_message")),
             ("a message over the size limit", header + Array(repeating: 0, count: limit), .deadLetter("payload_too_large")),
             ("an unknown node", job(run: run, node: "nope").encoded(), .deadLetter("has no node \"nope\"")),
-            ("an empty node id", job(run: run, node: "").encoded(), .deadLetter("has no node")),
+            ("an empty node id", job(run: run, node: "").encoded(), .deadLetter("node id is empty")),
             ("an unknown run", job(run: "no-such-run").encoded(), .deadLetter("no run \"no-such-run\"")),
             ("a run id with path characters", job(run: "../../etc/passwd").encoded(), .deadLetter("no run")),
-            ("a run id with a NUL", job(run: "run\u{0}x").encoded(), .deadLetter("no run")),
-            ("a run id of 100,000 characters", job(run: String(repeating: "r", count: 100_000)).encoded(), .deadLetter("no run")),
+            ("a run id with a NUL", job(run: "run\u{0}x").encoded(), .deadLetter("contains a control")),
+            ("a run id with an escape sequence", job(run: "run\u{1B}[2J").encoded(), .deadLetter("contains a control")),
+            ("a run id with a bidirectional override", job(run: "run\u{202E}x").encoded(), .deadLetter("contains a control")),
+            ("a run id of 100,000 characters", job(run: String(repeating: "r", count: 100_000)).encoded(), .deadLetter("more than 400")),
+            ("a run id of 600 characters naming an unknown blueprint",
+             job(run: String(repeating: "r", count: 600), blueprint: "no-such-blueprint").encoded(), .deadLetter("more than 400")),
+            ("a node id with a NUL", job(run: run, node: "a\u{0}").encoded(), .deadLetter("contains a control")),
+            ("a blueprint id of 300 characters", job(run: run, blueprint: String(repeating: "b", count: 300)).encoded(),
+             .deadLetter("more than 200")),
+            ("an empty blueprint version", job(run: run, version: "").encoded(), .deadLetter("version is empty")),
+            ("an unknown blueprint naming an unknown run", job(run: "made-up", blueprint: "no-such-blueprint").encoded(),
+             .deadLetter("no run \"made-up\"")),
             ("attempt 0", job(run: run, attempt: 0).encoded(), .deadLetter("attempt 0 is not valid")),
             ("a negative attempt", job(run: run, attempt: -3).encoded(), .refused),
-            ("a blueprint version the run is not pinned to", job(run: run, version: "2").encoded(), .left),
-            ("an unknown blueprint", job(run: run, blueprint: "no-such-blueprint").encoded(), .left),
+            ("a blueprint version a finished run is not pinned to", job(run: run, version: "2").encoded(), .dropped("already completed")),
+            ("an unknown blueprint of a finished run", job(run: run, blueprint: "no-such-blueprint").encoded(), .dropped("already completed")),
             ("a duplicate of a finished run's job", valid, .dropped("already completed")),
         ]
         for length in [5, 8, 12, valid.count / 2, valid.count - 1] {
@@ -141,4 +151,31 @@ struct BadInputMatrixTests {
         #expect(try await fresh.result().output == 50)
         await fleet.shutdown()
     }
+
+    @Test("A hundred jobs naming an unknown blueprint and a made-up run are dead-lettered at once: no timer, no record, nothing bounces")
+    func unknownBlueprintOfUnknownRun() async throws {
+        let holder = StoreHolder()
+        let fleet = try ManualFleet([DistributedBadInputTests.chain]) { store in
+            holder.store = store
+            return store
+        }
+        for index in 0..<100 {
+            try await fleet.publish(Self.job(run: "made-up-\(index)", blueprint: "no-such-blueprint").encoded())
+        }
+        let outcomes = try await fleet.drain()
+        #expect(outcomes.count == 100)
+        #expect(outcomes.allSatisfy { if case .deadLettered(let reason) = $0 { reason.contains("is known to the store") } else { false } })
+        // Nothing comes back: no timer was scheduled, no record made for the made-up runs.
+        fleet.clock.advance(by: .seconds(3600))
+        #expect(try await fleet.workers[0].fireDueTimers() == 0)
+        #expect(try await fleet.transport.depth(of: fleet.jobs) == 0)
+        #expect(holder.store?.runCount == 0)
+        #expect(try await fleet.transport.deadLetters(of: fleet.jobs, limit: 1000).count == 100)
+        await fleet.shutdown()
+    }
+}
+
+/// The in-memory store a ``ManualFleet`` made, kept for a test to inspect.
+final class StoreHolder: @unchecked Sendable {
+    var store: InMemoryCoordinationStore?
 }

@@ -23,6 +23,23 @@ enum ChildRunID {
     static func make(parent: String, node: String, attempt: Int, index: Int) -> String {
         "\(parent)/\(node)#\(attempt).\(index)"
     }
+
+    /// Why attempt `attempt` of `control`, node `node` of run `parent`, fails before it starts:
+    /// its children's ids would be longer than any run id may be (``Identifier/maxNestedRunIDBytes``),
+    /// sub-workflows nested too deep under long ids. `nil` when it may start, or starts no child.
+    /// Both runtimes ask this first, so that the same nesting fails the same way on each.
+    static func nestingFailure(of control: ControlNode, parent: String, node: String, attempt: Int) -> NodeFailure? {
+        switch control {
+        case .subworkflow, .loop, .batch: break
+        case .wait, .sleep: return nil
+        }
+        let longest = make(parent: parent, node: node, attempt: attempt, index: .max)
+        guard let problem = Identifier.problem(longest, as: .run, nested: true) else { return nil }
+        return NodeFailure(
+            message: "node \"\(PrintableText.escaped(node))\" cannot start child runs: \(problem) (sub-workflows nested too deep "
+                + "under long run and node ids)",
+            errorType: "WeftError", code: WeftError.Code.invalidIdentifier.rawValue, isRetryable: false)
+    }
 }
 
 extension LoopControl {

@@ -33,6 +33,7 @@ struct LocalControl {
     {
         let params = plan.params[node]
         let nodeID = plan.ids[node]
+        if let failure = ChildRunID.nestingFailure(of: control, parent: runID, node: nodeID, attempt: attempt) { throw failure }
         func childID(_ index: Int) -> String {
             ChildRunID.make(parent: runID, node: nodeID, attempt: attempt, index: index)
         }
@@ -118,7 +119,7 @@ struct LocalControl {
     }
 
     private func runChild(_ plan: ExecutionPlan, input: JSONValue, id: String) async -> ChildOutcome {
-        let result = await runtime.run(plan, input: input, options: RunOptions(runID: id))
+        let result = await runtime.run(plan, input: input, options: RunOptions(runID: id), isChild: true)
         var outcome = ChildOutcome(runID: id, status: result.status, output: result.output, failure: result.failure)
         if result.status == .completed {
             for node in plan.breakNodes {

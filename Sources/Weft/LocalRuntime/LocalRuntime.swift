@@ -92,13 +92,29 @@ public final class LocalRuntime: Sendable {
     public func run(_ blueprint: Blueprint, input: JSONValue = .null, options: RunOptions = RunOptions()) async throws
         -> RunResult
     {
-        try await run(plan(for: blueprint), input: input, options: options)
+        if let runID = options.runID { try Identifier.check(runID, as: .run) }
+        return await run(try plan(for: blueprint), input: input, options: options)
     }
 
-    /// Runs a compiled plan to its end and returns the result.
+    /// Runs a compiled plan to its end and returns the result. A run id in `options` that breaks
+    /// ``Identifier``'s rules fails the run at once (a fleet refuses it at start).
     public func run(_ plan: ExecutionPlan, input: JSONValue = .null, options: RunOptions = RunOptions()) async
         -> RunResult
     {
+        await run(plan, input: input, options: options, isChild: false)
+    }
+
+    /// Runs a plan; a child run's id (`isChild`) may be as long as ``Identifier/maxNestedRunIDBytes``.
+    func run(_ plan: ExecutionPlan, input: JSONValue, options: RunOptions, isChild: Bool) async -> RunResult {
+        if let runID = options.runID, let problem = Identifier.problem(runID, as: .run, nested: isChild) {
+            let cause = NodeFailure(
+                message: "Invalid run id: \(problem)", errorType: "WeftError", code: WeftError.Code.invalidIdentifier.rawValue,
+                isRetryable: false)
+            return RunResult(
+                runID: runID, blueprintID: plan.blueprint.id, blueprintVersion: plan.blueprint.version, status: .failed, output: nil,
+                failure: RunFailure(nodeID: nil, attempt: nil, cause: cause), table: NodeRecordTable(source: .records([], [])),
+                context: options.context, duration: .zero)
+        }
         var driver = RunDriver(runtime: self, plan: plan, input: input, options: options, runID: options.runID ?? runIDs.next())
         return await driver.run()
     }
@@ -110,6 +126,7 @@ public final class LocalRuntime: Sendable {
         -> RunHandle
     {
         let plan = try plan(for: blueprint)
+        if let runID = options.runID { try Identifier.check(runID, as: .run) }
         let runID = options.runID ?? runIDs.next()
         return RunHandle(
             runID: runID,
@@ -126,6 +143,7 @@ public final class LocalRuntime: Sendable {
         _ blueprint: Blueprint, input: JSONValue = .null, options: RunOptions = RunOptions(), after delay: Duration
     ) throws -> RunHandle {
         let plan = try plan(for: blueprint)
+        if let runID = options.runID { try Identifier.check(runID, as: .run) }
         let runID = options.runID ?? runIDs.next()
         let clock = configuration.clock
         return RunHandle(

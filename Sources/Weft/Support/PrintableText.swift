@@ -18,6 +18,11 @@ enum PrintableText {
         return result
     }
 
+    /// Whether `text` prints as it is: it has nothing ``escaped(_:)`` would escape.
+    static func isPrintable(_ text: String) -> Bool {
+        !text.unicodeScalars.contains(where: needsEscape)
+    }
+
     private static func needsEscape(_ scalar: Unicode.Scalar) -> Bool {
         switch scalar.value {
         case 0x00...0x1F, 0x7F...0x9F: true  // C0, DEL, C1

@@ -30,8 +30,16 @@ extension Blueprint {
             issues.append(ValidationIssue(.emptyBlueprint, "Blueprint \"\(id)\" has no nodes"))
         }
 
+        for (value, kind) in [(id, Identifier.Kind.blueprint), (version, .version)] {
+            if let problem = Identifier.problem(value, as: kind) {
+                issues.append(ValidationIssue(.invalidIdentifier, "Blueprint: \(problem)"))
+            }
+        }
         var index: [String: Int] = [:]
         for (position, node) in nodes.enumerated() {
+            if let problem = Identifier.problem(node.id, as: .node) {
+                issues.append(ValidationIssue(.invalidIdentifier, "Node: \(problem)", nodeID: node.id))
+            }
             if index[node.id] != nil {
                 issues.append(ValidationIssue(.duplicateNodeID, "Node id \"\(node.id)\" is used more than once", nodeID: node.id))
             } else {

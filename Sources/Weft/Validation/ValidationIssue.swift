@@ -34,6 +34,8 @@ public struct ValidationIssue: Sendable, Hashable, CustomStringConvertible {
         public static let invalidConfiguration = Code(rawValue: "invalid_configuration")
         /// The blueprint has no nodes.
         public static let emptyBlueprint = Code(rawValue: "empty_blueprint")
+        /// A blueprint id, version or node id that breaks ``Identifier``'s rules.
+        public static let invalidIdentifier = Code(rawValue: "invalid_identifier")
         /// A node's queue label that cannot name a queue (see ``NodeConfiguration/queueLabelProblem(_:)``).
         public static let invalidQueueLabel = Code(rawValue: "invalid_queue_label")
         /// A loop, sub-workflow, batch, wait or sleep whose params are wrong, or a `weft.` key

@@ -12,6 +12,7 @@ public final class InMemoryQueueTransport: QueueTransport {
     fileprivate struct Pending {
         var message: QueueMessage
         var deliveryCount: Int
+        var retries = 0
     }
 
     /// One queue. Only ever read or written inside the transport's lock, which is what makes it
@@ -136,7 +137,7 @@ public final class InMemoryQueueTransport: QueueTransport {
         guard let item = consumer.queue.pop() else { return nil }
         consumer.outstanding.add(1, ordering: .sequentiallyConsistent)
         return QueueDelivery(
-            message: item.message, queue: consumer.queue.name, deliveryCount: item.deliveryCount,
+            message: item.message, queue: consumer.queue.name, deliveryCount: item.deliveryCount, retries: item.retries,
             settlement: Settlement(transport: self, consumer: consumer, item: item))
     }
 
@@ -234,6 +235,7 @@ public final class InMemoryQueueTransport: QueueTransport {
             case .ack:
                 break
             case .retry:
+                item.retries += 1
                 queue.push(item, front: true)
             case .lost:
                 item.deliveryCount += 1

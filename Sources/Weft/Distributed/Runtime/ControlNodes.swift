@@ -105,6 +105,9 @@ final class ControlNodes: Sendable {
         let run = job.runID
         let input = job.payload
         let params = plan.params[node]
+        if let failure = ChildRunID.nestingFailure(of: control, parent: run, node: plan.ids[node], attempt: job.attempt) {
+            return .failed(failure)
+        }
         var count = 0
         var items: [JSONValue] = []
         if case .batch(let batch) = control {

@@ -104,6 +104,7 @@ public final class DistributedRuntime: Sendable {
     private func start(_ blueprint: Blueprint, input: JSONValue, options: RunOptions, delay: Duration?) async throws
         -> DistributedRunHandle
     {
+        if let runID = options.runID { try Identifier.check(runID, as: .run) }
         try catalog.register(blueprint)
         guard let plan = catalog.plan(id: blueprint.id, version: blueprint.version) else {
             throw WeftError(.unknownBlueprint, "Blueprint \"\(blueprint.id)\" v\(blueprint.version) is not registered")

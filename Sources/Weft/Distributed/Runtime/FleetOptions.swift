@@ -21,13 +21,21 @@ public struct FleetOptions: Sendable {
     /// ``WeftError/Code/payloadTooLarge``: a start throws, a node fails (not retried), a
     /// delivery is dead-lettered. Default 8 MiB (RabbitMQ's own limit is 128 MiB).
     public var maxMessageSize: Int
+    /// How many times a job goes back on its queue because a backend failed before it is
+    /// dead-lettered with the error: a failure that retrying cannot fix must not bring it back
+    /// for ever. A failure a backend reports as permanent (``BackendFailure``) dead-letters it at
+    /// once. Counted where the transport counts retries (``QueueDelivery/retries``; the in-memory
+    /// and AMQP transports do). Default 100: with the worker's back-off of up to 5 s, a lone
+    /// job rides out several minutes of outage; re-drive the dead letters after a longer one.
+    public var maxBackendRetries: Int
 
     /// Creates options; every member has a default.
     public init(
         queuePrefix: String = "weft", maxLostDeliveries: Int = 5, stallTimeout: Duration = .seconds(30),
         timerClaim: Duration = .seconds(30), unknownBlueprintDelay: Duration = .seconds(1),
-        retention: Duration? = .seconds(3600), maxMessageSize: Int = 8 << 20
+        retention: Duration? = .seconds(3600), maxMessageSize: Int = 8 << 20, maxBackendRetries: Int = 100
     ) {
+        self.maxBackendRetries = max(1, maxBackendRetries)
         self.queuePrefix = queuePrefix
         self.maxLostDeliveries = maxLostDeliveries
         self.stallTimeout = stallTimeout

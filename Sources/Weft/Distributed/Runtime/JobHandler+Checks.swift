@@ -76,8 +76,27 @@ extension JobHandler {
     // MARK: Jobs that cannot run here
 
     /// Hands a job for a blueprint version this worker lacks back, after a delay, through a
-    /// durable timer: it is neither dropped nor failed (design rule 13).
+    /// durable timer: it is neither dropped nor failed (design rule 13). Only a job of a run the
+    /// store knows, pinned to that blueprint, is handed back: a job of an unknown run, or one
+    /// naming another blueprint than its run's, is dead-lettered (no worker can ever run it),
+    /// and one of a run that ended is dropped, so that no job bounces for ever.
     func leave(_ envelope: Envelope, delivery: QueueDelivery?, queue: String) async throws -> DeliveryOutcome {
+        let run = envelope.runID
+        let found = try await ledger.records.values(at: [RunKeys.meta(run), RunKeys.status(run)])
+        if let bytes = found[1] {
+            return .dropped(reason: "the run is already \(try TerminalRecord(decoding: bytes).status.rawValue)")
+        }
+        guard let bytes = found[0] else {
+            logger.warning("dead-lettering a job of an unknown run", metadata: ["weft.run": "\(run)"])
+            return .deadLettered(reason: "no run \"\(run)\" is known to the store (the job names blueprint "
+                + "\"\(envelope.blueprintID)\" v\(envelope.blueprintVersion), which this worker lacks)")
+        }
+        let meta = try RunMeta(decoding: bytes)
+        guard meta.blueprintID == envelope.blueprintID, meta.blueprintVersion == envelope.blueprintVersion else {
+            return .deadLettered(
+                reason: "the job names blueprint \"\(envelope.blueprintID)\" v\(envelope.blueprintVersion) but run \"\(run)\" "
+                    + "is pinned to \"\(meta.blueprintID)\" v\(meta.blueprintVersion)")
+        }
         let reason = "this worker lacks blueprint \"\(envelope.blueprintID)\" v\(envelope.blueprintVersion)"
         let sequence = try await ledger.records.increment(RunKeys.leftCounter(envelope.runID), by: 1)
         let action = TimerAction.publish(

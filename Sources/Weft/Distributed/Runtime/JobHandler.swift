@@ -75,7 +75,7 @@ final class JobHandler: Sendable {
                 read: nil, plan: nil)
             guard successor != nil else { return outcome }
         } catch {
-            return await outcome(of: error, envelope: envelope)
+            return await outcome(of: error, envelope: envelope, retries: delivery.retries)
         }
         // The delivery's own job is done and its successor kept: run the chain.
         var depth = 0
@@ -94,7 +94,7 @@ final class JobHandler: Sendable {
                 // The delivery stays unsettled; its redelivery replays the chain from the ledger.records.
                 return .crashed(at: crash.step)
             } catch {
-                let failed = await self.outcome(of: error, envelope: job)
+                let failed = await self.outcome(of: error, envelope: job, retries: 0)
                 continued(failed)
                 // A job of a run that ended is done with; any other goes back on its queue.
                 if case .dropped = failed { return .completed }
@@ -128,8 +128,10 @@ final class JobHandler: Sendable {
         }
     }
 
-    /// The outcome of a job whose handling threw `error`.
-    private func outcome(of error: any Error, envelope: Envelope) async -> DeliveryOutcome {
+    /// The outcome of a job whose handling threw `error`, its delivery put back `retries` times
+    /// before: dead-lettered when retrying cannot fix the error or it failed too often, else put
+    /// back.
+    private func outcome(of error: any Error, envelope: Envelope, retries: Int) async -> DeliveryOutcome {
         if let crash = error as? SimulatedCrash { return .crashed(at: crash.step) }
         if Task.isCancelled, let terminal = await terminalOutsideCancellation(envelope.runID) {
             // The worker cancels the job in hand when its run ends elsewhere: what failed was
@@ -145,6 +147,20 @@ final class JobHandler: Sendable {
                 "dead-lettering a job whose run records cannot be read",
                 metadata: ["weft.run": "\(envelope.runID)", "weft.error": "\(error)"])
             return .deadLettered(reason: "\(error)")
+        }
+        if (error as? any BackendFailure)?.isPermanent == true || (error as? WeftError)?.isPermanent == true {
+            logger.error(
+                "dead-lettering a job whose backend failure retrying cannot fix",
+                metadata: ["weft.run": "\(envelope.runID)", "weft.node": "\(envelope.nodeID)", "weft.error": "\(error)"])
+            return .deadLettered(reason: "a backend refused the job's work, which retrying cannot fix: \(error)")
+        }
+        if retries + 1 >= options.maxBackendRetries {
+            logger.error(
+                "dead-lettering a job whose backend failed too often",
+                metadata: ["weft.run": "\(envelope.runID)", "weft.node": "\(envelope.nodeID)", "weft.error": "\(error)"])
+            return .deadLettered(
+                reason: "a backend failed \(retries + 1) times on this job (maxBackendRetries \(options.maxBackendRetries)); "
+                    + "last: \(error)")
         }
         logger.warning(
             "a backend failed; the job goes back on its queue",

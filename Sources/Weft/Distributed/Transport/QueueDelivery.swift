@@ -11,14 +11,20 @@ public struct QueueDelivery: Sendable {
     /// without being settled. Handled outcomes (``retry()``) do not count: this counts lost
     /// deliveries, which is what crash-loop detection needs.
     public let deliveryCount: Int
+    /// How many times the message was put back with ``retry()`` before this delivery: 0 on the
+    /// first, and always 0 from a transport that does not count them. A worker dead-letters a job
+    /// whose backend failures reach ``FleetOptions/maxBackendRetries``, so that an error retrying
+    /// cannot fix never brings it back for ever.
+    public let retries: Int
     private let settlement: any DeliverySettlement
 
-    /// Creates a delivery. Transports create these. A count below 1 (a transport's count read
-    /// from a damaged or forged header) is taken as 1.
-    public init(message: QueueMessage, queue: String, deliveryCount: Int, settlement: any DeliverySettlement) {
+    /// Creates a delivery. Transports create these. A count below its floor (a transport's count
+    /// read from a damaged or forged header) is taken as the floor: 1 delivery, 0 retries.
+    public init(message: QueueMessage, queue: String, deliveryCount: Int, retries: Int = 0, settlement: any DeliverySettlement) {
         self.message = message
         self.queue = queue
         self.deliveryCount = max(1, deliveryCount)
+        self.retries = max(0, retries)
         self.settlement = settlement
     }
 
@@ -28,7 +34,8 @@ public struct QueueDelivery: Sendable {
     /// The message was handled: remove it from the queue.
     public func ack() async throws { try await settlement.ack() }
 
-    /// Puts the message back on its queue for another delivery, without counting a loss.
+    /// Puts the message back on its queue for another delivery, without counting a loss; the
+    /// next delivery's ``retries`` is one more, where the transport counts them.
     public func retry() async throws { try await settlement.retry() }
 
     /// Moves the message to its queue's dead-letter queue with `reason`.
@@ -47,7 +54,8 @@ public struct QueueDelivery: Sendable {
 public protocol DeliverySettlement: Sendable {
     /// Removes the message from the queue.
     func ack() async throws
-    /// Returns the message to its queue; the next delivery has the same ``QueueDelivery/deliveryCount``.
+    /// Returns the message to its queue; the next delivery has the same ``QueueDelivery/deliveryCount``
+    /// and, where the transport counts them, one more ``QueueDelivery/retries``.
     func retry() async throws
     /// Moves the message to the dead-letter queue of its queue.
     func deadLetter(reason: String) async throws

@@ -135,6 +135,15 @@ package struct Envelope: Sendable, Hashable {
         traceContext = try reader.optionalString()
         payload = try reader.json()
         // Fields of newer minor versions follow; this version ignores them.
-        guard !runID.isEmpty else { throw WeftError(.malformedMessage, "Malformed envelope: empty run id") }
+        // Ids are checked here, once, so that no store ever sees one it cannot keep (a run id
+        // too long for LMDB's keys, a NUL that PostgreSQL refuses) and no job loops on it.
+        // A job or resume names its blueprint and node; the client's messages may leave them empty.
+        let namesNode = kind == .job || kind == .resume
+        for (id, idKind) in [(runID, Identifier.Kind.run), (blueprintID, .blueprint), (blueprintVersion, .version), (nodeID, .node)]
+        where idKind == .run || namesNode || !id.isEmpty {
+            if let problem = Identifier.problem(id, as: idKind, nested: true) {
+                throw WeftError(.malformedMessage, "Malformed envelope: \(problem)")
+            }
+        }
     }
 }

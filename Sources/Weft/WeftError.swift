@@ -69,6 +69,9 @@ public struct WeftError: Error, Sendable, Hashable, CustomStringConvertible {
         /// A run's input, a node's output or a message is larger than the fleet allows
         /// (``FleetOptions/maxMessageSize``).
         public static let payloadTooLarge = Code(rawValue: "payload_too_large")
+        /// A job of the run was dead-lettered for good (a backend failure retrying cannot fix,
+        /// or one that outlasted ``FleetOptions/maxBackendRetries``): the run failed with it.
+        public static let jobDeadLettered = Code(rawValue: "job_dead_lettered")
         /// Every worker process a foreman keeps crashed repeatedly, and it gave up on all of them.
         public static let workersCrashLooping = Code(rawValue: "workers_crash_looping")
     }

@@ -152,13 +152,14 @@ final class JobHandler: Sendable {
             logger.error(
                 "dead-lettering a job whose backend failure retrying cannot fix",
                 metadata: ["weft.run": "\(envelope.runID)", "weft.node": "\(envelope.nodeID)", "weft.error": "\(error)"])
-            return .deadLettered(reason: "a backend refused the job's work, which retrying cannot fix: \(error)")
+            return await deadLetterForGood(envelope, reason: "a backend refused the job's work, which retrying cannot fix: \(error)")
         }
         if retries + 1 >= options.maxBackendRetries {
             logger.error(
                 "dead-lettering a job whose backend failed too often",
                 metadata: ["weft.run": "\(envelope.runID)", "weft.node": "\(envelope.nodeID)", "weft.error": "\(error)"])
-            return .deadLettered(
+            return await deadLetterForGood(
+                envelope,
                 reason: "a backend failed \(retries + 1) times on this job (maxBackendRetries \(options.maxBackendRetries)); "
                     + "last: \(error)")
         }
@@ -166,6 +167,31 @@ final class JobHandler: Sendable {
             "a backend failed; the job goes back on its queue",
             metadata: ["weft.run": "\(envelope.runID)", "weft.node": "\(envelope.nodeID)", "weft.error": "\(error)"])
         return .requeued(reason: "\(error)")
+    }
+
+    /// Dead-letters a job of a run that nothing will run again, and fails the run with the reason
+    /// (`job_dead_lettered`): else it would stay running for ever. Best effort, in a task of its
+    /// own: when the store refuses this too, the run is failed by the next job of it that fails
+    /// so, or by an operator.
+    private func deadLetterForGood(_ envelope: Envelope, reason: String) async -> DeliveryOutcome {
+        let (ledger, finisher, logger) = (self.ledger, self.finisher, self.logger)
+        let run = envelope.runID
+        let failure = RunFailure(
+            nodeID: envelope.nodeID, attempt: envelope.attempt,
+            cause: NodeFailure(
+                message: "the job of node \"\(envelope.nodeID)\" was dead-lettered: \(reason)", errorType: "WeftError",
+                code: WeftError.Code.jobDeadLettered.rawValue, isRetryable: false))
+        await Task {
+            do {
+                let found = try await ledger.records.values(at: [RunKeys.meta(run), RunKeys.status(run)])
+                guard found[0] != nil, found[1] == nil else { return }
+                try await finisher.finish(run, TerminalRecord(status: .failed, output: nil, failure: failure))
+            } catch {
+                logger.error(
+                    "could not fail the run of a dead-lettered job", metadata: ["weft.run": "\(run)", "weft.error": "\(error)"])
+            }
+        }.value
+        return .deadLettered(reason: reason)
     }
 
     /// The run's terminal record, read in a task of its own: the calling task is cancelled, and

@@ -436,6 +436,9 @@ public struct ForemanCommand: AsyncParsableCommand {
         let configuration: FleetConfiguration
         do {
             configuration = try load()
+            // The workers' settings, with the broker's password, go in the status directory:
+            // refused unless it is this user's alone.
+            try FleetStatusDirectory(path: configuration.statusDirectory).prepare()
         } catch {
             return try CommandOutput(standardError: "weft: \(error)\n", status: 64).emit()
         }

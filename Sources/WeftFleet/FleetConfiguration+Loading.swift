@@ -57,6 +57,29 @@ extension FleetConfiguration {
         return configuration
     }
 
+    /// Why the settings file at `path` may hold settings another user wrote (it, or the
+    /// directory holding it, belongs to a user other than this one and root, or is writable by
+    /// every user), or `nil`. Settings name the broker a worker sends its password to.
+    static func unsafeOwnership(of path: String) -> String? {
+        let me = geteuid()
+        var info = stat()
+        guard stat(path, &info) == 0 else { return nil }  // reported as unreadable below
+        if info.st_uid != me && info.st_uid != 0 {
+            return "belongs to user \(info.st_uid), not to this user (\(me)) or root: another user could have written it"
+        }
+        if info.st_mode & 0o002 != 0 { return "can be written by every user (mode \(String(info.st_mode & 0o777, radix: 8)))" }
+        let directory = ((path as NSString).deletingLastPathComponent as NSString).isEqual(to: "")
+            ? "." : (path as NSString).deletingLastPathComponent
+        guard stat(directory, &info) == 0 else { return nil }
+        if info.st_uid != me && info.st_uid != 0 {
+            return "is in \(directory), which belongs to user \(info.st_uid): that user could replace it"
+        }
+        if info.st_mode & 0o002 != 0 && info.st_mode & S_ISVTX == 0 {
+            return "is in \(directory), which every user can write to: another user could replace it"
+        }
+        return nil
+    }
+
     /// Every problem of the settings as they are.
     public func problems() -> [ConfigurationProblem] {
         var problems: [ConfigurationProblem] = []
@@ -143,6 +166,10 @@ extension FleetConfiguration {
 
     private mutating func read(file path: String, problems: inout [ConfigurationProblem]) {
         let setting = "config file \(path)"
+        if let unsafe = Self.unsafeOwnership(of: path) {
+            problems.append(ConfigurationProblem(setting, unsafe))
+            return
+        }
         guard let data = FileManager.default.contents(atPath: path) else {
             problems.append(ConfigurationProblem(setting, "cannot be read (no such file, or no permission)"))
             return

@@ -63,8 +63,12 @@ public struct FleetConfiguration: Sendable, Hashable {
     /// The state store: an LMDB directory (default `/var/lib/weft/state`), shared by the workers
     /// of one machine, or a `postgres://` URL, shared by workers on many (see ``postgresConfiguration()``).
     public var store = "/var/lib/weft/state"
-    /// Where workers and the foreman of this machine report their state for `weft top`; `nil`:
-    /// `<store>/fleet` for an LMDB store, `/var/tmp/weft-fleet-<queuePrefix>` for PostgreSQL.
+    /// Where workers and the foreman of this machine report their state for `weft top`, and
+    /// where the foreman leaves its workers' settings; `nil`: `<store>/fleet` for an LMDB store;
+    /// for PostgreSQL, `$XDG_RUNTIME_DIR/weft-fleet-<queuePrefix>`, else
+    /// `~/.local/state/weft/fleet-<queuePrefix>`. It must belong to this user and be writable by
+    /// no other (see ``FleetStatusDirectory/prepare()``): never a shared directory another user
+    /// could have created first.
     public var statusDir: String?
     /// How the store's commits reach the disk: `durable` (the default: fsynced before a write is
     /// acknowledged) or `fast` (not fsynced: a power loss loses the last commits).
@@ -118,11 +122,24 @@ public struct FleetConfiguration: Sendable, Hashable {
         try PostgresConfiguration(url: store)
     }
 
-    /// Where workers and the foreman report their state for `weft top`.
+    /// Where workers and the foreman report their state for `weft top` (see ``statusDir``).
     public var statusDirectory: String {
         if let statusDir { return statusDir }
-        if storeIsPostgres { return "/var/tmp/weft-fleet-" + queuePrefix }
-        return (store as NSString).appendingPathComponent("fleet")
+        guard storeIsPostgres else { return (store as NSString).appendingPathComponent("fleet") }
+        return Self.privateDirectory(named: "fleet-" + queuePrefix, environment: ProcessInfo.processInfo.environment)
+    }
+
+    /// A directory of this user's for run-time files: under `$XDG_RUNTIME_DIR` (a directory
+    /// the system makes for the user alone) when set, else under `~/.local/state/weft`, else
+    /// under `/var/tmp` with the user id in its name (and checked like any other).
+    static func privateDirectory(named name: String, environment: [String: String]) -> String {
+        if let runtime = environment["XDG_RUNTIME_DIR"], runtime.hasPrefix("/") {
+            return (runtime as NSString).appendingPathComponent("weft-" + name)
+        }
+        if let home = environment["HOME"], home.hasPrefix("/"), home != "/" {
+            return (home as NSString).appendingPathComponent(".local/state/weft/" + name)
+        }
+        return "/var/tmp/weft-\(name)-\(geteuid())"
     }
 
     /// The fleet options every process shares.

@@ -80,7 +80,15 @@ public struct ForemanReport: Codable, Sendable, Hashable {
     public var decisions: [Decision]
 }
 
-/// The fleet's status directory: reports written atomically, read by `weft top`.
+/// The fleet's status directory: reports written atomically, read by `weft top`, and the
+/// foreman's settings for its workers (which hold credentials).
+///
+/// It must be this user's alone: created by this user (0700 when Weft creates it), not a
+/// symbolic link, writable by no other user, and under parents that no other user can replace
+/// it in (each owned by root or this user, and writable by others only with the sticky bit, as
+/// `/tmp` is). Anything else is refused (``prepare()``): another local user who made the
+/// directory first could otherwise swap the workers' settings for their own and collect the
+/// broker's password.
 public struct FleetStatusDirectory: Sendable {
     /// The directory.
     public var path: String
@@ -88,21 +96,77 @@ public struct FleetStatusDirectory: Sendable {
     /// The directory at `path` (created when a report is first written).
     public init(path: String) { self.path = path }
 
+    /// Creates the directory (0700, its missing parents too) when it is missing, and checks
+    /// that it and its parents are safe (see the type's description).
+    /// - Throws: ``ConfigurationError`` naming `statusDir` and what is wrong.
+    public func prepare() throws(ConfigurationError) {
+        func refuse(_ message: String) -> ConfigurationError {
+            ConfigurationError(problems: [ConfigurationProblem("statusDir", "\(path) \(message)")])
+        }
+        guard path.hasPrefix("/") else { throw refuse("is not an absolute path") }
+        var info = stat()
+        if lstat(path, &info) != 0 {
+            guard errno == ENOENT else { throw refuse("cannot be examined: \(String(cString: strerror(errno)))") }
+            do {
+                try FileManager.default.createDirectory(
+                    atPath: path, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+            } catch {
+                throw refuse("cannot be created: \(error.localizedDescription)")
+            }
+            guard lstat(path, &info) == 0 else { throw refuse("cannot be examined after it was created") }
+        }
+        let me = geteuid()
+        if info.st_mode & S_IFMT == S_IFLNK { throw refuse("is a symbolic link; give the directory itself") }
+        guard info.st_mode & S_IFMT == S_IFDIR else { throw refuse("is not a directory") }
+        guard info.st_uid == me else {
+            throw refuse("belongs to user \(info.st_uid), not to this user (\(me)): another user may have made it; remove it, or set statusDir")
+        }
+        guard info.st_mode & 0o022 == 0 else {
+            throw refuse("can be written by other users (mode \(String(info.st_mode & 0o777, radix: 8))); make it 0700")
+        }
+        var parent = (path as NSString).deletingLastPathComponent
+        while !parent.isEmpty {
+            guard stat(parent, &info) == 0 else { throw refuse("has a parent \(parent) that cannot be examined") }
+            if info.st_uid != 0 && info.st_uid != me {
+                throw refuse("is inside \(parent), which belongs to user \(info.st_uid): that user could replace it")
+            }
+            if info.st_mode & 0o022 != 0 && info.st_mode & S_ISVTX == 0 {
+                throw refuse("is inside \(parent), which other users can write to (without the sticky bit): they could replace it")
+            }
+            if parent == "/" { break }
+            parent = (parent as NSString).deletingLastPathComponent
+        }
+    }
+
     /// Writes `report` as `name` atomically (a reader never sees half a file).
     public func write<Report: Encodable>(_ report: Report, as name: String) throws {
         try write(try JSONEncoder().encode(report), as: name)
     }
 
     /// Writes `data` as `name` atomically (a reader never sees half a file), with `permissions`
-    /// from its creation (0600 keeps credentials to this user).
+    /// from its creation (0600 keeps credentials to this user), in the directory once it is
+    /// checked (``prepare()``). The file is written new (never through a link someone left in
+    /// its place), then renamed over the old one.
     public func write(_ data: Data, as name: String, permissions: Int = 0o644) throws {
-        try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
+        try prepare()
         let target = (path as NSString).appendingPathComponent(name)
         let temporary = (path as NSString).appendingPathComponent(".\(name).\(getpid()).tmp")
-        guard FileManager.default.createFile(atPath: temporary, contents: data, attributes: [.posixPermissions: permissions]),
-            rename(temporary, target) == 0
-        else {
-            try? FileManager.default.removeItem(atPath: temporary)
+        unlink(temporary)
+        let descriptor = open(temporary, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, mode_t(permissions))
+        guard descriptor >= 0 else { throw CocoaError(.fileWriteUnknown, userInfo: [NSFilePathErrorKey: target]) }
+        let written = data.withUnsafeBytes { bytes -> Bool in
+            var offset = 0
+            while offset < bytes.count {
+                let count = Glibc.write(descriptor, bytes.baseAddress! + offset, bytes.count - offset)
+                if count < 0 && errno == EINTR { continue }
+                guard count > 0 else { return false }
+                offset += count
+            }
+            return true
+        }
+        close(descriptor)
+        guard written, rename(temporary, target) == 0 else {
+            unlink(temporary)
             throw CocoaError(.fileWriteUnknown, userInfo: [NSFilePathErrorKey: target])
         }
     }

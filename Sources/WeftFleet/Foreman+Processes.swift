@@ -12,6 +12,9 @@ extension Foreman {
     /// Writes the workers' configuration, readable by this user only: it holds the broker's and
     /// the store's credentials. Written to a new file and renamed, so a worker never reads half.
     func writeWorkerConfiguration(_ configuration: FleetConfiguration) throws {
+        // The workers use the foreman's status directory, whatever their own environment says.
+        var configuration = configuration
+        configuration.statusDir = configuration.statusDirectory
         try FleetStatusDirectory(path: configuration.statusDirectory)
             .write(Data(try configuration.json.jsonString(pretty: true).utf8), as: "worker-configuration.json", permissions: 0o600)
     }

@@ -57,6 +57,9 @@ public struct WorkerProgram: Sendable {
         let configuration: FleetConfiguration
         do {
             configuration = try flags.load()
+            // Refused before anything connects: reports in a directory another user controls
+            // would tell them what this fleet runs.
+            try FleetStatusDirectory(path: configuration.statusDirectory).prepare()
         } catch {
             FileHandle.standardError.write(Data("weft worker: \(error)\n".utf8))
             exit(64)

@@ -97,7 +97,8 @@ extension LMDBCoordinationStore {
             var position: [UInt8] = []
             while runs.count < limit, let key = try transaction.firstKey(records, atOrAfter: position) {
                 guard let (run, _) = LMDBKey.split(key) else { throw LMDBError.corrupt("a record key") }
-                runs.append(run)
+                // The store's own records (its fleet, blueprint digests) are under the empty run id.
+                if !run.isEmpty { runs.append(run) }
                 // Every key of the run starts with its prefix and a kind byte below 0xFF.
                 position = LMDBKey.run(run)
                 position.append(0xFF)

@@ -69,6 +69,10 @@ public struct WeftError: Error, Sendable, Hashable, CustomStringConvertible {
         /// A run's input, a node's output or a message is larger than the fleet allows
         /// (``FleetOptions/maxMessageSize``).
         public static let payloadTooLarge = Code(rawValue: "payload_too_large")
+        /// The state store belongs to another fleet (another queue prefix): fleets must not share one.
+        public static let storeOwnedByAnotherFleet = Code(rawValue: "store_owned_by_another_fleet")
+        /// A blueprint id and version whose content differs from what the fleet's store recorded for it.
+        public static let blueprintContentMismatch = Code(rawValue: "blueprint_content_mismatch")
         /// A job of the run was dead-lettered for good (a backend failure retrying cannot fix,
         /// or one that outlasted ``FleetOptions/maxBackendRetries``): the run failed with it.
         public static let jobDeadLettered = Code(rawValue: "job_dead_lettered")

@@ -73,7 +73,10 @@ struct FleetConfigurationTests {
             file: nil, environment: ["WEFT_STORE": "postgres://weft@db.internal/weft?sslmode=verify-full"], overrides: .init())
         #expect(good.storeIsPostgres)
         #expect(try good.postgresConfiguration().host == "db.internal")
-        #expect(good.statusDirectory == "/var/tmp/weft-fleet-weft")
+        // This user's own (under XDG_RUNTIME_DIR or the home directory), never a shared /var/tmp name.
+        #expect(good.statusDirectory == FleetConfiguration.privateDirectory(
+            named: "fleet-weft", environment: ProcessInfo.processInfo.environment))
+        #expect(good.statusDirectory != "/var/tmp/weft-fleet-weft")
         let path = try Self.file(#"{"store": "postgres://weft@db/weft", "statusDir": "/srv/weft/status"}"#)
         let filed = try FleetConfiguration.load(file: path, environment: [:], overrides: .init())
         #expect(filed.statusDirectory == "/srv/weft/status")

@@ -109,6 +109,8 @@ public final class DistributedRuntime: Sendable {
         guard let plan = catalog.plan(id: blueprint.id, version: blueprint.version) else {
             throw WeftError(.unknownBlueprint, "Blueprint \"\(blueprint.id)\" v\(blueprint.version) is not registered")
         }
+        try await coordinator.claims.claimStore()
+        try await coordinator.claims.check([blueprint])
         try await startListening()
         for queue in plan.queues where !declared.withLock({ $0.contains(queue) }) {
             try await backends.transport.declare(queue)

@@ -27,6 +27,8 @@ final class RunCoordinator: Sendable {
     let reconciler: RunReconciler
     let timers: TimerFirer
     let inspector: RunInspector
+    /// The store's fleet and blueprint digests, checked before work (``StoreClaims``).
+    let claims: StoreClaims
 
     init(
         backends: WeftBackends, catalog: BlueprintCatalog, options: FleetOptions, execution: Execution, logger: Logger,
@@ -63,5 +65,6 @@ final class RunCoordinator: Sendable {
             control: control, catalog: catalog, options: options, logger: logger)
         self.timers = TimerFirer(ledger: ledger, finisher: finisher, transport: backends.transport, options: options, logger: logger)
         self.inspector = RunInspector(ledger: ledger, control: control, catalog: catalog)
+        self.claims = StoreClaims(records: backends.coordinationStore, options: options)
     }
 }

@@ -265,6 +265,7 @@ public final class Worker: Sendable {
     /// ``shutdown()`` is called or the calling task is cancelled. A job being handled when the
     /// worker stops is finished first; nothing unfinished is acked.
     public func run() async throws {
+        try await checkStore()
         let queues = self.queues
         for queue in queues { try await backends.transport.declare(queue) }
         let slotQueues = queues.flatMap { Array(repeating: $0, count: max(1, configuration.concurrency)) }
@@ -350,6 +351,15 @@ public final class Worker: Sendable {
             configuration.logger.error("a consumer ended", metadata: ["weft.error": "\(error)"])
         }
         await consumer.stop()
+    }
+
+    /// Checks that the store is this fleet's and holds this worker's content for each blueprint
+    /// version it serves (``StoreClaims``), recording both when the store has none: else the
+    /// worker would run another fleet's jobs, or another content under a version. ``run()``
+    /// does this first.
+    package func checkStore() async throws {
+        try await coordinator.claims.claimStore()
+        try await coordinator.claims.check(coordinator.catalog.blueprints)
     }
 
     /// Stops taking jobs; ``run()`` returns once the jobs in hand are finished.

@@ -55,6 +55,14 @@ public final class LMDBEnvironment: Sendable {
         guard Self.openPaths.withLock({ $0.insert(path).inserted }) else {
             throw LMDBError(.alreadyOpen, "\(path) is already open in this process; share the one LMDBEnvironment")
         }
+        // A damaged file is refused before LMDB maps it (it would crash the process).
+        let existing: LMDBFileCheck.Meta?
+        do {
+            existing = try LMDBFileCheck.checkSize(of: path + "/data.mdb")
+        } catch {
+            Self.openPaths.withLock { _ = $0.remove(path) }
+            throw error
+        }
         var environment: OpaquePointer?
         var status = mdb_env_create(&environment)
         guard status == 0, let environment else {
@@ -74,6 +82,7 @@ public final class LMDBEnvironment: Sendable {
             if configuration.syncMode == .fast { flags |= UInt32(MDB_NOSYNC) }
             status = mdb_env_open(environment, path, flags, 0o600)
             guard status == 0 else { throw LMDBError.status(status, "opening \(path)") }
+            if existing != nil { try Self.checkPages(environment, path: path) }
             // Adopt a map another process grew beyond the configured size.
             var info = MDB_envinfo()
             mdb_env_info(environment, &info)
@@ -255,6 +264,16 @@ public final class LMDBEnvironment: Sendable {
     }
 
     // MARK: Opening
+
+    /// Walks the pages of the latest snapshot (``LMDBFileCheck/checkPages(of:transaction:)``)
+    /// in a read transaction, which keeps writers of other processes from reusing them meanwhile.
+    private static func checkPages(_ environment: OpaquePointer, path: String) throws {
+        var transaction: OpaquePointer?
+        let status = mdb_txn_begin(environment, nil, UInt32(MDB_RDONLY), &transaction)
+        guard status == 0, let transaction else { throw LMDBError.status(status, "opening \(path)") }
+        defer { mdb_txn_abort(transaction) }
+        try LMDBFileCheck.checkPages(of: path + "/data.mdb", transaction: UInt64(mdb_txn_id(transaction)))
+    }
 
     private static func openDatabases(_ environment: OpaquePointer, names: [String], path: String) throws -> [String: LMDBDatabase] {
         var transaction: OpaquePointer?

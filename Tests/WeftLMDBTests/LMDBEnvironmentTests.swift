@@ -244,5 +244,90 @@ extension String {
         #expect(LMDBError(.mapFull, "full").isPermanent == false)
         store.close()
     }
+
+    /// A store of a few thousand records, closed: its data file spans hundreds of pages.
+    static func filledStore(_ path: String) async throws {
+        let store = try LMDBStateStore(LMDBConfiguration(path: path))
+        for index in 0..<3000 {
+            _ = try await store.coordinationStore.setIfAbsent(
+                StoreKey(run: "run-\(index % 50)", name: "r\(index)"), [UInt8](repeating: UInt8(index % 251), count: 300), fence: nil)
+        }
+        _ = try await store.coordinationStore.setIfAbsent(StoreKey(run: "big", name: "value"), [UInt8](repeating: 7, count: 20_000), fence: nil)
+        store.close()
+    }
+
+    static func damage(_ path: String, _ body: (Int32, Int) -> Void) {
+        let file = open("\(path)/data.mdb", O_RDWR)
+        var info = stat()
+        fstat(file, &info)
+        body(file, Int(info.st_size))
+        close(file)
+    }
+
+    @Test("A healthy store passes the checks on open, and reads back")
+    func healthyStore() async throws {
+        let directory = TemporaryDirectory()
+        try await Self.filledStore(directory.path)
+        let store = try LMDBStateStore(LMDBConfiguration(path: directory.path))
+        #expect(try await store.coordinationStore.value(at: StoreKey(run: "run-7", name: "r7")) == [UInt8](repeating: 7, count: 300))
+        #expect(try await store.coordinationStore.value(at: StoreKey(run: "big", name: "value"))?.count == 20_000)
+        store.close()
+    }
+
+    @Test("A data file cut to half is refused with invalid_file when opened, instead of crashing the process (SIGBUS)")
+    func truncatedFile() async throws {
+        let directory = TemporaryDirectory()
+        try await Self.filledStore(directory.path)
+        Self.damage(directory.path) { file, size in _ = ftruncate(file, off_t(size / 2)) }
+        let error = #expect(throws: LMDBError.self) { try LMDBStateStore(LMDBConfiguration(path: directory.path)) }
+        #expect(error?.code == .invalidFile)
+        #expect(error?.message.contains("truncated") == true, "\(String(describing: error))")
+        #expect(error?.isPermanent == true)
+        // Nothing was kept open: the path may be opened again (and is refused again).
+        #expect(throws: LMDBError.self) { try LMDBStateStore(LMDBConfiguration(path: directory.path)) }
+    }
+
+    @Test("A data file with every third page overwritten is refused with invalid_file, instead of crashing a writer (SIGSEGV)")
+    func garbagePages() async throws {
+        let directory = TemporaryDirectory()
+        try await Self.filledStore(directory.path)
+        var random = UInt64(0x5EED)
+        Self.damage(directory.path) { file, size in
+            let pageSize = 4096
+            for page in stride(from: 2, to: size / pageSize, by: 3) {
+                let garbage = (0..<pageSize).map { _ -> UInt8 in
+                    random = random &* 6364136223846793005 &+ 1442695040888963407
+                    return UInt8(truncatingIfNeeded: random >> 33)
+                }
+                _ = garbage.withUnsafeBytes { pwrite(file, $0.baseAddress, pageSize, off_t(page * pageSize)) }
+            }
+        }
+        let error = #expect(throws: LMDBError.self) { try LMDBStateStore(LMDBConfiguration(path: directory.path)) }
+        #expect(error?.code == .invalidFile, "\(String(describing: error))")
+        #expect(error?.message.contains("is damaged") == true)
+    }
+
+    @Test("One page of a named database overwritten is found too, whichever page it is", arguments: [0, 1, 2, 3])
+    func oneDamagedPage(seed: Int) async throws {
+        let directory = TemporaryDirectory()
+        try await Self.filledStore(directory.path)
+        let meta = try #require(try LMDBFileCheck.checkSize(of: directory.path + "/data.mdb"))
+        Self.damage(directory.path) { file, _ in
+            // A page in the upper half of the used ones: a branch or a leaf of the records.
+            let page = Int(meta.lastPage) / 2 + seed * Int(meta.lastPage) / 8
+            let garbage = [UInt8](repeating: UInt8(0xA5 ^ seed), count: 64)
+            _ = garbage.withUnsafeBytes { pwrite(file, $0.baseAddress, 64, off_t(page * meta.pageSize)) }
+        }
+        // Either the page is live (refused) or it was a free page (the store opens and reads).
+        do {
+            let store = try LMDBStateStore(LMDBConfiguration(path: directory.path))
+            for index in stride(from: 0, to: 3000, by: 7) {
+                #expect(try await store.coordinationStore.value(at: StoreKey(run: "run-\(index % 50)", name: "r\(index)"))?.count == 300)
+            }
+            store.close()
+        } catch let error as LMDBError {
+            #expect(error.code == .invalidFile)
+        }
+    }
 }
 

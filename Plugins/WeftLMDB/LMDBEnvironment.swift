@@ -20,7 +20,7 @@ public final class LMDBEnvironment: Sendable {
     let configuration: LMDBConfiguration
     nonisolated(unsafe) let handle: OpaquePointer
     let databases: [String: LMDBDatabase]
-    private let canonicalPath: String
+    let canonicalPath: String
     private let mapSize: Atomic<Int>
     private let resizeLock = LMDBReadWriteLock()
     private let writerBox = Mutex<LMDBWriter?>(nil)

@@ -1,5 +1,8 @@
 import CLMDB
 import Weft
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// An error of the LMDB store: a code a program can match and a message for people.
 public struct LMDBError: Error, Sendable, Hashable, CustomStringConvertible {
@@ -44,6 +47,23 @@ public struct LMDBError: Error, Sendable, Hashable, CustomStringConvertible {
     }
 
     public var description: String { "LMDB \(code): \(message)" }
+
+    /// The error for LMDB return code `status` while doing `what` in the environment at
+    /// `directory`: an input/output error or no space left, when the disk holding it is full,
+    /// says so (a full disk shows as EIO on a commit).
+    static func status(_ status: Int32, _ what: String, directory: String) -> LMDBError {
+        var error = Self.status(status, what)
+        guard status == EIO || status == ENOSPC, let free = freeBytes(of: directory), free < 1 << 20 else { return error }
+        error.message += ": the disk holding \(directory) is full (\(free / 1024) KiB free); free space on it, or move the store"
+        return error
+    }
+
+    /// The bytes free to this user on the file system holding `path`.
+    static func freeBytes(of path: String) -> Int? {
+        var info = statvfs()
+        guard statvfs(path, &info) == 0 else { return nil }
+        return Int(info.f_bavail) * Int(info.f_frsize)
+    }
 
     /// The error for LMDB return code `status` while doing `what`.
     static func status(_ status: Int32, _ what: String) -> LMDBError {

@@ -107,7 +107,7 @@ final class LMDBWriter: Sendable {
                     return
                 }
                 guard status == MDB_MAP_FULL else {
-                    let error = LMDBError.status(status, "committing")
+                    let error = LMDBError.status(status, "committing", directory: environment.canonicalPath)
                     for request in pending { request.fail(error) }
                     return
                 }

@@ -223,14 +223,17 @@ public struct StatusCommand: AsyncParsableCommand {
         }
     }
 
-    /// The text of an explanation.
+    /// The text of an explanation. What comes from the store or the nodes (ids, errors) is
+    /// printed with its control characters escaped (``PrintableText``).
     public static func describe(_ explanation: RunExplanation, now: Date = Date()) -> String {
         let status = explanation.status
-        var text = "run \(status.runID): \(status.status.rawValue) (\(status.blueprintID)@\(status.blueprintVersion))\n"
-        if let failure = status.failure { text += "failure: \(failure.description)\n" }
+        let safe = PrintableText.escaped
+        var text = "run \(safe(status.runID)): \(status.status.rawValue) (\(safe(status.blueprintID))@\(safe(status.blueprintVersion)))\n"
+        if let failure = status.failure { text += "failure: \(safe(failure.description))\n" }
         if let output = status.output, let json = try? output.jsonString(pretty: false) { text += "output: \(json)\n" }
         if status.nodes.isEmpty {
-            text += "nodes: this process does not know blueprint \(status.blueprintID)@\(status.blueprintVersion); pass it with --blueprint\n"
+            text += "nodes: this process does not know blueprint \(safe(status.blueprintID))@\(safe(status.blueprintVersion)); "
+                + "pass it with --blueprint\n"
         } else {
             var rows = [["NODE", "STATE", "ATTEMPTS", "QUEUE", "DETAIL"]]
             for node in status.nodes {
@@ -244,7 +247,7 @@ public struct StatusCommand: AsyncParsableCommand {
         }
         let reasons = explanation.reasons(now: now)
         if !reasons.isEmpty {
-            text += "why:\n" + reasons.map { "  \($0)\n" }.joined()
+            text += "why:\n" + reasons.map { "  \(safe($0))\n" }.joined()
         }
         return text
     }

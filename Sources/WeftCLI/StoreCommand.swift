@@ -193,7 +193,11 @@ public struct StoreCommand: AsyncParsableCommand {
         return "\(total / 86400)d\(total % 86400 / 3600)h"
     }
 
+    /// `rows` as aligned columns. Cells come from outside (run and node ids, reasons a broker's
+    /// headers carry): their control, separator and bidirectional characters are escaped, so
+    /// that a cell can neither move the cursor nor forge a line.
     static func table(_ rows: [[String]]) -> String {
+        let rows = rows.map { $0.map(PrintableText.escaped) }
         guard let first = rows.first else { return "" }
         let widths = first.indices.map { column in rows.map { $0[column].count }.max() ?? 0 }
         return rows.map { row in

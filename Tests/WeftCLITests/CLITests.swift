@@ -171,6 +171,31 @@ struct StoreCommandTests {
         #expect(unfinished.standardOutput.hasSuffix("1 run\n"))
     }
 
+    @Test("Ids from a store are printed with their control characters escaped: a hostile one cannot clear the screen or forge a line")
+    func hostileIDs() async throws {
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("weft-store-\(UUID().uuidString)").path
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        let sample = try #require(SampleCatalog.sample(named: "order-pipeline"))
+        let store = try LMDBStateStore(LMDBConfiguration(path: path))
+        let backends = WeftBackends(
+            transport: InMemoryQueueTransport(), contextStore: store.contextStore, coordinationStore: store.coordinationStore)
+        let client = try DistributedRuntime(registry: sample.workflow.registry, backends: backends)
+        let waiting = try await client.start(sample.workflow.blueprint, input: sample.input)
+        await client.shutdown()
+        // A store written before ids were checked, or by someone else: a run id with escape codes
+        // and a newline (the API refuses such an id now).
+        let meta = try #require(try await store.coordinationStore.value(at: StoreKey(run: waiting.runID, name: "m")))
+        let hostile = "evil\u{1B}[2J\nFAKE: all runs completed"
+        _ = try await store.coordinationStore.setIfAbsent(StoreKey(run: hostile, name: "m"), meta, fence: nil)
+        store.close()
+
+        let listed = await StoreCommand.runs(path: path, unfinishedOnly: false, limit: 10)
+        #expect(listed.status == 0)
+        #expect(!listed.standardOutput.contains("\u{1B}"))
+        #expect(listed.standardOutput.contains("evil\\u{1B}[2J\\u{A}FAKE"))
+        #expect(!listed.standardOutput.split(separator: "\n").contains { $0.hasPrefix("FAKE") })
+    }
+
     @Test("A directory without a store, and a foreign file, give one clear line")
     func badPaths() async throws {
         let missing = await StoreCommand.stats(path: "/nonexistent/weft-store")

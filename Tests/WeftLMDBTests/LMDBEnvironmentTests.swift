@@ -329,5 +329,28 @@ extension String {
             #expect(error.code == .invalidFile)
         }
     }
+
+    @Test("A full disk is named as such, not as an input/output error (on a 1 MiB tmpfs; root mounts it, as CI runs)")
+    func diskFull() async throws {
+        guard geteuid() == 0 else { return }  // Mounting needs root; CI runs as root.
+        let directory = TemporaryDirectory()
+        let mountPoint = directory.path + "/tiny"
+        mkdir(mountPoint, 0o700)
+        try #require(mount("tmpfs", mountPoint, "tmpfs", 0, "size=1m") == 0, "cannot mount a tmpfs: \(String(cString: strerror(errno)))")
+        defer { umount(mountPoint) }
+        let store = try LMDBStateStore(LMDBConfiguration(path: mountPoint + "/state"))
+        var failure: (any Error)?
+        for index in 0..<1000 where failure == nil {
+            do {
+                _ = try await store.coordinationStore.setIfAbsent(
+                    StoreKey(run: "run", name: "r\(index)"), [UInt8](repeating: 1, count: 8000), fence: nil)
+            } catch {
+                failure = error
+            }
+        }
+        let error = try #require(failure as? LMDBError, "\(String(describing: failure))")
+        #expect(error.message.contains("is full"), "\(error)")
+        store.close()
+    }
 }
 

@@ -101,16 +101,31 @@ extension JSONValue: Codable {
         } else if let value = try? container.decode(Int64.self) {
             self = .int(value)
         } else if let value = try? container.decode(Double.self) {
+            // An integer too large for 64 bits would become the nearest double, silently another
+            // number (12345678901234567890 → 12345678901234567168): refused, unless the double
+            // is that very number.
+            if value.rounded() == value, value.magnitude >= 0x1p53, let exact = try? container.decode(Decimal.self),
+                exact == exact.rounded(), String(format: "%.0f", value) != "\(exact)"
+            {
+                throw DecodingError.dataCorruptedError(
+                    in: container,
+                    debugDescription: "the integer \(exact) does not fit 64 bits, and as a double it would become "
+                        + "\(String(format: "%.0f", value)); send it as a string")
+            }
             self = .double(value)
         } else if let value = try? container.decode(String.self) {
             self = .string(value)
-        } else if let value = try? container.decode([JSONValue].self) {
-            self = .array(value)
-        } else if let value = try? container.decode([String: JSONValue].self) {
-            self = .object(value)
         } else {
-            throw DecodingError.dataCorruptedError(
-                in: container, debugDescription: "Expected a JSON value")
+            // An array or an object: what is wrong inside one (a refused number) is reported.
+            do {
+                self = .array(try container.decode([JSONValue].self))
+            } catch DecodingError.typeMismatch {
+                do {
+                    self = .object(try container.decode([String: JSONValue].self))
+                } catch DecodingError.typeMismatch {
+                    throw DecodingError.dataCorruptedError(in: container, debugDescription: "Expected a JSON value")
+                }
+            }
         }
     }
 
@@ -179,7 +194,8 @@ extension JSONValue: CustomStringConvertible {
         return String(decoding: try encoder.encode(self), as: UTF8.self)
     }
 
-    /// Parses JSON text.
+    /// Parses JSON text. An integer beyond 64 bits that a double cannot hold exactly is refused
+    /// (it would silently become another number).
     ///
     /// - Throws: ``WeftError`` with code ``WeftError/Code/malformedJSON`` when the text is not JSON.
     public init(parsing text: String) throws {
@@ -239,4 +255,14 @@ extension JSONValue {
     public init(_ value: String) { self = .string(value) }
     /// A boolean value.
     public init(_ value: Bool) { self = .bool(value) }
+}
+
+extension Decimal {
+    /// The value rounded to an integer (half away from zero).
+    fileprivate func rounded() -> Decimal {
+        var value = self
+        var result = Decimal()
+        NSDecimalRound(&result, &value, 0, .plain)
+        return result
+    }
 }

@@ -1,10 +1,10 @@
 /// Text from outside (ids, labels, expressions, payloads) made safe to print on one line of a
 /// terminal or a log: a message that quotes it can neither move the cursor, change colours,
 /// reorder what follows (bidirectional overrides), nor forge a line of its own.
-enum PrintableText {
+package enum PrintableText {
     /// `text` with every control character (C0, DEL, C1), line and paragraph separator and
     /// bidirectional formatting character written as `\u{…}`; everything else unchanged.
-    static func escaped(_ text: String) -> String {
+    package static func escaped(_ text: String) -> String {
         guard text.unicodeScalars.contains(where: needsEscape) else { return text }
         var result = ""
         result.reserveCapacity(text.utf8.count + 8)
@@ -19,7 +19,7 @@ enum PrintableText {
     }
 
     /// Whether `text` prints as it is: it has nothing ``escaped(_:)`` would escape.
-    static func isPrintable(_ text: String) -> Bool {
+    package static func isPrintable(_ text: String) -> Bool {
         !text.unicodeScalars.contains(where: needsEscape)
     }
 

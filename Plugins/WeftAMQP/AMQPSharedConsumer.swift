@@ -117,7 +117,11 @@ final class AMQPSharedConsumer: Sendable {
     /// delivery (published again, then acknowledged), so that counts survive further losses;
     /// the stamped copy is what members see.
     func deliver(_ message: AMQPIncomingMessage, tag: UInt64, redelivered: Bool, channel: UInt16, generation: UInt64) {
-        let lost = message.lostDeliveries + message.brokerDeliveryCount
+        // A quorum queue counts deliveries itself: its count is taken, and the header (which any
+        // publisher can write) ignored. A classic queue counts nothing: the header Weft stamps is
+        // all there is.
+        let brokerCounts = core.options.queueType == .quorum
+        let lost = brokerCounts ? message.brokerDeliveryCount : message.lostDeliveries
         let receipt = AMQPReceipt(generation: generation, channel: channel, tag: tag)
         if redelivered && core.options.queueType == .classic {
             // A subscription that is ending leaves the redelivery to the broker (it comes back
@@ -130,7 +134,8 @@ final class AMQPSharedConsumer: Sendable {
         let settlement = AMQPSettlement(core: core, queue: queue, message: message, lostDeliveries: lost, receipt: receipt)
         let delivery = QueueDelivery(
             message: QueueMessage(body: message.body, priority: message.priority), queue: queue,
-            deliveryCount: lost + 1, retries: message.retries, settlement: settlement)
+            deliveryCount: lost + 1, retries: message.retries, countSource: brokerCounts ? .broker : .messageHeader,
+            settlement: settlement)
         let waiter = state.withLock { state -> CheckedContinuation<QueueDelivery?, Error>? in
             guard !state.finished else { return nil }
             if let waiter = state.waiters.popFirst() { return waiter.continuation }

@@ -57,6 +57,30 @@ extension AMQPTests {
             await consumer.stop()
             await transport.shutdown()
         }
+
+        @Test(
+            "A forged small lost count: a quorum queue's own count is taken and the header ignored; on a classic queue the count says it came from the header",
+            arguments: [AMQPConfiguration.QueueType.classic, .quorum])
+        func forgedLostCount(queueType: AMQPConfiguration.QueueType) async throws {
+            let transport = try await Broker.transport(queueType: queueType)
+            let queue = unique("forged-lost")
+            try await transport.declare(queue)
+            try await transport.core.publisher.publish([
+                AMQPOutgoingMessage(exchange: transport.core.options.workExchange, routingKey: queue, body: [5], priority: 0, lostDeliveries: 5)
+            ])
+            let consumer = try await transport.consume(queue, prefetch: 1)
+            var deliveries = consumer.makeAsyncIterator()
+            let delivery = try #require(try await deliveries.next())
+            switch queueType {
+            case .quorum:
+                #expect(delivery.deliveryCount == 1 && delivery.countSource == .broker)
+            case .classic:
+                #expect(delivery.deliveryCount == 6 && delivery.countSource == .messageHeader)
+            }
+            try await delivery.ack()
+            await consumer.stop()
+            await transport.shutdown()
+        }
     }
 }
 

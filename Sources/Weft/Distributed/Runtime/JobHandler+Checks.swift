@@ -109,10 +109,18 @@ extension JobHandler {
     }
 
     /// Sets aside a job that crashed its workers too often, with its signature (design §4).
-    func quarantine(_ envelope: Envelope, node: Int, lost: Int, queue: String) async throws -> DeliveryOutcome {
+    /// `countedBy` says who counted the lost deliveries: a count a message header carries may
+    /// be forged by whoever can publish to the queue, and the record says so.
+    func quarantine(_ envelope: Envelope, node: Int, lost: Int, queue: String, countedBy source: DeliveryCountSource) async throws
+        -> DeliveryOutcome
+    {
+        let counted = switch source {
+        case .transport: "workers lost it, as the transport counted"
+        case .broker: "workers lost it, as the broker counted"
+        case .messageHeader: "workers lost it, as the message's header says (whoever can publish to the queue can set it)"
+        }
         let record = QuarantineRecord(
-            nodeID: envelope.nodeID, attempt: envelope.attempt, lostDeliveries: lost, queue: queue,
-            lastError: "worker lost")
+            nodeID: envelope.nodeID, attempt: envelope.attempt, lostDeliveries: lost, queue: queue, lastError: counted)
         // A mark cleared by a redrive is empty: quarantined again, it takes the new record.
         let key = RunKeys.quarantine(envelope.runID, node, envelope.iteration)
         if try await ledger.records.setIfAbsent(key, record.encoded()) == .exists([]) {

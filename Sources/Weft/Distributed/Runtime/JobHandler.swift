@@ -332,7 +332,7 @@ final class JobHandler: Sendable {
         }
         let lost = deliveryCount - 1
         if lost >= options.maxLostDeliveries {
-            return (try await quarantine(envelope, node: job.node, lost: lost, queue: queue), nil)
+            return (try await quarantine(envelope, node: job.node, lost: lost, queue: queue, countedBy: delivery?.countSource ?? .transport), nil)
         }
         let report = RunEventReport.forRun(job.run, meta: first.meta)
         var record: NodeResultRecord

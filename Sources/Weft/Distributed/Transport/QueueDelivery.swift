@@ -16,15 +16,22 @@ public struct QueueDelivery: Sendable {
     /// whose backend failures reach ``FleetOptions/maxBackendRetries``, so that an error retrying
     /// cannot fix never brings it back for ever.
     public let retries: Int
+    /// Who counted ``deliveryCount``: a job quarantined for lost deliveries says so, since a
+    /// count a message carries can be forged by whoever can publish to the queue.
+    public let countSource: DeliveryCountSource
     private let settlement: any DeliverySettlement
 
     /// Creates a delivery. Transports create these. A count below its floor (a transport's count
     /// read from a damaged or forged header) is taken as the floor: 1 delivery, 0 retries.
-    public init(message: QueueMessage, queue: String, deliveryCount: Int, retries: Int = 0, settlement: any DeliverySettlement) {
+    public init(
+        message: QueueMessage, queue: String, deliveryCount: Int, retries: Int = 0, countSource: DeliveryCountSource = .transport,
+        settlement: any DeliverySettlement
+    ) {
         self.message = message
         self.queue = queue
         self.deliveryCount = max(1, deliveryCount)
         self.retries = max(0, retries)
+        self.countSource = countSource
         self.settlement = settlement
     }
 
@@ -65,4 +72,15 @@ public protocol DeliverySettlement: Sendable {
 
 extension DeliverySettlement {
     public func abandon() async throws { try await retry() }
+}
+
+/// Who counted a delivery's lost deliveries (``QueueDelivery/deliveryCount``).
+public enum DeliveryCountSource: String, Sendable, Hashable {
+    /// The transport itself, which no message can change (the in-memory transport).
+    case transport
+    /// The broker, which no publisher can change (a RabbitMQ quorum queue's `x-delivery-count`).
+    case broker
+    /// A header of the message, which whoever can publish to the queue can write (a RabbitMQ
+    /// classic queue's `x-weft-lost`, since the broker does not count there).
+    case messageHeader = "message header"
 }

@@ -21,9 +21,9 @@ struct BackendFailureTests {
     static func fleet(maxBackendRetries: Int = 100) throws -> (ManualFleet, Box) {
         let box = Box()
         let fleet = try ManualFleet([chain], fleet: FleetOptions(maxBackendRetries: maxBackendRetries)) { base in
-            let store = WriteRefusingStore(base)
-            box.store = store
-            return store
+            let refusing = WriteRefusingStore(base)
+            box.store = refusing
+            return refusing.store
         }
         return (fleet, box)
     }

@@ -89,113 +89,95 @@ let quiet: Logger = {
     return logger
 }()
 
-/// An in-memory coordination store that throws `CancellationError` to a cancelled task, before
-/// doing anything, as a store whose connection pool drops a cancelled request does.
-struct CancellationRefusingStore: CoordinationStore {
+/// An in-memory coordination store that runs `check` before every operation (with the batch,
+/// for a batch): a store that refuses some work, for tests of how workers treat a store's
+/// failures.
+final class InterceptingStore: CoordinationStore {
     let base: InMemoryCoordinationStore
+    private let check: @Sendable (StoreBatch?) throws -> Void
 
-    init(_ base: InMemoryCoordinationStore) { self.base = base }
+    init(_ base: InMemoryCoordinationStore, check: @escaping @Sendable (StoreBatch?) throws -> Void) {
+        self.base = base
+        self.check = check
+    }
 
     func value(at key: StoreKey) async throws -> [UInt8]? {
-        try Task.checkCancellation()
+        try check(nil)
         return try await base.value(at: key)
     }
-
     func compareAndSet(_ key: StoreKey, expected: [UInt8]?, new: [UInt8], fence: Fence?) async throws -> CompareAndSetOutcome {
-        try Task.checkCancellation()
+        try check(nil)
         return try await base.compareAndSet(key, expected: expected, new: new, fence: fence)
     }
-
     func addToSet(_ key: StoreKey, member: String) async throws -> Int {
-        try Task.checkCancellation()
+        try check(nil)
         return try await base.addToSet(key, member: member)
     }
-
     func members(of key: StoreKey) async throws -> [String] {
-        try Task.checkCancellation()
+        try check(nil)
         return try await base.members(of: key)
     }
-
     func increment(_ key: StoreKey, by delta: Int64) async throws -> Int64 {
-        try Task.checkCancellation()
+        try check(nil)
         return try await base.increment(key, by: delta)
     }
-
     func scheduleTimer(_ key: StoreKey, after delay: Duration, payload: [UInt8]) async throws -> Bool {
-        try Task.checkCancellation()
+        try check(nil)
         return try await base.scheduleTimer(key, after: delay, payload: payload)
     }
-
     func claimDueTimers(limit: Int, claimFor: Duration) async throws -> TimerClaim {
-        try Task.checkCancellation()
+        try check(nil)
         return try await base.claimDueTimers(limit: limit, claimFor: claimFor)
     }
-
     func retireTimer(_ key: StoreKey) async throws {
-        try Task.checkCancellation()
+        try check(nil)
         try await base.retireTimer(key)
     }
-
     func recordProgress(run: String, quietFor: Duration) async throws {
-        try Task.checkCancellation()
+        try check(nil)
         try await base.recordProgress(run: run, quietFor: quietFor)
     }
-
     func runsWithoutProgress(for age: Duration, limit: Int) async throws -> [String] {
-        try Task.checkCancellation()
+        try check(nil)
         return try await base.runsWithoutProgress(for: age, limit: limit)
     }
-
     func forgetProgress(run: String) async throws {
-        try Task.checkCancellation()
+        try check(nil)
         try await base.forgetProgress(run: run)
     }
-
     func deleteRun(_ run: String) async throws {
-        try Task.checkCancellation()
+        try check(nil)
         try await base.deleteRun(run)
     }
-
     func apply(_ batch: StoreBatch) async throws -> StoreBatch.Results {
-        try Task.checkCancellation()
+        try check(batch)
         return try await base.apply(batch)
     }
 }
 
-/// An in-memory coordination store whose batches that write throw `failure` while it is set:
-/// a store refusing a job's record, for tests of how workers treat backend failures.
-final class WriteRefusingStore: CoordinationStore {
-    let base: InMemoryCoordinationStore
-    private let failure = Mutex<(any Error & Sendable)?>(nil)
+/// An in-memory coordination store that throws `CancellationError` to a cancelled task, before
+/// doing anything, as a store whose connection pool drops a cancelled request does.
+func CancellationRefusingStore(_ base: InMemoryCoordinationStore) -> InterceptingStore {
+    InterceptingStore(base) { _ in try Task.checkCancellation() }
+}
 
-    init(_ base: InMemoryCoordinationStore) { self.base = base }
+/// An in-memory store whose batches that write throw the error set with ``refuseWrites(with:)``:
+/// a store refusing a job's record.
+final class WriteRefusingStore: Sendable {
+    private final class Refusal: Sendable {
+        let error = Mutex<(any Error & Sendable)?>(nil)
+    }
+
+    private let refusal = Refusal()
+    let store: InterceptingStore
+
+    init(_ base: InMemoryCoordinationStore) {
+        let refusal = self.refusal
+        store = InterceptingStore(base) { batch in
+            if let batch, !batch.isReadOnly, let error = refusal.error.withLock({ $0 }) { throw error }
+        }
+    }
 
     /// Makes every batch that writes throw `error` (`nil`: none).
-    func refuseWrites(with error: (any Error & Sendable)?) { failure.withLock { $0 = error } }
-
-    func value(at key: StoreKey) async throws -> [UInt8]? { try await base.value(at: key) }
-    func compareAndSet(_ key: StoreKey, expected: [UInt8]?, new: [UInt8], fence: Fence?) async throws -> CompareAndSetOutcome {
-        try await base.compareAndSet(key, expected: expected, new: new, fence: fence)
-    }
-    func addToSet(_ key: StoreKey, member: String) async throws -> Int { try await base.addToSet(key, member: member) }
-    func members(of key: StoreKey) async throws -> [String] { try await base.members(of: key) }
-    func increment(_ key: StoreKey, by delta: Int64) async throws -> Int64 { try await base.increment(key, by: delta) }
-    func scheduleTimer(_ key: StoreKey, after delay: Duration, payload: [UInt8]) async throws -> Bool {
-        try await base.scheduleTimer(key, after: delay, payload: payload)
-    }
-    func claimDueTimers(limit: Int, claimFor: Duration) async throws -> TimerClaim {
-        try await base.claimDueTimers(limit: limit, claimFor: claimFor)
-    }
-    func retireTimer(_ key: StoreKey) async throws { try await base.retireTimer(key) }
-    func recordProgress(run: String, quietFor: Duration) async throws { try await base.recordProgress(run: run, quietFor: quietFor) }
-    func runsWithoutProgress(for age: Duration, limit: Int) async throws -> [String] {
-        try await base.runsWithoutProgress(for: age, limit: limit)
-    }
-    func forgetProgress(run: String) async throws { try await base.forgetProgress(run: run) }
-    func deleteRun(_ run: String) async throws { try await base.deleteRun(run) }
-
-    func apply(_ batch: StoreBatch) async throws -> StoreBatch.Results {
-        if !batch.isReadOnly, let error = failure.withLock({ $0 }) { throw error }
-        return try await base.apply(batch)
-    }
+    func refuseWrites(with error: (any Error & Sendable)?) { refusal.error.withLock { $0 = error } }
 }

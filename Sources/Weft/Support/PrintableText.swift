@@ -20,7 +20,10 @@ package enum PrintableText {
 
     /// Whether `text` prints as it is: it has nothing ``escaped(_:)`` would escape.
     package static func isPrintable(_ text: String) -> Bool {
-        !text.unicodeScalars.contains(where: needsEscape)
+        // Printable ASCII, the usual id, is checked byte by byte without decoding scalars.
+        let ascii = text.utf8.withContiguousStorageIfAvailable { bytes in bytes.allSatisfy { $0 >= 0x20 && $0 < 0x7F } }
+        if ascii == true { return true }
+        return !text.unicodeScalars.contains(where: needsEscape)
     }
 
     private static func needsEscape(_ scalar: Unicode.Scalar) -> Bool {

@@ -82,16 +82,12 @@ extension JobHandler {
     /// and one of a run that ended is dropped, so that no job bounces for ever.
     func leave(_ envelope: Envelope, delivery: QueueDelivery?, queue: String) async throws -> DeliveryOutcome {
         let run = envelope.runID
-        let found = try await ledger.records.values(at: [RunKeys.meta(run), RunKeys.status(run)])
-        if let bytes = found[1] {
-            return .dropped(reason: "the run is already \(try TerminalRecord(decoding: bytes).status.rawValue)")
-        }
-        guard let bytes = found[0] else {
+        guard let meta = try await StoredRun.read(run, from: ledger.records) else {
             logger.warning("dead-lettering a job of an unknown run", metadata: ["weft.run": "\(run)"])
             return .deadLettered(reason: "no run \"\(run)\" is known to the store (the job names blueprint "
                 + "\"\(envelope.blueprintID)\" v\(envelope.blueprintVersion), which this worker lacks)")
         }
-        let meta = try RunMeta(decoding: bytes)
+        if let status = meta.status { return .dropped(reason: "the run is already \(status.rawValue)") }
         guard meta.blueprintID == envelope.blueprintID, meta.blueprintVersion == envelope.blueprintVersion else {
             return .deadLettered(
                 reason: "the job names blueprint \"\(envelope.blueprintID)\" v\(envelope.blueprintVersion) but run \"\(run)\" "

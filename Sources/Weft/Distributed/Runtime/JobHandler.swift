@@ -183,8 +183,7 @@ final class JobHandler: Sendable {
                 code: WeftError.Code.jobDeadLettered.rawValue, isRetryable: false))
         await Task {
             do {
-                let found = try await ledger.records.values(at: [RunKeys.meta(run), RunKeys.status(run)])
-                guard found[0] != nil, found[1] == nil else { return }
+                guard let stored = try await StoredRun.read(run, from: ledger.records), stored.status == nil else { return }
                 try await finisher.finish(run, TerminalRecord(status: .failed, output: nil, failure: failure))
             } catch {
                 logger.error(

@@ -32,7 +32,7 @@ public enum Identifier {
     public static func problem(_ id: String, as kind: Kind, nested: Bool = false) -> String? {
         let limit = kind == .run && nested ? maxNestedRunIDBytes : kind == .run ? maxRunIDBytes : maxBytes
         if id.isEmpty { return "the \(kind.rawValue) is empty" }
-        let quoted = quote(id)
+        let quoted = PrintableText.quoted(id)
         if id.utf8.count > limit { return "the \(kind.rawValue) \(quoted) has \(id.utf8.count) bytes, more than \(limit)" }
         if !PrintableText.isPrintable(id) {
             return "the \(kind.rawValue) \(quoted) contains a control, separator or bidirectional character"
@@ -45,10 +45,5 @@ public enum Identifier {
         if let problem = problem(id, as: kind, nested: nested) {
             throw WeftError(.invalidIdentifier, "Invalid \(kind.rawValue): \(problem)")
         }
-    }
-
-    /// `id` quoted for a message: at most 40 characters, control characters escaped.
-    private static func quote(_ id: String) -> String {
-        "\"" + PrintableText.escaped(String(id.unicodeScalars.prefix(40))) + (id.unicodeScalars.count > 40 ? "…" : "") + "\""
     }
 }

@@ -205,7 +205,7 @@ extension NodeConfiguration {
     /// holding two in a row (no `..`, no hidden or path-like names). The reason quotes the label
     /// with its control characters escaped and at most 40 characters of it.
     public static func queueLabelProblem(_ label: String) -> String? {
-        let quoted = Self.quote(label)
+        let quoted = PrintableText.quoted(label)
         if label.isEmpty { return "\"\": empty (leave the queue out for the default queue)" }
         if label.utf8.count > maxQueueLabelLength {
             return "\(quoted): \(label.utf8.count) bytes, more than \(maxQueueLabelLength)"
@@ -219,10 +219,5 @@ extension NodeConfiguration {
             return "\(quoted): a dot may only stand between other characters"
         }
         return nil
-    }
-
-    /// `label` quoted for a message: at most 40 characters, control characters escaped.
-    private static func quote(_ label: String) -> String {
-        "\"" + PrintableText.escaped(String(label.unicodeScalars.prefix(40))) + (label.unicodeScalars.count > 40 ? "…" : "") + "\""
     }
 }

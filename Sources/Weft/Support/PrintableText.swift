@@ -18,6 +18,12 @@ package enum PrintableText {
         return result
     }
 
+    /// `text` quoted for a message: at most 40 characters, control characters escaped, "…"
+    /// when it was longer.
+    package static func quoted(_ text: String) -> String {
+        "\"" + escaped(String(text.unicodeScalars.prefix(40))) + (text.unicodeScalars.count > 40 ? "…" : "") + "\""
+    }
+
     /// Whether `text` prints as it is: it has nothing ``escaped(_:)`` would escape.
     package static func isPrintable(_ text: String) -> Bool {
         // Printable ASCII, the usual id, is checked byte by byte without decoding scalars.

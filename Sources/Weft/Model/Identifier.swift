@@ -32,10 +32,12 @@ public enum Identifier {
     public static func problem(_ id: String, as kind: Kind, nested: Bool = false) -> String? {
         let limit = kind == .run && nested ? maxNestedRunIDBytes : kind == .run ? maxRunIDBytes : maxBytes
         if id.isEmpty { return "the \(kind.rawValue) is empty" }
-        let quoted = PrintableText.quoted(id)
-        if id.utf8.count > limit { return "the \(kind.rawValue) \(quoted) has \(id.utf8.count) bytes, more than \(limit)" }
+        // Quoted only for a refusal: every decoded message checks four ids.
+        if id.utf8.count > limit {
+            return "the \(kind.rawValue) \(PrintableText.quoted(id)) has \(id.utf8.count) bytes, more than \(limit)"
+        }
         if !PrintableText.isPrintable(id) {
-            return "the \(kind.rawValue) \(quoted) contains a control, separator or bidirectional character"
+            return "the \(kind.rawValue) \(PrintableText.quoted(id)) contains a control, separator or bidirectional character"
         }
         return nil
     }

@@ -205,7 +205,8 @@ extension NodeConfiguration {
     /// holding two in a row (no `..`, no hidden or path-like names). The reason quotes the label
     /// with its control characters escaped and at most 40 characters of it.
     public static func queueLabelProblem(_ label: String) -> String? {
-        let quoted = PrintableText.quoted(label)
+        // Quoted only for a refusal: labels are checked on a hot path.
+        var quoted: String { PrintableText.quoted(label) }
         if label.isEmpty { return "\"\": empty (leave the queue out for the default queue)" }
         if label.utf8.count > maxQueueLabelLength {
             return "\(quoted): \(label.utf8.count) bytes, more than \(maxQueueLabelLength)"

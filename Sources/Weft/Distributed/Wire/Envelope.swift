@@ -41,45 +41,147 @@ package struct Envelope: Sendable, Hashable {
         case event = 4
     }
 
+    /// The fields, in one reference: a job's envelope is passed and kept by several steps of its
+    /// path, and a copy of the struct is then one retain, not one per string. Copied on write.
+    private final class Storage: @unchecked Sendable {
+        // Only mutated while uniquely referenced (``Envelope/storage`` copies it first), which
+        // is what makes sharing it safe.
+        var version: Version
+        var kind: Kind
+        var runID: String
+        var blueprintID: String
+        var blueprintVersion: String
+        var nodeID: String
+        var iteration: Int
+        var attempt: Int
+        var fencingToken: UInt64
+        var traceContext: String?
+        var payload: JSONValue
+
+        init(
+            version: Version, kind: Kind, runID: String, blueprintID: String, blueprintVersion: String, nodeID: String,
+            iteration: Int, attempt: Int, fencingToken: UInt64, traceContext: String?, payload: JSONValue
+        ) {
+            self.version = version
+            self.kind = kind
+            self.runID = runID
+            self.blueprintID = blueprintID
+            self.blueprintVersion = blueprintVersion
+            self.nodeID = nodeID
+            self.iteration = iteration
+            self.attempt = attempt
+            self.fencingToken = fencingToken
+            self.traceContext = traceContext
+            self.payload = payload
+        }
+
+        func copy() -> Storage {
+            Storage(
+                version: version, kind: kind, runID: runID, blueprintID: blueprintID, blueprintVersion: blueprintVersion,
+                nodeID: nodeID, iteration: iteration, attempt: attempt, fencingToken: fencingToken, traceContext: traceContext,
+                payload: payload)
+        }
+    }
+
+    private var _storage: Storage
+
+    /// The storage, copied first when it is shared: for a write.
+    private var storage: Storage {
+        mutating get {
+            if !isKnownUniquelyReferenced(&_storage) { _storage = _storage.copy() }
+            return _storage
+        }
+    }
+
     /// The format version the message was written with.
-    package var version: Version
+    package var version: Version {
+        get { _storage.version }
+        set { storage.version = newValue }
+    }
     /// What the message asks for.
-    package var kind: Kind
+    package var kind: Kind {
+        get { _storage.kind }
+        set { storage.kind = newValue }
+    }
     /// The run.
-    package var runID: String
+    package var runID: String {
+        get { _storage.runID }
+        set { storage.runID = newValue }
+    }
     /// The blueprint the run is pinned to.
-    package var blueprintID: String
+    package var blueprintID: String {
+        get { _storage.blueprintID }
+        set { storage.blueprintID = newValue }
+    }
     /// The blueprint version the run is pinned to.
-    package var blueprintVersion: String
+    package var blueprintVersion: String {
+        get { _storage.blueprintVersion }
+        set { storage.blueprintVersion = newValue }
+    }
     /// The node to run (empty for ``Kind/runFinished``).
-    package var nodeID: String
+    package var nodeID: String {
+        get { _storage.nodeID }
+        set { storage.nodeID = newValue }
+    }
     /// The loop iteration (0 outside loops).
-    package var iteration: Int
+    package var iteration: Int {
+        get { _storage.iteration }
+        set { storage.iteration = newValue }
+    }
     /// The attempt, from 1.
-    package var attempt: Int
+    package var attempt: Int {
+        get { _storage.attempt }
+        set { storage.attempt = newValue }
+    }
     /// Grows with every attempt and every re-publication of a node; writes carry it.
-    package var fencingToken: UInt64
+    package var fencingToken: UInt64 {
+        get { _storage.fencingToken }
+        set { storage.fencingToken = newValue }
+    }
     /// W3C trace context (`traceparent`), when the run is traced.
-    package var traceContext: String?
+    package var traceContext: String? {
+        get { _storage.traceContext }
+        set { storage.traceContext = newValue }
+    }
     /// The node's input for a job; nothing (`null`) otherwise.
-    package var payload: JSONValue
+    package var payload: JSONValue {
+        get { _storage.payload }
+        set { storage.payload = newValue }
+    }
 
     /// Creates an envelope in the current version.
     package init(
         kind: Kind, runID: String, blueprintID: String, blueprintVersion: String, nodeID: String = "", iteration: Int = 0,
         attempt: Int = 1, fencingToken: UInt64 = 0, traceContext: String? = nil, payload: JSONValue = .null
     ) {
-        self.version = Self.currentVersion
-        self.kind = kind
-        self.runID = runID
-        self.blueprintID = blueprintID
-        self.blueprintVersion = blueprintVersion
-        self.nodeID = nodeID
-        self.iteration = iteration
-        self.attempt = attempt
-        self.fencingToken = fencingToken
-        self.traceContext = traceContext
-        self.payload = payload
+        _storage = Storage(
+            version: Self.currentVersion, kind: kind, runID: runID, blueprintID: blueprintID, blueprintVersion: blueprintVersion,
+            nodeID: nodeID, iteration: iteration, attempt: attempt, fencingToken: fencingToken, traceContext: traceContext,
+            payload: payload)
+    }
+
+    package static func == (lhs: Envelope, rhs: Envelope) -> Bool {
+        let (l, r) = (lhs._storage, rhs._storage)
+        return l === r
+            || (l.version == r.version && l.kind == r.kind && l.runID == r.runID && l.blueprintID == r.blueprintID
+                && l.blueprintVersion == r.blueprintVersion && l.nodeID == r.nodeID && l.iteration == r.iteration
+                && l.attempt == r.attempt && l.fencingToken == r.fencingToken && l.traceContext == r.traceContext
+                && l.payload == r.payload)
+    }
+
+    package func hash(into hasher: inout Hasher) {
+        let storage = _storage
+        hasher.combine(storage.version)
+        hasher.combine(storage.kind)
+        hasher.combine(storage.runID)
+        hasher.combine(storage.blueprintID)
+        hasher.combine(storage.blueprintVersion)
+        hasher.combine(storage.nodeID)
+        hasher.combine(storage.iteration)
+        hasher.combine(storage.attempt)
+        hasher.combine(storage.fencingToken)
+        hasher.combine(storage.traceContext)
+        hasher.combine(storage.payload)
     }
 
     static let magic: (UInt8, UInt8) = (0x57, 0x46)  // "WF"
@@ -123,27 +225,33 @@ package struct Envelope: Sendable, Hashable {
         }
         let rawKind = try reader.byte()
         guard let kind = Kind(rawValue: rawKind) else { throw reader.malformed("unknown message kind \(rawKind)") }
-        self.version = version
-        self.kind = kind
-        runID = try reader.string()
-        blueprintID = try reader.string()
-        blueprintVersion = try reader.string()
-        nodeID = try reader.string()
-        iteration = try reader.int()
-        attempt = try reader.int()
-        fencingToken = try reader.varint()
-        traceContext = try reader.optionalString()
-        payload = try reader.json()
+        let runID = try reader.string()
+        let blueprintID = try reader.string()
+        let blueprintVersion = try reader.string()
+        let nodeID = try reader.string()
+        let iteration = try reader.int()
+        let attempt = try reader.int()
+        let fencingToken = try reader.varint()
+        let traceContext = try reader.optionalString()
+        let payload = try reader.json()
         // Fields of newer minor versions follow; this version ignores them.
         // Ids are checked here, once, so that no store ever sees one it cannot keep (a run id
         // too long for LMDB's keys, a NUL that PostgreSQL refuses) and no job loops on it.
         // A job or resume names its blueprint and node; the client's messages may leave them empty.
         let namesNode = kind == .job || kind == .resume
-        for (id, idKind) in [(runID, Identifier.Kind.run), (blueprintID, .blueprint), (blueprintVersion, .version), (nodeID, .node)]
-        where idKind == .run || namesNode || !id.isEmpty {
-            if let problem = Identifier.problem(id, as: idKind, nested: true) {
-                throw WeftError(.malformedMessage, "Malformed envelope: \(problem)")
-            }
-        }
+        try Self.check(runID, as: .run, required: true)
+        try Self.check(blueprintID, as: .blueprint, required: namesNode)
+        try Self.check(blueprintVersion, as: .version, required: namesNode)
+        try Self.check(nodeID, as: .node, required: namesNode)
+        _storage = Storage(
+            version: version, kind: kind, runID: runID, blueprintID: blueprintID, blueprintVersion: blueprintVersion,
+            nodeID: nodeID, iteration: iteration, attempt: attempt, fencingToken: fencingToken, traceContext: traceContext,
+            payload: payload)
+    }
+
+    /// Checks an id of a decoded envelope; an optional one (`required` false) may be empty.
+    private static func check(_ id: String, as kind: Identifier.Kind, required: Bool) throws(WeftError) {
+        guard required || !id.isEmpty, let problem = Identifier.problem(id, as: kind, nested: true) else { return }
+        throw WeftError(.malformedMessage, "Malformed envelope: \(problem)")
     }
 }

@@ -592,7 +592,7 @@ final class JobHandler: Sendable {
         plan: FleetPlan, meta: RunMeta, node: Int, record: NodeResultRecord, batch: RunAdvancer.ArrivalBatch
     ) -> Ending? {
         guard record.status == .completed, record.patch.isEmpty, meta.parent == nil, plan.plan.adjacency.outgoing(node).isEmpty,
-            batch.joins.isEmpty, let terminals = batch.terminalsIndex
+            batch.joinCount == 0, let terminals = batch.terminalsIndex
         else { return nil }
         var terminal = TerminalRecord(RunRules.completed(plan: plan.plan, terminals: [(node, record.output ?? .null)]))
         terminal.finishedAt = Date().timeIntervalSince1970

@@ -38,10 +38,11 @@ final class RunAdvancer: Sendable {
     /// additions atomically.
     struct ArrivalBatch {
         var additions: [SetAddition] = []
-        var pending: [(edge: Int, arrival: Arrival, arrivals: Int?)] = []
-        /// Positions in `pending` of the arrivals at joins, in `additions` order after the first
-        /// `additions.count - joins.count` entries.
-        var joins: [Int] = []
+        /// The node's outgoing edges, last first, each with its arrival and, for an arrival at a
+        /// join, the position in `additions` of the addition that records it.
+        var pending: [(edge: Int, arrival: Arrival, addition: Int?)] = []
+        /// How many of the additions record arrivals at joins (the last ones).
+        var joinCount = 0
         /// The position in `additions` of the node's addition to the finished set.
         var finishedIndex = 0
         /// The position in `additions` of the terminal node's second addition to the terminal
@@ -87,11 +88,13 @@ final class RunAdvancer: Sendable {
             if plan.shapes[target].incomingCount > 1 {
                 let isTaken: Bool
                 if case .taken = arrival { isTaken = true } else { isTaken = false }
+                batch.pending.append((edge, arrival, batch.additions.count))
                 batch.additions.append(SetAddition(
                     key: RunKeys.arrivals(run, target, iteration), member: RunKeys.arrivalMember(edge, taken: isTaken)))
-                batch.joins.append(batch.pending.count)
+                batch.joinCount += 1
+            } else {
+                batch.pending.append((edge, arrival, nil))
             }
-            batch.pending.append((edge, arrival, nil))
         }
         return batch
     }
@@ -129,12 +132,13 @@ final class RunAdvancer: Sendable {
             batch = arrivalBatch(run: run, plan: fleetPlan, node: node, iteration: iteration, record: record)
             sizes = try await ledger.records.addToSets(batch.additions)
         }
-        let firstArrival = batch.additions.count - batch.joins.count
         var finished = sizes[batch.finishedIndex]
-        for (offset, position) in batch.joins.enumerated() { batch.pending[position].arrivals = sizes[firstArrival + offset] }
-        var pending = batch.pending
+        // Taken from the batch, not copied: popped below, a shared array would be copied first.
+        var pending: [(edge: Int, arrival: Arrival, addition: Int?)] = []
+        swap(&pending, &batch.pending)
         ready.reserveCapacity(pending.count)
-        while let (edge, arrival, arrivals) = pending.popLast() {
+        while let (edge, arrival, addition) = pending.popLast() {
+            let arrivals = addition.map { sizes[$0] }
             let target = Int(plan.ends[edge].target)
             if let report {
                 let (source, destination) = (plan.ids[Int(plan.ends[edge].source)], plan.ids[target])

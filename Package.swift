@@ -12,6 +12,7 @@ let package = Package(
         .library(name: "WeftAMQP", targets: ["WeftAMQP"]),
         .library(name: "WeftLMDB", targets: ["WeftLMDB"]),
         .library(name: "WeftPostgres", targets: ["WeftPostgres"]),
+        .library(name: "WeftNATS", targets: ["WeftNATS"]),
         .library(name: "WeftFleet", targets: ["WeftFleet"]),
         .executable(name: "weft", targets: ["weft"]),
         .executable(name: "order-pipeline", targets: ["OrderPipeline"]),
@@ -75,6 +76,15 @@ let package = Package(
             ],
             path: "Plugins/WeftLMDB"),
         // The PostgreSQL state store, through postgres-nio: one fleet across many machines.
+        .systemLibrary(name: "CNATS", path: "Plugins/CNATS", pkgConfig: "libnats", providers: [.apt(["libnats-dev"])]),
+        .target(
+            name: "WeftNATS",
+            dependencies: [
+                "Weft", "CNATS",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "DequeModule", package: "swift-collections"),
+            ],
+            path: "Plugins/WeftNATS"),
         .target(
             name: "WeftPostgres",
             dependencies: [
@@ -153,6 +163,12 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ],
             path: "Tests/WeftFleetTests"),
+        .testTarget(
+            name: "WeftNATSTests",
+            dependencies: [
+                "WeftNATS", "WeftLMDB", "Weft", "WeftConformance", "WeftTesting", .product(name: "Logging", package: "swift-log"),
+            ],
+            path: "Tests/WeftNATSTests"),
         .testTarget(
             name: "WeftPostgresTests",
             dependencies: ["WeftPostgres", "Weft", "WeftConformance", "WeftTesting", .product(name: "Logging", package: "swift-log")],

@@ -3,7 +3,7 @@
 # AMQP plugin's C library), liblmdb-dev (the LMDB plugin's), rabbitmq-server (the broker the tests talk to), openssl (their
 # certificates), postgresql (the server the PostgreSQL store's tests talk to), tmux (the test of `weft top` drives it in a terminal). Does nothing when everything is there. Needs root (or sudo).
 set -euo pipefail
-packages=(librabbitmq-dev liblmdb-dev rabbitmq-server postgresql openssl pkg-config tmux)
+packages=(librabbitmq-dev liblmdb-dev libnats-dev rabbitmq-server postgresql nats-server openssl pkg-config tmux)
 missing=()
 for package in "${packages[@]}"; do
     dpkg -s "$package" > /dev/null 2>&1 || missing+=("$package")

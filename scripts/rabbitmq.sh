@@ -32,6 +32,8 @@ die() { echo "rabbitmq.sh: $*" >&2; exit 1; }
 
 # shellcheck source=scripts/ports.sh
 . "$(dirname "$0")/ports.sh"
+# shellcheck source=scripts/tls.sh
+. "$(dirname "$0")/tls.sh"
 
 # The broker is ready when its port answers an AMQP protocol header with a frame.
 answers() {
@@ -86,26 +88,7 @@ write_definitions() {
 EOT
 }
 
-make_certificates() {
-    local tls=$dir/tls
-    [ -f "$tls/server.pem" ] && return
-    mkdir -p "$tls"
-    (
-        cd "$tls"
-        openssl req -x509 -newkey rsa:2048 -nodes -days 3650 -subj "/CN=Weft test CA" \
-            -keyout ca.key -out ca.pem 2>/dev/null
-        # The server's certificate names "localhost" only, so 127.0.0.1 fails hostname checks.
-        openssl req -newkey rsa:2048 -nodes -subj "/CN=localhost" -keyout server.key -out server.csr 2>/dev/null
-        printf 'subjectAltName=DNS:localhost\nextendedKeyUsage=serverAuth\n' > server.ext
-        openssl x509 -req -in server.csr -CA ca.pem -CAkey ca.key -CAcreateserial -days 3650 \
-            -extfile server.ext -out server.pem 2>/dev/null
-        openssl req -newkey rsa:2048 -nodes -subj "/CN=weft-client" -keyout client.key -out client.csr 2>/dev/null
-        printf 'extendedKeyUsage=clientAuth\n' > client.ext
-        openssl x509 -req -in client.csr -CA ca.pem -CAkey ca.key -CAcreateserial -days 3650 \
-            -extfile client.ext -out client.pem 2>/dev/null
-        chmod 644 ./*.pem ./*.key
-    )
-}
+make_certificates() { make_test_certificates "$dir/tls"; }
 
 start() {
     [ -x "$server" ] || die "rabbitmq-server is not installed (apt-get install rabbitmq-server)"

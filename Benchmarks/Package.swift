@@ -38,6 +38,17 @@ let package = Package(
             name: "peers-raw", dependencies: ["AMQPRawHops", .product(name: "WeftAMQP", package: "weft")],
             path: "Sources/PeersRaw"),
         // Batched, fsynced LMDB puts in plain C: the limit Weft's LMDB store is compared with.
+        // The chain workload in plain C over libnats: the physical limit of Weft's NATS transport.
+        .target(name: "NATSRawHops", path: "Sources/NATSRawHops", linkerSettings: [.linkedLibrary("nats")]),
+        // Raw libnats, Weft's NATS transport alone, and the distributed runtime over NATS, in one run.
+        .executableTarget(
+            name: "nats-probe",
+            dependencies: [
+                "WeftWorkloads", "NATSRawHops",
+                .product(name: "Weft", package: "weft"), .product(name: "WeftNATS", package: "weft"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            path: "Sources/NATSProbe"),
         .target(name: "LMDBRawPuts", path: "Sources/LMDBRawPuts", linkerSettings: [.linkedLibrary("lmdb")]),
         // The C loop, then Weft's LMDB coordination store with 1, 16 and 256 concurrent callers of
         // durable set-if-absent, and reads: operations per second and the ratio.

@@ -7,21 +7,17 @@ import Synchronization
 /// itself, for ever, keeping subscriptions; calls made meanwhile fail and are retried by
 /// their callers.
 final class NATSConnection: @unchecked Sendable {
-    // @unchecked: libnats's connection and contexts are thread-safe; the pool is locked.
+    // @unchecked: libnats's connection and contexts are thread-safe; `publishing` is set once,
+    // before the connection is shared; the tickets are locked.
     let connection: OpaquePointer
     /// The context for JetStream requests and single publishes.
     let jetStream: OpaquePointer
     let configuration: NATSConfiguration
-    private let publishers = Mutex<[AsyncPublisher]>([])
+    /// The context for publishes: asynchronous, each confirmation handed to its ticket.
+    private var publishing: OpaquePointer?
+    /// Publishes waiting for the server's confirmation, by their message's address.
+    private let tickets = Mutex<[UInt: PublishTicket]>([:])
     private let closed = Atomic<Bool>(false)
-
-    /// A JetStream context for pipelined publishes, with the failures its error handler saw.
-    final class AsyncPublisher: @unchecked Sendable {
-        // @unchecked: `context` is used by one batch at a time (taken from the pool);
-        // `failures` is locked, written by libnats's thread.
-        var context: OpaquePointer?
-        let failures = Mutex<[String]>([])
-    }
 
     private init(connection: OpaquePointer, jetStream: OpaquePointer, configuration: NATSConfiguration) {
         self.connection = connection
@@ -70,7 +66,9 @@ final class NATSConnection: @unchecked Sendable {
             throw NATSError.call("opening JetStream on \(configuration.redactedURL)", jsStatus)
         }
         logger.info("connected to NATS", metadata: ["weft.nats.url": "\(configuration.redactedURL)"])
-        return NATSConnection(connection: connection, jetStream: jetStream, configuration: configuration)
+        let made = NATSConnection(connection: connection, jetStream: jetStream, configuration: configuration)
+        try made.openPublishing()
+        return made
     }
 
     static func milliseconds(_ duration: Duration) -> Int64 {
@@ -78,32 +76,63 @@ final class NATSConnection: @unchecked Sendable {
         return seconds * 1000 + attoseconds / 1_000_000_000_000_000
     }
 
-    /// A publisher for a pipelined batch, from the pool or new; give it back with ``give(_:)``.
-    func takePublisher() throws(NATSError) -> AsyncPublisher {
-        if let publisher = publishers.withLock({ $0.popLast() }) { return publisher }
-        let publisher = AsyncPublisher()
+    /// Opens the context for publishes, whose confirmations come back through ``confirm(_:failure:)``.
+    private func openPublishing() throws(NATSError) {
         var options = jsOptions()
         jsOptions_Init(&options)
         options.Wait = Self.milliseconds(configuration.requestTimeout)
-        options.PublishAsync.MaxPending = 4096
-        options.PublishAsync.ErrHandler = { _, failure, closure in
-            guard let failure, let closure else { return }
-            let publisher = Unmanaged<AsyncPublisher>.fromOpaque(closure).takeUnretainedValue()
-            let text = failure.pointee.ErrText.map { String(cString: $0) } ?? String(cString: natsStatus_GetText(failure.pointee.Err))
-            publisher.failures.withLock { $0.append(text) }
+        options.PublishAsync.MaxPending = 65_536
+        options.PublishAsync.AckHandler = { _, message, _, failure, closure in
+            guard let message, let closure else { return }
+            let connection = Unmanaged<NATSConnection>.fromOpaque(closure).takeUnretainedValue()
+            let error = failure.map { failure in
+                failure.pointee.ErrText.map { NATSError("NATS: the server refused a publish: \(String(cString: $0))") }
+                    ?? NATSError.call("publishing", failure.pointee.Err, code: failure.pointee.ErrCode)
+            }
+            connection.confirm(message, failure: error)
+            natsMsg_Destroy(message)
         }
-        // The pool keeps the publisher alive as long as its context (closed in ``close()``).
-        options.PublishAsync.ErrHandlerClosure = Unmanaged.passUnretained(publisher).toOpaque()
+        // The connection outlives the context (destroyed in ``deinit``).
+        options.PublishAsync.AckHandlerClosure = Unmanaged.passUnretained(self).toOpaque()
         var context: OpaquePointer?
         let status = natsConnection_JetStream(&context, connection, &options)
         guard status == NATS_OK, let context else { throw NATSError.call("opening a JetStream context", status) }
-        publisher.context = context
-        return publisher
+        publishing = context
     }
 
-    /// Returns a publisher to the pool.
-    func give(_ publisher: AsyncPublisher) {
-        publishers.withLock { $0.append(publisher) }
+    /// Publishes `message` (taking it) without waiting: the ticket returned is completed when
+    /// the server confirms it, refuses it, or does not answer in time. Does not block (unless
+    /// 65,536 publishes are already waiting for their confirmations).
+    func startPublish(_ message: OpaquePointer) -> PublishTicket {
+        let ticket = PublishTicket()
+        let key = UInt(bitPattern: Int(bitPattern: UnsafeRawPointer(message)))
+        guard let publishing, !isClosed else {
+            natsMsg_Destroy(message)
+            ticket.complete(.failure(NATSError("NATS: the transport is shut down")))
+            return ticket
+        }
+        // Registered first: the confirmation may come before the call returns.
+        tickets.withLock { $0[key] = ticket }
+        var options = jsPubOptions()
+        jsPubOptions_Init(&options)
+        options.MaxWait = Self.milliseconds(configuration.requestTimeout)
+        var taken: OpaquePointer? = message
+        let status = js_PublishMsgAsync(publishing, &taken, &options)
+        if status != NATS_OK {
+            // The library did not take the message: no confirmation will come.
+            if let taken { natsMsg_Destroy(taken) }
+            _ = tickets.withLock { $0.removeValue(forKey: key) }
+            ticket.complete(.failure(NATSError.call("publishing", status)))
+        }
+        return ticket
+    }
+
+    /// Completes the ticket of `message` (called on libnats's thread, before the message is
+    /// destroyed: no other message can have its address yet).
+    private func confirm(_ message: OpaquePointer, failure: NATSError?) {
+        let key = UInt(bitPattern: Int(bitPattern: UnsafeRawPointer(message)))
+        guard let ticket = tickets.withLock({ $0.removeValue(forKey: key) }) else { return }
+        ticket.complete(failure.map { .failure($0) } ?? .success(()))
     }
 
     /// Closes the connection (once), after flushing what it buffered. Its memory stays until
@@ -119,11 +148,40 @@ final class NATSConnection: @unchecked Sendable {
 
     deinit {
         close()
-        for publisher in publishers.withLock({ pool in defer { pool.removeAll() }; return pool }) {
-            if let context = publisher.context { jsCtx_Destroy(context) }
-            publisher.context = nil
-        }
+        if let publishing { jsCtx_Destroy(publishing) }
         jsCtx_Destroy(jetStream)
         natsConnection_Destroy(connection)
+    }
+}
+
+/// A publish waiting for the server's confirmation.
+final class PublishTicket: Sendable {
+    private let state = Mutex<(result: Result<Void, NATSError>?, waiter: CheckedContinuation<Void, any Error>?)>((nil, nil))
+
+    func complete(_ result: Result<Void, NATSError>) {
+        let waiter = state.withLock { state in
+            state.result = result
+            defer { state.waiter = nil }
+            return state.waiter
+        }
+        waiter?.resume(with: result.mapError { $0 as any Error })
+    }
+
+    /// Returns once the server confirmed the publish; throws when it did not.
+    func wait() async throws(NATSError) {
+        do {
+            try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
+                let result = state.withLock { state -> Result<Void, NATSError>? in
+                    if let result = state.result { return result }
+                    state.waiter = continuation
+                    return nil
+                }
+                if let result { continuation.resume(with: result.mapError { $0 as any Error }) }
+            }
+        } catch let error as NATSError {
+            throw error
+        } catch {
+            throw NATSError("NATS: \(error)")
+        }
     }
 }

@@ -145,6 +145,8 @@ final class NATSConsumer: QueueConsumerSource, @unchecked Sendable {
             let status = natsSubscription_Fetch(&list, subscription, Int32(room), min(500, heartbeat), &code)
             if status == NATS_TIMEOUT { continue }
             guard status == NATS_OK else {
+                // A fetch cut short by the consumer's stop or the transport's shutdown.
+                if state.withLock({ $0.stopped }) || transport.connection.isClosed { break }
                 if !failing {
                     transport.logger.warning(
                         "fetching from NATS failed; retrying",

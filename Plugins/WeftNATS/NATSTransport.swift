@@ -155,52 +155,21 @@ public final class NATSTransport: QueueTransport, @unchecked Sendable {
     }
 
     public func publish(_ messages: [QueueMessage], to queue: String) async throws {
-        guard messages.count > 1 else {
-            if let message = messages.first { try await publish(message, to: queue) }
-            return
-        }
         let names = try await names(declaring: queue)
-        let connection = self.connection
-        try await Self.blocking { () throws(NATSError) in
-            let publisher = try connection.takePublisher()
-            defer { connection.give(publisher) }
-            guard let context = publisher.context else { throw NATSError("NATS: the transport is shut down") }
-            publisher.failures.withLock { $0.removeAll() }
-            for message in messages {
-                var made: OpaquePointer? = try NATSHeader.make(subject: names.subject, body: message.body, headers: Self.headers(of: message))
-                let status = js_PublishMsgAsync(context, &made, nil)
-                // On success the library owns the message (and set `made` to nil).
-                if let made { natsMsg_Destroy(made) }
-                try NATSError.check(status, "publishing to \(queue)")
-            }
-            var options = jsPubOptions()
-            jsPubOptions_Init(&options)
-            options.MaxWait = NATSConnection.milliseconds(connection.configuration.requestTimeout)
-            let status = js_PublishAsyncComplete(context, &options)
-            if status != NATS_OK {
-                // Forget what is still unconfirmed: the caller publishes the batch again.
-                var pending = natsMsgList()
-                if js_PublishAsyncGetPendingList(&pending, context) == NATS_OK { natsMsgList_Destroy(&pending) }
-                throw NATSError.call("waiting for the server to confirm \(messages.count) messages on \(queue)", status)
-            }
-            if let failure = publisher.failures.withLock({ $0.first }) {
-                throw NATSError("NATS: the server refused a message published to \(queue): \(failure)")
-            }
+        // Pipelined: every message is sent before the first confirmation is awaited.
+        var tickets: [PublishTicket] = []
+        tickets.reserveCapacity(messages.count)
+        for message in messages {
+            let made = try NATSHeader.make(subject: names.subject, body: message.body, headers: Self.headers(of: message))
+            tickets.append(connection.startPublish(made))
         }
+        for ticket in tickets { try await ticket.wait() }
     }
 
     /// Publishes one message and waits for the server's confirmation.
     func publishConfirmed(subject: String, body: [UInt8], headers: [(String, String)]) async throws(NATSError) {
-        let connection = self.connection
-        try await Self.blocking { () throws(NATSError) in
-            let message = try NATSHeader.make(subject: subject, body: body, headers: headers)
-            defer { natsMsg_Destroy(message) }
-            var acknowledgement: UnsafeMutablePointer<jsPubAck>?
-            var code = jsErrCode(rawValue: 0)
-            let status = js_PublishMsg(&acknowledgement, connection.jetStream, message, nil, &code)
-            if let acknowledgement { jsPubAck_Destroy(acknowledgement) }
-            try NATSError.check(status, "publishing to \(subject)", code: code)
-        }
+        let message = try NATSHeader.make(subject: subject, body: body, headers: headers)
+        try await connection.startPublish(message).wait()
     }
 
     static func headers(of message: QueueMessage) -> [(String, String)] {

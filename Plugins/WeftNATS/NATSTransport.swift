@@ -31,7 +31,8 @@ public final class NATSTransport: QueueTransport, @unchecked Sendable {
     // @unchecked: the connection is thread-safe; the rest is locked.
     let connection: NATSConnection
     let logger: Logger
-    private let declared = Mutex<Set<String>>([])
+    /// The queues this transport declared, with their names.
+    private let declared = Mutex<[String: NATSNames]>([:])
     private let consumers = Mutex<[ObjectIdentifier: NATSConsumer]>([:])
 
     /// Threads for libnats's blocking calls (publishes that wait for the server, JetStream
@@ -67,15 +68,15 @@ public final class NATSTransport: QueueTransport, @unchecked Sendable {
 
     /// The names of `queue`, its streams and consumer made first if this transport has not yet.
     func names(declaring queue: String) async throws(NATSError) -> NATSNames {
+        if let names = declared.withLock({ $0[queue] }) { return names }
         let names = try NATSNames(queue: queue)
-        if declared.withLock({ $0.contains(queue) }) { return names }
         let connection = self.connection
         try await Self.blocking { () throws(NATSError) in
             try Self.ensureStream(names.stream, subjects: names.streamSubjects.jobs, workQueue: true, on: connection)
             try Self.ensureStream(names.deadLetterStream, subjects: names.streamSubjects.deadLetters, workQueue: false, on: connection)
             try Self.ensureConsumer(names, on: connection)
         }
-        declared.withLock { _ = $0.insert(queue) }
+        declared.withLock { $0[queue] = names }
         return names
     }
 

@@ -246,7 +246,7 @@ public final class NATSTransport: QueueTransport, @unchecked Sendable {
     public func redriveDeadLetters(of queue: String, limit: Int, matching: @Sendable (DeadLetter) -> Bool) async throws -> Int {
         let names = try await names(declaring: queue)
         var moved = 0
-        // Read in pages: the letters that stay are skipped, not moved.
+        // Every dead letter is read first (oldest first); those that do not match stay in place.
         var letters = try await storedDeadLetters(names, limit: Int.max)[...]
         while moved < limit, let (sequence, letter) = letters.popFirst() {
             guard matching(letter) else { continue }
